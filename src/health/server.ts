@@ -1,0 +1,78 @@
+// The operator's endpoints every mode serves on METRICS_PORT: /health (the process works),
+// /ready (it can do its job now, else 503 with the reason) and /metrics (Prometheus text).
+import { Registry } from "prom-client";
+
+export interface Readiness {
+  readonly ready: boolean;
+  /** Why not ready, for people: "kraken BTC-USD book invalid (checksum mismatch)". */
+  readonly reason?: string;
+  readonly detail?: unknown;
+}
+
+export interface HealthServerOptions {
+  readonly port: number;
+  readonly hostname?: string;
+  readonly registry: Registry;
+  readonly mode: string;
+  readonly readiness: () => Readiness;
+  /** Extra JSON for /health (versions, ring generation...). */
+  readonly info?: () => Record<string, unknown>;
+}
+
+export interface HealthServer {
+  readonly port: number;
+  stop(): Promise<void>;
+}
+
+const JSON_HEADERS = { "content-type": "application/json" };
+
+export function startHealthServer(options: HealthServerOptions): HealthServer {
+  const started = Date.now();
+  let stopping = false;
+  const server = Bun.serve({
+    port: options.port,
+    hostname: options.hostname ?? "0.0.0.0",
+    async fetch(request) {
+      const path = new URL(request.url).pathname;
+      if (request.method !== "GET" && request.method !== "HEAD") {
+        return Response.json({ error: "method not allowed" }, { status: 405 });
+      }
+      switch (path) {
+        case "/health":
+          return Response.json({
+            status: stopping ? "stopping" : "ok",
+            mode: options.mode,
+            uptimeSeconds: (Date.now() - started) / 1000,
+            ...options.info?.(),
+          });
+        case "/ready": {
+          const readiness = stopping ? { ready: false, reason: "shutting down" } : options.readiness();
+          return new Response(JSON.stringify(readiness), {
+            status: readiness.ready ? 200 : 503,
+            headers: JSON_HEADERS,
+          });
+        }
+        case "/metrics":
+          return new Response(await options.registry.metrics(), {
+            headers: { "content-type": options.registry.contentType },
+          });
+        default:
+          return Response.json({ error: `no route ${path}` }, { status: 404 });
+      }
+    },
+  });
+  return {
+    port: server.port ?? options.port,
+    async stop() {
+      stopping = true;
+      await server.stop(true);
+    },
+  };
+}
+
+/** A registry with the process metrics the alerts use (memory, CPU), without the costly heap gauges. */
+export function newRegistry(labels: Record<string, string>): Registry {
+  const registry = new Registry();
+  registry.setDefaultLabels(labels);
+  return registry;
+}

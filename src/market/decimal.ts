@@ -1,0 +1,127 @@
+// Exact decimals as scaled integers: "45283.5" at 8 decimals is 4528350000000.
+// Every price and size in AlphaPulse travels this way; a value that cannot be held exactly
+// (too many significant decimals, or beyond 2^53 once scaled) is refused, never rounded.
+
+const POW10: readonly number[] = Array.from({ length: 19 }, (_, i) => 10 ** i);
+
+/** Largest scaled magnitude a JS number holds exactly. */
+export const MAX_SCALED = Number.MAX_SAFE_INTEGER;
+
+/** Why a decimal text was refused. */
+export type DecimalError = "syntax" | "precision" | "range";
+
+export class DecimalParseError extends Error {
+  constructor(
+    readonly reason: DecimalError,
+    readonly text: string,
+    readonly decimals: number,
+  ) {
+    super(`cannot hold "${text}" exactly at ${decimals} decimals (${reason})`);
+    this.name = "DecimalParseError";
+  }
+}
+
+/**
+ * Parses decimal text ("123.4500", "-0.1", "1e-5") into an integer scaled by 10^decimals.
+ * Digits past `decimals` must be zeros. Throws DecimalParseError otherwise.
+ */
+export function parseScaled(text: string, decimals: number): number {
+  const n = text.length;
+  let i = 0;
+  let negative = false;
+  if (n === 0) throw new DecimalParseError("syntax", text, decimals);
+  let c = text.charCodeAt(0);
+  if (c === 45 /* - */) {
+    negative = true;
+    i = 1;
+  } else if (c === 43 /* + */) {
+    i = 1;
+  }
+  let intPart = 0;
+  let fracDigits = 0;
+  let digits = 0;
+  let seenDot = false;
+  let extraNonZero = false;
+  for (; i < n; i++) {
+    c = text.charCodeAt(i);
+    if (c >= 48 && c <= 57) {
+      digits++;
+      if (seenDot) {
+        if (fracDigits < decimals) {
+          intPart = intPart * 10 + (c - 48);
+          fracDigits++;
+        } else if (c !== 48) {
+          extraNonZero = true;
+        }
+      } else {
+        intPart = intPart * 10 + (c - 48);
+      }
+    } else if (c === 46 /* . */ && !seenDot) {
+      seenDot = true;
+    } else if ((c === 101 || c === 69) /* e E */ && digits > 0) {
+      return parseWithExponent(text, decimals);
+    } else {
+      throw new DecimalParseError("syntax", text, decimals);
+    }
+  }
+  if (digits === 0) throw new DecimalParseError("syntax", text, decimals);
+  if (extraNonZero) throw new DecimalParseError("precision", text, decimals);
+  const scaled = intPart * POW10[decimals - fracDigits]!;
+  if (!Number.isSafeInteger(scaled) || !Number.isSafeInteger(intPart)) {
+    throw new DecimalParseError("range", text, decimals);
+  }
+  return negative ? -scaled : scaled;
+}
+
+/** Slow path for exponent notation, done on exact digit strings. */
+function parseWithExponent(text: string, decimals: number): number {
+  const match = /^([+-]?)(\d*)(?:\.(\d*))?(?:[eE]([+-]?\d+))?$/.exec(text);
+  if (!match) throw new DecimalParseError("syntax", text, decimals);
+  const [, sign, whole = "", frac = "", exp = "0"] = match;
+  // Shift the decimal point: all digits, with the point after `whole.length + exp` digits.
+  const allDigits = whole + frac;
+  const point = whole.length + Number(exp) + decimals;
+  let integerDigits: string;
+  if (point <= 0) {
+    integerDigits = "0";
+    if (/[1-9]/.test(allDigits)) throw new DecimalParseError("precision", text, decimals);
+  } else if (point >= allDigits.length) {
+    integerDigits = allDigits + "0".repeat(point - allDigits.length);
+  } else {
+    if (/[1-9]/.test(allDigits.slice(point))) throw new DecimalParseError("precision", text, decimals);
+    integerDigits = allDigits.slice(0, point);
+  }
+  const value = Number(integerDigits);
+  if (!Number.isSafeInteger(value)) throw new DecimalParseError("range", text, decimals);
+  return sign === "-" && value !== 0 ? -value : value;
+}
+
+/** Formats a scaled integer back to fixed-point text with exactly `decimals` decimals. */
+export function formatScaled(value: number, decimals: number): string {
+  const negative = value < 0;
+  const digits = String(negative ? -value : value);
+  if (decimals === 0) return negative ? `-${digits}` : digits;
+  const padded = digits.length <= decimals ? "0".repeat(decimals - digits.length + 1) + digits : digits;
+  const cut = padded.length - decimals;
+  const text = `${padded.slice(0, cut)}.${padded.slice(cut)}`;
+  return negative ? `-${text}` : text;
+}
+
+/** Formats without trailing zeros ("45283.50000000" -> "45283.5"): the compact form for clients. */
+export function formatScaledTrimmed(value: number, decimals: number): string {
+  const text = formatScaled(value, decimals);
+  if (decimals === 0) return text;
+  let end = text.length;
+  while (text.charCodeAt(end - 1) === 48) end--;
+  if (text.charCodeAt(end - 1) === 46) end--;
+  return text.slice(0, end);
+}
+
+/** Number of decimals a tick or step size such as "0.00010000" implies (4 here). */
+export function decimalsOfIncrement(increment: string): number {
+  const dot = increment.indexOf(".");
+  if (dot < 0) return 0;
+  let end = increment.length;
+  while (end > dot + 1 && increment.charCodeAt(end - 1) === 48) end--;
+  return end - dot - 1;
+}

@@ -1,0 +1,24 @@
+// The shared clock: CLOCK_REALTIME as (seconds, nanoseconds) pairs. Bun's own clocks start at
+// zero in each process, so every timestamp that crosses a process boundary comes from here.
+import { realtimeInto } from "./libc.ts";
+
+const scratch = new Uint32Array(2);
+
+/** Current shared time in nanoseconds since the Unix epoch (exact, as a bigint). */
+export function nowNs(): bigint {
+  realtimeInto(scratch, 0);
+  return BigInt(scratch[0]!) * 1_000_000_000n + BigInt(scratch[1]!);
+}
+
+/** Nanoseconds from (sec, nsec) to now on the shared clock: exact for spans under 104 days. */
+export function nanosSince(sec: number, nsec: number): number {
+  realtimeInto(scratch, 0);
+  return (scratch[0]! - sec) * 1e9 + (scratch[1]! - nsec);
+}
+
+/** Microseconds since the epoch as a double (about 0.25 us resolution): for display and JSON. */
+export function toEpochMicros(sec: number, nsec: number): number {
+  return sec * 1e6 + nsec / 1e3;
+}
+
+export { realtimeInto };

@@ -1,0 +1,112 @@
+// The few libc calls the shared-memory rings need, through bun:ffi: open/mmap a /dev/shm file,
+// lock it for the single writer, and read CLOCK_REALTIME, the one clock every process shares.
+import { dlopen, FFIType, type Pointer, ptr, read, toArrayBuffer } from "bun:ffi";
+
+const libc = dlopen("libc.so.6", {
+  open: { args: [FFIType.cstring, FFIType.i32, FFIType.u32], returns: FFIType.i32 },
+  close: { args: [FFIType.i32], returns: FFIType.i32 },
+  ftruncate: { args: [FFIType.i32, FFIType.i64], returns: FFIType.i32 },
+  fchmod: { args: [FFIType.i32, FFIType.u32], returns: FFIType.i32 },
+  flock: { args: [FFIType.i32, FFIType.i32], returns: FFIType.i32 },
+  mmap: {
+    args: [FFIType.ptr, FFIType.u64, FFIType.i32, FFIType.i32, FFIType.i32, FFIType.i64],
+    returns: FFIType.ptr,
+  },
+  munmap: { args: [FFIType.ptr, FFIType.u64], returns: FFIType.i32 },
+  clock_gettime: { args: [FFIType.i32, FFIType.ptr], returns: FFIType.i32 },
+  __errno_location: { args: [], returns: FFIType.ptr },
+  strerror: { args: [FFIType.i32], returns: FFIType.cstring },
+}).symbols;
+
+export const O_RDONLY = 0;
+export const O_RDWR = 2;
+export const O_CREAT = 0o100;
+export const O_EXCL = 0o200;
+export const O_TRUNC = 0o1000;
+export const O_CLOEXEC = 0o2000000;
+const PROT_READ = 1;
+const PROT_WRITE = 2;
+const MAP_SHARED = 1;
+const LOCK_EX = 2;
+const LOCK_NB = 4;
+const EWOULDBLOCK = 11;
+const CLOCK_REALTIME = 0;
+
+export class SystemError extends Error {
+  constructor(
+    readonly call: string,
+    readonly errno: number,
+    readonly path: string,
+  ) {
+    super(`${call}(${path}) failed: ${String(libc.strerror(errno))} (errno ${errno})`);
+    this.name = "SystemError";
+  }
+}
+
+function errno(): number {
+  const location = libc.__errno_location();
+  return location === null ? 0 : read.i32(location, 0);
+}
+
+function cString(text: string): Buffer {
+  return Buffer.from(`${text}\0`, "utf8");
+}
+
+export function openFile(path: string, flags: number, mode = 0o600): number {
+  const fd = libc.open(cString(path), flags | O_CLOEXEC, mode);
+  if (fd < 0) throw new SystemError("open", errno(), path);
+  return fd;
+}
+
+export function closeFile(fd: number): void {
+  libc.close(fd);
+}
+
+export function setFileSize(fd: number, size: number, path: string): void {
+  if (libc.ftruncate(fd, size) !== 0) throw new SystemError("ftruncate", errno(), path);
+}
+
+export function setFileMode(fd: number, mode: number, path: string): void {
+  if (libc.fchmod(fd, mode) !== 0) throw new SystemError("fchmod", errno(), path);
+}
+
+/** Takes an exclusive advisory lock without waiting; false if another process holds it. */
+export function tryLockExclusive(fd: number, path: string): boolean {
+  if (libc.flock(fd, LOCK_EX | LOCK_NB) === 0) return true;
+  const code = errno();
+  if (code === EWOULDBLOCK) return false;
+  throw new SystemError("flock", code, path);
+}
+
+/** A MAP_SHARED mapping of a whole file; `buffer` is valid until `unmap`. */
+export interface Mapping {
+  readonly buffer: ArrayBuffer;
+  readonly address: Pointer;
+  readonly length: number;
+}
+
+export function mapFile(fd: number, length: number, writable: boolean, path: string): Mapping {
+  const prot = writable ? PROT_READ | PROT_WRITE : PROT_READ;
+  const address: Pointer | bigint | null = libc.mmap(null, length, prot, MAP_SHARED, fd, 0);
+  // MAP_FAILED is (void*)-1, which bun:ffi hands back as the bigint 2^64 - 1.
+  if (address === null || typeof address === "bigint") throw new SystemError("mmap", errno(), path);
+  return { buffer: toArrayBuffer(address, 0, length), address, length };
+}
+
+/** Unmaps; any later access to mapping.buffer would fault, so callers drop it first. */
+export function unmap(mapping: Mapping): void {
+  libc.munmap(mapping.address, mapping.length);
+}
+
+const timespec = new Int32Array(4);
+const timespecPtr = ptr(timespec);
+
+/**
+ * Reads CLOCK_REALTIME into out[index] (seconds) and out[index + 1] (nanoseconds).
+ * Seconds fit an unsigned 32-bit word until 2106; the pair is exact, unlike a double of ns.
+ */
+export function realtimeInto(out: Uint32Array, index: number): void {
+  libc.clock_gettime(CLOCK_REALTIME, timespecPtr);
+  out[index] = timespec[0]!;
+  out[index + 1] = timespec[2]!;
+}

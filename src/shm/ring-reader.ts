@@ -1,0 +1,326 @@
+// A lock-free reader of one ring file, mapped read-only. It follows the writer record by
+// record, detects torn reads with each slot's seqlock and lapping with each record's sequence,
+// counts exactly what it lost, copies consistent latest books, and notices a new generation.
+import { fstatSync, statSync } from "node:fs";
+import {
+  B,
+  BookStatus,
+  FORMAT_VERSION,
+  H,
+  LEVEL_SIZE,
+  MAGIC,
+  R,
+  RingState,
+  S,
+  SLOT_SIZE,
+  SYMBOL_ENTRY_SIZE,
+  SYMBOL_NAME_BYTES,
+  type SymbolInfo,
+} from "./layout.ts";
+import { closeFile, type Mapping, mapFile, O_RDONLY, openFile, unmap } from "./libc.ts";
+import { readAscii, readI64 } from "./words.ts";
+
+export class RingFormatError extends Error {
+  constructor(
+    readonly path: string,
+    detail: string,
+  ) {
+    super(`${path}: ${detail}`);
+    this.name = "RingFormatError";
+  }
+}
+
+/** One record, decoded into reusable fields; valid only during the sink call. */
+export class RecordView {
+  type = 0;
+  flags = 0;
+  symbolId = 0;
+  seq = 0;
+  price = 0;
+  size = 0;
+  aux = 0;
+  exchangeSec = 0;
+  exchangeNsec = 0;
+  receiveSec = 0;
+  receiveNsec = 0;
+  publishSec = 0;
+  publishNsec = 0;
+}
+
+export interface RingSink {
+  record(record: RecordView): void;
+  /** `lost` records starting at `fromSeq` were overwritten before this reader got to them. */
+  gap(fromSeq: number, lost: number): void;
+}
+
+/** A consistent copy of one latest-book entry. */
+export interface BookCopy {
+  status: BookStatus;
+  bidCount: number;
+  askCount: number;
+  readonly bidPrices: Float64Array;
+  readonly bidSizes: Float64Array;
+  readonly askPrices: Float64Array;
+  readonly askSizes: Float64Array;
+  lastSeq: number;
+  venueSeq: number;
+  exchangeSec: number;
+  exchangeNsec: number;
+  publishSec: number;
+  publishNsec: number;
+}
+
+export type StartAt = "oldest" | "latest" | number;
+
+const WORDS_PER_SLOT = SLOT_SIZE / 4;
+const HEADER_NEXT_SEQ = H.nextSeq / 8;
+const HEADER_HEARTBEAT = H.heartbeatMs / 8;
+
+export class RingReader {
+  readonly path: string;
+  readonly exchange: string;
+  readonly generation: number;
+  readonly capacity: number;
+  readonly bookDepth: number;
+  readonly writerPid: number;
+  readonly symbols: readonly SymbolInfo[];
+  private readonly inode: number;
+  private mapping: Mapping | null;
+  private readonly i32: Int32Array;
+  private readonly big: BigInt64Array;
+  private readonly slotsWord: number;
+  private readonly booksWord: number;
+  private readonly bookWords: number;
+  private readonly mask: number;
+  private next = 1;
+  private slot = 1;
+  /** Records this reader lost to lapping, in total. */
+  lost = 0;
+
+  private constructor(path: string, fd: number) {
+    this.path = path;
+    const stat = fstatSync(fd);
+    this.inode = stat.ino;
+    if (stat.size < H.size)
+      throw new RingFormatError(path, `file is ${stat.size} bytes, smaller than a header`);
+    const header = mapFile(fd, H.size, false, path);
+    const view = new DataView(header.buffer);
+    const magic = readAscii(new Uint8Array(header.buffer), H.magic, 8);
+    const version = view.getUint32(H.version, true);
+    const fileSize = Number(view.getBigUint64(H.fileSize, true));
+    unmap(header);
+    if (magic !== MAGIC) throw new RingFormatError(path, `bad magic "${magic}": not an AlphaPulse ring`);
+    if (version !== FORMAT_VERSION) {
+      throw new RingFormatError(path, `format version ${version}; this reader understands ${FORMAT_VERSION}`);
+    }
+    if (stat.size < fileSize) {
+      throw new RingFormatError(path, `file is ${stat.size} bytes but its header says ${fileSize}`);
+    }
+    this.mapping = mapFile(fd, fileSize, false, path);
+    const buffer = this.mapping.buffer;
+    const v = new DataView(buffer);
+    this.i32 = new Int32Array(buffer);
+    this.big = new BigInt64Array(buffer, 0, H.size / 8);
+    this.generation = v.getUint32(H.generation, true);
+    this.writerPid = v.getUint32(H.writerPid, true);
+    this.capacity = v.getUint32(H.capacity, true);
+    this.bookDepth = v.getUint32(H.bookDepth, true);
+    this.mask = this.capacity - 1;
+    const slotSize = v.getUint32(H.slotSize, true);
+    if (slotSize !== SLOT_SIZE)
+      throw new RingFormatError(path, `slot size ${slotSize}, expected ${SLOT_SIZE}`);
+    this.slotsWord = Number(v.getBigUint64(H.slotsOffset, true)) / 4;
+    this.booksWord = Number(v.getBigUint64(H.booksOffset, true)) / 4;
+    this.bookWords = v.getUint32(H.bookStride, true) / 4;
+    const bytes = new Uint8Array(buffer);
+    this.exchange = readAscii(bytes, H.exchange, 16);
+    const symbolsOffset = Number(v.getBigUint64(H.symbolsOffset, true));
+    const symbolCount = v.getUint32(H.symbolCount, true);
+    const symbols: SymbolInfo[] = [];
+    for (let id = 0; id < symbolCount; id++) {
+      const at = symbolsOffset + id * SYMBOL_ENTRY_SIZE;
+      symbols.push({
+        id: v.getUint16(at + S.id, true),
+        priceDecimals: v.getUint8(at + S.priceDecimals),
+        sizeDecimals: v.getUint8(at + S.sizeDecimals),
+        venueSymbol: readAscii(bytes, at + S.venueSymbol, SYMBOL_NAME_BYTES),
+        symbol: readAscii(bytes, at + S.symbol, SYMBOL_NAME_BYTES),
+      });
+    }
+    this.symbols = symbols;
+  }
+
+  /** Maps the ring at `path` read-only, positioned at `start` (default: only new records). */
+  static open(path: string, start: StartAt = "latest"): RingReader {
+    const fd = openFile(path, O_RDONLY);
+    try {
+      const reader = new RingReader(path, fd);
+      reader.seek(start);
+      return reader;
+    } finally {
+      closeFile(fd);
+    }
+  }
+
+  /** Sequence of the next record this reader will deliver. */
+  get position(): number {
+    return this.next;
+  }
+
+  /** The writer's committed cursor: the sequence it will write next. */
+  writerNextSeq(): number {
+    return Number(Atomics.load(this.big, HEADER_NEXT_SEQ));
+  }
+
+  /** Oldest sequence that may still be in the ring. */
+  oldestSeq(): number {
+    return Math.max(1, this.writerNextSeq() - this.capacity + 1);
+  }
+
+  seek(start: StartAt): void {
+    const target = start === "latest" ? this.writerNextSeq() : start === "oldest" ? this.oldestSeq() : start;
+    this.next = Math.max(1, target);
+    this.slot = this.next % this.capacity;
+  }
+
+  state(): RingState {
+    return Atomics.load(this.i32, H.state / 4);
+  }
+
+  heartbeatAgeMs(now = Date.now()): number {
+    return now - Number(Atomics.load(this.big, HEADER_HEARTBEAT));
+  }
+
+  /**
+   * True when the path now holds a different ring (the old one was retired, or the file was
+   * replaced): the caller re-opens the path and treats it as a new stream.
+   */
+  replaced(): boolean {
+    if (this.state() === RingState.Retired) return true;
+    try {
+      return statSync(this.path).ino !== this.inode;
+    } catch {
+      return false;
+    }
+  }
+
+  /**
+   * Delivers up to `max` new records to the sink, in sequence, and returns how many. Never
+   * waits: a slot the writer is inside ends the poll, and the next poll tries it again.
+   */
+  poll(sink: RingSink, view: RecordView, max = 65536): number {
+    const i32 = this.i32;
+    let delivered = 0;
+    while (delivered < max) {
+      const base = this.slotsWord + this.slot * WORDS_PER_SLOT;
+      const before = Atomics.load(i32, base);
+      if ((before & 1) !== 0) break;
+      const head = i32[base + 1]!;
+      const seq = readI64(i32, base + R.seq / 4);
+      view.price = readI64(i32, base + R.price / 4);
+      view.size = readI64(i32, base + R.size / 4);
+      view.exchangeSec = i32[base + 8]! >>> 0;
+      view.exchangeNsec = i32[base + 9]!;
+      view.receiveSec = i32[base + 10]! >>> 0;
+      view.receiveNsec = i32[base + 11]!;
+      view.publishSec = i32[base + 12]! >>> 0;
+      view.publishNsec = i32[base + 13]!;
+      view.aux = readI64(i32, base + R.aux / 4);
+      if (Atomics.load(i32, base) !== before) continue; // torn: the writer came through, read again
+      if (seq !== this.next) {
+        if (seq < this.next) break; // not written yet
+        this.skipLapped(sink, seq);
+        continue;
+      }
+      view.type = head & 0xff;
+      view.flags = (head >>> 8) & 0xff;
+      view.symbolId = head >>> 16;
+      view.seq = seq;
+      this.next = seq + 1;
+      this.slot = (this.slot + 1) & this.mask;
+      delivered++;
+      sink.record(view);
+    }
+    return delivered;
+  }
+
+  /** The writer overwrote records we had not read: resume at the oldest one still there. */
+  private skipLapped(sink: RingSink, seen: number): void {
+    const newest = Math.max(seen, this.writerNextSeq() - 1);
+    const resume = Math.max(this.next + 1, newest - this.capacity + 1);
+    const lost = resume - this.next;
+    sink.gap(this.next, lost);
+    this.lost += lost;
+    this.next = resume;
+    this.slot = resume % this.capacity;
+  }
+
+  newBookCopy(): BookCopy {
+    const depth = this.bookDepth;
+    return {
+      status: BookStatus.Unknown,
+      bidCount: 0,
+      askCount: 0,
+      bidPrices: new Float64Array(depth),
+      bidSizes: new Float64Array(depth),
+      askPrices: new Float64Array(depth),
+      askSizes: new Float64Array(depth),
+      lastSeq: 0,
+      venueSeq: 0,
+      exchangeSec: 0,
+      exchangeNsec: 0,
+      publishSec: 0,
+      publishNsec: 0,
+    };
+  }
+
+  /**
+   * Copies a symbol's latest book, retrying while the writer is inside the entry. Returns false
+   * only if `attempts` copies in a row were torn (a writer updating it non-stop).
+   */
+  readBook(symbolId: number, out: BookCopy, attempts = 10_000): boolean {
+    if (symbolId < 0 || symbolId >= this.symbols.length) throw new RangeError(`no symbol id ${symbolId}`);
+    const i32 = this.i32;
+    const base = this.booksWord + symbolId * this.bookWords;
+    const levelWords = LEVEL_SIZE / 4;
+    const depth = this.bookDepth;
+    for (let attempt = 0; attempt < attempts; attempt++) {
+      const before = Atomics.load(i32, base);
+      if ((before & 1) !== 0) continue;
+      out.status = i32[base + B.status / 4]!;
+      const bidCount = Math.min(i32[base + B.bidCount / 4]! >>> 0, depth);
+      const askCount = Math.min(i32[base + B.askCount / 4]! >>> 0, depth);
+      out.lastSeq = readI64(i32, base + B.lastSeq / 4);
+      out.exchangeSec = i32[base + B.exchangeSec / 4]! >>> 0;
+      out.exchangeNsec = i32[base + B.exchangeNsec / 4]!;
+      out.publishSec = i32[base + B.publishSec / 4]! >>> 0;
+      out.publishNsec = i32[base + B.publishNsec / 4]!;
+      out.venueSeq = readI64(i32, base + B.venueSeq / 4);
+      let at = base + B.levels / 4;
+      for (let i = 0; i < bidCount; i++, at += levelWords) {
+        out.bidPrices[i] = readI64(i32, at);
+        out.bidSizes[i] = readI64(i32, at + 2);
+      }
+      at = base + B.levels / 4 + depth * levelWords;
+      for (let i = 0; i < askCount; i++, at += levelWords) {
+        out.askPrices[i] = readI64(i32, at);
+        out.askSizes[i] = readI64(i32, at + 2);
+      }
+      if (Atomics.load(i32, base) !== before) continue;
+      out.bidCount = bidCount;
+      out.askCount = askCount;
+      return true;
+    }
+    return false;
+  }
+
+  symbolId(symbol: string): number {
+    return this.symbols.find((s) => s.symbol === symbol)?.id ?? -1;
+  }
+
+  close(): void {
+    if (this.mapping === null) return;
+    unmap(this.mapping);
+    this.mapping = null;
+  }
+}
