@@ -1,0 +1,106 @@
+"""The byte layout of an AlphaPulse ring file, format version 1, as docs/shm-format.md gives it.
+
+Only numbers live here: offsets, sizes, struct formats and the codes records carry. Everything
+is little-endian; the reader refuses to run on a big-endian host rather than misread.
+"""
+
+from __future__ import annotations
+
+import enum
+import struct
+import sys
+
+if sys.byteorder != "little":  # the atomic word views below use native order
+    raise ImportError("alphapulse_shm reads rings on little-endian hosts only")
+
+MAGIC = b"APULSERG"
+FORMAT_VERSION = 1
+HEADER_SIZE = 4096
+SLOT_SIZE = 64
+SYMBOL_ENTRY_SIZE = 64
+BOOK_ENTRY_HEADER_SIZE = 64
+LEVEL_SIZE = 16
+NO_SYMBOL = 0xFFFF
+"""symbol_id of records about the whole connection."""
+
+HEADER = struct.Struct("<8sIIIIIIIIIIQQQQIIqq16s")
+"""Header bytes 0..119: magic, version, state, generation, writer_pid, capacity, slot_size,
+symbol_count, book_depth, book_stride, reserved, symbols_offset, books_offset, slots_offset,
+file_size, created_sec, created_nsec, heartbeat_ms, next_seq, exchange."""
+
+# Header fields the writer changes while readers watch, read as single aligned words.
+STATE_WORD = 12 // 4  # u32 index
+HEARTBEAT_MS_WORD = 88 // 8  # i64 index
+NEXT_SEQ_WORD = 96 // 8  # i64 index
+
+SYMBOL = struct.Struct("<HBB4x24s24s8x")
+"""Symbol entry: id, price_decimals, size_decimals, venue symbol, normalized symbol."""
+
+SLOT_BODY = struct.Struct("<BBHqqqIIIIIIq")
+"""Record slot bytes 4..63: type, flags, symbol_id, seq, price, size, exchange sec/nsec,
+receive sec/nsec, publish sec/nsec, aux. Bytes 0..3 are the slot's seqlock version."""
+
+BOOK_ENTRY_HEAD = struct.Struct("<IIIqIIIIq")
+"""Latest-book entry bytes 4..47: status, bid_count, ask_count, last_seq, exchange sec/nsec,
+publish sec/nsec, venue_seq. Bytes 0..3 are the entry's seqlock version; levels start at 64."""
+
+
+class RingState(enum.IntEnum):
+    """Header `state`."""
+
+    INITIALIZING = 1
+    LIVE = 2
+    CLOSED = 3
+    """The writer stopped cleanly; the data stays valid."""
+    RETIRED = 4
+    """A newer generation lives at this path now: re-open it."""
+
+
+class RecordType(enum.IntEnum):
+    """Record slot `type`."""
+
+    TRADE = 1
+    BOOK_LEVEL = 2
+    BOOK_CLEAR = 3
+    BOOK_STATUS = 4
+    CONNECTION_STATUS = 5
+
+
+class RecordFlag(enum.IntFlag):
+    """Record slot `flags` bits."""
+
+    SIDE = 1
+    """Trade: the aggressor sold. Book level: ask side."""
+    BATCH_END = 2
+    SNAPSHOT = 4
+    SIDE_UNKNOWN = 8
+
+
+class BookStatus(enum.IntEnum):
+    """Latest-book `status` and the aux of a book status record."""
+
+    UNKNOWN = 0
+    VALID = 1
+    INVALID = 2
+    RESYNCING = 3
+
+
+class ConnectionState(enum.IntEnum):
+    """The aux of a connection status record."""
+
+    CONNECTED = 1
+    DISCONNECTED = 2
+    RECONNECTING = 3
+
+
+class StatusReason(enum.IntEnum):
+    """The price field of status records."""
+
+    NONE = 0
+    CHECKSUM_MISMATCH = 1
+    SEQUENCE_GAP = 2
+    DISCONNECTED = 3
+    STALE = 4
+    SNAPSHOT = 5
+    SHUTDOWN = 6
+    BAD_DATA = 7
