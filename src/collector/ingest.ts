@@ -1,0 +1,40 @@
+// One frame through a venue into the ring: the single path the live runtime, `replay`, the
+// tests and the bench share. A frame the venue cannot handle is counted and logged, and every
+// book it had already touched is invalidated and resynced: bad input never leaves a wrong book.
+import type { StreamHandle, Venue } from "../exchanges/venue.ts";
+import { DecimalParseError } from "../market/decimal.ts";
+import { StatusReason } from "../shm/layout.ts";
+import type { CollectorCounters } from "./counters.ts";
+import type { Publisher } from "./publisher.ts";
+
+export class FrameIngest {
+  constructor(
+    private readonly venue: Venue,
+    private readonly publisher: Publisher,
+    private readonly counters: CollectorCounters,
+    /** Frames longer than this are refused unread. */
+    private readonly maxFrameBytes: number,
+  ) {}
+
+  /** Handles one text frame received at (receiveSec, receiveNsec) on the shared clock. */
+  frame(stream: StreamHandle, text: string, receiveSec: number, receiveNsec: number): void {
+    const publisher = this.publisher;
+    if (text.length > this.maxFrameBytes) {
+      this.counters.parseError("oversized", `${text.length} bytes`, text.slice(0, 200));
+      return;
+    }
+    publisher.beginFrame(receiveSec, receiveNsec);
+    try {
+      this.venue.onFrame(stream, text);
+    } catch (error) {
+      const kind = error instanceof DecimalParseError ? "bad_decimal" : "malformed";
+      this.counters.parseError(kind, error instanceof Error ? error.message : String(error), text);
+      const suspect = publisher.changedSymbols();
+      for (const id of suspect) publisher.invalidate(id, StatusReason.BadData);
+      publisher.endFrame();
+      for (const id of suspect) this.venue.resync(id);
+      return;
+    }
+    publisher.endFrame();
+  }
+}

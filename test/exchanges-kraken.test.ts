@@ -1,0 +1,208 @@
+// Kraken: the checksum and book engine against real captured frames (ccxt's v2 cases, Kraken's
+// documented example via nautilus, and every update checksum of cryptofeed's v1 depth-1000
+// capture), and the v2 adapter end to end into a real ring.
+import { afterEach, describe, expect, test } from "bun:test";
+import { OrderBook } from "../src/book/order-book.ts";
+import { krakenChecksum } from "../src/exchanges/kraken/checksum.ts";
+import { kraken, mapKrakenSymbols } from "../src/exchanges/kraken/venue.ts";
+import { UnknownSymbolError } from "../src/exchanges/venue.ts";
+import { BookStatus, RecordType } from "../src/shm/layout.ts";
+import { RecordView, RingReader } from "../src/shm/ring-reader.ts";
+import { fixtureText, VenueHarness } from "./support/venue-harness.ts";
+
+const PAIRS = [
+  { symbol: "BTC/USD", base: "BTC", quote: "USD", pricePrecision: 1, qtyPrecision: 8 },
+  { symbol: "DOGE/USDT", base: "DOGE", quote: "USDT", pricePrecision: 5, qtyPrecision: 8 },
+];
+
+const harnesses: VenueHarness[] = [];
+function harness(symbols: string[], depth = 10): VenueHarness {
+  const h = new VenueHarness(kraken, mapKrakenSymbols(symbols, PAIRS), { depth });
+  harnesses.push(h);
+  return h;
+}
+afterEach(() => {
+  for (const h of harnesses.splice(0)) h.close();
+});
+
+interface CcxtCase {
+  description: string;
+  messages: unknown[];
+  parsedResponse?: { bids: [number, number][]; asks: [number, number][] };
+  parsedResponses?: { bids: [number, number][]; asks: [number, number][] }[];
+}
+
+describe("kraken checksum", () => {
+  test("Kraken's documented example (nautilus fixture) gives 3310070434", async () => {
+    const h = harness(["BTC-USD"]);
+    const text = await fixtureText("nautilus/kraken/ws_book_snapshot.json");
+    const expected = (JSON.parse(text) as { data: { checksum: number }[] }).data[0]!.checksum;
+    expect(expected).toBe(3310070434);
+    h.feed(text);
+    expect(h.counters.total(h.counters.checksumMismatches)).toBe(0);
+    expect(krakenChecksum(h.publisher.books[0]!)).toBe(3310070434);
+    expect(h.publisher.isValid(0)).toBe(true);
+    // The exact qty text survived: 0.10000000 at 8 decimals, not a rounded double.
+    expect(h.top(0, false, 1)).toEqual([[452835, 10000000]]);
+  });
+
+  test("every ccxt v2 book case verifies and ends equal to ccxt's parsed book", async () => {
+    const fixture = JSON.parse(await fixtureText("ccxt/kraken.json")) as {
+      methods: { watchOrderBook: CcxtCase[] };
+    };
+    let checked = 0;
+    for (const c of fixture.methods.watchOrderBook) {
+      const isDoge = JSON.stringify(c.messages).includes("DOGE/USDT");
+      const h = harness([isDoge ? "DOGE-USDT" : "BTC-USD"]);
+      // ccxt's parsedResponses hold the book after the first book frame; parsedResponse after the last.
+      const states: { bids: [number, number][]; asks: [number, number][] }[] = [];
+      for (const message of c.messages) {
+        h.feed(JSON.stringify(message));
+        if ((message as { channel?: string }).channel !== "book") continue;
+        states.push({ bids: h.top(0, false, 10), asks: h.top(0, true, 10) });
+        if ((message as { data?: { checksum?: number }[] }).data?.[0]?.checksum !== undefined) checked++;
+      }
+      expect(h.counters.total(h.counters.checksumMismatches)).toBe(0);
+      expect(h.publisher.isValid(0)).toBe(true);
+      const parsed = c.parsedResponse ?? c.parsedResponses?.[0];
+      const ours = c.parsedResponse ? states.at(-1) : states[0];
+      if (parsed === undefined || ours === undefined) throw new Error(`case ${c.description} has no result`);
+      const pd = isDoge ? 5 : 1;
+      const scale = (levels: [number, number][]) =>
+        levels.map(([p, q]): [number, number] => [Math.round(p * 10 ** pd), Math.round(q * 1e8)]);
+      expect(ours.bids).toEqual(scale(parsed.bids));
+      expect(ours.asks).toEqual(scale(parsed.asks));
+    }
+    expect(checked).toBeGreaterThanOrEqual(13);
+  });
+
+  test("a corrupted checksum invalidates the book in the ring and resubscribes it alone", async () => {
+    const h = harness(["BTC-USD", "DOGE-USDT"]);
+    h.open();
+    const snapshot = await fixtureText("nautilus/kraken/ws_book_snapshot.json");
+    h.feed(snapshot);
+    expect(h.publisher.isValid(0)).toBe(true);
+    const sentBefore = h.sent.length;
+    const update = JSON.stringify({
+      channel: "book",
+      type: "update",
+      data: [
+        {
+          symbol: "BTC/USD",
+          bids: [{ price: 45283.5, qty: 0.2 }],
+          asks: [],
+          checksum: 12345,
+          timestamp: "2023-10-06T17:35:55.440295Z",
+        },
+      ],
+    });
+    h.feed(update);
+    expect(h.publisher.isValid(0)).toBe(false);
+    expect(h.counters.checksumMismatches[0]).toBe(1);
+    expect(h.counters.resyncs[0]).toBe(1);
+    const resync = h.sent
+      .slice(sentBefore)
+      .map((s) => JSON.parse(s) as { method: string; params: { symbol: string[] } });
+    expect(resync.map((r) => r.method)).toEqual(["unsubscribe", "subscribe"]);
+    expect(resync.every((r) => r.params.symbol.join() === "BTC/USD")).toBe(true);
+    const reader = RingReader.open(h.writer.path, "oldest");
+    const copy = reader.newBookCopy();
+    expect(reader.readBook(0, copy)).toBe(true);
+    expect(copy.status).toBe(BookStatus.Invalid);
+    const types: number[] = [];
+    reader.poll({ record: (r) => void types.push(r.type), gap: () => {} }, new RecordView());
+    expect(types.at(-1)).toBe(RecordType.BookStatus);
+    reader.close();
+    // A fresh snapshot makes it valid again.
+    h.feed(snapshot);
+    expect(h.publisher.isValid(0)).toBe(true);
+  });
+});
+
+describe("kraken v1 capture (cryptofeed, depth 1000, 10 pairs)", () => {
+  test("every update checksum reproduces from a book rebuilt from the raw strings", async () => {
+    const lines = (await fixtureText("cryptofeed/KRAKEN.ws.50.0")).split("\n");
+    const books = new Map<string, { book: OrderBook; pd: number; sd: number }>();
+    let updates = 0;
+    let snapshots = 0;
+    const decimalsOf = (s: string) => (s.includes(".") ? s.length - s.indexOf(".") - 1 : 0);
+    const scaled = (s: string, d: number) => {
+      const [whole = "", frac = ""] = s.split(".");
+      return Number(whole + frac.padEnd(d, "0"));
+    };
+    for (const line of lines) {
+      const colon = line.indexOf(": ");
+      if (colon < 0 || line.includes(" <- ")) continue;
+      const frame: unknown = JSON.parse(line.slice(colon + 2));
+      if (!Array.isArray(frame)) continue;
+      const pair = frame.at(-1) as string;
+      const parts = frame.slice(1, -2) as Record<string, string[][] | string>[];
+      const first = parts[0]!;
+      if ("as" in first || "bs" in first) {
+        const asks = first.as as string[][];
+        const bids = first.bs as string[][];
+        const sample = asks[0] ?? bids[0]!;
+        const entry = { book: new OrderBook(1000), pd: decimalsOf(sample[0]!), sd: decimalsOf(sample[1]!) };
+        for (const [p, v] of asks) entry.book.asks.set(scaled(p!, entry.pd), scaled(v!, entry.sd));
+        for (const [p, v] of bids) entry.book.bids.set(scaled(p!, entry.pd), scaled(v!, entry.sd));
+        books.set(pair, entry);
+        snapshots++;
+        continue;
+      }
+      const entry = books.get(pair);
+      if (!entry) throw new Error(`update before snapshot for ${pair}`);
+      let checksum: string | undefined;
+      for (const part of parts) {
+        for (const [key, levels] of Object.entries(part)) {
+          if (key === "c") checksum = levels as string;
+          else
+            for (const [p, v] of levels as string[][]) {
+              entry.book.side(key === "a").set(scaled(p!, entry.pd), scaled(v!, entry.sd));
+            }
+        }
+      }
+      entry.book.truncate(1000);
+      expect(checksum).toBeDefined();
+      expect(krakenChecksum(entry.book)).toBe(Number(checksum));
+      updates++;
+    }
+    expect(snapshots).toBe(10);
+    expect(updates).toBe(4269);
+  });
+});
+
+describe("kraken symbols and frames", () => {
+  test("symbols map from instrument pairs, and an unknown one is a clear error", () => {
+    expect(mapKrakenSymbols(["BTC-USD"], PAIRS)[0]).toEqual({
+      venueSymbol: "BTC/USD",
+      symbol: "BTC-USD",
+      priceDecimals: 1,
+      sizeDecimals: 8,
+    });
+    expect(() => mapKrakenSymbols(["FOO-BAR"], PAIRS)).toThrow(UnknownSymbolError);
+    expect(() => mapKrakenSymbols(["FOO-BAR"], PAIRS)).toThrow(/FOO-BAR/);
+    expect(() => mapKrakenSymbols(["btcusd"], PAIRS)).toThrow(/BASE-QUOTE/);
+  });
+
+  test("trades carry the taker side, exact sizes, and are deduplicated by id", async () => {
+    const h = harness(["BTC-USD"]);
+    const text = await fixtureText("nautilus/kraken/ws_trade_update.json");
+    h.feed(text);
+    h.feed(text);
+    const reader = RingReader.open(h.writer.path, "oldest");
+    const trades: { price: number; size: number; flags: number; aux: number }[] = [];
+    reader.poll(
+      {
+        record: (r) => void trades.push({ price: r.price, size: r.size, flags: r.flags, aux: r.aux }),
+        gap: () => {},
+      },
+      new RecordView(),
+    );
+    reader.close();
+    expect(trades.map((t) => [t.price, t.size, t.flags & 1, t.aux])).toEqual([
+      [1059442, 27625, 0, 10218208],
+      [1059105, 12460, 1, 10218209],
+    ]);
+    expect(h.publisher.trades[0]!.duplicates).toBe(2);
+  });
+});

@@ -1,0 +1,100 @@
+// Test support: one venue wired to a real Publisher and a real ring in /dev/shm, fed frame by
+// frame through the same FrameIngest the collector uses. The stream handle records what the
+// venue sends, since these tests replay captured frames instead of a live connection.
+import { rmSync } from "node:fs";
+import { TokenBucket } from "../../src/collector/budget.ts";
+import { CollectorCounters } from "../../src/collector/counters.ts";
+import { FrameIngest } from "../../src/collector/ingest.ts";
+import { Publisher } from "../../src/collector/publisher.ts";
+import type { RestClient, StreamHandle, Venue, VenueDefinition } from "../../src/exchanges/venue.ts";
+import { Logger } from "../../src/log.ts";
+import type { SymbolSpec } from "../../src/shm/layout.ts";
+import { RingWriter } from "../../src/shm/ring-writer.ts";
+
+export const FIXTURES = `${import.meta.dir}/../../../shared/fixtures`;
+
+export function fixtureText(relative: string): Promise<string> {
+  return Bun.file(`${FIXTURES}/${relative}`).text();
+}
+
+let harnessCount = 0;
+
+export class VenueHarness implements StreamHandle {
+  readonly name = "test";
+  readonly sent: string[] = [];
+  readonly reconnects: string[] = [];
+  readonly dir: string;
+  readonly writer: RingWriter;
+  readonly publisher: Publisher;
+  readonly counters: CollectorCounters;
+  readonly venue: Venue;
+  readonly ingest: FrameIngest;
+
+  constructor(
+    definition: VenueDefinition,
+    specs: SymbolSpec[],
+    options: { depth?: number; maxLevels?: number; rest?: RestClient } = {},
+  ) {
+    const depth = options.depth ?? 10;
+    this.dir = `/dev/shm/ap-test-collector-${process.pid}-${++harnessCount}`;
+    this.writer = RingWriter.create({
+      dir: this.dir,
+      name: definition.name,
+      exchange: definition.name,
+      capacity: 1 << 16,
+      bookDepth: depth,
+      symbols: specs,
+    });
+    const quiet = new Logger("error", {}, () => {});
+    this.counters = new CollectorCounters(specs.length, quiet);
+    this.publisher = new Publisher({
+      writer: this.writer,
+      symbols: this.writer.symbols,
+      depth,
+      maxLevels: options.maxLevels ?? 5000,
+    });
+    this.venue = definition.create({
+      symbols: this.writer.symbols,
+      depth,
+      wsUrl: "ws://127.0.0.1:1/unused",
+      restUrl: "http://127.0.0.1:1/unused",
+      sink: this.publisher,
+      counters: this.counters,
+      rest: options.rest ?? {
+        getJson: () => Promise.reject(new Error("no REST in this test")),
+      },
+      budget: new TokenBucket(1e9, 1e9),
+      log: quiet,
+    });
+    this.ingest = new FrameIngest(this.venue, this.publisher, this.counters, 16 << 20);
+  }
+
+  send(text: string): void {
+    this.sent.push(text);
+  }
+
+  reconnect(reason: string): void {
+    this.reconnects.push(reason);
+  }
+
+  open(): void {
+    this.venue.onOpen(this);
+  }
+
+  feed(text: string, receiveSec = 1, receiveNsec = 0): void {
+    this.ingest.frame(this, text, receiveSec, receiveNsec);
+  }
+
+  /** The symbol's top levels as [price, size] pairs, best first. */
+  top(symbolId: number, isAsk: boolean, n: number): [number, number][] {
+    const side = this.publisher.books[symbolId]!.side(isAsk);
+    const out: [number, number][] = [];
+    for (let i = 0; i < Math.min(n, side.count); i++) out.push([side.priceAt(i), side.sizeAt(i)]);
+    return out;
+  }
+
+  close(): void {
+    this.writer.close();
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+}
