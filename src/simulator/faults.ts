@@ -1,0 +1,96 @@
+// Fault injection for one venue: one-shot faults waiting for the next matching frame or request,
+// stalls with an end time, and counts of what was asked for and what was actually carried out.
+
+export const FAULT_KINDS = [
+  "drop-frame",
+  "corrupt-checksum",
+  "skip-sequence",
+  "disconnect",
+  "stall",
+  "garbage",
+  "rate-limit",
+  "ban",
+  "server-shutdown",
+] as const;
+export type FaultKind = (typeof FAULT_KINDS)[number];
+
+export interface FaultSpec {
+  readonly kind: FaultKind;
+  /** Stall length, Retry-After (rate-limit, ban) or the delay before a server-shutdown closes. */
+  readonly durationMs?: number;
+}
+
+export class FaultError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "FaultError";
+  }
+}
+
+export function isFaultKind(kind: unknown): kind is FaultKind {
+  return typeof kind === "string" && (FAULT_KINDS as readonly string[]).includes(kind);
+}
+
+/** Matches every symbol. */
+const ANY = "*";
+
+export class FaultBook {
+  private readonly pending = new Map<string, number>();
+  private readonly stalls = new Map<string, number>();
+  readonly injected: Record<string, number> = {};
+  readonly applied: Record<string, number> = {};
+
+  /** Queues a one-shot fault (or starts a stall) for `symbol`, or for every symbol. */
+  add(kind: FaultKind, symbol: string | undefined, durationMs: number, nowMs: number): void {
+    this.injected[kind] = (this.injected[kind] ?? 0) + 1;
+    const key = `${kind} ${symbol ?? ANY}`;
+    if (kind === "stall") {
+      this.stalls.set(symbol ?? ANY, nowMs + durationMs);
+      this.applied.stall = (this.applied.stall ?? 0) + 1;
+      return;
+    }
+    this.pending.set(key, (this.pending.get(key) ?? 0) + 1);
+  }
+
+  /** Whether a `kind` fault waits for this symbol (or for any): does not consume it. */
+  has(kind: FaultKind, symbol: string): boolean {
+    return (this.pending.get(`${kind} ${symbol}`) ?? 0) > 0 || (this.pending.get(`${kind} ${ANY}`) ?? 0) > 0;
+  }
+
+  /** Consumes one waiting `kind` fault for this symbol (or for any symbol) and counts it. */
+  take(kind: FaultKind, symbol: string = ANY): boolean {
+    for (const key of [`${kind} ${symbol}`, `${kind} ${ANY}`]) {
+      const count = this.pending.get(key) ?? 0;
+      if (count > 0) {
+        if (count === 1) this.pending.delete(key);
+        else this.pending.set(key, count - 1);
+        this.applied[kind] = (this.applied[kind] ?? 0) + 1;
+        return true;
+      }
+    }
+    return false;
+  }
+
+  /** Consumes a venue-wide fault, returning the symbol it targets (undefined for all). */
+  takeAny(kind: FaultKind): { symbol: string | undefined } | undefined {
+    for (const [key, count] of this.pending) {
+      if (!key.startsWith(`${kind} `)) continue;
+      if (count === 1) this.pending.delete(key);
+      else this.pending.set(key, count - 1);
+      this.applied[kind] = (this.applied[kind] ?? 0) + 1;
+      const symbol = key.slice(kind.length + 1);
+      return { symbol: symbol === ANY ? undefined : symbol };
+    }
+    return undefined;
+  }
+
+  /** Whether the venue as a whole is stalled. */
+  venueStalled(nowMs: number): boolean {
+    return (this.stalls.get(ANY) ?? 0) > nowMs;
+  }
+
+  /** Whether this symbol's market is stalled (itself or the whole venue). */
+  stalled(symbol: string, nowMs: number): boolean {
+    return (this.stalls.get(symbol) ?? 0) > nowMs || this.venueStalled(nowMs);
+  }
+}

@@ -1,0 +1,250 @@
+// What every simulated venue shares: its markets (one per symbol, seeded), the timer that runs
+// them at the configured rates, the fault book, frame accounting, and the socket plumbing that
+// index.ts routes to. Each venue subclass owns its wire protocol.
+import type { ServerWebSocket } from "bun";
+import { formatScaled } from "../market/decimal.ts";
+import { FaultBook, FaultError, type FaultKind, type FaultSpec } from "./faults.ts";
+import { type Instrument, instrumentFor, type Venue } from "./instruments.ts";
+import { Market, type MarketEvent } from "./market.ts";
+import { Random } from "./random.ts";
+
+export interface SocketData {
+  readonly venue: Venue;
+  readonly id: number;
+  readonly url: URL;
+}
+export type SimSocket = ServerWebSocket<SocketData>;
+
+export interface MarketSettings {
+  readonly symbols: readonly string[];
+  readonly seed: number;
+  /** Book updates per second per symbol. */
+  readonly updatesPerSecond: number;
+  /** Trades per second per symbol. */
+  readonly tradesPerSecond: number;
+  /** Levels per side each book keeps. */
+  readonly bookLevels: number;
+}
+
+/** The book a venue's clients should hold after the last frame sent, as exact decimal strings. */
+export interface TrueBook {
+  readonly venue: Venue;
+  readonly symbol: string;
+  readonly venueSymbol: string;
+  readonly bids: [string, string][];
+  readonly asks: [string, string][];
+  /** The venue's update id of the last change sent (Binance lastUpdateId; a change counter elsewhere). */
+  readonly venueSeq: number;
+}
+
+export interface VenueStats {
+  connections: number;
+  connectionsTotal: number;
+  framesSent: number;
+  bytesSent: number;
+  framesDropped: number;
+  marketEvents: number;
+  trades: number;
+  restRequests: number;
+  faultsInjected: Record<string, number>;
+  faultsApplied: Record<string, number>;
+}
+
+/** Most operations one symbol runs per tick, so a paused event loop does not cause a flood. */
+const MAX_EVENTS_PER_TICK = 2_000;
+
+export abstract class VenueSimulator {
+  readonly markets = new Map<string, Market>();
+  readonly faults = new FaultBook();
+  protected readonly sockets = new Set<SimSocket>();
+  protected readonly counters = {
+    connectionsTotal: 0,
+    framesSent: 0,
+    bytesSent: 0,
+    framesDropped: 0,
+    marketEvents: 0,
+    trades: 0,
+    restRequests: 0,
+  };
+  private readonly budgets = new Map<string, number>();
+  private timer: ReturnType<typeof setInterval> | undefined;
+  private lastTick = 0;
+  private readonly totalRate: number;
+
+  constructor(
+    readonly venue: Venue,
+    protected readonly settings: MarketSettings,
+    /** Kinds this venue can inject. */
+    private readonly supportedFaults: readonly FaultKind[],
+    private readonly tickMs: number,
+  ) {
+    this.totalRate = settings.updatesPerSecond + settings.tradesPerSecond;
+    const tradeShare = this.totalRate === 0 ? 0 : settings.tradesPerSecond / this.totalRate;
+    for (const symbol of settings.symbols) {
+      const instrument = instrumentFor(venue, symbol);
+      const random = new Random(settings.seed, `${venue}:${symbol}`);
+      const market = new Market(instrument, random, {
+        levels: settings.bookLevels,
+        tradeShare,
+        firstUpdateId: 1_000_000 + random.int(0, 1_000_000),
+        firstTradeId: 10_000_000 + random.int(0, 1_000_000),
+      });
+      this.markets.set(symbol, market);
+      this.budgets.set(symbol, 0);
+    }
+  }
+
+  start(): void {
+    this.lastTick = performance.now();
+    this.timer = setInterval(() => this.tick(), this.tickMs);
+  }
+
+  stop(): void {
+    if (this.timer !== undefined) clearInterval(this.timer);
+    this.timer = undefined;
+    for (const ws of this.sockets) ws.terminate();
+    this.sockets.clear();
+  }
+
+  /** Normalized symbol for a venue symbol, or undefined. */
+  symbolOf(venueSymbol: string): string | undefined {
+    for (const [symbol, market] of this.markets) {
+      if (market.instrument.venueSymbol === venueSymbol) return symbol;
+    }
+    return undefined;
+  }
+
+  instrument(symbol: string): Instrument | undefined {
+    return this.markets.get(symbol)?.instrument;
+  }
+
+  inject(spec: FaultSpec, symbol: string | undefined): void {
+    if (!this.supportedFaults.includes(spec.kind)) {
+      throw new FaultError(
+        `${this.venue} cannot inject ${spec.kind} (it supports ${this.supportedFaults.join(", ")})`,
+      );
+    }
+    if (symbol !== undefined && !this.markets.has(symbol)) {
+      throw new FaultError(`${this.venue} does not serve ${symbol}`);
+    }
+    const durationMs = spec.durationMs ?? this.defaultDuration(spec.kind);
+    this.faults.add(spec.kind, symbol, durationMs, Date.now());
+    this.injectNow(spec.kind, symbol, durationMs);
+  }
+
+  stats(): VenueStats {
+    return {
+      connections: this.sockets.size,
+      ...this.counters,
+      faultsInjected: { ...this.faults.injected },
+      faultsApplied: { ...this.faults.applied },
+    };
+  }
+
+  /** The true book, top `depth` levels a side (all when undefined). */
+  trueBook(symbol: string, depth: number | undefined): TrueBook | undefined {
+    const market = this.markets.get(symbol);
+    if (market === undefined) return undefined;
+    const { priceDecimals, sizeDecimals, venueSymbol } = market.instrument;
+    const format = ([price, size]: [number, number]): [string, string] => [
+      formatScaled(price, priceDecimals),
+      formatScaled(size, sizeDecimals),
+    ];
+    const n = depth ?? Number.MAX_SAFE_INTEGER;
+    return {
+      venue: this.venue,
+      symbol,
+      venueSymbol,
+      bids: market.bids.top(n).map(format),
+      asks: market.asks.top(n).map(format),
+      venueSeq: market.updateId,
+    };
+  }
+
+  // Socket plumbing, called by index.ts.
+  open(ws: SimSocket): void {
+    this.sockets.add(ws);
+    this.counters.connectionsTotal++;
+    this.opened(ws);
+  }
+
+  close(ws: SimSocket): void {
+    this.sockets.delete(ws);
+    this.closed(ws);
+  }
+
+  abstract message(ws: SimSocket, text: string): void;
+  /** A REST request under /<venue>/, or undefined when the path is not this venue's. */
+  abstract http(request: Request, path: string, url: URL): Response | undefined;
+  /** Whether the path (under /<venue>) is one of this venue's WebSocket endpoints. */
+  abstract acceptsSocket(path: string): boolean;
+  pong(_ws: SimSocket): void {}
+
+  protected abstract opened(ws: SimSocket): void;
+  protected abstract closed(ws: SimSocket): void;
+  /** Turns one tick's market events of one symbol into frames. */
+  protected abstract publish(market: Market, events: MarketEvent[]): void;
+  /** Runs once a tick after every market has published (heartbeats, pings). */
+  protected afterTick(_nowMs: number): void {}
+
+  /** Faults that act at once rather than on the next frame (disconnect, garbage). */
+  protected injectNow(kind: FaultKind, symbol: string | undefined, durationMs: number): void {
+    if (kind === "disconnect" || kind === "garbage") {
+      const targets = [...this.sockets].filter((ws) => symbol === undefined || this.subscribedTo(ws, symbol));
+      this.faults.take(kind, symbol);
+      for (const ws of targets) {
+        if (kind === "garbage") this.sendRaw(ws, GARBAGE);
+        else ws.terminate();
+      }
+    }
+    void durationMs;
+  }
+
+  protected defaultDuration(kind: FaultKind): number {
+    return kind === "stall" ? 3_000 : 1_000;
+  }
+
+  /** Whether the socket carries anything of this symbol (for per-symbol faults). */
+  protected abstract subscribedTo(ws: SimSocket, symbol: string): boolean;
+
+  /** Sends a frame unless the whole venue is stalled. */
+  protected send(ws: SimSocket, text: string): void {
+    if (this.faults.venueStalled(Date.now())) {
+      this.counters.framesDropped++;
+      return;
+    }
+    this.sendRaw(ws, text);
+  }
+
+  protected sendRaw(ws: SimSocket, text: string): void {
+    ws.send(text);
+    this.counters.framesSent++;
+    this.counters.bytesSent += text.length;
+  }
+
+  private tick(): void {
+    const now = performance.now();
+    const elapsedMs = now - this.lastTick;
+    this.lastTick = now;
+    const wallMs = Date.now();
+    for (const [symbol, market] of this.markets) {
+      if (this.faults.stalled(symbol, wallMs)) continue;
+      const budget = (this.budgets.get(symbol) ?? 0) + (elapsedMs * this.totalRate) / 1000;
+      const count = Math.min(MAX_EVENTS_PER_TICK, Math.floor(budget));
+      this.budgets.set(symbol, Math.min(budget - count, MAX_EVENTS_PER_TICK));
+      if (count === 0) continue;
+      const events: MarketEvent[] = new Array(count);
+      for (let i = 0; i < count; i++) {
+        const event = market.next(wallMs);
+        events[i] = event;
+        if (event.trade !== undefined) this.counters.trades++;
+      }
+      this.counters.marketEvents += count;
+      this.publish(market, events);
+    }
+    this.afterTick(wallMs);
+  }
+}
+
+/** What a garbage fault sends: not JSON, not UTF-8 sane, not a known message. */
+export const GARBAGE = '\u0000\u00ff{"channel":garbage]]\u0007not json';
