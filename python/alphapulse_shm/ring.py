@@ -50,7 +50,7 @@ class RingFormatError(Exception):
 
 
 class BookBusyError(Exception):
-    """A latest-book entry kept changing during every copy attempt (a writer updating it non-stop)."""
+    """A latest-book entry stayed busy (odd, or changing under every copy) for the whole timeout."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -272,9 +272,11 @@ class Ring:
 
     # -- books -------------------------------------------------------------------------------
 
-    def read_book(self, symbol: Symbol | str | int, depth: int | None = None, attempts: int = 10_000) -> Book:
+    def read_book(self, symbol: Symbol | str | int, depth: int | None = None, timeout: float = 1.0) -> Book:
         """Copies a symbol's latest-book entry consistently (seqlock retry), top `depth` levels
-        per side (default: all the entry holds). Raises BookBusyError after `attempts` torn copies."""
+        per side (default: all the entry holds). Raises BookBusyError if no copy was consistent
+        for `timeout` seconds. The bound is time, not attempts: a writer preempted inside the
+        entry keeps it odd for a whole scheduler slice, and a spinning reader only delays it."""
         sym = self._resolve(symbol)
         h = self.header
         limit = h.book_depth if depth is None else min(depth, h.book_depth)
@@ -282,7 +284,14 @@ class Ring:
         word = base // 4
         i32 = self._i32
         view = self._view
-        for _ in range(attempts):
+        give_up = time.monotonic() + timeout
+        attempt = 0
+        while True:
+            attempt += 1
+            if attempt > 64:  # contended: let the writer run, and watch the clock
+                if time.monotonic() > give_up:
+                    raise BookBusyError(f"{self.path}: book of {sym.symbol} stayed busy for {timeout} s")
+                os.sched_yield()
             before = i32[word]
             if before & 1:
                 continue
@@ -302,7 +311,6 @@ class Ring:
                 list(zip(bid_words[0::2], bid_words[1::2], strict=True)),
                 list(zip(ask_words[0::2], ask_words[1::2], strict=True)),
             )  # fmt: skip
-        raise BookBusyError(f"{self.path}: book of {sym.symbol} changed during {attempts} copies")
 
     def _resolve(self, symbol: Symbol | str | int) -> Symbol:
         if isinstance(symbol, Symbol):
