@@ -1,0 +1,368 @@
+// The Kubernetes manifests as the cluster would get them (kubectl kustomize), and the checks the
+// ops tests run on them: schema validation (kubernetes-models), unknown fields (kubernetes-types
+// under tsc), and our own rules (probes, limits, non-root, read-only root, settings, ports).
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import path from "node:path";
+import { LOG_LEVELS } from "../../src/log.ts";
+import { MODES } from "../../src/main.ts";
+import { portDefault, REPO_ROOT, type SettingUse } from "./ops-source-settings.ts";
+
+export type K8sObject = {
+  apiVersion: string;
+  kind: string;
+  metadata: { name: string; namespace?: string; labels?: Record<string, string> };
+  [field: string]: unknown;
+};
+
+export function renderOverlay(overlay: string): K8sObject[] {
+  const result = Bun.spawnSync(["kubectl", "kustomize", path.join(REPO_ROOT, "k8s", overlay)]);
+  if (result.exitCode !== 0) {
+    throw new Error(`kubectl kustomize k8s/${overlay} failed: ${result.stderr.toString()}`);
+  }
+  return (Bun.YAML.parse(result.stdout.toString()) as K8sObject[]).filter((doc) => doc !== null);
+}
+
+function groupVersion(apiVersion: string): { group: string; version: string } {
+  const [group, version] = apiVersion.includes("/") ? apiVersion.split("/") : ["", apiVersion];
+  return { group: group!, version: version! };
+}
+
+/** kubernetes-models: required fields, types and formats against the OpenAPI schemas. */
+export async function modelErrors(objects: K8sObject[]): Promise<string[]> {
+  const errors: string[] = [];
+  for (const object of objects) {
+    const { group, version } = groupVersion(object.apiVersion);
+    const module = await import(`kubernetes-models/${group === "" ? "" : `${group}/`}${version}`);
+    const Model = module[object.kind] as (new (data: unknown) => { validate(): void }) | undefined;
+    if (Model === undefined) {
+      errors.push(`${object.kind} ${object.metadata.name}: no model for ${object.apiVersion}`);
+      continue;
+    }
+    try {
+      new Model(object).validate();
+    } catch (error) {
+      errors.push(`${object.kind} ${object.metadata.name}: ${(error as Error).message}`);
+    }
+  }
+  return errors;
+}
+
+/** kubernetes-types groups are named by their short name (rbac, not rbac.authorization.k8s.io). */
+function typesModule(apiVersion: string): string {
+  const { group, version } = groupVersion(apiVersion);
+  const short = group === "" ? "core" : group.split(".")[0]!;
+  return `kubernetes-types/${short}/${version}`;
+}
+
+/**
+ * Writes the objects as typed TypeScript literals and runs tsc on them: excess-property checks
+ * catch every unknown or misspelt field, type checks catch wrong value types. Returns tsc's output
+ * lines, empty when all is well.
+ */
+export function typeErrors(objects: K8sObject[]): string[] {
+  const dir = path.join(REPO_ROOT, "test-artifacts", `ops-k8s-types-${process.pid}-${Date.now()}`);
+  mkdirSync(dir, { recursive: true });
+  try {
+    const modules = [...new Set(objects.map((object) => typesModule(object.apiVersion)))];
+    const alias = (module: string) => `k${modules.indexOf(module)}`;
+    const lines = modules.map((module) => `import type * as ${alias(module)} from "${module}";`);
+    objects.forEach((object, index) => {
+      const type = `${alias(typesModule(object.apiVersion))}.${object.kind}`;
+      lines.push(`export const object${index}: ${type} = ${JSON.stringify(object, null, 2)};`);
+    });
+    writeFileSync(path.join(dir, "manifests.ts"), `${lines.join("\n")}\n`);
+    writeFileSync(
+      path.join(dir, "tsconfig.json"),
+      JSON.stringify({
+        compilerOptions: {
+          strict: true,
+          noEmit: true,
+          module: "Preserve",
+          moduleResolution: "bundler",
+          types: [],
+          typeRoots: [path.join(REPO_ROOT, "node_modules")],
+        },
+        files: ["manifests.ts"],
+      }),
+    );
+    const tsc = path.join(REPO_ROOT, "node_modules", ".bin", "tsc");
+    const result = Bun.spawnSync([tsc, "-p", dir]);
+    const output = `${result.stdout.toString()}${result.stderr.toString()}`.trim();
+    if (result.exitCode === 0) return [];
+    return output === "" ? [`tsc exited ${result.exitCode}`] : output.split("\n");
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+type Probe = { httpGet?: { path?: string; port?: number | string } };
+type ContainerPort = { name?: string; containerPort: number };
+type EnvVar = { name: string; value?: string; valueFrom?: { secretKeyRef?: unknown } };
+type Container = {
+  name: string;
+  image?: string;
+  env?: EnvVar[];
+  ports?: ContainerPort[];
+  resources?: { requests?: Record<string, string>; limits?: Record<string, string> };
+  livenessProbe?: Probe;
+  readinessProbe?: Probe;
+  startupProbe?: Probe;
+  securityContext?: SecurityContext;
+  volumeMounts?: { name: string; mountPath: string; readOnly?: boolean }[];
+};
+type SecurityContext = {
+  runAsNonRoot?: boolean;
+  runAsUser?: number;
+  readOnlyRootFilesystem?: boolean;
+  allowPrivilegeEscalation?: boolean;
+  capabilities?: { drop?: string[] };
+  seccompProfile?: { type?: string };
+};
+type PodSpec = {
+  containers: Container[];
+  securityContext?: SecurityContext;
+  terminationGracePeriodSeconds?: number;
+  volumes?: { name: string; emptyDir?: { medium?: string }; hostPath?: unknown }[];
+};
+type PodTemplate = { metadata?: { labels?: Record<string, string>; annotations?: Record<string, string> } };
+
+/** Long-running modes a manifest may run, and the src/ directory each one's settings live in. */
+export const SERVICE_MODES: Record<string, string> = {
+  collect: "collector",
+  broadcast: "broadcast",
+  simulate: "simulator",
+};
+const VENUES = ["coinbase", "kraken", "binance"];
+const SYMBOL_LIST = /^[A-Z0-9]+-[A-Z0-9]+(,[A-Z0-9]+-[A-Z0-9]+)*$/;
+
+/**
+ * False while a mode's module is still the scaffold's placeholder: its settings cannot be in src/
+ * yet, so names are not checked for it (values still are).
+ */
+export function modeIsBuilt(mode: string): boolean {
+  const dir = SERVICE_MODES[mode];
+  if (dir === undefined) return false;
+  const main = readFileSync(path.join(REPO_ROOT, "src", dir, "main.ts"), "utf8");
+  return !main.includes("this mode is not built yet");
+}
+
+function podTemplates(objects: K8sObject[]): { owner: string; template: PodTemplate; spec: PodSpec }[] {
+  return objects
+    .filter((object) => ["Deployment", "StatefulSet", "DaemonSet"].includes(object.kind))
+    .map((object) => {
+      const template = (object.spec as { template: PodTemplate & { spec: PodSpec } }).template;
+      return { owner: `${object.kind} ${object.metadata.name}`, template, spec: template.spec };
+    });
+}
+
+function valueProblem(name: string, value: string, uses: SettingUse[]): string | undefined {
+  const kinds = new Set(uses.map((use) => use.kind));
+  if (name === "ALPHAPULSE_MODE") {
+    return value in SERVICE_MODES && value in MODES ? undefined : `not a long-running mode`;
+  }
+  if (name === "EXCHANGE") return VENUES.includes(value) ? undefined : `not one of ${VENUES.join(", ")}`;
+  if (name === "SYMBOLS") return SYMBOL_LIST.test(value) ? undefined : "not a BASE-QUOTE,... list";
+  if (name === "LOG_LEVEL") return (LOG_LEVELS as string[]).includes(value) ? undefined : "not a log level";
+  if (name === "SHARED_MEMORY_PATH") return value.startsWith("/") ? undefined : "not an absolute path";
+  if (kinds.has("port")) {
+    return /^\d+$/.test(value) && Number(value) >= 1 && Number(value) <= 65535 ? undefined : "not a port";
+  }
+  if (kinds.has("int") || name.endsWith("_MS")) return /^-?\d+$/.test(value) ? undefined : "not an integer";
+  if (kinds.has("bool")) return /^(true|false|1|0|yes|no|on|off)$/i.test(value) ? undefined : "not a boolean";
+  return value === "" ? "empty" : undefined;
+}
+
+function containerRules(
+  where: string,
+  container: Container,
+  spec: PodSpec,
+  settings: Map<string, SettingUse[]>,
+  isBuilt: (mode: string) => boolean,
+): { problems: string[]; ports: number[] } {
+  const problems: string[] = [];
+  const pod = spec.securityContext ?? {};
+  const own = container.securityContext ?? {};
+  if (container.livenessProbe?.httpGet === undefined) problems.push(`${where}: no HTTP livenessProbe`);
+  if (container.readinessProbe?.httpGet === undefined) problems.push(`${where}: no HTTP readinessProbe`);
+  for (const resource of ["cpu", "memory"]) {
+    if (container.resources?.limits?.[resource] === undefined)
+      problems.push(`${where}: no ${resource} limit`);
+    if (container.resources?.requests?.[resource] === undefined) {
+      problems.push(`${where}: no ${resource} request`);
+    }
+  }
+  if ((own.runAsNonRoot ?? pod.runAsNonRoot) !== true) problems.push(`${where}: runAsNonRoot is not true`);
+  if ((own.runAsUser ?? pod.runAsUser) === 0) problems.push(`${where}: runs as uid 0`);
+  if (own.readOnlyRootFilesystem !== true) problems.push(`${where}: root filesystem is not read-only`);
+  if (own.allowPrivilegeEscalation !== false)
+    problems.push(`${where}: allowPrivilegeEscalation is not false`);
+  if (!(own.capabilities?.drop ?? []).includes("ALL")) problems.push(`${where}: capabilities not dropped`);
+  if ((own.seccompProfile ?? pod.seccompProfile)?.type !== "RuntimeDefault") {
+    problems.push(`${where}: seccomp is not RuntimeDefault`);
+  }
+  if (
+    container.image === undefined ||
+    !/:[\w.-]+$/.test(container.image) ||
+    container.image.endsWith(":latest")
+  ) {
+    problems.push(`${where}: image ${container.image} has no pinned tag`);
+  }
+
+  const env = new Map<string, string>();
+  const modeOfContainer = container.env?.find((variable) => variable.name === "ALPHAPULSE_MODE")?.value;
+  const unbuilt = modeOfContainer !== undefined && !isBuilt(modeOfContainer);
+  for (const variable of container.env ?? []) {
+    const uses = settings.get(variable.name) ?? (unbuilt ? [] : undefined);
+    if (uses === undefined) {
+      problems.push(`${where}: env ${variable.name} is not read by the binary (src/)`);
+      continue;
+    }
+    if (variable.valueFrom !== undefined) {
+      if (variable.valueFrom.secretKeyRef === undefined)
+        problems.push(`${where}: env ${variable.name} valueFrom`);
+      continue;
+    }
+    const problem = valueProblem(variable.name, variable.value ?? "", uses);
+    if (problem !== undefined) problems.push(`${where}: env ${variable.name}="${variable.value}" ${problem}`);
+    env.set(variable.name, variable.value ?? "");
+  }
+
+  const mode = env.get("ALPHAPULSE_MODE");
+  const modeDir = mode === undefined ? undefined : SERVICE_MODES[mode];
+  if (modeDir === undefined) return { problems: [...problems, `${where}: no ALPHAPULSE_MODE`], ports: [] };
+  const effective = (name: string): number | undefined => {
+    const value = env.get(name);
+    return value === undefined ? portDefault(settings, name, modeDir) : Number(value);
+  };
+  const listening = new Set<number>();
+  const metricsPort = effective("METRICS_PORT");
+  if (metricsPort === undefined)
+    problems.push(`${where}: METRICS_PORT neither set nor defaulted in src/${modeDir}`);
+  else listening.add(metricsPort);
+  if (mode === "broadcast") {
+    const websocketPort = effective("WEBSOCKET_PORT");
+    if (websocketPort === undefined) problems.push(`${where}: WEBSOCKET_PORT neither set nor defaulted`);
+    else listening.add(websocketPort);
+    for (const name of ["METRICS_PORT", "WEBSOCKET_PORT"]) {
+      const fallback = portDefault(settings, name, modeDir);
+      if (fallback !== undefined && env.has(name) && Number(env.get(name)) !== fallback) {
+        problems.push(`${where}: ${name} ${env.get(name)} differs from the binary's default ${fallback}`);
+      }
+    }
+  }
+  const declared = (container.ports ?? []).map((port) => port.containerPort);
+  if ([...listening].sort().join() !== [...new Set(declared)].sort().join()) {
+    problems.push(`${where}: containerPorts ${declared} but the binary listens on ${[...listening]}`);
+  }
+  for (const [kind, probe] of Object.entries({
+    livenessProbe: container.livenessProbe,
+    readinessProbe: container.readinessProbe,
+    startupProbe: container.startupProbe,
+  })) {
+    if (probe?.httpGet === undefined) continue;
+    const port = probe.httpGet.port;
+    const number =
+      typeof port === "number" ? port : container.ports?.find((p) => p.name === port)?.containerPort;
+    if (number !== metricsPort)
+      problems.push(`${where}: ${kind} port ${port} is not METRICS_PORT ${metricsPort}`);
+    if (!["/health", "/ready"].includes(probe.httpGet.path ?? "")) {
+      problems.push(`${where}: ${kind} path ${probe.httpGet.path}`);
+    }
+  }
+  const shm = env.get("SHARED_MEMORY_PATH");
+  const mount = container.volumeMounts?.find((m) => m.mountPath === shm);
+  const volume = spec.volumes?.find((v) => v.name === mount?.name);
+  if (shm === undefined || mount === undefined) {
+    problems.push(`${where}: SHARED_MEMORY_PATH is not a mounted volume`);
+  } else if (volume?.emptyDir?.medium !== "Memory") {
+    problems.push(`${where}: the rings' volume is not an emptyDir of medium Memory (per-pod shared memory)`);
+  } else if (mode === "broadcast" && mount.readOnly !== true) {
+    problems.push(`${where}: the broadcaster mounts the rings writable`);
+  }
+  const grace = env.get("SHUTDOWN_GRACE_MS");
+  if (grace !== undefined && Number(grace) >= (spec.terminationGracePeriodSeconds ?? 30) * 1000) {
+    problems.push(`${where}: SHUTDOWN_GRACE_MS ${grace} is not below terminationGracePeriodSeconds`);
+  }
+  return { problems, ports: [...listening] };
+}
+
+function selects(selector: Record<string, string> | undefined, labels: Record<string, string> = {}): boolean {
+  return selector !== undefined && Object.entries(selector).every(([key, value]) => labels[key] === value);
+}
+
+/** Our rules for every rendered object; returns one line per violation, empty when all hold. */
+export function ruleViolations(
+  objects: K8sObject[],
+  settings: Map<string, SettingUse[]>,
+  isBuilt: (mode: string) => boolean = modeIsBuilt,
+): string[] {
+  const problems: string[] = [];
+  const pods = podTemplates(objects);
+  if (pods.length === 0) problems.push("no workload found");
+  for (const { owner, template, spec } of pods) {
+    const used = new Map<number, string>();
+    for (const container of spec.containers) {
+      const where = `${owner} container ${container.name}`;
+      const result = containerRules(where, container, spec, settings, isBuilt);
+      problems.push(...result.problems);
+      for (const port of result.ports) {
+        const other = used.get(port);
+        if (other !== undefined) problems.push(`${where}: port ${port} already used by ${other}`);
+        used.set(port, container.name);
+      }
+    }
+    if (template.metadata?.annotations?.["prometheus.io/scrape"] !== "true") {
+      problems.push(`${owner}: no prometheus.io/scrape annotation`);
+    }
+  }
+  for (const service of objects.filter((object) => object.kind === "Service")) {
+    const serviceSpec = service.spec as {
+      selector?: Record<string, string>;
+      ports: { port: number; targetPort?: number | string }[];
+    };
+    const targets = pods.filter((pod) => selects(serviceSpec.selector, pod.template.metadata?.labels));
+    if (targets.length === 0) problems.push(`Service ${service.metadata.name}: selects no pod`);
+    for (const port of serviceSpec.ports) {
+      const target = port.targetPort ?? port.port;
+      const found = targets.some((pod) =>
+        pod.spec.containers.some((c) =>
+          (c.ports ?? []).some((p) =>
+            typeof target === "number" ? p.containerPort === target : p.name === target,
+          ),
+        ),
+      );
+      if (!found)
+        problems.push(`Service ${service.metadata.name}: targetPort ${target} matches no container port`);
+    }
+  }
+  for (const object of objects.filter((o) => ["PodDisruptionBudget", "NetworkPolicy"].includes(o.kind))) {
+    const spec = object.spec as {
+      selector?: { matchLabels?: Record<string, string> };
+      podSelector?: unknown;
+    };
+    const selector =
+      spec.selector?.matchLabels ??
+      (spec.podSelector as { matchLabels?: Record<string, string> })?.matchLabels;
+    if (selector !== undefined && !pods.some((pod) => selects(selector, pod.template.metadata?.labels))) {
+      problems.push(`${object.kind} ${object.metadata.name}: selects no pod`);
+    }
+  }
+  for (const hpa of objects.filter((object) => object.kind === "HorizontalPodAutoscaler")) {
+    const spec = hpa.spec as {
+      scaleTargetRef: { kind: string; name: string };
+      metrics?: { containerResource?: { container: string } }[];
+    };
+    const target = pods.find(
+      (pod) => pod.owner === `${spec.scaleTargetRef.kind} ${spec.scaleTargetRef.name}`,
+    );
+    if (target === undefined)
+      problems.push(`HPA ${hpa.metadata.name}: no target ${spec.scaleTargetRef.name}`);
+    for (const metric of spec.metrics ?? []) {
+      const name = metric.containerResource?.container;
+      if (name !== undefined && !target?.spec.containers.some((c) => c.name === name)) {
+        problems.push(`HPA ${hpa.metadata.name}: no container ${name} in its target`);
+      }
+    }
+  }
+  return problems;
+}
