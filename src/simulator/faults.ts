@@ -39,10 +39,12 @@ export class FaultBook {
   private readonly stalls = new Map<string, number>();
   readonly injected: Record<string, number> = {};
   readonly applied: Record<string, number> = {};
+  private readonly durations = new Map<FaultKind, number>();
 
   /** Queues a one-shot fault (or starts a stall) for `symbol`, or for every symbol. */
   add(kind: FaultKind, symbol: string | undefined, durationMs: number, nowMs: number): void {
     this.injected[kind] = (this.injected[kind] ?? 0) + 1;
+    this.durations.set(kind, durationMs);
     const key = `${kind} ${symbol ?? ANY}`;
     if (kind === "stall") {
       this.stalls.set(symbol ?? ANY, nowMs + durationMs);
@@ -50,11 +52,6 @@ export class FaultBook {
       return;
     }
     this.pending.set(key, (this.pending.get(key) ?? 0) + 1);
-  }
-
-  /** Whether a `kind` fault waits for this symbol (or for any): does not consume it. */
-  has(kind: FaultKind, symbol: string): boolean {
-    return (this.pending.get(`${kind} ${symbol}`) ?? 0) > 0 || (this.pending.get(`${kind} ${ANY}`) ?? 0) > 0;
   }
 
   /** Consumes one waiting `kind` fault for this symbol (or for any symbol) and counts it. */
@@ -71,17 +68,9 @@ export class FaultBook {
     return false;
   }
 
-  /** Consumes a venue-wide fault, returning the symbol it targets (undefined for all). */
-  takeAny(kind: FaultKind): { symbol: string | undefined } | undefined {
-    for (const [key, count] of this.pending) {
-      if (!key.startsWith(`${kind} `)) continue;
-      if (count === 1) this.pending.delete(key);
-      else this.pending.set(key, count - 1);
-      this.applied[kind] = (this.applied[kind] ?? 0) + 1;
-      const symbol = key.slice(kind.length + 1);
-      return { symbol: symbol === ANY ? undefined : symbol };
-    }
-    return undefined;
+  /** The duration given with the latest `kind` fault (Retry-After of rate-limit and ban). */
+  lastDuration(kind: FaultKind): number {
+    return this.durations.get(kind) ?? 0;
   }
 
   /** Whether the venue as a whole is stalled. */

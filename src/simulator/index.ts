@@ -1,11 +1,16 @@
 // The exchange simulator's front door: one Bun.serve on loopback routing /kraken, /binance and
 // /coinbase to their venue simulators, plus the control API (/control/fault, /control/book,
 // /control/stats). startSimulator() is what tests, the demo and `alphapulse simulate` call.
+
+import { BINANCE_DEFAULTS, type BinanceOptions, BinanceSimulator } from "./binance.ts";
+import { COINBASE_DEFAULTS, type CoinbaseOptions, CoinbaseSimulator } from "./coinbase.ts";
 import { FaultError, type FaultKind, type FaultSpec, isFaultKind } from "./faults.ts";
 import { DEFAULT_SYMBOLS, parseSymbol, VENUES, type Venue } from "./instruments.ts";
 import { KrakenSimulator } from "./kraken.ts";
 import type { MarketSettings, SocketData, TrueBook, VenueSimulator, VenueStats } from "./venue.ts";
 
+export type { BinanceOptions } from "./binance.ts";
+export type { CoinbaseOptions, CoinbaseTradeSide } from "./coinbase.ts";
 export type { FaultKind, FaultSpec } from "./faults.ts";
 export { FAULT_KINDS } from "./faults.ts";
 export type { Venue } from "./instruments.ts";
@@ -24,6 +29,10 @@ export interface SimulatorOptions {
   readonly tradesPerSecond?: number;
   /** Levels per side in every book. */
   readonly bookLevels?: number;
+  /** Ping period, connection lifetime, REST weight limit. */
+  readonly binance?: Partial<BinanceOptions>;
+  /** Meaning of market_trades side, subscribe deadline. */
+  readonly coinbase?: Partial<CoinbaseOptions>;
 }
 
 export interface SimulatorUrls {
@@ -66,18 +75,19 @@ export function startSimulator(options: SimulatorOptions = {}): Simulator {
     bookLevels: options.bookLevels ?? 1_000,
   };
   for (const symbol of settings.symbols) parseSymbol(symbol);
-  const venues: Record<Venue, VenueSimulator | undefined> = {
+  const venues: Record<Venue, VenueSimulator> = {
     kraken: new KrakenSimulator(settings),
-    binance: undefined,
-    coinbase: undefined,
+    binance: new BinanceSimulator(settings, { ...BINANCE_DEFAULTS, ...options.binance }),
+    coinbase: new CoinbaseSimulator(settings, { ...COINBASE_DEFAULTS, ...options.coinbase }),
   };
   const started = Date.now();
   let nextSocketId = 1;
 
   const venueOf = (name: string): VenueSimulator => {
-    const venue = (VENUES as readonly string[]).includes(name) ? venues[name as Venue] : undefined;
-    if (venue === undefined) throw new SimulatorError(`unknown venue "${name}"; one of ${VENUES.join(", ")}`);
-    return venue;
+    if (!(VENUES as readonly string[]).includes(name)) {
+      throw new SimulatorError(`unknown venue "${name}"; one of ${VENUES.join(", ")}`);
+    }
+    return venues[name as Venue];
   };
 
   const resolveSymbol = (venue: VenueSimulator, symbol: string): string => {
@@ -100,12 +110,14 @@ export function startSimulator(options: SimulatorOptions = {}): Simulator {
   };
 
   const stats = (): SimulatorStats => {
-    const byVenue = {} as Record<Venue, VenueStats>;
-    for (const name of VENUES) {
-      const venue = venues[name];
-      if (venue !== undefined) byVenue[name] = venue.stats();
-    }
-    return { uptimeMs: Date.now() - started, venues: byVenue };
+    return {
+      uptimeMs: Date.now() - started,
+      venues: {
+        kraken: venues.kraken.stats(),
+        binance: venues.binance.stats(),
+        coinbase: venues.coinbase.stats(),
+      },
+    };
   };
 
   const control = async (request: Request, path: string, url: URL): Promise<Response> => {
@@ -174,20 +186,20 @@ export function startSimulator(options: SimulatorOptions = {}): Simulator {
       sendPings: false,
       maxPayloadLength: 1 << 20,
       open(ws) {
-        venues[ws.data.venue]!.open(ws);
+        venues[ws.data.venue].open(ws);
       },
       message(ws, message) {
-        venues[ws.data.venue]!.message(ws, typeof message === "string" ? message : message.toString());
+        venues[ws.data.venue].message(ws, typeof message === "string" ? message : message.toString());
       },
       close(ws) {
-        venues[ws.data.venue]!.close(ws);
+        venues[ws.data.venue].close(ws);
       },
       pong(ws) {
-        venues[ws.data.venue]!.pong(ws);
+        venues[ws.data.venue].pong(ws);
       },
     },
   });
-  for (const venue of Object.values(venues)) venue?.start();
+  for (const venue of Object.values(venues)) venue.start();
 
   const port = server.port ?? 0;
   const host = options.hostname ?? "127.0.0.1";
@@ -204,7 +216,7 @@ export function startSimulator(options: SimulatorOptions = {}): Simulator {
     inject,
     stats,
     async stop() {
-      for (const venue of Object.values(venues)) venue?.stop();
+      for (const venue of Object.values(venues)) venue.stop();
       await server.stop(true);
     },
   };

@@ -48,6 +48,8 @@ export interface VenueStats {
   restRequests: number;
   faultsInjected: Record<string, number>;
   faultsApplied: Record<string, number>;
+  /** Venue-specific counts (Binance REST refusals, Retry-After violations...). */
+  details: Record<string, number>;
 }
 
 /** Most operations one symbol runs per tick, so a paused event loop does not cause a flood. */
@@ -138,7 +140,12 @@ export abstract class VenueSimulator {
       ...this.counters,
       faultsInjected: { ...this.faults.injected },
       faultsApplied: { ...this.faults.applied },
+      details: this.extraStats(),
     };
+  }
+
+  protected extraStats(): Record<string, number> {
+    return {};
   }
 
   /** The true book, top `depth` levels a side (all when undefined). */
