@@ -16,25 +16,41 @@ export class FrameIngest {
     private readonly maxFrameBytes: number,
   ) {}
 
+  /** Runs `run` (a REST snapshot arriving) as one batch received now, with the same safety net. */
+  batch(run: () => void): void {
+    this.publisher.beginFrameNow();
+    try {
+      run();
+    } catch (error) {
+      this.fail(error, "");
+      return;
+    }
+    this.publisher.endFrame();
+  }
+
   /** Handles one text frame received at (receiveSec, receiveNsec) on the shared clock. */
   frame(stream: StreamHandle, text: string, receiveSec: number, receiveNsec: number): void {
-    const publisher = this.publisher;
     if (text.length > this.maxFrameBytes) {
       this.counters.parseError("oversized", `${text.length} bytes`, text.slice(0, 200));
       return;
     }
-    publisher.beginFrame(receiveSec, receiveNsec);
+    this.publisher.beginFrame(receiveSec, receiveNsec);
     try {
       this.venue.onFrame(stream, text);
     } catch (error) {
-      const kind = error instanceof DecimalParseError ? "bad_decimal" : "malformed";
-      this.counters.parseError(kind, error instanceof Error ? error.message : String(error), text);
-      const suspect = publisher.changedSymbols();
-      for (const id of suspect) publisher.invalidate(id, StatusReason.BadData);
-      publisher.endFrame();
-      for (const id of suspect) this.venue.resync(id);
+      this.fail(error, text);
       return;
     }
+    this.publisher.endFrame();
+  }
+
+  private fail(error: unknown, text: string): void {
+    const publisher = this.publisher;
+    const kind = error instanceof DecimalParseError ? "bad_decimal" : "malformed";
+    this.counters.parseError(kind, error instanceof Error ? error.message : String(error), text);
+    const suspect = publisher.changedSymbols();
+    for (const id of suspect) publisher.invalidate(id, StatusReason.BadData);
     publisher.endFrame();
+    for (const id of suspect) this.venue.resync(id);
   }
 }

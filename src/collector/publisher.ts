@@ -80,7 +80,8 @@ export class Publisher implements FeedSink, LevelSink {
   private readonly touchedFlag: Uint8Array;
   private readonly touched: Int32Array;
   private touchedCount = 0;
-  private readonly venueSeq: Float64Array;
+  /** The venue update id each book reflects (0 if the venue has none). */
+  readonly venueSeq: Float64Array;
   private readonly stage = new RecordStage();
   private readonly times = new Uint32Array(4);
   private readonly onPublished: ((latencyNs: number) => void) | undefined;

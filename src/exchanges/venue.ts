@@ -46,6 +46,8 @@ export interface StreamHandle {
   send(text: string): void;
   /** Closes and reconnects this connection (the runtime applies backoff). */
   reconnect(reason: string): void;
+  /** Opens a replacement first and closes this one once the new one delivers (make-before-break). */
+  rollover(reason: string): void;
 }
 
 /** A connection the venue needs; the runtime opens it, watches it and reopens it. */
@@ -59,9 +61,21 @@ export interface StreamPlan {
   readonly maxLifetimeMs: number;
 }
 
-/** An HTTP GET the venue may use (snapshots, metadata): budgeted, honours 429 and 418. */
+/** An HTTP GET the venue may use (snapshots, metadata); honours 429 Retry-After and 418. */
 export interface RestClient {
-  getJson(url: string, weight: number): Promise<unknown>;
+  getJson(url: string): Promise<unknown>;
+}
+
+/** A REST answer other than 200. */
+export class HttpStatusError extends Error {
+  constructor(
+    readonly url: string,
+    readonly status: number,
+    readonly body: string,
+  ) {
+    super(`GET ${url}: HTTP ${status} ${body.slice(0, 200)}`);
+    this.name = "HttpStatusError";
+  }
 }
 
 /** Spaces out snapshot requests and resubscribes so resyncs never trip a venue's rate limits. */
@@ -80,6 +94,8 @@ export interface VenueContext {
   readonly counters: VenueCounters;
   readonly rest: RestClient;
   readonly budget: RequestBudget;
+  /** Runs `run` as one ring batch outside any frame (a REST snapshot arriving). */
+  readonly batch: (run: () => void) => void;
   readonly log: Logger;
 }
 
@@ -89,8 +105,11 @@ export interface Venue {
   onOpen(stream: StreamHandle): void;
   /** One text frame from a connection. Book changes must go through the sink. */
   onFrame(stream: StreamHandle, text: string): void;
-  /** A connection closed: its books cannot be trusted until a new snapshot. */
-  onClose(stream: StreamHandle): void;
+  /**
+   * A connection closed: its books cannot be trusted until a new snapshot. `replaced` is true
+   * when a newer connection for the same plan already runs (make-before-break).
+   */
+  onClose(stream: StreamHandle, replaced: boolean): void;
   /** Fetches a fresh snapshot for one symbol whose book was invalidated outside the venue. */
   resync(symbolId: number): void;
 }

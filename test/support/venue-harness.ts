@@ -19,10 +19,28 @@ export function fixtureText(relative: string): Promise<string> {
 
 let harnessCount = 0;
 
-export class VenueHarness implements StreamHandle {
-  readonly name = "test";
+/** A stand-in connection: it records what the venue sends and asks. */
+export class RecordingStream implements StreamHandle {
   readonly sent: string[] = [];
   readonly reconnects: string[] = [];
+  readonly rollovers: string[] = [];
+  constructor(readonly name: string) {}
+  send(text: string): void {
+    this.sent.push(text);
+  }
+  reconnect(reason: string): void {
+    this.reconnects.push(reason);
+  }
+  rollover(reason: string): void {
+    this.rollovers.push(reason);
+  }
+}
+
+export class VenueHarness implements StreamHandle {
+  readonly name: string;
+  readonly sent: string[] = [];
+  readonly reconnects: string[] = [];
+  readonly rollovers: string[] = [];
   readonly dir: string;
   readonly writer: RingWriter;
   readonly publisher: Publisher;
@@ -35,6 +53,7 @@ export class VenueHarness implements StreamHandle {
     specs: SymbolSpec[],
     options: { depth?: number; maxLevels?: number; rest?: RestClient } = {},
   ) {
+    this.name = definition.name;
     const depth = options.depth ?? 10;
     this.dir = `/dev/shm/ap-test-collector-${process.pid}-${++harnessCount}`;
     this.writer = RingWriter.create({
@@ -64,6 +83,7 @@ export class VenueHarness implements StreamHandle {
         getJson: () => Promise.reject(new Error("no REST in this test")),
       },
       budget: new TokenBucket(1e9, 1e9),
+      batch: (run) => this.ingest.batch(run),
       log: quiet,
     });
     this.ingest = new FrameIngest(this.venue, this.publisher, this.counters, 16 << 20);
@@ -77,12 +97,16 @@ export class VenueHarness implements StreamHandle {
     this.reconnects.push(reason);
   }
 
-  open(): void {
-    this.venue.onOpen(this);
+  rollover(reason: string): void {
+    this.rollovers.push(reason);
   }
 
-  feed(text: string, receiveSec = 1, receiveNsec = 0): void {
-    this.ingest.frame(this, text, receiveSec, receiveNsec);
+  open(stream: StreamHandle = this): void {
+    this.venue.onOpen(stream);
+  }
+
+  feed(text: string, receiveSec = 1, receiveNsec = 0, stream: StreamHandle = this): void {
+    this.ingest.frame(stream, text, receiveSec, receiveNsec);
   }
 
   /** The symbol's top levels as [price, size] pairs, best first. */

@@ -137,7 +137,8 @@ export class KrakenVenue implements Venue {
   }
 
   onClose(stream: StreamHandle): void {
-    if (this.stream === stream) this.stream = null;
+    if (this.stream !== stream) return;
+    this.stream = null;
     for (const symbol of this.context.symbols) this.invalidate(symbol.id, StatusReason.Disconnected);
   }
 

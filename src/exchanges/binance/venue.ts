@@ -1,0 +1,368 @@
+// Binance spot (PROTOCOLS.md section 2): one combined stream (`trade`, `depth@100ms`) plus a
+// REST depth snapshot per symbol, synced by Binance's official procedure with continuity
+// (U == previous u + 1) checked on every event; a gap resyncs that symbol alone. Symbols and
+// precisions come from /api/v3/exchangeInfo. Trade side: `m` true means the buyer was the
+// maker, so the aggressor sold.
+import type { OrderBook } from "../../book/order-book.ts";
+import { decimalsOfIncrement, parseScaled } from "../../market/decimal.ts";
+import { StatusReason, type SymbolInfo, type SymbolSpec } from "../../shm/layout.ts";
+import { arr, FrameError, isObject, type JsonObject, num, str } from "../json.ts";
+import { epochMillisInto } from "../timestamps.ts";
+import {
+  type Endpoints,
+  HttpStatusError,
+  type RestClient,
+  type StreamHandle,
+  type StreamPlan,
+  splitSymbol,
+  TradeSide,
+  UnknownSymbolError,
+  type Venue,
+  type VenueContext,
+  type VenueDefinition,
+} from "../venue.ts";
+
+/** Server pings come every 20 s and data far more often: a minute of silence is a dead link. */
+const WATCHDOG_MS = 60_000;
+/** Connections last 24 h: roll over well before. */
+const MAX_LIFETIME_MS = 23.5 * 3600_000;
+
+/** REST depth limit and its request weight (rest-api.md): deep enough to refill the view. */
+export function binanceSnapshotLimit(viewDepth: number): { limit: number; weight: number } {
+  if (viewDepth <= 100) return { limit: 1000, weight: 50 };
+  return { limit: 5000, weight: 250 };
+}
+
+interface DepthEvent {
+  readonly first: number;
+  readonly last: number;
+  readonly bids: unknown[];
+  readonly asks: unknown[];
+}
+
+/** Per-symbol sync state. */
+class DepthSync {
+  live = false;
+  /** The book's last applied update id. */
+  bookId = 0;
+  /** Events held while the snapshot is on its way. */
+  buffer: DepthEvent[] = [];
+  snapshotRequested = false;
+  /** Events a newer connection delivered ahead of the book during a rollover overlap. */
+  ahead: DepthEvent[] = [];
+  /** Bumped on every resync, so a late snapshot for an older attempt is dropped. */
+  attempt = 0;
+}
+
+export interface BinanceSymbolInfo {
+  readonly symbol: string;
+  readonly baseAsset: string;
+  readonly quoteAsset: string;
+  readonly tickSize: string;
+  readonly stepSize: string;
+}
+
+/** Reads exchangeInfo's symbols with their PRICE_FILTER tickSize and LOT_SIZE stepSize. */
+export function parseExchangeInfo(body: unknown): BinanceSymbolInfo[] {
+  if (!isObject(body)) throw new FrameError("exchangeInfo is not an object");
+  const out: BinanceSymbolInfo[] = [];
+  for (const entry of arr(body, "symbols") ?? []) {
+    if (!isObject(entry)) continue;
+    let tickSize: string | undefined;
+    let stepSize: string | undefined;
+    for (const filter of arr(entry, "filters") ?? []) {
+      if (!isObject(filter)) continue;
+      if (filter.filterType === "PRICE_FILTER") tickSize = str(filter, "tickSize");
+      if (filter.filterType === "LOT_SIZE") stepSize = str(filter, "stepSize");
+    }
+    const symbol = str(entry, "symbol");
+    const baseAsset = str(entry, "baseAsset");
+    const quoteAsset = str(entry, "quoteAsset");
+    if (symbol && baseAsset && quoteAsset && tickSize && stepSize) {
+      out.push({ symbol, baseAsset, quoteAsset, tickSize, stepSize });
+    }
+  }
+  return out;
+}
+
+async function exchangeInfo(rest: RestClient, restUrl: string, venueSymbols: string[]) {
+  const query = encodeURIComponent(JSON.stringify(venueSymbols));
+  return parseExchangeInfo(await rest.getJson(`${restUrl}/api/v3/exchangeInfo?symbols=${query}`));
+}
+
+export const binance: VenueDefinition = {
+  name: "binance",
+  defaultWsUrl: "wss://data-stream.binance.vision",
+  defaultRestUrl: "https://data-api.binance.vision",
+  defaultDepth: 100,
+  sequentialTradeIds: true,
+  async resolveSymbols(symbols: readonly string[], endpoints: Endpoints, rest: RestClient) {
+    const wanted = symbols.map((symbol) => ({ symbol, ...splitSymbol("binance", symbol) }));
+    let infos: BinanceSymbolInfo[];
+    try {
+      infos = await exchangeInfo(
+        rest,
+        endpoints.restUrl,
+        wanted.map((w) => w.base + w.quote),
+      );
+    } catch (error) {
+      if (!(error instanceof HttpStatusError) || error.status !== 400) throw error;
+      // Binance refuses the whole list for one bad symbol: ask one by one to name it.
+      for (const w of wanted) {
+        await exchangeInfo(rest, endpoints.restUrl, [w.base + w.quote]).catch((inner: unknown) => {
+          if (inner instanceof HttpStatusError && inner.status === 400) {
+            throw new UnknownSymbolError("binance", w.symbol, inner.body.slice(0, 200));
+          }
+          throw inner;
+        });
+      }
+      throw error;
+    }
+    return wanted.map((w): SymbolSpec => {
+      const info = infos.find((i) => i.baseAsset === w.base && i.quoteAsset === w.quote);
+      if (!info) throw new UnknownSymbolError("binance", w.symbol, "not in exchangeInfo");
+      return {
+        venueSymbol: info.symbol,
+        symbol: w.symbol,
+        priceDecimals: decimalsOfIncrement(info.tickSize),
+        sizeDecimals: decimalsOfIncrement(info.stepSize),
+      };
+    });
+  },
+  create: (context) => new BinanceVenue(context),
+};
+
+export class BinanceVenue implements Venue {
+  readonly streams: readonly StreamPlan[];
+  private readonly ids = new Map<string, number>();
+  private readonly sync: DepthSync[];
+  private readonly snapshot: { limit: number; weight: number };
+  private readonly time = new Uint32Array(2);
+  /** Open connections, newest last; two during a make-before-break rollover. */
+  private readonly open: StreamHandle[] = [];
+
+  constructor(private readonly context: VenueContext) {
+    for (const symbol of context.symbols) this.ids.set(symbol.venueSymbol, symbol.id);
+    this.sync = context.symbols.map(() => new DepthSync());
+    this.snapshot = binanceSnapshotLimit(context.depth);
+    const streams = context.symbols.flatMap((s) => {
+      const name = s.venueSymbol.toLowerCase();
+      return [`${name}@trade`, `${name}@depth@100ms`];
+    });
+    this.streams = [
+      {
+        name: "binance",
+        url: `${context.wsUrl}/stream?streams=${streams.join("/")}`,
+        watchdogMs: WATCHDOG_MS,
+        maxLifetimeMs: MAX_LIFETIME_MS,
+      },
+    ];
+  }
+
+  onOpen(stream: StreamHandle): void {
+    // Streams are in the URL: nothing to send. Books (re)sync from the first events.
+    this.open.push(stream);
+  }
+
+  onClose(stream: StreamHandle, replaced: boolean): void {
+    const at = this.open.indexOf(stream);
+    if (at >= 0) this.open.splice(at, 1);
+    if (replaced) {
+      // The newer connection carries the events on: apply what it delivered ahead.
+      for (const symbol of this.context.symbols) {
+        const sync = this.sync[symbol.id]!;
+        const ahead = sync.ahead;
+        sync.ahead = [];
+        if (!sync.live || ahead.length === 0) continue;
+        this.context.batch(() => {
+          for (const event of ahead) this.applyEvent(symbol, sync, event);
+        });
+      }
+      return;
+    }
+    for (const symbol of this.context.symbols) {
+      this.context.sink.invalidate(symbol.id, StatusReason.Disconnected);
+      this.restart(symbol.id);
+    }
+  }
+
+  resync(symbolId: number): void {
+    this.context.counters.resync(symbolId);
+    this.restart(symbolId);
+  }
+
+  onFrame(stream: StreamHandle, text: string): void {
+    const message: unknown = JSON.parse(text);
+    if (!isObject(message)) throw new FrameError("not a JSON object");
+    const data = isObject(message.data) ? message.data : message;
+    const type = data.e;
+    const counters = this.context.counters;
+    switch (type) {
+      case "trade":
+      case "aggTrade":
+        counters.message("trade");
+        this.onTrade(data, type === "trade" ? "t" : "a");
+        return;
+      case "depthUpdate":
+        counters.message("depth");
+        this.onDepth(data);
+        return;
+      case "serverShutdown":
+        counters.message("serverShutdown");
+        stream.rollover("serverShutdown");
+        return;
+    }
+    if ("result" in message && "id" in message) {
+      counters.message("response");
+      return;
+    }
+    if (typeof type === "string" || typeof message.stream === "string") {
+      counters.message(typeof type === "string" ? type : "other"); // bookTicker, kline...: not ours
+      return;
+    }
+    counters.parseError("unknown_type", "no event type", text);
+  }
+
+  private symbolOf(data: JsonObject): SymbolInfo | undefined {
+    const id = this.ids.get(str(data, "s") ?? "");
+    return id === undefined ? undefined : this.context.symbols[id];
+  }
+
+  private onTrade(data: JsonObject, idKey: string): void {
+    const symbol = this.symbolOf(data);
+    if (!symbol) return;
+    const priceText = str(data, "p");
+    const sizeText = str(data, "q");
+    if (priceText === undefined || sizeText === undefined) throw new FrameError("trade without p/q");
+    const time = num(data, "T") ?? num(data, "E");
+    if (time !== undefined) {
+      epochMillisInto(time, this.time);
+      this.context.sink.exchangeTime(this.time[0]!, this.time[1]!);
+    }
+    const tradeId = num(data, idKey) ?? 0;
+    const side = data.m === true ? TradeSide.Sell : data.m === false ? TradeSide.Buy : TradeSide.Unknown;
+    this.context.sink.trade(
+      symbol.id,
+      parseScaled(priceText, symbol.priceDecimals),
+      parseScaled(sizeText, symbol.sizeDecimals),
+      side,
+      Math.max(tradeId, 0),
+    );
+  }
+
+  private onDepth(data: JsonObject): void {
+    const symbol = this.symbolOf(data);
+    if (!symbol) return;
+    const first = num(data, "U");
+    const last = num(data, "u");
+    const bids = arr(data, "b");
+    const asks = arr(data, "a");
+    if (first === undefined || last === undefined || !bids || !asks || first > last) {
+      throw new FrameError("depthUpdate without U/u/b/a");
+    }
+    const time = num(data, "E");
+    if (time !== undefined) {
+      epochMillisInto(time, this.time);
+      this.context.sink.exchangeTime(this.time[0]!, this.time[1]!);
+    }
+    const event: DepthEvent = { first, last, bids, asks };
+    const sync = this.sync[symbol.id]!;
+    if (!sync.live) {
+      sync.buffer.push(event);
+      if (!sync.snapshotRequested) this.requestSnapshot(symbol);
+      return;
+    }
+    this.applyEvent(symbol, sync, event);
+  }
+
+  /** Applies one live event by the official rules; a gap invalidates and resyncs the symbol. */
+  private applyEvent(symbol: SymbolInfo, sync: DepthSync, event: DepthEvent): void {
+    if (event.last <= sync.bookId) return; // already applied (or from the older connection)
+    if (event.first > sync.bookId + 1) {
+      if (this.open.length > 1) {
+        sync.ahead.push(event); // overlap: the older connection has not caught up yet
+        return;
+      }
+      this.context.counters.sequenceGap(symbol.id);
+      this.context.sink.invalidate(symbol.id, StatusReason.SequenceGap);
+      this.resync(symbol.id);
+      return;
+    }
+    const book = this.context.sink.book(symbol.id);
+    if (book === null) return;
+    applyLevels(book, event.bids, false, symbol);
+    applyLevels(book, event.asks, true, symbol);
+    sync.bookId = event.last;
+    this.context.sink.changed(symbol.id, event.last);
+  }
+
+  /** Back to buffering; the next event requests a fresh snapshot. */
+  private restart(symbolId: number): void {
+    const sync = this.sync[symbolId]!;
+    sync.live = false;
+    sync.buffer = [];
+    sync.ahead = [];
+    sync.snapshotRequested = false;
+    sync.attempt++;
+  }
+
+  private requestSnapshot(symbol: SymbolInfo): void {
+    const sync = this.sync[symbol.id]!;
+    sync.snapshotRequested = true;
+    const attempt = sync.attempt;
+    const { limit, weight } = this.snapshot;
+    const url = `${this.context.restUrl}/api/v3/depth?symbol=${symbol.venueSymbol}&limit=${limit}`;
+    this.context.budget.schedule(weight, () => {
+      if (sync.attempt !== attempt) return;
+      this.context.rest.getJson(url).then(
+        (body) => {
+          if (sync.attempt === attempt) this.context.batch(() => this.onSnapshot(symbol, sync, body));
+        },
+        (error: unknown) => {
+          if (sync.attempt !== attempt) return;
+          this.context.log.throttled("warn", `binance-snapshot-${symbol.symbol}`, "depth snapshot failed", {
+            symbol: symbol.symbol,
+            error,
+          });
+          sync.snapshotRequested = false; // the next event asks again, through the budget
+        },
+      );
+    });
+  }
+
+  private onSnapshot(symbol: SymbolInfo, sync: DepthSync, body: unknown): void {
+    if (!isObject(body)) throw new FrameError("depth snapshot is not an object");
+    const lastUpdateId = num(body, "lastUpdateId");
+    const bids = arr(body, "bids");
+    const asks = arr(body, "asks");
+    if (lastUpdateId === undefined || !bids || !asks) throw new FrameError("depth snapshot without fields");
+    const firstBuffered = sync.buffer[0];
+    if (firstBuffered !== undefined && lastUpdateId < firstBuffered.first) {
+      // Older than what we hold: fetch again (step 3 of the procedure).
+      this.requestSnapshot(symbol);
+      return;
+    }
+    const book = this.context.sink.snapshot(symbol.id);
+    applyLevels(book, bids, false, symbol);
+    applyLevels(book, asks, true, symbol);
+    sync.bookId = lastUpdateId;
+    sync.live = true;
+    const buffered = sync.buffer;
+    sync.buffer = [];
+    this.context.sink.changed(symbol.id, lastUpdateId);
+    for (const event of buffered) {
+      if (!sync.live) break;
+      this.applyEvent(symbol, sync, event);
+    }
+  }
+}
+
+function applyLevels(book: OrderBook, levels: unknown[], isAsk: boolean, symbol: SymbolInfo): void {
+  const side = book.side(isAsk);
+  for (const level of levels) {
+    if (!Array.isArray(level) || typeof level[0] !== "string" || typeof level[1] !== "string") {
+      throw new FrameError("depth level is not [price, qty]");
+    }
+    side.set(parseScaled(level[0], symbol.priceDecimals), parseScaled(level[1], symbol.sizeDecimals));
+  }
+}
