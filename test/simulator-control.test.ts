@@ -1,0 +1,77 @@
+// The simulator's control API over HTTP: fault requests validated (bad JSON, unknown kind, venue,
+// symbol, a kind the venue cannot do), the true book by normalized or venue symbol with depth, stats,
+// and unknown routes; all against a real server on loopback.
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { type Simulator, startSimulator } from "../src/simulator/index.ts";
+
+const PORT = 19240;
+const base = `http://127.0.0.1:${PORT}`;
+let sim: Simulator;
+
+beforeAll(() => {
+  sim = startSimulator({ port: PORT, symbols: ["BTC-USD", "ETH-USDT"], seed: 3, bookLevels: 50 });
+});
+
+afterAll(async () => {
+  await sim.stop();
+});
+
+const post = (body: string) => fetch(`${base}/control/fault`, { method: "POST", body });
+
+describe("simulator control API", () => {
+  test("fault requests are validated and answered with a reason", async () => {
+    const cases: [string, RegExp][] = [
+      ["{", /./],
+      [JSON.stringify({ venue: "kraken", kind: "explode" }), /unknown fault kind/],
+      [JSON.stringify({ venue: "bitmex", kind: "garbage" }), /unknown venue/],
+      [JSON.stringify({ venue: "kraken", kind: "garbage", symbol: "XRP-USD" }), /does not serve/],
+      [JSON.stringify({ venue: "kraken", kind: "skip-sequence" }), /kraken cannot inject skip-sequence/],
+      [JSON.stringify({ venue: "coinbase", kind: "rate-limit" }), /coinbase cannot inject rate-limit/],
+      [JSON.stringify({ venue: "binance", kind: "stall", durationMs: -5 }), /durationMs/],
+    ];
+    for (const [body, reason] of cases) {
+      const response = await post(body);
+      expect(response.status).toBe(400);
+      expect(((await response.json()) as { error: string }).error).toMatch(reason);
+    }
+    expect(() => sim.inject("kraken", "skip-sequence")).toThrow(/cannot inject/);
+    const ok = await post(JSON.stringify({ venue: "binance", kind: "drop-frame", symbol: "ETHUSDT" }));
+    expect(ok.status).toBe(200);
+    const stats = (await (await fetch(`${base}/control/stats`)).json()) as ReturnType<Simulator["stats"]>;
+    expect(stats.venues.binance.faultsInjected["drop-frame"]).toBe(1);
+    expect(Object.keys(stats.venues).sort()).toEqual(["binance", "coinbase", "kraken"]);
+  });
+
+  test("true book by normalized or venue symbol, with depth", async () => {
+    const kraken = (await (await fetch(`${base}/control/book/kraken/BTC-USD?depth=10`)).json()) as {
+      venueSymbol: string;
+      bids: [string, string][];
+      asks: [string, string][];
+      venueSeq: number;
+    };
+    expect(kraken.venueSymbol).toBe("BTC/USD");
+    expect(kraken.bids.length).toBe(10);
+    expect(kraken.asks.length).toBe(10);
+    expect(kraken.bids[0]![0]).toMatch(/^\d+\.\d$/);
+    expect(kraken.asks[0]![1]).toMatch(/^\d+\.\d{8}$/);
+    expect(Number(kraken.bids[0]![0])).toBeLessThan(Number(kraken.asks[0]![0]));
+    const binance = (await (await fetch(`${base}/control/book/binance/ETHUSDT`)).json()) as typeof kraken;
+    expect(binance.venueSymbol).toBe("ETHUSDT");
+    expect(binance.bids.length).toBeGreaterThanOrEqual(25);
+    expect((await fetch(`${base}/control/book/binance/ETHUSDT?depth=0`)).status).toBe(400);
+    expect((await fetch(`${base}/control/book/coinbase/XRP-USD`)).status).toBe(400);
+    expect(sim.trueBook("coinbase", "ETH-USDT", 3).bids.length).toBe(3);
+  });
+
+  test("unknown routes and WebSocket paths answer 404", async () => {
+    expect((await fetch(`${base}/control/nothing`)).status).toBe(404);
+    expect((await fetch(`${base}/nasdaq/feed`)).status).toBe(404);
+    expect((await fetch(`${base}/binance/api/v3/trades`)).status).toBe(404);
+    const refused = await new Promise<boolean>((resolve) => {
+      const ws = new WebSocket(`ws://127.0.0.1:${PORT}/kraken/v1`);
+      ws.onopen = () => resolve(false);
+      ws.onerror = () => resolve(true);
+    });
+    expect(refused).toBe(true);
+  });
+});

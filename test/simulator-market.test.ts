@@ -1,0 +1,91 @@
+// The simulator's synthetic market on its own: the same seed gives the same events, the book stays
+// sane (bid < ask, positive exact sizes, bounded depth), every change is reported (replaying the
+// changes rebuilds the book exactly), and Kraken's number text parses back exactly.
+import { describe, expect, test } from "bun:test";
+import fc from "fast-check";
+import { parseScaled } from "../src/market/decimal.ts";
+import { instrumentFor, VENUES } from "../src/simulator/instruments.ts";
+import { krakenNumber } from "../src/simulator/kraken.ts";
+import { BookSide, Market } from "../src/simulator/market.ts";
+import { Random } from "../src/simulator/random.ts";
+
+function market(seed: number, venue: (typeof VENUES)[number] = "kraken", symbol = "BTC-USD", levels = 200) {
+  const random = new Random(seed, `${venue}:${symbol}`);
+  return new Market(instrumentFor(venue, symbol), random, {
+    levels,
+    tradeShare: 0.2,
+    firstUpdateId: 1_000,
+    firstTradeId: 5_000,
+  });
+}
+
+describe("simulator market", () => {
+  test("the same seed replays the same events; another seed does not", () => {
+    const a = market(42);
+    const b = market(42);
+    const c = market(43);
+    const run = (m: Market) => Array.from({ length: 2_000 }, () => m.next(0));
+    const eventsA = run(a);
+    expect(run(b)).toEqual(eventsA);
+    expect(run(c)).not.toEqual(eventsA);
+    expect(eventsA.filter((e) => e.trade !== undefined).length).toBeGreaterThan(200);
+  });
+
+  test("invariants hold and the reported changes rebuild the book exactly (any seed, venue, symbol)", () => {
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 0, max: 2 ** 32 - 1 }),
+        fc.constantFrom(...VENUES),
+        fc.constantFrom("BTC-USD", "ETH-USDT", "SOL-USD", "DOGE-USD", "ABC-EUR"),
+        (seed, venue, symbol) => {
+          const m = market(seed, venue, symbol, 50);
+          const replica = { bid: new BookSide("bid"), ask: new BookSide("ask") };
+          for (const [price, size] of m.bids.top(1_000)) replica.bid.set(price, size);
+          for (const [price, size] of m.asks.top(1_000)) replica.ask.set(price, size);
+          let lastUpdate = 1_000;
+          let lastTrade = 5_000;
+          for (let i = 0; i < 300; i++) {
+            const event = m.next(i);
+            expect(event.updateId).toBe(++lastUpdate);
+            if (event.trade !== undefined) {
+              expect(event.trade.id).toBe(++lastTrade);
+              expect(event.trade.size).toBeGreaterThan(0);
+            }
+            for (const change of event.changes) replica[change.side].set(change.price, change.size);
+            const bestBid = m.bids.priceAt(0)!;
+            const bestAsk = m.asks.priceAt(0)!;
+            expect(bestBid).toBeLessThan(bestAsk);
+            expect(m.bids.count).toBeGreaterThanOrEqual(25);
+            expect(m.bids.count).toBeLessThanOrEqual(55);
+          }
+          expect(replica.bid.top(1_000)).toEqual(m.bids.top(1_000));
+          expect(replica.ask.top(1_000)).toEqual(m.asks.top(1_000));
+          for (const [price, size] of [...m.bids.top(1_000), ...m.asks.top(1_000)]) {
+            expect(Number.isSafeInteger(price) && price > 0).toBe(true);
+            expect(Number.isSafeInteger(size) && size > 0).toBe(true);
+          }
+        },
+      ),
+      { numRuns: 60 },
+    );
+  });
+
+  test("Kraken number text: shortest form, exponent below 0.0001, parses back exactly", () => {
+    expect(krakenNumber(452835, 1)).toBe("45283.5");
+    expect(krakenNumber(632980, 1)).toBe("63298");
+    expect(krakenNumber(0, 8)).toBe("0");
+    expect(krakenNumber(5_100, 8)).toBe("5.1e-05");
+    expect(krakenNumber(5_000, 8)).toBe("5e-05");
+    expect(krakenNumber(1, 8)).toBe("1e-08");
+    expect(krakenNumber(10_000, 8)).toBe("0.0001");
+    expect(krakenNumber(10_000_000, 8)).toBe("0.1");
+    fc.assert(
+      fc.property(fc.integer({ min: 0, max: 2 ** 50 }), fc.integer({ min: 0, max: 8 }), (value, decimals) => {
+        const text = krakenNumber(value, decimals);
+        expect(typeof JSON.parse(text)).toBe("number");
+        expect(parseScaled(text, decimals)).toBe(value);
+      }),
+      { numRuns: 2_000 },
+    );
+  });
+});
