@@ -76,6 +76,21 @@ const WORDS_PER_SLOT = SLOT_SIZE / 4;
 const HEADER_NEXT_SEQ = H.nextSeq / 8;
 const HEADER_HEARTBEAT = H.heartbeatMs / 8;
 
+// The mapping is PROT_READ, and JSC's JIT compiles Atomics.load into a locked read-modify-write
+// that faults on a read-only page once the code is hot. So a reader loads plainly right after a
+// full fence (an atomic op on private memory), which also stops the compiler reusing a load.
+const fence = new Int32Array(1);
+
+function fencedLoad(words: Int32Array, index: number): number {
+  Atomics.add(fence, 0, 0);
+  return words[index]!;
+}
+
+function fencedLoad64(words: BigInt64Array, index: number): number {
+  Atomics.add(fence, 0, 0);
+  return Number(words[index]!);
+}
+
 export class RingReader {
   readonly path: string;
   readonly exchange: string;
@@ -169,7 +184,7 @@ export class RingReader {
 
   /** The writer's committed cursor: the sequence it will write next. */
   writerNextSeq(): number {
-    return Number(Atomics.load(this.big, HEADER_NEXT_SEQ));
+    return fencedLoad64(this.big, HEADER_NEXT_SEQ);
   }
 
   /** Oldest sequence that may still be in the ring. */
@@ -184,11 +199,11 @@ export class RingReader {
   }
 
   state(): RingState {
-    return Atomics.load(this.i32, H.state / 4);
+    return fencedLoad(this.i32, H.state / 4);
   }
 
   heartbeatAgeMs(now = Date.now()): number {
-    return now - Number(Atomics.load(this.big, HEADER_HEARTBEAT));
+    return now - fencedLoad64(this.big, HEADER_HEARTBEAT);
   }
 
   /**
@@ -213,7 +228,7 @@ export class RingReader {
     let delivered = 0;
     while (delivered < max) {
       const base = this.slotsWord + this.slot * WORDS_PER_SLOT;
-      const before = Atomics.load(i32, base);
+      const before = fencedLoad(i32, base);
       if ((before & 1) !== 0) break;
       const head = i32[base + 1]!;
       const seq = readI64(i32, base + R.seq / 4);
@@ -226,7 +241,7 @@ export class RingReader {
       view.publishSec = i32[base + 12]! >>> 0;
       view.publishNsec = i32[base + 13]!;
       view.aux = readI64(i32, base + R.aux / 4);
-      if (Atomics.load(i32, base) !== before) continue; // torn: the writer came through, read again
+      if (fencedLoad(i32, base) !== before) continue; // torn: the writer came through, read again
       if (seq !== this.next) {
         if (seq < this.next) break; // not written yet
         this.skipLapped(sink, seq);
@@ -285,7 +300,7 @@ export class RingReader {
     const levelWords = LEVEL_SIZE / 4;
     const depth = this.bookDepth;
     for (let attempt = 0; attempt < attempts; attempt++) {
-      const before = Atomics.load(i32, base);
+      const before = fencedLoad(i32, base);
       if ((before & 1) !== 0) continue;
       out.status = i32[base + B.status / 4]!;
       const bidCount = Math.min(i32[base + B.bidCount / 4]! >>> 0, depth);
@@ -306,7 +321,7 @@ export class RingReader {
         out.askPrices[i] = readI64(i32, at);
         out.askSizes[i] = readI64(i32, at + 2);
       }
-      if (Atomics.load(i32, base) !== before) continue;
+      if (fencedLoad(i32, base) !== before) continue;
       out.bidCount = bidCount;
       out.askCount = askCount;
       return true;
