@@ -1,0 +1,140 @@
+// The broadcaster's Prometheus metrics. Names are fixed: alert rules are written against them.
+// Hot-path counters are resolved to their label children once, here.
+import { Counter, Gauge, Histogram, type Registry } from "prom-client";
+import { CHANNELS, type Channel } from "../client/protocol.ts";
+
+type ChannelCounter = ReturnType<Counter["labels"]>;
+
+export class BroadcastMetrics {
+  readonly clients: Gauge;
+  readonly subscriptions: Gauge;
+  readonly slowWarnings: Counter;
+  readonly slowDisconnects: Counter;
+  readonly clientErrors: Counter;
+  readonly fanoutLatency: Histogram;
+  readonly ringGaps: Counter;
+  readonly ringLost: Counter;
+  readonly messagesSent: Record<Channel, ChannelCounter>;
+  readonly bytesSent: Record<Channel, ChannelCounter>;
+  /** Bytes sent as deltas, and what the same updates would have cost as snapshots. */
+  deltaBytes = 0;
+  deltaAsSnapshotBytes = 0;
+
+  constructor(
+    registry: Registry,
+    sources: {
+      ringLag: () => Array<{ ring: string; lag: number }>;
+      rings: () => number;
+    },
+  ) {
+    const registers = [registry];
+    this.clients = new Gauge({
+      name: "alphapulse_broadcast_clients_connected",
+      help: "WebSocket clients connected now",
+      registers,
+    });
+    this.subscriptions = new Gauge({
+      name: "alphapulse_broadcast_subscriptions",
+      help: "Topic subscriptions now, by channel",
+      labelNames: ["channel"],
+      registers,
+    });
+    const messages = new Counter({
+      name: "alphapulse_broadcast_messages_sent_total",
+      help: "Messages delivered to clients (one per subscriber), by channel",
+      labelNames: ["channel"],
+      registers,
+    });
+    const bytes = new Counter({
+      name: "alphapulse_broadcast_bytes_sent_total",
+      help: "Bytes delivered to clients before compression, by channel",
+      labelNames: ["channel"],
+      registers,
+    });
+    this.messagesSent = byChannel((channel) => messages.labels(channel));
+    this.bytesSent = byChannel((channel) => bytes.labels(channel));
+    this.slowWarnings = new Counter({
+      name: "alphapulse_broadcast_slow_client_warnings_total",
+      help: "Slow-consumer warnings sent to clients whose send buffer grew past the warning level",
+      registers,
+    });
+    this.slowDisconnects = new Counter({
+      name: "alphapulse_broadcast_slow_client_disconnects_total",
+      help: "Clients closed (code 4008) because they could not keep up",
+      registers,
+    });
+    this.clientErrors = new Counter({
+      name: "alphapulse_broadcast_client_errors_total",
+      help: "Error frames sent to clients, by code",
+      labelNames: ["code"],
+      registers,
+    });
+    this.fanoutLatency = new Histogram({
+      name: "alphapulse_broadcast_fanout_latency_seconds",
+      help: "Time from the collector publishing a record to the broadcaster handing its message to every subscriber",
+      buckets: [0.00001, 0.000025, 0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.05, 0.25],
+      registers,
+    });
+    this.ringGaps = new Counter({
+      name: "alphapulse_broadcast_ring_gaps_total",
+      help: "Times the broadcaster was lapped by a ring writer and lost records",
+      labelNames: ["ring"],
+      registers,
+    });
+    this.ringLost = new Counter({
+      name: "alphapulse_broadcast_ring_records_lost_total",
+      help: "Ring records overwritten before the broadcaster read them",
+      labelNames: ["ring"],
+      registers,
+    });
+    const self = this;
+    new Gauge({
+      name: "alphapulse_delta_compression_ratio",
+      help: "1 - bytes sent as deltas / bytes the same updates would cost as full snapshots",
+      registers,
+      collect() {
+        this.set(self.deltaAsSnapshotBytes === 0 ? 1 : 1 - self.deltaBytes / self.deltaAsSnapshotBytes);
+      },
+    });
+    new Gauge({
+      name: "alphapulse_broadcast_ring_read_lag_records",
+      help: "Records a ring's writer has committed that the broadcaster has not read yet",
+      labelNames: ["ring"],
+      registers,
+      collect() {
+        this.reset();
+        for (const { ring, lag } of sources.ringLag()) this.labels(ring).set(lag);
+      },
+    });
+    new Gauge({
+      name: "alphapulse_broadcast_rings_attached",
+      help: "Ring files the broadcaster follows",
+      registers,
+      collect() {
+        this.set(sources.rings());
+      },
+    });
+    new Gauge({
+      name: "alphapulse_process_resident_memory_bytes",
+      help: "Resident set size of this process",
+      registers,
+      collect() {
+        this.set(process.memoryUsage.rss());
+      },
+    });
+    new Gauge({
+      name: "alphapulse_process_cpu_seconds",
+      help: "User plus system CPU time this process has used",
+      registers,
+      collect() {
+        const usage = process.cpuUsage();
+        this.set((usage.user + usage.system) / 1e6);
+      },
+    });
+    for (const channel of CHANNELS) this.subscriptions.labels(channel).set(0);
+  }
+}
+
+function byChannel<T>(make: (channel: Channel) => T): Record<Channel, T> {
+  return { book: make("book"), trades: make("trades"), bbo: make("bbo"), status: make("status") };
+}

@@ -1,0 +1,581 @@
+// Follows one ring file for the broadcaster: keeps each symbol's book (the ring's top-N view)
+// from the latest-book entry plus the ring's records, and turns each batch into the messages
+// of its topics (delta, snapshot, trade, bbo, status) with seqs derived from the ring alone, so
+// every broadcaster on the same ring sends the same message under the same seq.
+
+import { BookSide } from "../client/book-side.ts";
+import type { BookValidity, Level, StatusState } from "../client/protocol.ts";
+import { formatScaledTrimmed } from "../market/decimal.ts";
+import { toEpochMicros } from "../shm/clock.ts";
+import {
+  BookStatus,
+  ConnectionState,
+  RecordFlag,
+  RecordType,
+  RingState,
+  StatusReason,
+  type SymbolInfo,
+} from "../shm/layout.ts";
+import { RecordView, RingReader, type RingSink } from "../shm/ring-reader.ts";
+import { type Topic, UNKNOWN_POSITION } from "./topic.ts";
+
+/**
+ * Message seqs: generation (mod 8192) * 2^40 + the ring sequence of the record the message
+ * comes from. Exact in a double, deterministic across broadcasters, and increasing within a
+ * generation; a new generation starts a new stream (status "restarted", then the new book).
+ */
+const GENERATION_SPAN = 2 ** 40;
+const GENERATIONS = 8192;
+
+export function messageSeq(generation: number, ringSeq: number): number {
+  return (generation % GENERATIONS) * GENERATION_SPAN + ringSeq;
+}
+
+/** Where the follower's messages go: history, then subscribers. */
+export interface MessageOutlet {
+  publish(topic: Topic, text: string, publishSec: number, publishNsec: number, deltaOf?: number): void;
+  /** A ring dropped records before the follower read them. */
+  lost(ring: string, records: number): void;
+  /** Topics of a ring that (re)attached: subscribe wildcard subscribers to the new ones. */
+  topicsChanged(): void;
+}
+
+export interface TopicDirectory {
+  /** The topic for these parts, created if new; null if another ring already owns it. */
+  claim(owner: RingFollower, channel: Topic["parts"]): Topic | null;
+  release(owner: RingFollower, topic: Topic): void;
+}
+
+const VALIDITY: Record<number, BookValidity> = {
+  [BookStatus.Unknown]: "unknown",
+  [BookStatus.Valid]: "valid",
+  [BookStatus.Invalid]: "invalid",
+  [BookStatus.Resyncing]: "resyncing",
+};
+
+const CONNECTION: Record<number, StatusState> = {
+  [ConnectionState.Connected]: "connected",
+  [ConnectionState.Disconnected]: "disconnected",
+  [ConnectionState.Reconnecting]: "reconnecting",
+};
+
+export function reasonText(reason: number): string {
+  const name = StatusReason[reason];
+  return name === undefined
+    ? `reason_${reason}`
+    : name.replace(/[A-Z]/g, (c, at) => (at ? "_" : "") + c.toLowerCase());
+}
+
+/** One symbol's book and topics inside a follower. */
+class SymbolState {
+  readonly bids: BookSide;
+  readonly asks: BookSide;
+  status = BookStatus.Unknown;
+  /** Book records at or below this ring seq are already in the book (it came from the entry). */
+  skipThrough = 0;
+  // The batch being read: level changes wait for its BatchEnd.
+  readonly pendingBids = new Map<number, number>();
+  readonly pendingAsks = new Map<number, number>();
+  cleared = false;
+  batchStatus = BookStatus.Unknown;
+  touched = false;
+  exchangeSec = 0;
+  exchangeNsec = 0;
+  publishSec = 0;
+  publishNsec = 0;
+  bestBid: Level | null = null;
+  bestAsk: Level | null = null;
+
+  constructor(
+    readonly info: SymbolInfo,
+    readonly book: Topic | null,
+    readonly trades: Topic | null,
+    readonly bbo: Topic | null,
+  ) {
+    this.bids = new BookSide(true, info.priceDecimals, info.sizeDecimals);
+    this.asks = new BookSide(false, info.priceDecimals, info.sizeDecimals);
+  }
+
+  level(price: number, size: number): Level {
+    return [
+      formatScaledTrimmed(price, this.info.priceDecimals),
+      formatScaledTrimmed(size, this.info.sizeDecimals),
+    ];
+  }
+
+  levels(side: BookSide, depth: number): Level[] {
+    const count = Math.min(depth, side.count);
+    const out: Level[] = new Array(count);
+    for (let i = 0; i < count; i++) out[i] = this.level(side.prices[i]!, side.sizes[i]!);
+    return out;
+  }
+}
+
+export class RingFollower implements RingSink {
+  readonly path: string;
+  exchange = "";
+  generation = 0;
+  private reader: RingReader | null = null;
+  private symbols: SymbolState[] = [];
+  private statusTopic: Topic | null = null;
+  private readonly touched: SymbolState[] = [];
+  private readonly view = new RecordView();
+  /** The venue connection's last state, for a new subscriber of `status.<exchange>`. */
+  private connection: StatusState = "connected";
+
+  constructor(
+    path: string,
+    private readonly directory: TopicDirectory,
+    private readonly outlet: MessageOutlet,
+  ) {
+    this.path = path;
+  }
+
+  /** Maps the ring and builds its books; throws if the file is not a readable ring. */
+  attach(): void {
+    const reader = RingReader.open(this.path, "latest");
+    this.reader = reader;
+    this.exchange = reader.exchange;
+    this.generation = reader.generation;
+    this.buildSymbols(reader);
+    const oldest = reader.oldestSeq();
+    if (oldest === 1) {
+      // The whole generation is still in the ring: read it all, so this broadcaster's books,
+      // seqs and history are exactly those of any other broadcaster on this ring.
+      for (const topic of this.allTopics()) topic.reset(messageSeq(this.generation, 0));
+      reader.seek(1);
+    } else {
+      reader.seek(this.loadBooksFromEntries(reader, oldest));
+    }
+    this.outlet.topicsChanged();
+  }
+
+  /** The latest-book entries as the starting books; returns the ring seq to read from. */
+  private loadBooksFromEntries(reader: RingReader, oldest: number): number {
+    const copy = reader.newBookCopy();
+    for (const state of this.symbols) {
+      if (!reader.readBook(state.info.id, copy)) continue;
+      state.bids.clear();
+      state.asks.clear();
+      for (let i = 0; i < copy.bidCount; i++) state.bids.set(copy.bidPrices[i]!, copy.bidSizes[i]!);
+      for (let i = 0; i < copy.askCount; i++) state.asks.set(copy.askPrices[i]!, copy.askSizes[i]!);
+      state.status = copy.status;
+      state.skipThrough = copy.lastSeq;
+      state.exchangeSec = copy.exchangeSec;
+      state.exchangeNsec = copy.exchangeNsec;
+      state.publishSec = copy.publishSec;
+      state.publishNsec = copy.publishNsec;
+      const position = copy.lastSeq > 0 ? messageSeq(this.generation, copy.lastSeq) : UNKNOWN_POSITION;
+      state.book?.reset(position);
+      state.bbo?.reset(position);
+      state.trades?.reset(UNKNOWN_POSITION);
+      this.rememberBest(state);
+    }
+    this.statusTopic?.reset(UNKNOWN_POSITION);
+    // Trades need no book: read from the oldest record still there; book records the entries
+    // already hold are skipped by skipThrough.
+    return oldest;
+  }
+
+  private buildSymbols(reader: RingReader): void {
+    const exchange = reader.exchange;
+    this.statusTopic = this.directory.claim(this, { channel: "status", exchange, symbol: "" });
+    this.symbols = reader.symbols.map((info) => {
+      const claim = (channel: "book" | "trades" | "bbo") =>
+        this.directory.claim(this, { channel, exchange, symbol: info.symbol });
+      const state = new SymbolState(info, claim("book"), claim("trades"), claim("bbo"));
+      if (state.book) state.book.initial = () => this.snapshotText(state, state.book!.position, false);
+      if (state.bbo) state.bbo.initial = () => state.bbo!.latest();
+      return state;
+    });
+    if (this.statusTopic) {
+      const topic = this.statusTopic;
+      topic.initial = () => this.connectionText(topic.position);
+    }
+  }
+
+  private *allTopics(): Generator<Topic> {
+    if (this.statusTopic) yield this.statusTopic;
+    for (const state of this.symbols) {
+      if (state.book) yield state.book;
+      if (state.trades) yield state.trades;
+      if (state.bbo) yield state.bbo;
+    }
+  }
+
+  /** Reads what the writer published since the last call; returns the records read. */
+  poll(max: number): number {
+    const reader = this.reader;
+    if (reader === null) return 0;
+    const read = reader.poll(this, this.view, max);
+    if (read === 0 && reader.state() === RingState.Retired) this.switchGeneration();
+    return read;
+  }
+
+  /** Records the writer has committed that this follower has not read yet. */
+  lag(): number {
+    const reader = this.reader;
+    return reader === null ? 0 : Math.max(0, reader.writerNextSeq() - reader.position);
+  }
+
+  heartbeatAgeMs(): number {
+    return this.reader?.heartbeatAgeMs() ?? Number.POSITIVE_INFINITY;
+  }
+
+  ringState(): RingState | null {
+    return this.reader?.state() ?? null;
+  }
+
+  /** The path holds another file now (a writer restarted without retiring ours, or it was replaced). */
+  checkReplaced(): void {
+    if (this.reader?.replaced()) this.switchGeneration();
+  }
+
+  bookStates(): ReadonlyArray<{
+    symbol: string;
+    status: BookValidity;
+    publishSec: number;
+    publishNsec: number;
+  }> {
+    return this.symbols.map((s) => ({
+      symbol: s.info.symbol,
+      status: VALIDITY[s.status] ?? "unknown",
+      publishSec: s.publishSec,
+      publishNsec: s.publishNsec,
+    }));
+  }
+
+  /** A consistent book at the last batch boundary, `depth` levels a side, as a snapshot message. */
+  bookSnapshot(symbol: string, depth: number): string | null {
+    const state = this.symbols.find((s) => s.info.symbol === symbol);
+    if (!state?.book) return null;
+    return this.snapshotText(state, state.book.position, false, depth);
+  }
+
+  record(r: RecordView): void {
+    const type = r.type;
+    if (type === RecordType.ConnectionStatus) {
+      this.onConnectionStatus(r);
+    } else if (r.symbolId < this.symbols.length) {
+      const state = this.symbols[r.symbolId]!;
+      if (type === RecordType.Trade) this.onTrade(state, r);
+      else if (r.seq > state.skipThrough) this.onBookRecord(state, r);
+    }
+    if ((r.flags & RecordFlag.BatchEnd) !== 0) this.endBatch(r);
+  }
+
+  gap(fromSeq: number, lost: number): void {
+    this.outlet.lost(this.path, lost);
+    const reader = this.reader;
+    if (reader === null) return;
+    // Books are unknown now: start again from the latest-book entries, telling subscribers.
+    for (const state of this.symbols) {
+      state.pendingBids.clear();
+      state.pendingAsks.clear();
+      state.touched = false;
+    }
+    this.touched.length = 0;
+    const copy = reader.newBookCopy();
+    for (const state of this.symbols) {
+      if (!reader.readBook(state.info.id, copy)) continue;
+      state.bids.clear();
+      state.asks.clear();
+      for (let i = 0; i < copy.bidCount; i++) state.bids.set(copy.bidPrices[i]!, copy.bidSizes[i]!);
+      for (let i = 0; i < copy.askCount; i++) state.asks.set(copy.askPrices[i]!, copy.askSizes[i]!);
+      state.status = copy.status;
+      state.skipThrough = copy.lastSeq;
+      const at = messageSeq(this.generation, Math.max(copy.lastSeq, fromSeq + lost - 1));
+      const reason = `lost ${lost} records from ring seq ${fromSeq}`;
+      for (const topic of [state.book, state.trades]) {
+        if (topic)
+          this.sendStatus(topic, topic.nextSeq(at), "gap", reason, copy.publishSec, copy.publishNsec);
+      }
+      if (state.book) {
+        const seq = state.book.nextSeq(at);
+        const text = this.snapshotText(state, seq, true);
+        state.book.record(seq, text);
+        this.outlet.publish(state.book, text, copy.publishSec, copy.publishNsec);
+      }
+      this.publishBbo(state, at);
+    }
+  }
+
+  private onTrade(state: SymbolState, r: RecordView): void {
+    const topic = state.trades;
+    if (topic === null) return;
+    const seq = topic.nextSeq(messageSeq(this.generation, r.seq));
+    const side =
+      (r.flags & RecordFlag.SideUnknown) !== 0
+        ? "unknown"
+        : (r.flags & RecordFlag.Side) !== 0
+          ? "sell"
+          : "buy";
+    const info = state.info;
+    const text = `{"type":"trade","topic":"${topic.name}","seq":${seq},${prevField(topic)}"ts":${toEpochMicros(
+      r.exchangeSec,
+      r.exchangeNsec,
+    )},"pt":${toEpochMicros(r.publishSec, r.publishNsec)},"price":"${formatScaledTrimmed(
+      r.price,
+      info.priceDecimals,
+    )}","size":"${formatScaledTrimmed(r.size, info.sizeDecimals)}","side":"${side}","id":"${r.aux === 0 ? "" : r.aux}"}`;
+    topic.record(seq, text);
+    this.outlet.publish(topic, text, r.publishSec, r.publishNsec);
+  }
+
+  private onBookRecord(state: SymbolState, r: RecordView): void {
+    if (!state.touched) {
+      state.touched = true;
+      state.cleared = false;
+      state.batchStatus = state.status;
+      this.touched.push(state);
+    }
+    state.exchangeSec = r.exchangeSec;
+    state.exchangeNsec = r.exchangeNsec;
+    state.publishSec = r.publishSec;
+    state.publishNsec = r.publishNsec;
+    switch (r.type) {
+      case RecordType.BookLevel:
+        ((r.flags & RecordFlag.Side) !== 0 ? state.pendingAsks : state.pendingBids).set(r.price, r.size);
+        break;
+      case RecordType.BookClear:
+        state.cleared = true;
+        state.pendingBids.clear();
+        state.pendingAsks.clear();
+        state.batchStatus = BookStatus.Valid;
+        break;
+      case RecordType.BookStatus: {
+        state.batchStatus = r.aux;
+        // Told at once, under the status record's own seq: the batch's book changes follow.
+        if (r.aux !== BookStatus.Valid && state.book) {
+          const seq = state.book.nextSeq(messageSeq(this.generation, r.seq));
+          this.sendStatus(
+            state.book,
+            seq,
+            VALIDITY[r.aux] ?? "unknown",
+            reasonText(r.price),
+            r.publishSec,
+            r.publishNsec,
+          );
+        }
+        break;
+      }
+    }
+  }
+
+  private onConnectionStatus(r: RecordView): void {
+    const topic = this.statusTopic;
+    this.connection = CONNECTION[r.aux] ?? "disconnected";
+    if (topic === null) return;
+    const seq = topic.nextSeq(messageSeq(this.generation, r.seq));
+    this.sendStatus(topic, seq, this.connection, reasonText(r.price), r.publishSec, r.publishNsec);
+  }
+
+  private endBatch(r: RecordView): void {
+    const at = messageSeq(this.generation, r.seq);
+    for (const state of this.touched) this.flush(state, at);
+    this.touched.length = 0;
+  }
+
+  /** Applies a symbol's batch and sends its book message (delta, or snapshot after a resync). */
+  private flush(state: SymbolState, at: number): void {
+    state.touched = false;
+    const wasValid = state.status === BookStatus.Valid;
+    const deltaBids: Level[] = [];
+    const deltaAsks: Level[] = [];
+    if (state.cleared) {
+      const oldBids = sideMap(state.bids);
+      const oldAsks = sideMap(state.asks);
+      state.bids.clear();
+      state.asks.clear();
+      for (const [price, size] of state.pendingBids) state.bids.set(price, size);
+      for (const [price, size] of state.pendingAsks) state.asks.set(price, size);
+      if (wasValid) {
+        diffInto(state, oldBids, state.bids, deltaBids);
+        diffInto(state, oldAsks, state.asks, deltaAsks);
+      }
+    } else {
+      applyInto(state, state.bids, state.pendingBids, deltaBids);
+      applyInto(state, state.asks, state.pendingAsks, deltaAsks);
+    }
+    state.pendingBids.clear();
+    state.pendingAsks.clear();
+    state.status = state.batchStatus;
+    const book = state.book;
+    if (book !== null) {
+      const seq = book.nextSeq(at);
+      if (state.cleared && !wasValid) {
+        // A fresh book after a resync or a writer start: the one time a subscriber gets it whole.
+        const text = this.snapshotText(state, seq, true);
+        book.record(seq, text);
+        this.outlet.publish(book, text, state.publishSec, state.publishNsec);
+      } else if (deltaBids.length > 0 || deltaAsks.length > 0) {
+        const text = `{"type":"delta","topic":"${book.name}","seq":${seq},${prevField(book)}"ts":${toEpochMicros(
+          state.exchangeSec,
+          state.exchangeNsec,
+        )},"pt":${toEpochMicros(state.publishSec, state.publishNsec)},"bids":${JSON.stringify(
+          deltaBids,
+        )},"asks":${JSON.stringify(deltaAsks)}}`;
+        book.record(seq, text);
+        this.outlet.publish(book, text, state.publishSec, state.publishNsec, fullBookBytes(state));
+      }
+      if (state.status === BookStatus.Valid && !wasValid && !state.cleared) {
+        this.sendStatus(book, book.nextSeq(at), "valid", "none", state.publishSec, state.publishNsec);
+      }
+    }
+    this.publishBbo(state, at);
+    state.cleared = false;
+  }
+
+  private publishBbo(state: SymbolState, at: number): void {
+    const previousBid = state.bestBid;
+    const previousAsk = state.bestAsk;
+    this.rememberBest(state);
+    const topic = state.bbo;
+    if (topic === null || (sameLevel(previousBid, state.bestBid) && sameLevel(previousAsk, state.bestAsk)))
+      return;
+    const seq = topic.nextSeq(at);
+    const text = `{"type":"bbo","topic":"${topic.name}","seq":${seq},"ts":${toEpochMicros(
+      state.exchangeSec,
+      state.exchangeNsec,
+    )},"pt":${toEpochMicros(state.publishSec, state.publishNsec)},"bid":${JSON.stringify(
+      state.bestBid,
+    )},"ask":${JSON.stringify(state.bestAsk)}}`;
+    topic.record(seq, text);
+    this.outlet.publish(topic, text, state.publishSec, state.publishNsec);
+  }
+
+  private rememberBest(state: SymbolState): void {
+    state.bestBid = state.bids.count > 0 ? state.level(state.bids.prices[0]!, state.bids.sizes[0]!) : null;
+    state.bestAsk = state.asks.count > 0 ? state.level(state.asks.prices[0]!, state.asks.sizes[0]!) : null;
+  }
+
+  private sendStatus(
+    topic: Topic,
+    seq: number,
+    status: StatusState,
+    reason: string,
+    publishSec: number,
+    publishNsec: number,
+  ): void {
+    const text = `{"type":"status","topic":"${topic.name}","seq":${seq},${prevField(topic)}"ts":0,"pt":${toEpochMicros(
+      publishSec,
+      publishNsec,
+    )},"status":"${status}","reason":"${reason}"}`;
+    topic.record(seq, text);
+    this.outlet.publish(topic, text, publishSec, publishNsec);
+  }
+
+  /**
+   * A book snapshot at seq. Chained snapshots (a resync in the stream) name their prev; a
+   * subscriber's starting snapshot sets its position instead.
+   */
+  private snapshotText(
+    state: SymbolState,
+    seq: number,
+    chained: boolean,
+    depth = Number.MAX_SAFE_INTEGER,
+  ): string {
+    const book = state.book!;
+    return `{"type":"snapshot","topic":"${book.name}","seq":${seq},${chained ? prevField(book) : ""}"ts":${toEpochMicros(
+      state.exchangeSec,
+      state.exchangeNsec,
+    )},"pt":${toEpochMicros(state.publishSec, state.publishNsec)},"exchange":"${this.exchange}","symbol":"${
+      state.info.symbol
+    }","status":"${VALIDITY[state.status] ?? "unknown"}","decimals":[${state.info.priceDecimals},${
+      state.info.sizeDecimals
+    }],"bids":${JSON.stringify(state.levels(state.bids, depth))},"asks":${JSON.stringify(state.levels(state.asks, depth))}}`;
+  }
+
+  private connectionText(seq: number): string | null {
+    const topic = this.statusTopic;
+    if (topic === null) return null;
+    return `{"type":"status","topic":"${topic.name}","seq":${seq},"ts":0,"pt":0,"status":"${this.connection}","reason":"current"}`;
+  }
+
+  /**
+   * The writer restarted: finish the old generation, then follow the new one. Each topic gets a
+   * "restarted" status under the new generation's first seq, then the new writer's records.
+   */
+  private switchGeneration(): void {
+    const old = this.reader;
+    if (old === null) return;
+    while (old.poll(this, this.view, 65536) > 0) {}
+    let reader: RingReader;
+    try {
+      reader = RingReader.open(this.path, 1);
+    } catch {
+      return; // the new file is not in place yet: the next poll tries again
+    }
+    if (reader.generation === this.generation && !old.replaced()) {
+      reader.close();
+      return;
+    }
+    old.close();
+    const previous = new Map<string, Topic>();
+    for (const topic of this.allTopics()) previous.set(topic.name, topic);
+    this.reader = reader;
+    this.generation = reader.generation;
+    const start = messageSeq(this.generation, 0);
+    for (const topic of previous.values()) {
+      this.sendStatus(topic, start, "restarted", `ring generation ${this.generation}`, 0, 0);
+      topic.reset(start);
+    }
+    const kept = new Set<Topic>();
+    this.buildSymbols(reader);
+    for (const topic of this.allTopics()) {
+      kept.add(topic);
+      if (!previous.has(topic.name)) topic.reset(start);
+    }
+    for (const topic of previous.values()) if (!kept.has(topic)) this.directory.release(this, topic);
+    this.touched.length = 0;
+    const oldest = reader.oldestSeq();
+    reader.seek(oldest === 1 ? 1 : this.loadBooksFromEntries(reader, oldest));
+    this.outlet.topicsChanged();
+  }
+
+  close(): void {
+    for (const topic of this.allTopics()) this.directory.release(this, topic);
+    this.reader?.close();
+    this.reader = null;
+  }
+}
+
+function prevField(topic: Topic): string {
+  return topic.position === UNKNOWN_POSITION ? "" : `"prev":${topic.position},`;
+}
+
+function sameLevel(a: Level | null, b: Level | null): boolean {
+  return a === b || (a !== null && b !== null && a[0] === b[0] && a[1] === b[1]);
+}
+
+function sideMap(side: BookSide): Map<number, number> {
+  const map = new Map<number, number>();
+  for (let i = 0; i < side.count; i++) map.set(side.prices[i]!, side.sizes[i]!);
+  return map;
+}
+
+/** Levels that differ between an old side and the new one, removals as size 0. */
+function diffInto(state: SymbolState, old: Map<number, number>, now: BookSide, out: Level[]): void {
+  const present = new Set(now.prices);
+  for (const [price] of old) if (!present.has(price)) out.push(state.level(price, 0));
+  for (let i = 0; i < now.count; i++) {
+    const price = now.prices[i]!;
+    const size = now.sizes[i]!;
+    if (old.get(price) !== size) out.push(state.level(price, size));
+  }
+}
+
+/** Applies a batch's level changes to a side, collecting those that changed something. */
+function applyInto(state: SymbolState, side: BookSide, pending: Map<number, number>, out: Level[]): void {
+  for (const [price, size] of pending) {
+    const before = side.count;
+    side.set(price, size);
+    if (size === 0 && side.count === before) continue; // deleting a level that was not there
+    out.push(state.level(price, size));
+  }
+}
+
+/** What this book would cost as a snapshot message: the alternative deltas are measured against. */
+function fullBookBytes(state: SymbolState): number {
+  return 200 + state.bids.jsonBytes + state.asks.jsonBytes;
+}

@@ -1,0 +1,218 @@
+// Every ring under SHARED_MEMORY_PATH for the broadcaster: finds ring files (also ones that
+// appear later), follows each, owns the topic registry, and polls on an adaptive loop that
+// spins briefly after activity and then backs off to timer sleeps, so it never burns a core.
+import { readdirSync } from "node:fs";
+import type { Logger } from "../log.ts";
+import { nanosSince } from "../shm/clock.ts";
+import { RING_SUFFIX, RingState } from "../shm/layout.ts";
+import type { BroadcastMetrics } from "./metrics.ts";
+import { type MessageOutlet, RingFollower, type TopicDirectory } from "./ring-follower.ts";
+import { Topic } from "./topic.ts";
+
+/** Hands a built message to every subscriber of its topic; returns how many got it. */
+export interface Fanout {
+  send(topic: Topic, text: string): number;
+  topicsChanged(): void;
+}
+
+export interface RingHubOptions {
+  readonly dir: string;
+  readonly historyLimit: number;
+  /** How long the loop keeps polling without sleeping after the last record, microseconds. */
+  readonly spinMicros: number;
+  readonly scanIntervalMs: number;
+  readonly log: Logger;
+  readonly metrics: BroadcastMetrics;
+}
+
+/** Records one follower handles per poll before the loop lets the event loop run. */
+const POLL_BATCH = 4096;
+
+export class RingHub implements TopicDirectory, MessageOutlet {
+  readonly topics = new Map<string, Topic>();
+  private readonly owners = new Map<Topic, RingFollower>();
+  readonly followers = new Map<string, RingFollower>();
+  private readonly failing = new Set<string>();
+  private fanout: Fanout | null = null;
+  private scanTimer: ReturnType<typeof setInterval> | null = null;
+  private running = false;
+  private idleSince = 0;
+
+  constructor(private readonly options: RingHubOptions) {}
+
+  /** Attaches every ring there now (reading what they hold), then keeps polling. */
+  start(fanout: Fanout): void {
+    this.fanout = fanout;
+    this.scan();
+    this.scanTimer = setInterval(() => this.scan(), this.options.scanIntervalMs);
+    this.running = true;
+    this.loop();
+  }
+
+  stop(): void {
+    this.running = false;
+    if (this.scanTimer) clearInterval(this.scanTimer);
+    for (const follower of this.followers.values()) follower.close();
+    this.followers.clear();
+  }
+
+  /** Drains what every ring holds right now (tests and startup use it). */
+  drain(): number {
+    let total = 0;
+    for (;;) {
+      const read = this.pollAll();
+      total += read;
+      if (read === 0) return total;
+    }
+  }
+
+  private readonly loop = (): void => {
+    if (!this.running) return;
+    const read = this.pollAll();
+    const now = performance.now();
+    if (read > 0) this.idleSince = now;
+    if ((now - this.idleSince) * 1000 < this.options.spinMicros) setImmediate(this.loop);
+    else setTimeout(this.loop, 1);
+  };
+
+  private pollAll(): number {
+    let read = 0;
+    for (const follower of this.followers.values()) {
+      try {
+        read += follower.poll(POLL_BATCH);
+      } catch (error) {
+        this.options.log.throttled("error", `poll:${follower.path}`, "ring poll failed", {
+          ring: follower.path,
+          error,
+        });
+      }
+    }
+    return read;
+  }
+
+  /** Finds new ring files, and checks known ones for a new generation. */
+  scan(): void {
+    let names: string[];
+    try {
+      names = readdirSync(this.options.dir);
+    } catch (error) {
+      this.options.log.throttled("warn", "scan", "cannot list the shared-memory directory", {
+        dir: this.options.dir,
+        error,
+      });
+      return;
+    }
+    for (const name of names) {
+      if (!name.endsWith(RING_SUFFIX)) continue;
+      const path = `${this.options.dir.replace(/\/+$/, "")}/${name}`;
+      const known = this.followers.get(path);
+      if (known) {
+        known.checkReplaced();
+        continue;
+      }
+      const follower = new RingFollower(path, this, this);
+      try {
+        follower.attach();
+        this.followers.set(path, follower);
+        this.failing.delete(path);
+        follower.poll(Number.MAX_SAFE_INTEGER);
+        this.options.log.info("ring attached", {
+          ring: path,
+          exchange: follower.exchange,
+          generation: follower.generation,
+        });
+      } catch (error) {
+        follower.close();
+        if (!this.failing.has(path)) this.options.log.warn("cannot attach ring", { ring: path, error });
+        this.failing.add(path);
+      }
+    }
+  }
+
+  claim(owner: RingFollower, parts: Topic["parts"]): Topic | null {
+    const probe = new Topic(parts, this.options.historyLimit);
+    const existing = this.topics.get(probe.name);
+    if (existing) {
+      const current = this.owners.get(existing);
+      if (current === owner) return existing;
+      if (current !== undefined) {
+        this.options.log.throttled(
+          "warn",
+          `claim:${probe.name}`,
+          "two rings publish the same topic; ignoring one",
+          {
+            topic: probe.name,
+            kept: current.path,
+            ignored: owner.path,
+          },
+        );
+        return null;
+      }
+      this.owners.set(existing, owner);
+      return existing;
+    }
+    const topic = parts.channel === "bbo" ? new Topic(parts, 1) : probe;
+    this.topics.set(topic.name, topic);
+    this.owners.set(topic, owner);
+    return topic;
+  }
+
+  release(owner: RingFollower, topic: Topic): void {
+    if (this.owners.get(topic) === owner) this.owners.delete(topic);
+  }
+
+  publish(topic: Topic, text: string, publishSec: number, publishNsec: number, deltaOf?: number): void {
+    const fanout = this.fanout;
+    if (fanout === null) return;
+    const receivers = fanout.send(topic, text);
+    if (receivers === 0) return;
+    const metrics = this.options.metrics;
+    const channel = topic.channel;
+    metrics.messagesSent[channel].inc(receivers);
+    metrics.bytesSent[channel].inc(receivers * text.length);
+    if (deltaOf !== undefined) {
+      metrics.deltaBytes += receivers * text.length;
+      metrics.deltaAsSnapshotBytes += receivers * Math.max(deltaOf, text.length);
+    }
+    if (publishSec !== 0) metrics.fanoutLatency.observe(nanosSince(publishSec, publishNsec) / 1e9);
+  }
+
+  lost(ring: string, records: number): void {
+    this.options.metrics.ringGaps.labels(ring).inc();
+    this.options.metrics.ringLost.labels(ring).inc(records);
+    this.options.log.throttled("warn", `lost:${ring}`, "broadcaster was lapped by the ring writer", {
+      ring,
+      records,
+    });
+  }
+
+  topicsChanged(): void {
+    this.fanout?.topicsChanged();
+  }
+
+  /** True when every ring is attached, live and beating. */
+  freshness(maxHeartbeatAgeMs: number): { ready: boolean; reason?: string } {
+    if (this.followers.size === 0) return { ready: false, reason: `no ring in ${this.options.dir}` };
+    for (const follower of this.followers.values()) {
+      const state = follower.ringState();
+      if (state !== RingState.Live) {
+        return {
+          ready: false,
+          reason: `${follower.path} is ${state === null ? "closed" : RingState[state]}`,
+        };
+      }
+      const age = follower.heartbeatAgeMs();
+      if (age > maxHeartbeatAgeMs)
+        return { ready: false, reason: `${follower.path} heartbeat is ${age} ms old` };
+    }
+    return { ready: true };
+  }
+
+  ringLag(): Array<{ ring: string; lag: number }> {
+    return [...this.followers.values()].map((f) => ({ ring: f.path, lag: f.lag() }));
+  }
+
+  ownerOf(topic: Topic): RingFollower | undefined {
+    return this.owners.get(topic);
+  }
+}

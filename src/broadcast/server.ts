@@ -1,0 +1,525 @@
+// The broadcaster's public port: WebSocket clients at /ws (subscribe, resume, ping; native
+// topic pub/sub so each message is built once and fanned out in native code), REST under
+// /api/v1, and the live page at /. It enforces the client limits, auth and Origin allowlist,
+// and warns then closes slow consumers.
+import { timingSafeEqual } from "node:crypto";
+import type { Server, ServerWebSocket } from "bun";
+import {
+  CloseCode,
+  type ErrorCode,
+  isPattern,
+  parseTopic,
+  type TopicParts,
+  topicMatches,
+} from "../client/protocol.ts";
+import type { Logger } from "../log.ts";
+import livePage from "./live-page.html";
+import type { BroadcastMetrics } from "./metrics.ts";
+import type { RingHub } from "./ring-hub.ts";
+import type { Topic } from "./topic.ts";
+
+export interface BroadcastServerOptions {
+  readonly port: number;
+  readonly hostname: string;
+  /** Clients must present it (?token= or Authorization: Bearer) when set. */
+  readonly token: string | undefined;
+  /** Browser Origins allowed to open /ws; empty allows any. Clients that send no Origin pass. */
+  readonly allowedOrigins: readonly string[];
+  readonly maxTopicsPerClient: number;
+  readonly maxFrameBytes: number;
+  readonly opsPerSecond: number;
+  readonly idleTimeoutSeconds: number;
+  /** A client whose unsent bytes pass this is warned... */
+  readonly slowWarnBytes: number;
+  /** ...and closed with 4008 past this (checked every slowCheckMs). */
+  readonly slowCloseBytes: number;
+  readonly slowCheckMs: number;
+  readonly compression: boolean;
+  readonly log: Logger;
+  readonly metrics: BroadcastMetrics;
+  readonly hub: RingHub;
+}
+
+interface ClientState {
+  readonly id: number;
+  readonly topics: Set<string>;
+  patterns: TopicParts[];
+  /** Token bucket for ops per second. */
+  tokens: number;
+  refilledAt: number;
+  warned: boolean;
+  /** Rate-limit errors since the bucket was last full: past a few, the client is closed. */
+  strikes: number;
+}
+
+type Client = ServerWebSocket<ClientState>;
+
+export interface BroadcastServer {
+  readonly port: number;
+  clientCount(): number;
+  /** Stops accepting, closes every client with 1001, and waits (up to graceMs) for them to go. */
+  drain(graceMs: number): Promise<void>;
+  stop(): void;
+}
+
+const JSON_HEADERS = { "content-type": "application/json" };
+/** Frames past this are refused by the WebSocket layer itself (close 1009). */
+const HARD_FRAME_LIMIT = 1024 * 1024;
+/** Concrete topics or patterns one subscribe may name. */
+const MAX_TOPICS_PER_REQUEST = 1000;
+
+export function startBroadcastServer(options: BroadcastServerOptions): BroadcastServer {
+  const { hub, metrics, log } = options;
+  const clients = new Set<Client>();
+  const patternClients = new Set<Client>();
+  let nextId = 1;
+  let accepting = true;
+
+  function sendError(ws: Client, code: ErrorCode, message: string, id?: string | number): void {
+    metrics.clientErrors.labels(code).inc();
+    ws.send(
+      JSON.stringify(
+        id === undefined ? { type: "error", code, message } : { type: "error", code, message, id },
+      ),
+    );
+  }
+
+  function authorized(request: Request, url: URL): boolean {
+    const token = options.token;
+    if (token === undefined) return true;
+    const header = request.headers.get("authorization");
+    const given = url.searchParams.get("token") ?? (header?.startsWith("Bearer ") ? header.slice(7) : null);
+    if (given === null) return false;
+    const a = Buffer.from(given);
+    const b = Buffer.from(token);
+    return a.length === b.length && timingSafeEqual(a, b);
+  }
+
+  function subscribeOne(ws: Client, topic: Topic): void {
+    ws.data.topics.add(topic.name);
+    ws.subscribe(topic.name);
+    metrics.subscriptions.labels(topic.channel).inc();
+  }
+
+  function unsubscribeOne(ws: Client, name: string): void {
+    if (!ws.data.topics.delete(name)) return;
+    ws.unsubscribe(name);
+    const channel = parseTopic(name)?.channel;
+    if (channel) metrics.subscriptions.labels(channel).dec();
+  }
+
+  /** The starting message of a fresh subscription: snapshot, latest bbo, venue status. */
+  function sendInitial(ws: Client, topic: Topic): void {
+    const text = topic.initial?.();
+    if (text) ws.send(text);
+  }
+
+  function gapNotice(topic: Topic, reason: string): string {
+    return `{"type":"status","topic":"${topic.name}","seq":${topic.position},"ts":0,"pt":0,"status":"gap","reason":"${reason}"}`;
+  }
+
+  function handleSubscribe(
+    ws: Client,
+    request: Record<string, unknown>,
+    id: string | number | undefined,
+  ): void {
+    const topics = request.topics;
+    if (!Array.isArray(topics) || topics.length === 0 || topics.length > MAX_TOPICS_PER_REQUEST) {
+      sendError(ws, "bad_request", `topics must be a list of 1 to ${MAX_TOPICS_PER_REQUEST} topic names`, id);
+      return;
+    }
+    const resume = request.resume ?? {};
+    if (typeof resume !== "object" || resume === null || Array.isArray(resume)) {
+      sendError(ws, "bad_request", 'resume must be an object {"<topic>": <last seq>}', id);
+      return;
+    }
+    const resumeSeqs = resume as Record<string, unknown>;
+    const wanted: Topic[] = [];
+    const newPatterns: TopicParts[] = [];
+    for (const name of topics) {
+      const parts = typeof name === "string" ? parseTopic(name) : null;
+      if (parts === null) {
+        sendError(ws, "bad_topic", `not a topic: ${JSON.stringify(name)} (channel.exchange.BASE-QUOTE)`, id);
+        return;
+      }
+      if (isPattern(name as string)) {
+        newPatterns.push(parts);
+        for (const topic of hub.topics.values()) if (topicMatches(parts, topic.parts)) wanted.push(topic);
+      } else {
+        const topic = hub.topics.get(name as string);
+        if (topic === undefined) {
+          sendError(ws, "bad_topic", `no such topic: ${name} (GET /api/v1/symbols lists them)`, id);
+          return;
+        }
+        wanted.push(topic);
+      }
+    }
+    const fresh = [...new Set(wanted)].filter((topic) => !ws.data.topics.has(topic.name));
+    if (
+      ws.data.topics.size + fresh.length + ws.data.patterns.length + newPatterns.length >
+      options.maxTopicsPerClient
+    ) {
+      sendError(
+        ws,
+        "too_many_topics",
+        `at most ${options.maxTopicsPerClient} topics and patterns per client`,
+        id,
+      );
+      return;
+    }
+    // Resume where possible, decided before anything is sent so the ack can say what happened.
+    const seqs: Record<string, number> = {};
+    const resumed: string[] = [];
+    const backlog = new Map<Topic, string[]>();
+    for (const topic of fresh) {
+      const last = resumeSeqs[topic.name];
+      if (typeof last === "number" && Number.isSafeInteger(last)) {
+        const missed = resumeBacklog(topic, last);
+        if (missed !== null) {
+          resumed.push(topic.name);
+          backlog.set(topic, missed);
+          continue;
+        }
+      }
+      seqs[topic.name] = topic.position;
+    }
+    const ack: Record<string, unknown> = {
+      type: "ack",
+      op: "subscribe",
+      topics: fresh.map((t) => t.name),
+      seqs,
+      resumed,
+    };
+    if (id !== undefined) ack.id = id;
+    ws.send(JSON.stringify(ack));
+    for (const topic of fresh) {
+      const missed = backlog.get(topic);
+      if (missed !== undefined) {
+        for (const text of missed) ws.send(text);
+      } else {
+        if (resumeSeqs[topic.name] !== undefined) ws.send(gapNotice(topic, "resume_unavailable"));
+        sendInitial(ws, topic);
+      }
+      subscribeOne(ws, topic);
+    }
+    if (newPatterns.length > 0) {
+      ws.data.patterns.push(...newPatterns);
+      patternClients.add(ws);
+    }
+  }
+
+  /** What a client that last saw `last` missed on `topic`; null if it cannot be told exactly. */
+  function resumeBacklog(topic: Topic, last: number): string[] | null {
+    if (topic.channel === "bbo") {
+      // A latest-value stream: the current value is all that was missed.
+      if (last === topic.position) return [];
+      const latest = topic.latest();
+      return latest === null ? null : [latest];
+    }
+    return topic.since(last);
+  }
+
+  function handleUnsubscribe(
+    ws: Client,
+    request: Record<string, unknown>,
+    id: string | number | undefined,
+  ): void {
+    const topics = request.topics;
+    if (!Array.isArray(topics) || topics.length === 0 || topics.length > MAX_TOPICS_PER_REQUEST) {
+      sendError(ws, "bad_request", `topics must be a list of 1 to ${MAX_TOPICS_PER_REQUEST} topic names`, id);
+      return;
+    }
+    const removed: string[] = [];
+    for (const name of topics) {
+      const parts = typeof name === "string" ? parseTopic(name) : null;
+      if (parts === null) {
+        sendError(ws, "bad_topic", `not a topic: ${JSON.stringify(name)}`, id);
+        return;
+      }
+      if (isPattern(name as string)) {
+        ws.data.patterns = ws.data.patterns.filter(
+          (p) => !(p.channel === parts.channel && p.exchange === parts.exchange && p.symbol === parts.symbol),
+        );
+        for (const subscribed of [...ws.data.topics]) {
+          const subscribedParts = parseTopic(subscribed);
+          if (subscribedParts && topicMatches(parts, subscribedParts)) {
+            unsubscribeOne(ws, subscribed);
+            removed.push(subscribed);
+          }
+        }
+      } else if (ws.data.topics.has(name as string)) {
+        unsubscribeOne(ws, name as string);
+        removed.push(name as string);
+      }
+    }
+    if (ws.data.patterns.length === 0) patternClients.delete(ws);
+    const ack: Record<string, unknown> = { type: "ack", op: "unsubscribe", topics: removed };
+    if (id !== undefined) ack.id = id;
+    ws.send(JSON.stringify(ack));
+  }
+
+  /** Token bucket: opsPerSecond sustained, twice that as a burst. */
+  function allowOp(ws: Client): boolean {
+    const state = ws.data;
+    const now = performance.now();
+    const burst = options.opsPerSecond * 2;
+    state.tokens = Math.min(burst, state.tokens + ((now - state.refilledAt) / 1000) * options.opsPerSecond);
+    state.refilledAt = now;
+    if (state.tokens >= 1) {
+      state.tokens -= 1;
+      if (state.tokens >= burst - 1) state.strikes = 0;
+      return true;
+    }
+    return false;
+  }
+
+  function onMessage(ws: Client, message: string | Buffer): void {
+    if (!allowOp(ws)) {
+      ws.data.strikes++;
+      if (ws.data.strikes > 20) {
+        ws.close(CloseCode.RateLimited, "too many requests");
+        return;
+      }
+      sendError(ws, "rate_limited", `at most ${options.opsPerSecond} requests per second`);
+      return;
+    }
+    if (typeof message !== "string") {
+      sendError(ws, "bad_request", "send JSON text frames, not binary");
+      return;
+    }
+    if (message.length > options.maxFrameBytes) {
+      sendError(ws, "frame_too_large", `frames are limited to ${options.maxFrameBytes} bytes`);
+      return;
+    }
+    let request: unknown;
+    try {
+      request = JSON.parse(message);
+    } catch {
+      sendError(ws, "bad_json", "frame is not valid JSON");
+      return;
+    }
+    if (typeof request !== "object" || request === null || Array.isArray(request)) {
+      sendError(ws, "bad_request", 'expected an object such as {"op":"subscribe","topics":[...]}');
+      return;
+    }
+    const fields = request as Record<string, unknown>;
+    const id = typeof fields.id === "string" || typeof fields.id === "number" ? fields.id : undefined;
+    switch (fields.op) {
+      case "subscribe":
+        handleSubscribe(ws, fields, id);
+        return;
+      case "unsubscribe":
+        handleUnsubscribe(ws, fields, id);
+        return;
+      case "ping": {
+        const pong: Record<string, unknown> = { type: "pong", time: Date.now() * 1000 };
+        if (id !== undefined) pong.id = id;
+        ws.send(JSON.stringify(pong));
+        return;
+      }
+      default:
+        sendError(
+          ws,
+          "unknown_op",
+          `unknown op ${JSON.stringify(fields.op)}: subscribe, unsubscribe or ping`,
+          id,
+        );
+    }
+  }
+
+  function restError(status: number, message: string): Response {
+    return new Response(JSON.stringify({ error: message, status }), { status, headers: JSON_HEADERS });
+  }
+
+  function intParam(url: URL, name: string, fallback: number, max: number): number | null {
+    const raw = url.searchParams.get(name);
+    if (raw === null) return fallback;
+    if (!/^\d+$/.test(raw)) return null;
+    const value = Number(raw);
+    return value >= 1 && value <= max ? value : null;
+  }
+
+  function rest(url: URL): Response {
+    const parts = url.pathname.split("/").filter((p) => p !== "");
+    const [, , resource, exchange, symbol] = parts;
+    if (resource === "symbols" && parts.length === 3) {
+      const now = Date.now();
+      const exchanges = [...hub.followers.values()].map((follower) => ({
+        exchange: follower.exchange,
+        ring: follower.path,
+        generation: follower.generation,
+        heartbeatAgeMs: follower.heartbeatAgeMs(),
+        symbols: follower.bookStates().map((book) => ({
+          symbol: book.symbol,
+          book: book.status,
+          lastUpdateAgeMs:
+            book.publishSec === 0
+              ? null
+              : now - (book.publishSec * 1000 + Math.floor(book.publishNsec / 1e6)),
+        })),
+      }));
+      return Response.json({ exchanges });
+    }
+    if ((resource === "book" || resource === "trades") && parts.length === 5 && exchange && symbol) {
+      const channel = resource === "book" ? "book" : "trades";
+      const topic = hub.topics.get(`${channel}.${exchange}.${symbol}`);
+      const owner = topic ? hub.ownerOf(topic) : undefined;
+      if (topic === undefined || owner === undefined) return restError(404, `no ${exchange} ${symbol} here`);
+      if (resource === "book") {
+        const depth = intParam(url, "depth", 20, 5000);
+        if (depth === null) return restError(400, "depth must be a whole number from 1 to 5000");
+        const text = owner.bookSnapshot(symbol, depth);
+        return text === null
+          ? restError(404, `no book for ${exchange} ${symbol}`)
+          : new Response(text, { headers: JSON_HEADERS });
+      }
+      const limit = intParam(url, "limit", 100, 10_000);
+      if (limit === null) return restError(400, "limit must be a whole number from 1 to 10000");
+      return new Response(
+        `{"exchange":"${exchange}","symbol":"${symbol}","trades":[${topic.recent(limit).join(",")}]}`,
+        {
+          headers: JSON_HEADERS,
+        },
+      );
+    }
+    return restError(404, `no route ${url.pathname}`);
+  }
+
+  const server: Server<ClientState> = Bun.serve({
+    port: options.port,
+    hostname: options.hostname,
+    development: false,
+    routes: { "/": livePage },
+    fetch(request, srv) {
+      const url = new URL(request.url);
+      if (url.pathname === "/ws") {
+        if (!accepting) return restError(503, "shutting down");
+        const origin = request.headers.get("origin");
+        if (
+          origin !== null &&
+          options.allowedOrigins.length > 0 &&
+          !options.allowedOrigins.includes(origin)
+        ) {
+          return restError(403, `origin ${origin} is not allowed`);
+        }
+        if (!authorized(request, url)) return restError(401, "missing or wrong token");
+        const data: ClientState = {
+          id: nextId++,
+          topics: new Set(),
+          patterns: [],
+          tokens: options.opsPerSecond * 2,
+          refilledAt: performance.now(),
+          warned: false,
+          strikes: 0,
+        };
+        if (srv.upgrade(request, { data })) return undefined;
+        return restError(400, "expected a WebSocket upgrade");
+      }
+      if (url.pathname.startsWith("/api/v1/")) {
+        if (request.method !== "GET") return restError(405, "method not allowed");
+        if (!authorized(request, url)) return restError(401, "missing or wrong token");
+        return rest(url);
+      }
+      return restError(404, `no route ${url.pathname}`);
+    },
+    websocket: {
+      data: {} as ClientState,
+      perMessageDeflate: options.compression,
+      maxPayloadLength: Math.max(HARD_FRAME_LIMIT, options.maxFrameBytes * 2),
+      idleTimeout: options.idleTimeoutSeconds,
+      backpressureLimit: options.slowCloseBytes * 2,
+      closeOnBackpressureLimit: true,
+      sendPings: true,
+      open(ws) {
+        clients.add(ws);
+        metrics.clients.inc();
+      },
+      message: onMessage,
+      close(ws) {
+        clients.delete(ws);
+        patternClients.delete(ws);
+        metrics.clients.dec();
+        for (const name of ws.data.topics) {
+          const channel = parseTopic(name)?.channel;
+          if (channel) metrics.subscriptions.labels(channel).dec();
+        }
+        ws.data.topics.clear();
+      },
+      drain(ws) {
+        if (ws.data.warned && ws.getBufferedAmount() < options.slowWarnBytes / 2) ws.data.warned = false;
+      },
+    },
+  });
+
+  // Slow consumers: warn once past the warning level, close past the limit. Checked on a timer
+  // so the cost does not sit on the fan-out path.
+  const slowTimer = setInterval(() => {
+    for (const ws of clients) {
+      const buffered = ws.getBufferedAmount();
+      if (buffered < options.slowWarnBytes) continue;
+      if (buffered >= options.slowCloseBytes) {
+        metrics.slowDisconnects.inc();
+        log.throttled("warn", "slow-close", "closing a slow client", { client: ws.data.id, buffered });
+        ws.close(CloseCode.SlowConsumer, "slow consumer: could not keep up");
+      } else if (!ws.data.warned) {
+        ws.data.warned = true;
+        metrics.slowWarnings.inc();
+        ws.send(
+          JSON.stringify({
+            type: "warning",
+            code: "slow_consumer",
+            message: `you are ${buffered} bytes behind; past ${options.slowCloseBytes} the server closes with 4008`,
+            bufferedBytes: buffered,
+          }),
+        );
+      }
+    }
+  }, options.slowCheckMs);
+
+  hub.start({
+    send(topic, text) {
+      const receivers = server.subscriberCount(topic.name);
+      if (receivers > 0) server.publish(topic.name, text, options.compression && text.length > 512);
+      return receivers;
+    },
+    topicsChanged() {
+      for (const ws of patternClients) {
+        for (const topic of hub.topics.values()) {
+          if (ws.data.topics.has(topic.name)) continue;
+          if (!ws.data.patterns.some((p) => topicMatches(p, topic.parts))) continue;
+          if (ws.data.topics.size >= options.maxTopicsPerClient) break;
+          ws.send(
+            JSON.stringify({
+              type: "ack",
+              op: "subscribe",
+              topics: [topic.name],
+              seqs: { [topic.name]: topic.position },
+              resumed: [],
+            }),
+          );
+          sendInitial(ws, topic);
+          subscribeOne(ws, topic);
+        }
+      }
+    },
+  });
+
+  return {
+    port: server.port ?? options.port,
+    clientCount: () => clients.size,
+    async drain(graceMs) {
+      accepting = false;
+      clearInterval(slowTimer);
+      hub.stop();
+      for (const ws of clients) ws.close(CloseCode.GoingAway, "server shutting down");
+      const deadline = Date.now() + graceMs;
+      while (clients.size > 0 && Date.now() < deadline) await Bun.sleep(10);
+      server.stop(true);
+    },
+    stop() {
+      clearInterval(slowTimer);
+      hub.stop();
+      server.stop(true);
+    },
+  };
+}

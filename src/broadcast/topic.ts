@@ -1,0 +1,91 @@
+// One topic the broadcaster serves: its position (the seq of its last message), a bounded
+// history of the messages it sent (for resume and REST), and how to build a subscriber's
+// starting state (a book snapshot, the latest bbo).
+import { type Channel, type TopicParts, topicName } from "../client/protocol.ts";
+
+/** The seq of a topic position not known to this broadcaster (it attached mid-stream). */
+export const UNKNOWN_POSITION = -1;
+
+export class Topic {
+  readonly name: string;
+  /** Seq of the last message sent on this topic, or where the history starts. */
+  position = UNKNOWN_POSITION;
+  /** The oldest seq a resume may name: `position` when the history was last empty. */
+  private base = UNKNOWN_POSITION;
+  private readonly seqs: number[] = [];
+  private readonly texts: string[] = [];
+  private start = 0;
+  /** Builds the text a new subscriber starts from (snapshot, latest bbo), if the topic has one. */
+  initial: (() => string | null) | null = null;
+
+  constructor(
+    readonly parts: TopicParts,
+    private readonly historyLimit: number,
+  ) {
+    this.name = topicName(parts.channel, parts.exchange, parts.symbol);
+  }
+
+  get channel(): Channel {
+    return this.parts.channel;
+  }
+
+  /** The seq the next message gets: `candidate`, or one past the last if that is not above it. */
+  nextSeq(candidate: number): number {
+    return candidate > this.position ? candidate : this.position + 1;
+  }
+
+  /** Starts a new stream at a known (or unknown) position: earlier history cannot be resumed. */
+  reset(position: number): void {
+    this.position = position;
+    this.base = position;
+    this.seqs.length = 0;
+    this.texts.length = 0;
+    this.start = 0;
+  }
+
+  /** Records a sent message. Latest-value topics keep only the last one. */
+  record(seq: number, text: string): void {
+    this.position = seq;
+    if (this.seqs.length - this.start >= this.historyLimit) {
+      this.base = this.seqs[this.start]!;
+      this.start++;
+      // Compact now and then instead of shifting on every message.
+      if (this.start >= this.historyLimit) {
+        this.seqs.splice(0, this.start);
+        this.texts.splice(0, this.start);
+        this.start = 0;
+      }
+    }
+    this.seqs.push(seq);
+    this.texts.push(text);
+  }
+
+  /**
+   * The messages sent after `seq`, if this topic can account for everything since it: `seq` is
+   * its start position or the seq of a message it still holds. Null means a gap.
+   */
+  since(seq: number): string[] | null {
+    if (seq === this.position) return [];
+    if (seq === this.base && seq !== UNKNOWN_POSITION) return this.texts.slice(this.start);
+    const seqs = this.seqs;
+    let lo = this.start;
+    let hi = seqs.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (seqs[mid]! < seq) lo = mid + 1;
+      else hi = mid;
+    }
+    if (lo >= seqs.length || seqs[lo] !== seq) return null;
+    return this.texts.slice(lo + 1);
+  }
+
+  /** The newest `limit` messages, oldest first. */
+  recent(limit: number): string[] {
+    return this.texts.slice(Math.max(this.start, this.texts.length - limit));
+  }
+
+  /** The last message, if any (a latest-value topic's current value). */
+  latest(): string | null {
+    return this.texts.length > this.start ? this.texts[this.texts.length - 1]! : null;
+  }
+}

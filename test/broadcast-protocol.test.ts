@@ -1,0 +1,337 @@
+// Protocol conformance of a real broadcaster on loopback, with a plain `ws` client and the SDK:
+// acks, snapshots equal to the ring, deltas chained without holes, the SDK's book equal to the
+// ring's latest-book entry after every update, trades, status, errors, REST and metrics.
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { rmSync } from "node:fs";
+import WebSocket from "ws";
+import { type Broadcaster, readBroadcastConfig, startBroadcaster } from "../src/broadcast/main.ts";
+import { messageSeq } from "../src/broadcast/ring-follower.ts";
+import { AlphaPulseClient } from "../src/client/client.ts";
+import type { Level } from "../src/client/protocol.ts";
+import { formatScaledTrimmed } from "../src/market/decimal.ts";
+import { BookStatus, StatusReason } from "../src/shm/layout.ts";
+import { RingReader } from "../src/shm/ring-reader.ts";
+import { seededRandom, TestFeed } from "./broadcast-feed.ts";
+
+const DIR = `/dev/shm/ap-test-broadcast-proto-${process.pid}`;
+const PORT = 19301;
+const METRICS_PORT = 19302;
+const URL_WS = `ws://127.0.0.1:${PORT}/ws`;
+const SYMBOLS = [
+  { venueSymbol: "XBT/USD", symbol: "BTC-USD", priceDecimals: 1, sizeDecimals: 8 },
+  { venueSymbol: "ETH/USD", symbol: "ETH-USD", priceDecimals: 2, sizeDecimals: 8 },
+];
+const BTC_MID = 450_000_0; // 450000.0 at 1 decimal
+
+let feed: TestFeed;
+let broadcaster: Broadcaster;
+let ring: RingReader;
+
+/** A `ws` client that queues every parsed message and waits for the ones a test wants. */
+class RawClient {
+  readonly messages: Array<Record<string, unknown>> = [];
+  private cursor = 0;
+  readonly socket: WebSocket;
+  closed: { code: number; reason: string } | null = null;
+
+  constructor(url: string, options?: WebSocket.ClientOptions) {
+    this.socket = new WebSocket(url, options);
+    this.socket.on("message", (data) => this.messages.push(JSON.parse(String(data))));
+    this.socket.on("close", (code, reason) => {
+      this.closed = { code, reason: String(reason) };
+    });
+    this.socket.on("error", () => {});
+  }
+
+  opened(): Promise<void> {
+    return new Promise((resolve, reject) => {
+      this.socket.once("open", () => resolve());
+      this.socket.once("error", reject);
+      this.socket.once("unexpected-response", (_req, res) => reject(new Error(`HTTP ${res.statusCode}`)));
+    });
+  }
+
+  send(value: unknown): void {
+    this.socket.send(typeof value === "string" ? value : JSON.stringify(value));
+  }
+
+  /** The next message (after the last one taken) that matches. */
+  async next(
+    match: (m: Record<string, unknown>) => boolean,
+    timeoutMs = 10_000,
+  ): Promise<Record<string, unknown>> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      while (this.cursor < this.messages.length) {
+        const message = this.messages[this.cursor++]!;
+        if (match(message)) return message;
+      }
+      if (Date.now() > deadline) throw new Error(`no matching message in ${timeoutMs} ms`);
+      await Bun.sleep(2);
+    }
+  }
+
+  close(): void {
+    this.socket.close();
+  }
+}
+
+async function until(condition: () => boolean, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error("condition not met in time");
+    await Bun.sleep(2);
+  }
+}
+
+/** The ring's latest-book entry as decimal-string levels. */
+function ringBook(symbolId: number): { bids: Level[]; asks: Level[] } {
+  const copy = ring.newBookCopy();
+  expect(ring.readBook(symbolId, copy)).toBe(true);
+  const { priceDecimals, sizeDecimals } = SYMBOLS[symbolId]!;
+  const level = (p: number, s: number): Level => [
+    formatScaledTrimmed(p, priceDecimals),
+    formatScaledTrimmed(s, sizeDecimals),
+  ];
+  return {
+    bids: Array.from({ length: copy.bidCount }, (_, i) => level(copy.bidPrices[i]!, copy.bidSizes[i]!)),
+    asks: Array.from({ length: copy.askCount }, (_, i) => level(copy.askPrices[i]!, copy.askSizes[i]!)),
+  };
+}
+
+beforeAll(() => {
+  rmSync(DIR, { recursive: true, force: true });
+  feed = new TestFeed(DIR, "kraken", "kraken", SYMBOLS, 10);
+  const random = seededRandom(1);
+  const levels = (mid: number, sign: number, tick: number) =>
+    Array.from({ length: 30 }, (_, i): [number, number] => [
+      mid + sign * (i + 1) * tick,
+      1 + Math.floor(random() * 1e8),
+    ]);
+  feed.snapshot(0, levels(BTC_MID, -1, 5), levels(BTC_MID, 1, 5));
+  feed.snapshot(1, levels(300_000, -1, 1), levels(300_000, 1, 1));
+  ring = RingReader.open(`${DIR}/kraken.ring`);
+  broadcaster = startBroadcaster(
+    readBroadcastConfig({
+      SHARED_MEMORY_PATH: DIR,
+      WEBSOCKET_PORT: String(PORT),
+      METRICS_PORT: String(METRICS_PORT),
+      BROADCAST_HOST: "127.0.0.1",
+      BROADCAST_OPS_PER_SECOND: "1000",
+      SHUTDOWN_GRACE_MS: "2000",
+    }),
+  );
+});
+
+afterAll(async () => {
+  await broadcaster?.stop();
+  ring?.close();
+  feed?.close();
+  rmSync(DIR, { recursive: true, force: true });
+});
+
+describe("plain ws client", () => {
+  test("subscribe: ack with the position, a snapshot equal to the ring, then chained deltas", async () => {
+    const client = new RawClient(URL_WS);
+    await client.opened();
+    client.send({ op: "subscribe", topics: ["book.kraken.BTC-USD"], id: 7 });
+    const ack = await client.next((m) => m.type === "ack");
+    expect(ack.id).toBe(7);
+    expect(ack.topics).toEqual(["book.kraken.BTC-USD"]);
+    const position = (ack.seqs as Record<string, number>)["book.kraken.BTC-USD"]!;
+    expect(position).toBe(messageSeq(feed.writer.generation, ringLastSeq(0)));
+    const snapshot = await client.next((m) => m.type === "snapshot");
+    expect(snapshot.seq).toBe(position);
+    expect(snapshot.prev).toBeUndefined();
+    expect(snapshot.decimals).toEqual([1, 8]);
+    expect(snapshot.status).toBe("valid");
+    expect({ bids: snapshot.bids, asks: snapshot.asks }).toEqual(ringBook(0));
+
+    // Deltas: each names the previous seq; applying them gives the ring's book.
+    const book = new Map<string, string>();
+    const key = (ask: boolean, p: string) => `${ask ? "a" : "b"}${p}`;
+    for (const [p, s] of snapshot.bids as string[][]) book.set(key(false, p!), s!);
+    for (const [p, s] of snapshot.asks as string[][]) book.set(key(true, p!), s!);
+    let last = position;
+    const random = seededRandom(2);
+    for (let i = 0; i < 50; i++) {
+      const seq = feed.randomUpdate(0, random, BTC_MID, 5);
+      if (seq === 0) continue;
+      const delta = await client.next((m) => m.type === "delta");
+      expect(delta.topic).toBe("book.kraken.BTC-USD");
+      expect(delta.prev).toBe(last);
+      expect(delta.seq).toBe(messageSeq(feed.writer.generation, seq));
+      last = delta.seq as number;
+      for (const [p, s] of delta.bids as string[][])
+        s === "0" ? book.delete(key(false, p!)) : book.set(key(false, p!), s!);
+      for (const [p, s] of delta.asks as string[][])
+        s === "0" ? book.delete(key(true, p!)) : book.set(key(true, p!), s!);
+      const expected = ringBook(0);
+      const expectedMap = new Map<string, string>();
+      for (const [p, s] of expected.bids) expectedMap.set(key(false, p!), s!);
+      for (const [p, s] of expected.asks) expectedMap.set(key(true, p!), s!);
+      expect(book).toEqual(expectedMap);
+    }
+    client.close();
+  });
+
+  test("trades on a wildcard topic, exact decimals and side", async () => {
+    const client = new RawClient(URL_WS);
+    await client.opened();
+    client.send({ op: "subscribe", topics: ["trades.*.BTC-USD"] });
+    const ack = await client.next((m) => m.type === "ack");
+    expect(ack.topics).toEqual(["trades.kraken.BTC-USD"]);
+    const seq = feed.trade(0, 450_012_3, 12_345_678, true, 991);
+    const trade = await client.next((m) => m.type === "trade");
+    expect(trade).toMatchObject({
+      topic: "trades.kraken.BTC-USD",
+      seq: messageSeq(feed.writer.generation, seq),
+      price: "450012.3",
+      size: "0.12345678",
+      side: "sell",
+      id: "991",
+    });
+    expect(typeof trade.pt).toBe("number");
+    const second = feed.trade(0, 450_000_0, 100_000_000, false, 992);
+    const next = await client.next((m) => m.type === "trade");
+    expect(next).toMatchObject({
+      prev: trade.seq,
+      seq: messageSeq(feed.writer.generation, second),
+      price: "450000",
+      size: "1",
+      side: "buy",
+    });
+    client.close();
+  });
+
+  test("status: invalid, then a fresh snapshot after the resync; bbo follows the top", async () => {
+    const client = new RawClient(URL_WS);
+    await client.opened();
+    client.send({ op: "subscribe", topics: ["book.kraken.ETH-USD", "bbo.kraken.ETH-USD", "status.kraken"] });
+    await client.next((m) => m.type === "ack");
+    await client.next((m) => m.type === "snapshot");
+    const bbo = await client.next((m) => m.type === "bbo");
+    expect(bbo.bid).toEqual(ringBook(1).bids[0]);
+    feed.invalidate(1, BookStatus.Invalid, StatusReason.ChecksumMismatch);
+    const status = await client.next((m) => m.type === "status" && m.topic === "book.kraken.ETH-USD");
+    expect(status).toMatchObject({ status: "invalid", reason: "checksum_mismatch" });
+    feed.snapshot(1, [[299_990, 5]], [[300_010, 7]]);
+    const snapshot = await client.next((m) => m.type === "snapshot");
+    expect(snapshot).toMatchObject({
+      prev: status.seq,
+      status: "valid",
+      bids: [["2999.9", "0.00000005"]],
+      asks: [["3000.1", "0.00000007"]],
+    });
+    const top = await client.next((m) => m.type === "bbo");
+    expect(top).toMatchObject({ bid: ["2999.9", "0.00000005"], ask: ["3000.1", "0.00000007"] });
+    client.close();
+  });
+
+  test("malformed and oversized input get error frames; the connection keeps working", async () => {
+    const client = new RawClient(URL_WS);
+    await client.opened();
+    const cases: Array<[unknown, string]> = [
+      ["{not json", "bad_json"],
+      ["[1,2]", "bad_request"],
+      [{ op: "dance" }, "unknown_op"],
+      [{ op: "subscribe", topics: "book.kraken.BTC-USD" }, "bad_request"],
+      [{ op: "subscribe", topics: ["book.kraken"] }, "bad_topic"],
+      [{ op: "subscribe", topics: ["book.nowhere.BTC-USD"] }, "bad_topic"],
+      [{ op: "subscribe", topics: ["book.kraken.BTC-USD"], resume: [1] }, "bad_request"],
+      [`{"op":"ping","pad":"${"x".repeat(20_000)}"}`, "frame_too_large"],
+    ];
+    for (const [frame, code] of cases) {
+      client.send(frame);
+      const error = await client.next((m) => m.type === "error");
+      expect(error.code).toBe(code);
+      expect(typeof error.message).toBe("string");
+    }
+    client.socket.send(Buffer.from([1, 2, 3]));
+    expect((await client.next((m) => m.type === "error")).code).toBe("bad_request");
+    client.send({ op: "ping", id: "p1" });
+    expect(await client.next((m) => m.type === "pong")).toMatchObject({ id: "p1" });
+    // Past the hard frame limit the WebSocket layer closes with 1009.
+    client.send("x".repeat(2 * 1024 * 1024));
+    await until(() => client.closed !== null);
+    expect(client.closed!.code).toBe(1009);
+  });
+});
+
+describe("SDK client", () => {
+  test("the local book equals the ring's latest-book entry after every update", async () => {
+    const client = new AlphaPulseClient({ urls: [URL_WS] });
+    await client.connect();
+    await client.subscribe(["book.kraken.BTC-USD"]);
+    await until(() => client.book("book.kraken.BTC-USD")?.hasSnapshot === true);
+    const random = seededRandom(3);
+    let checked = 0;
+    for (let i = 0; i < 300; i++) {
+      const seq = feed.randomUpdate(0, random, BTC_MID, 5);
+      if (seq === 0) continue;
+      const want = messageSeq(feed.writer.generation, seq);
+      await until(() => client.lastSeq("book.kraken.BTC-USD") === want);
+      const book = client.book("book.kraken.BTC-USD")!;
+      expect({ bids: book.bids(), asks: book.asks() }).toEqual(ringBook(0));
+      checked++;
+    }
+    expect(checked).toBeGreaterThan(200);
+    expect(client.gaps).toBe(0);
+    client.close();
+  });
+});
+
+describe("REST and metrics", () => {
+  test("symbols, book and trades", async () => {
+    const base = `http://127.0.0.1:${PORT}/api/v1`;
+    const symbols = await (await fetch(`${base}/symbols`)).json();
+    expect(symbols.exchanges[0].exchange).toBe("kraken");
+    expect(symbols.exchanges[0].symbols.map((s: { symbol: string }) => s.symbol)).toEqual([
+      "BTC-USD",
+      "ETH-USD",
+    ]);
+    expect(symbols.exchanges[0].symbols[0].book).toBe("valid");
+    const book = await (await fetch(`${base}/book/kraken/BTC-USD?depth=3`)).json();
+    const expected = ringBook(0);
+    expect(book.bids).toEqual(expected.bids.slice(0, 3));
+    expect(book.asks).toEqual(expected.asks.slice(0, 3));
+    const trades = await (await fetch(`${base}/trades/kraken/BTC-USD?limit=1`)).json();
+    expect(trades.trades).toHaveLength(1);
+    expect(trades.trades[0].id).toBe("992");
+    const missing = await fetch(`${base}/book/kraken/DOGE-USD`);
+    expect(missing.status).toBe(404);
+    expect((await missing.json()).status).toBe(404);
+    expect((await fetch(`${base}/book/kraken/BTC-USD?depth=zero`)).status).toBe(400);
+    expect((await fetch(`http://127.0.0.1:${PORT}/`)).status).toBe(200);
+  });
+
+  test("/metrics carries the broadcaster's metrics, /ready says the ring is fresh", async () => {
+    const text = await (await fetch(`http://127.0.0.1:${METRICS_PORT}/metrics`)).text();
+    for (const name of [
+      "alphapulse_delta_compression_ratio",
+      "alphapulse_broadcast_clients_connected",
+      "alphapulse_broadcast_subscriptions",
+      "alphapulse_broadcast_messages_sent_total",
+      "alphapulse_broadcast_bytes_sent_total",
+      "alphapulse_broadcast_slow_client_warnings_total",
+      "alphapulse_broadcast_slow_client_disconnects_total",
+      "alphapulse_broadcast_fanout_latency_seconds_bucket",
+      "alphapulse_broadcast_ring_read_lag_records",
+      "alphapulse_broadcast_ring_gaps_total",
+    ]) {
+      expect(text).toContain(name);
+    }
+    const ratio = Number(/alphapulse_delta_compression_ratio\{[^}]*\} (\S+)/.exec(text)?.[1]);
+    expect(ratio).toBeGreaterThan(0.5);
+    expect(ratio).toBeLessThan(1);
+    const ready = await fetch(`http://127.0.0.1:${METRICS_PORT}/ready`);
+    expect(ready.status).toBe(200);
+  });
+});
+
+/** The book entry's lastSeq for a symbol. */
+function ringLastSeq(symbolId: number): number {
+  const copy = ring.newBookCopy();
+  ring.readBook(symbolId, copy);
+  return copy.lastSeq;
+}
