@@ -120,7 +120,14 @@ function writeBatch(writer: RingWriter, books: MarketBook[], random: (below: num
     snapshot(writer, book, id, base, random);
   } else if (kind === 2) {
     book.status = BookStatus.Invalid;
-    writer.append(RecordType.BookStatus, RecordFlag.BatchEnd, id, StatusReason.ChecksumMismatch, 0, book.status);
+    writer.append(
+      RecordType.BookStatus,
+      RecordFlag.BatchEnd,
+      id,
+      StatusReason.ChecksumMismatch,
+      0,
+      book.status,
+    );
     writer.setBookStatus(id, book.status);
   } else if (kind === 3) {
     writer.append(
@@ -139,7 +146,14 @@ function writeBatch(writer: RingWriter, books: MarketBook[], random: (below: num
       const size = extreme ? 1 : 1 + random(10 ** 6);
       const flags = [0, RecordFlag.Side, RecordFlag.SideUnknown][random(3)]!;
       const tradeId = extreme ? MAX_EXACT : n * 4 + i;
-      writer.append(RecordType.Trade, flags | (i === trades - 1 ? RecordFlag.BatchEnd : 0), id, price, size, tradeId);
+      writer.append(
+        RecordType.Trade,
+        flags | (i === trades - 1 ? RecordFlag.BatchEnd : 0),
+        id,
+        price,
+        size,
+        tradeId,
+      );
     }
   } else {
     const beforeBids = book.view(false);
@@ -166,7 +180,13 @@ function writeBatch(writer: RingWriter, books: MarketBook[], random: (below: num
   }
 }
 
-function snapshot(writer: RingWriter, book: MarketBook, id: number, base: number, random: (b: number) => number) {
+function snapshot(
+  writer: RingWriter,
+  book: MarketBook,
+  id: number,
+  base: number,
+  random: (b: number) => number,
+) {
   book.bids.clear();
   book.asks.clear();
   for (let i = 0; i < 2 * book.depth; i++) {
@@ -213,7 +233,11 @@ async function main(): Promise<void> {
     writeBatch(writer, books, random, n);
     if (o.intervalMs > 0) await Bun.sleep(o.intervalMs);
   }
-  const summary = JSON.stringify({ path: writer.path, generation: writer.generation, nextSeq: writer.nextSeq });
+  const summary = JSON.stringify({
+    path: writer.path,
+    generation: writer.generation,
+    nextSeq: writer.nextSeq,
+  });
   if (o.hold) {
     console.log(JSON.stringify({ ready: true, ...JSON.parse(summary) }));
     await new Promise<void>((resolve) => {
