@@ -1,0 +1,193 @@
+// Rollout without loss, with real broadcaster processes on the same rings: a client on one that
+// gets SIGTERM (1001) resumes on the other with zero missed messages, then on a freshly started
+// one; a writer restart reaches it as a "restarted" status and a fresh book, still chained.
+import { afterAll, beforeAll, expect, test } from "bun:test";
+import { rmSync } from "node:fs";
+import path from "node:path";
+import type { Subprocess } from "bun";
+import { messageSeq } from "../src/broadcast/ring-follower.ts";
+import { AlphaPulseClient } from "../src/client/client.ts";
+import type { DataMessage, Level } from "../src/client/protocol.ts";
+import { formatScaledTrimmed } from "../src/market/decimal.ts";
+import { RingReader } from "../src/shm/ring-reader.ts";
+import { seededRandom, TestFeed } from "./broadcast-feed.ts";
+
+const ROOT = path.resolve(import.meta.dir, "..");
+const DIR = `/dev/shm/ap-test-broadcast-resume-${process.pid}`;
+const SYMBOLS = [{ venueSymbol: "XBT/USD", symbol: "BTC-USD", priceDecimals: 1, sizeDecimals: 8 }];
+const MID = 450_000_0;
+const BOOK = "book.kraken.BTC-USD";
+const TRADES = "trades.kraken.BTC-USD";
+
+interface Broadcaster {
+  readonly port: number;
+  readonly metricsPort: number;
+  readonly process: Subprocess;
+}
+
+const running = new Set<Subprocess>();
+let feed: TestFeed;
+
+function spawnBroadcaster(port: number): Broadcaster {
+  const child = Bun.spawn(["bun", "src/main.ts", "broadcast"], {
+    cwd: ROOT,
+    env: {
+      ...process.env,
+      SHARED_MEMORY_PATH: DIR,
+      WEBSOCKET_PORT: String(port),
+      METRICS_PORT: String(port + 1),
+      BROADCAST_HOST: "127.0.0.1",
+      BROADCAST_HISTORY: "100000",
+      SHUTDOWN_GRACE_MS: "5000",
+      LOG_LEVEL: "warn",
+    },
+    stdout: "inherit",
+    stderr: "inherit",
+  });
+  running.add(child);
+  return { port, metricsPort: port + 1, process: child };
+}
+
+async function until(condition: () => boolean | Promise<boolean>, timeoutMs = 20_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await condition())) {
+    if (Date.now() > deadline) throw new Error("condition not met in time");
+    await Bun.sleep(5);
+  }
+}
+
+async function ready(b: Broadcaster): Promise<void> {
+  await until(async () => {
+    try {
+      return (await fetch(`http://127.0.0.1:${b.metricsPort}/ready`)).status === 200;
+    } catch {
+      return false;
+    }
+  });
+}
+
+function ringBook(): { bids: Level[]; asks: Level[] } {
+  const reader = RingReader.open(`${DIR}/kraken.ring`);
+  try {
+    const copy = reader.newBookCopy();
+    expect(reader.readBook(0, copy)).toBe(true);
+    const level = (p: number, s: number): Level => [formatScaledTrimmed(p, 1), formatScaledTrimmed(s, 8)];
+    return {
+      bids: Array.from({ length: copy.bidCount }, (_, i) => level(copy.bidPrices[i]!, copy.bidSizes[i]!)),
+      asks: Array.from({ length: copy.askCount }, (_, i) => level(copy.askPrices[i]!, copy.askSizes[i]!)),
+    };
+  } finally {
+    reader.close();
+  }
+}
+
+beforeAll(() => {
+  rmSync(DIR, { recursive: true, force: true });
+  feed = new TestFeed(DIR, "kraken", "kraken", SYMBOLS, 10, 1 << 16);
+  const random = seededRandom(11);
+  const side = (sign: number) =>
+    Array.from({ length: 30 }, (_, i): [number, number] => [
+      MID + sign * (i + 1) * 5,
+      1 + Math.floor(random() * 1e8),
+    ]);
+  feed.snapshot(0, side(-1), side(1));
+});
+
+afterAll(async () => {
+  for (const child of running) child.kill("SIGKILL");
+  await Promise.all([...running].map((child) => child.exited));
+  feed?.close();
+  rmSync(DIR, { recursive: true, force: true });
+});
+
+test("a client resumes across broadcaster restarts with zero missed messages", async () => {
+  const a = spawnBroadcaster(19310);
+  const b = spawnBroadcaster(19312);
+  await Promise.all([ready(a), ready(b)]);
+
+  const client = new AlphaPulseClient({
+    urls: [`ws://127.0.0.1:${a.port}/ws`, `ws://127.0.0.1:${b.port}/ws`, `ws://127.0.0.1:19314/ws`],
+    reconnectDelayMs: 20,
+  });
+  const received: DataMessage[] = [];
+  const closes: number[] = [];
+  client.on("message", (message) => received.push(message));
+  client.on("close", (code) => closes.push(code));
+  await client.connect();
+  await client.subscribe([BOOK, TRADES]);
+
+  // The writer runs on a timer throughout, like a collector.
+  const random = seededRandom(12);
+  const tradeSeqs: number[] = [];
+  let tradeId = 1;
+  const writer = setInterval(() => {
+    for (let i = 0; i < 5; i++) feed.randomUpdate(0, random, MID, 5);
+    tradeSeqs.push(
+      feed.trade(
+        0,
+        MID + Math.floor(random() * 100),
+        1 + Math.floor(random() * 1e6),
+        random() < 0.5,
+        tradeId++,
+      ),
+    );
+  }, 2);
+  const tradesSeen = () => received.filter((m) => m.type === "trade").length;
+  try {
+    await until(() => tradesSeen() >= 100);
+    a.process.kill("SIGTERM"); // A closes its clients with 1001; the client moves to B
+    expect(await a.process.exited).toBe(0);
+    running.delete(a.process);
+    await until(() => client.connections === 2 && tradesSeen() >= tradeSeqs.length - 5);
+    const c = spawnBroadcaster(19314); // a fresh process: it rebuilds the same seqs from the ring
+    await ready(c);
+    await until(() => tradesSeen() >= 300);
+    b.process.kill("SIGTERM");
+    expect(await b.process.exited).toBe(0);
+    running.delete(b.process);
+    await until(() => client.connections === 3 && tradesSeen() >= tradeSeqs.length - 5);
+    await until(() => tradesSeen() >= 500);
+  } finally {
+    clearInterval(writer);
+  }
+  const lastTrade = messageSeq(feed.writer.generation, tradeSeqs.at(-1)!);
+  await until(() => client.lastSeq(TRADES) === lastTrade);
+  await until(() => client.lastSeq(BOOK) === messageSeq(feed.writer.generation, ringLastSeq()));
+
+  expect(closes.slice(0, 2)).toEqual([1001, 1001]);
+  expect(client.gaps).toBe(0);
+  // Every trade the writer wrote arrived exactly once, in order, across three broadcasters.
+  const trades = received.filter((m) => m.type === "trade").map((m) => m.seq);
+  const firstTrade = trades[0]!;
+  expect(trades).toEqual(
+    tradeSeqs.map((seq) => messageSeq(feed.writer.generation, seq)).filter((s) => s >= firstTrade),
+  );
+  // Resumed, not restarted: the only snapshot is the one from the first subscribe.
+  expect(received.filter((m) => m.type === "snapshot")).toHaveLength(1);
+  const book = client.book(BOOK)!;
+  expect({ bids: book.bids(), asks: book.asks() }).toEqual(ringBook());
+
+  // A writer restart: a new generation reaches the client as "restarted", then the new book.
+  feed.close();
+  feed = new TestFeed(DIR, "kraken", "kraken", SYMBOLS, 10, 1 << 16);
+  feed.snapshot(0, [[MID - 5, 7]], [[MID + 5, 9]]);
+  await until(
+    () => client.book(BOOK)?.hasSnapshot === true && client.book(BOOK)?.bids()[0]?.[1] === "0.00000007",
+  );
+  const restarted = received.find((m) => m.type === "status" && m.status === "restarted" && m.topic === BOOK);
+  expect(restarted?.seq).toBe(messageSeq(2, 0));
+  expect(client.book(BOOK)!.asks()).toEqual([["450000.5", "0.00000009"]]);
+  expect(client.gaps).toBe(0);
+  client.close();
+}, 120_000);
+
+function ringLastSeq(): number {
+  const reader = RingReader.open(`${DIR}/kraken.ring`);
+  try {
+    const copy = reader.newBookCopy();
+    reader.readBook(0, copy);
+    return copy.lastSeq;
+  } finally {
+    reader.close();
+  }
+}
