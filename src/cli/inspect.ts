@@ -54,8 +54,9 @@ export interface BookReport {
   bidCount: number;
   askCount: number;
   exchangeTime: string | null;
-  publishTime: string;
-  publishAgeMs: number;
+  /** Null while the writer has never written this entry. */
+  publishTime: string | null;
+  publishAgeMs: number | null;
   /** [price, size] exact decimal text, best first. */
   bids: [string, string][];
   asks: [string, string][];
@@ -119,9 +120,9 @@ export function inspectRing(path: string, options: InspectOptions): RingReport {
         bidCount: copy.bidCount,
         askCount: copy.askCount,
         exchangeTime: copy.exchangeSec === 0 ? null : isoTime(copy.exchangeSec, copy.exchangeNsec),
-        publishTime: isoTime(copy.publishSec, copy.publishNsec),
+        publishTime: copy.publishSec === 0 ? null : isoTime(copy.publishSec, copy.publishNsec),
         publishAgeMs:
-          copy.publishSec === 0 ? -1 : Math.round(nanosSince(copy.publishSec, copy.publishNsec) / 1e6),
+          copy.publishSec === 0 ? null : Math.round(nanosSince(copy.publishSec, copy.publishNsec) / 1e6),
         bids: side(copy.bidPrices, copy.bidSizes, copy.bidCount),
         asks: side(copy.askPrices, copy.askSizes, copy.askCount),
       };
@@ -227,7 +228,7 @@ export function formatReport(report: RingReport): string {
   for (const book of report.books) {
     out.push(
       "",
-      `  book ${book.symbol}: ${book.status}, ${book.bidCount} bids / ${book.askCount} asks, last seq ${book.lastSeq}, venue seq ${book.venueSeq}, published ${book.publishTime} (${book.publishAgeMs} ms ago)`,
+      `  book ${book.symbol}: ${book.status}, ${book.bidCount} bids / ${book.askCount} asks, last seq ${book.lastSeq}, venue seq ${book.venueSeq}, ${book.publishTime === null ? "never published" : `published ${book.publishTime} (${book.publishAgeMs} ms ago)`}`,
     );
     const rows: string[][] = [["bid size", "bid", "ask", "ask size"]];
     for (let i = 0; i < Math.max(book.bids.length, book.asks.length); i++) {
