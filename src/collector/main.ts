@@ -1,6 +1,140 @@
-// Placeholder until its issue lands: the mode is registered in src/main.ts.
-import type { Env } from "../config.ts";
+// `alphapulse collect`: one exchange's feed into its ring. Resolves the symbols from the venue's
+// metadata, creates the ring, opens the venue's connections and serves /health, /ready and
+// /metrics on METRICS_PORT. Returns once running; the connections and server keep it alive.
+import { ConfigError, type Env, readCommonConfig, Settings } from "../config.ts";
+import { VENUES } from "../exchanges/registry.ts";
+import { UnknownSymbolError } from "../exchanges/venue.ts";
+import { newRegistry, type Readiness, startHealthServer } from "../health/server.ts";
+import { onShutdown } from "../lifecycle.ts";
+import { log } from "../log.ts";
+import { BookStatus } from "../shm/layout.ts";
+import { RingWriter } from "../shm/ring-writer.ts";
+import { TokenBucket } from "./budget.ts";
+import { CaptureFile } from "./capture.ts";
+import { readCollectorConfig } from "./config.ts";
+import { ManagedConnection } from "./connection.ts";
+import { CollectorCounters } from "./counters.ts";
+import { FrameIngest } from "./ingest.ts";
+import { CollectorMetrics } from "./metrics.ts";
+import { Publisher } from "./publisher.ts";
+import { HttpRest } from "./rest.ts";
 
-export async function run(_args: string[], _env: Env): Promise<void> {
-  throw new Error("this mode is not built yet");
+export async function run(_args: string[], env: Env): Promise<void> {
+  const settings = new Settings(env);
+  const common = readCommonConfig(settings);
+  const config = readCollectorConfig(settings);
+  log.setLevel(common.logLevel);
+  const definition = VENUES[config.exchange];
+  const logger = log.child({ exchange: config.exchange });
+  const budget = new TokenBucket(definition.requestBudget.capacity, definition.requestBudget.perSecond);
+  const captures: CaptureFile[] = [];
+  const capture = (stem: string): CaptureFile | null => {
+    if (config.capturePath === undefined) return null;
+    const file = new CaptureFile(config.capturePath, `${config.exchange}-${stem}`, config.captureMaxBytes);
+    captures.push(file);
+    return file;
+  };
+  const restCapture = capture("rest");
+  const rest = new HttpRest(budget, restCapture);
+  const endpoints = { wsUrl: config.wsUrl, restUrl: config.restUrl };
+  let specs: Awaited<ReturnType<typeof definition.resolveSymbols>>;
+  try {
+    specs = await definition.resolveSymbols(config.symbols, endpoints, rest);
+  } catch (error) {
+    if (error instanceof UnknownSymbolError) throw new ConfigError("SYMBOLS", error.message);
+    throw error;
+  }
+  logger.info("symbols resolved", { symbols: specs });
+  const writer = RingWriter.create({
+    dir: common.sharedMemoryPath,
+    name: config.ringName,
+    exchange: config.exchange,
+    capacity: config.ringCapacity,
+    bookDepth: config.depth,
+    symbols: specs,
+  });
+  writer.startHeartbeat();
+  const counters = new CollectorCounters(specs.length, logger);
+  const connections: ManagedConnection[] = [];
+  const registry = newRegistry({ mode: "collect" });
+  let metrics: CollectorMetrics | null = null;
+  const publisher = new Publisher({
+    writer,
+    symbols: writer.symbols,
+    depth: config.depth,
+    // Binance's snapshot may be deeper than the view; the other venues never exceed it.
+    maxLevels: Math.max(config.depth, 5000),
+    onPublished: (ns) => metrics?.published(ns),
+  });
+  let ingest: FrameIngest | null = null;
+  const venue = definition.create({
+    symbols: writer.symbols,
+    depth: config.depth,
+    wsUrl: config.wsUrl,
+    restUrl: config.restUrl,
+    sink: publisher,
+    counters,
+    rest,
+    budget,
+    batch: (runBatch) => ingest?.batch(runBatch),
+    log: logger,
+  });
+  ingest = new FrameIngest(venue, publisher, counters, config.maxFrameBytes);
+  for (const plan of venue.streams) {
+    connections.push(
+      new ManagedConnection({
+        plan,
+        venue,
+        ingest,
+        publisher,
+        log: logger,
+        capture: capture(plan.name),
+        maxFrameBytes: config.maxFrameBytes,
+      }),
+    );
+  }
+  metrics = new CollectorMetrics(registry, {
+    exchange: config.exchange,
+    symbols: writer.symbols,
+    counters,
+    publisher,
+    connections,
+    rest,
+  });
+  const readiness = (): Readiness => {
+    const down = connections.filter((c) => !c.connected).map((c) => c.name);
+    if (down.length > 0) return { ready: false, reason: `not connected: ${down.join(", ")}` };
+    const invalid = writer.symbols.filter((s) => publisher.status[s.id] !== BookStatus.Valid);
+    if (invalid.length > 0) {
+      return {
+        ready: false,
+        reason: `${config.exchange} books not valid: ${invalid.map((s) => s.symbol).join(", ")}`,
+        detail: invalid.map((s) => ({ symbol: s.symbol, status: BookStatus[publisher.status[s.id]!] })),
+      };
+    }
+    return { ready: true };
+  };
+  const health = startHealthServer({
+    port: config.metricsPort,
+    registry,
+    mode: "collect",
+    readiness,
+    info: () => ({ exchange: config.exchange, ring: writer.path, generation: writer.generation }),
+  });
+  for (const connection of connections) connection.start();
+  logger.info("collecting", {
+    ring: writer.path,
+    depth: config.depth,
+    connections: connections.map((c) => c.name),
+    metricsPort: health.port,
+  });
+  onShutdown("collector connections", async () => {
+    budget.stop();
+    await Promise.all(connections.map((c) => c.stop()));
+  });
+  onShutdown("collector health server", () => health.stop());
+  onShutdown("collector ring and captures", () => {
+    writer.close();
+    for (const file of captures) file.close();
+  });
 }

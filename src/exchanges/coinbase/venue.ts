@@ -69,6 +69,8 @@ export const coinbase: VenueDefinition = {
   defaultRestUrl: "https://api.coinbase.com",
   defaultDepth: 100,
   sequentialTradeIds: false,
+  // Messages: half of the 8 a second an unauthenticated IP may send.
+  requestBudget: { capacity: 8, perSecond: 4 },
   async resolveSymbols(symbols: readonly string[], endpoints: Endpoints, rest: RestClient) {
     const specs: SymbolSpec[] = [];
     for (const symbol of symbols) {

@@ -103,6 +103,8 @@ export const kraken: VenueDefinition = {
   defaultRestUrl: "",
   defaultDepth: 100,
   sequentialTradeIds: true,
+  // Resubscribes: well under Kraken's dynamic message-rate limit.
+  requestBudget: { capacity: 10, perSecond: 2 },
   async resolveSymbols(symbols: readonly string[], endpoints: Endpoints): Promise<SymbolSpec[]> {
     return mapKrakenSymbols(symbols, await fetchInstruments(endpoints.wsUrl));
   },

@@ -1,0 +1,204 @@
+// The collector's Prometheus series. Names are fixed by issue 3 (alert rules use them): do not
+// rename. Hot-path counts live in plain fields (CollectorCounters, Publisher, connections) and
+// are copied into the series at scrape time, so a frame never pays for a label lookup.
+import { Counter, Gauge, Histogram, type Registry } from "prom-client";
+import { BookStatus, type SymbolInfo } from "../shm/layout.ts";
+import type { ManagedConnection } from "./connection.ts";
+import type { CollectorCounters } from "./counters.ts";
+import type { Publisher } from "./publisher.ts";
+import type { HttpRest } from "./rest.ts";
+
+/** Latest samples the p99 gauge looks at. */
+const LATENCY_SAMPLES = 4096;
+const LATENCY_BUCKETS_US = [5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10_000, 50_000];
+
+export interface CollectorMetricsSources {
+  readonly exchange: string;
+  readonly symbols: readonly SymbolInfo[];
+  readonly counters: CollectorCounters;
+  readonly publisher: Publisher;
+  readonly connections: readonly ManagedConnection[];
+  readonly rest: HttpRest;
+}
+
+/** A Counter fed from running totals: each scrape adds what the total gained since the last. */
+class TotalCounter {
+  private readonly added = new Map<string, number>();
+  constructor(readonly counter: Counter<string>) {}
+
+  set(labels: Record<string, string>, total: number): void {
+    const key = Object.values(labels).join("\u0000");
+    const before = this.added.get(key) ?? 0;
+    if (total > before) this.counter.inc(labels, total - before);
+    else if (before === 0) this.counter.inc(labels, 0); // show the series at 0
+    this.added.set(key, Math.max(before, total));
+  }
+}
+
+export class CollectorMetrics {
+  private readonly latencyHistogram: Histogram<string>;
+  private readonly latencySamples = new Float64Array(LATENCY_SAMPLES);
+  private latencyCount = 0;
+
+  constructor(registry: Registry, sources: CollectorMetricsSources) {
+    const { exchange, symbols, counters, publisher, connections, rest } = sources;
+    const registers = [registry];
+    const total = (name: string, help: string, labelNames: string[], fill: (c: TotalCounter) => void) => {
+      let wrapper: TotalCounter | null = null;
+      const counter: Counter<string> = new Counter({
+        name,
+        help,
+        labelNames,
+        registers,
+        collect() {
+          wrapper ??= new TotalCounter(counter);
+          fill(wrapper);
+        },
+      });
+    };
+    const perSymbol = (values: Float64Array) => (c: TotalCounter) => {
+      for (const s of symbols) c.set({ exchange, symbol: s.symbol }, values[s.id]!);
+    };
+    total(
+      "alphapulse_messages_received_total",
+      "Frames received, by message type.",
+      ["exchange", "type"],
+      (c) => {
+        for (const [type, n] of counters.messages) c.set({ exchange, type }, n);
+      },
+    );
+    total(
+      "alphapulse_parse_errors_total",
+      "Frames not understood (malformed, unknown_type, oversized, bad_decimal).",
+      ["exchange", "kind"],
+      (c) => {
+        for (const [kind, n] of counters.parseErrors) c.set({ exchange, kind }, n);
+      },
+    );
+    total(
+      "alphapulse_reconnects_total",
+      "Connection drops followed by a reconnect.",
+      ["exchange", "connection"],
+      (c) => {
+        for (const conn of connections) c.set({ exchange, connection: conn.name }, conn.reconnects);
+      },
+    );
+    total(
+      "alphapulse_checksum_mismatches_total",
+      "Book checksums that did not match.",
+      ["exchange", "symbol"],
+      perSymbol(counters.checksumMismatches),
+    );
+    total(
+      "alphapulse_sequence_gaps_total",
+      "Sequence gaps detected.",
+      ["exchange", "symbol"],
+      perSymbol(counters.sequenceGaps),
+    );
+    total(
+      "alphapulse_book_resyncs_total",
+      "Per-symbol book resyncs started.",
+      ["exchange", "symbol"],
+      perSymbol(counters.resyncs),
+    );
+    total(
+      "alphapulse_trade_duplicates_total",
+      "Trades dropped as already seen.",
+      ["exchange", "symbol"],
+      (c) => {
+        for (const s of symbols) c.set({ exchange, symbol: s.symbol }, publisher.trades[s.id]!.duplicates);
+      },
+    );
+    total(
+      "alphapulse_trade_id_gaps_total",
+      "Trade ids skipped (venues with sequential ids).",
+      ["exchange", "symbol"],
+      (c) => {
+        for (const s of symbols) c.set({ exchange, symbol: s.symbol }, publisher.trades[s.id]!.missing);
+      },
+    );
+    total("alphapulse_ring_records_written_total", "Records written to the ring.", ["exchange"], (c) =>
+      c.set({ exchange }, publisher.recordsWritten),
+    );
+    total(
+      "alphapulse_rest_requests_total",
+      "REST requests by result (status code or error).",
+      ["exchange", "result"],
+      (c) => {
+        for (const [result, n] of rest.results) c.set({ exchange, result }, n);
+      },
+    );
+    new Gauge({
+      name: "alphapulse_book_valid",
+      help: "1 while the symbol's book is valid, else 0.",
+      labelNames: ["exchange", "symbol"],
+      registers,
+      collect() {
+        for (const s of symbols) {
+          this.set({ exchange, symbol: s.symbol }, publisher.status[s.id] === BookStatus.Valid ? 1 : 0);
+        }
+      },
+    });
+    new Gauge({
+      name: "alphapulse_connected",
+      help: "1 while the connection is open.",
+      labelNames: ["exchange", "connection"],
+      registers,
+      collect() {
+        for (const conn of connections) this.set({ exchange, connection: conn.name }, conn.connected ? 1 : 0);
+      },
+    });
+    new Gauge({
+      name: "alphapulse_last_message_age_seconds",
+      help: "Seconds since the connection's last frame.",
+      labelNames: ["exchange", "connection"],
+      registers,
+      collect() {
+        const now = Date.now();
+        for (const conn of connections) {
+          const age = conn.lastFrameAt === 0 ? -1 : (now - conn.lastFrameAt) / 1000;
+          this.set({ exchange, connection: conn.name }, age);
+        }
+      },
+    });
+    const samples = this.latencySamples;
+    const metrics = this;
+    new Gauge({
+      name: "alphapulse_shared_memory_latency_microseconds",
+      help: "Recent p99 from frame receipt to record published in the ring, microseconds.",
+      labelNames: ["exchange"],
+      registers,
+      collect() {
+        const n = Math.min(metrics.latencyCount, LATENCY_SAMPLES);
+        if (n === 0) return;
+        const sorted = samples.slice(0, n).sort();
+        this.set({ exchange }, sorted[Math.min(n - 1, Math.floor(n * 0.99))]!);
+      },
+    });
+    this.latencyHistogram = new Histogram({
+      name: "alphapulse_shared_memory_latency_histogram_microseconds",
+      help: "Frame receipt to record published in the ring, microseconds.",
+      labelNames: ["exchange"],
+      buckets: LATENCY_BUCKETS_US,
+      registers,
+    });
+    new Gauge({
+      name: "process_resident_memory_bytes",
+      help: "Resident set size of the collector process.",
+      registers,
+      collect() {
+        this.set(process.memoryUsage.rss());
+      },
+    });
+    this.latencyChild = this.latencyHistogram.labels({ exchange });
+  }
+
+  private readonly latencyChild: { observe(value: number): void };
+
+  /** Publisher hook: one batch went out `latencyNs` after its frame arrived. */
+  readonly published = (latencyNs: number): void => {
+    const us = latencyNs / 1000;
+    this.latencySamples[this.latencyCount++ % LATENCY_SAMPLES] = us;
+    this.latencyChild.observe(us);
+  };
+}
