@@ -1,8 +1,11 @@
 // The simulator's control API over HTTP: fault requests validated (bad JSON, unknown kind, venue,
 // symbol, a kind the venue cannot do), the true book by normalized or venue symbol with depth, stats,
 // and unknown routes; all against a real server on loopback.
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { type Simulator, startSimulator } from "../src/simulator/index.ts";
+
+// Generous on a loaded 2-core machine: the waits inside poll with their own deadlines.
+setDefaultTimeout(30_000);
 
 const PORT = 19240;
 const base = `http://127.0.0.1:${PORT}`;

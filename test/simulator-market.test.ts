@@ -1,13 +1,16 @@
 // The simulator's synthetic market on its own: the same seed gives the same events, the book stays
 // sane (bid < ask, positive exact sizes, bounded depth), every change is reported (replaying the
 // changes rebuilds the book exactly), and Kraken's number text parses back exactly.
-import { describe, expect, test } from "bun:test";
+import { describe, expect, setDefaultTimeout, test } from "bun:test";
 import fc from "fast-check";
 import { parseScaled } from "../src/market/decimal.ts";
 import { instrumentFor, VENUES } from "../src/simulator/instruments.ts";
 import { krakenNumber } from "../src/simulator/kraken.ts";
 import { BookSide, Market } from "../src/simulator/market.ts";
 import { Random } from "../src/simulator/random.ts";
+
+// Generous on a loaded 2-core machine: the waits inside poll with their own deadlines.
+setDefaultTimeout(30_000);
 
 function market(seed: number, venue: (typeof VENUES)[number] = "kraken", symbol = "BTC-USD", levels = 200) {
   const random = new Random(seed, `${venue}:${symbol}`);

@@ -78,3 +78,19 @@ export async function waitFor(what: string, condition: () => boolean, timeoutMs 
     await Bun.sleep(10);
   }
 }
+
+/** Waits until `client` has received nothing for `quietMs` (a stalled feed has drained). */
+export async function waitForQuiet(
+  client: RecordingClient,
+  quietMs = 300,
+  timeoutMs = 10_000,
+): Promise<void> {
+  await waitFor(
+    `${quietMs} ms without frames`,
+    () => {
+      const last = client.frames[client.frames.length - 1];
+      return last === undefined || performance.now() - last.atMs >= quietMs;
+    },
+    timeoutMs,
+  );
+}
