@@ -187,7 +187,7 @@ export class RingReader {
     return fencedLoad64(this.big, HEADER_NEXT_SEQ);
   }
 
-  /** Oldest sequence that may still be in the ring. */
+  /** Oldest sequence still safe to read: the writer may be overwriting the slot before it. */
   oldestSeq(): number {
     return Math.max(1, this.writerNextSeq() - this.capacity + 1);
   }
@@ -259,10 +259,13 @@ export class RingReader {
     return delivered;
   }
 
-  /** The writer overwrote records we had not read: resume at the oldest one still there. */
+  /**
+   * The writer overwrote records we had not read: resume at the oldest one still there, leaving
+   * out the slot the writer may be filling right now (newest + 1 shares it with newest + 1 - capacity).
+   */
   private skipLapped(sink: RingSink, seen: number): void {
     const newest = Math.max(seen, this.writerNextSeq() - 1);
-    const resume = Math.max(this.next + 1, newest - this.capacity + 1);
+    const resume = Math.max(this.next + 1, newest - this.capacity + 2);
     const lost = resume - this.next;
     sink.gap(this.next, lost);
     this.lost += lost;

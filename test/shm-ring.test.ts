@@ -1,0 +1,275 @@
+// The ring in one process: wraparound, gap accounting, symbol table, latest-book area,
+// generations, refusal of foreign files, the single-writer lock.
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { mkdirSync, rmSync, writeFileSync } from "node:fs";
+import { BookStatus, H, RecordFlag, RecordType, RingState, type SymbolSpec } from "../src/shm/layout.ts";
+import { RecordView, RingFormatError, RingReader, type RingSink } from "../src/shm/ring-reader.ts";
+import { RingBusyError, RingWriter } from "../src/shm/ring-writer.ts";
+
+const DIR = `/dev/shm/ap-test-shm-${process.pid}`;
+const SYMBOLS: SymbolSpec[] = [
+  { venueSymbol: "BTC/USD", symbol: "BTC-USD", priceDecimals: 1, sizeDecimals: 8 },
+  { venueSymbol: "ETH/USD", symbol: "ETH-USD", priceDecimals: 2, sizeDecimals: 8 },
+];
+
+beforeAll(() => mkdirSync(DIR, { recursive: true }));
+afterAll(() => rmSync(DIR, { recursive: true, force: true }));
+
+let ringCounter = 0;
+function newWriter(capacity = 64, depth = 5): RingWriter {
+  return RingWriter.create({
+    dir: DIR,
+    name: `ring${++ringCounter}`,
+    exchange: "kraken",
+    capacity,
+    bookDepth: depth,
+    symbols: SYMBOLS,
+  });
+}
+
+/** Collects what a reader delivers: sequences and gaps, in order. */
+class Collector implements RingSink {
+  seqs: number[] = [];
+  prices: number[] = [];
+  gaps: Array<[number, number]> = [];
+  record(r: RecordView): void {
+    this.seqs.push(r.seq);
+    this.prices.push(r.price);
+  }
+  gap(fromSeq: number, lost: number): void {
+    this.gaps.push([fromSeq, lost]);
+  }
+}
+
+function writeTrades(writer: RingWriter, n: number, priceOf = (seq: number) => seq * 10): void {
+  for (let i = 0; i < n; i++) {
+    const seq = writer.nextSeq;
+    writer.append(RecordType.Trade, RecordFlag.BatchEnd, 0, priceOf(seq), 1, seq);
+  }
+}
+
+describe("records", () => {
+  test("round-trip every field exactly, including negative and 2^53-scale values", () => {
+    const writer = newWriter();
+    const reader = RingReader.open(writer.path, "latest");
+    writer.setFrameTimes(1_790_000_000, 123_456_789, 1_790_000_001, 999_999_999);
+    const big = Number.MAX_SAFE_INTEGER;
+    writer.append(RecordType.BookLevel, RecordFlag.Side | RecordFlag.Snapshot, 1, big, -big, -42);
+    writer.append(RecordType.Trade, RecordFlag.Side | RecordFlag.BatchEnd, 0xffff, 0, 2 ** 32 + 5, 2 ** 40);
+    const seen: RecordView[] = [];
+    reader.poll(
+      {
+        record: (r) => seen.push(Object.assign(new RecordView(), r)),
+        gap: () => {
+          throw new Error("no gap expected");
+        },
+      },
+      new RecordView(),
+    );
+    expect(seen.length).toBe(2);
+    const [level, trade] = seen as [RecordView, RecordView];
+    expect(level).toMatchObject({
+      type: RecordType.BookLevel,
+      flags: RecordFlag.Side | RecordFlag.Snapshot,
+      symbolId: 1,
+      seq: 1,
+      price: big,
+      size: -big,
+      aux: -42,
+      exchangeSec: 1_790_000_000,
+      exchangeNsec: 123_456_789,
+      receiveSec: 1_790_000_001,
+      receiveNsec: 999_999_999,
+    });
+    expect(trade).toMatchObject({ seq: 2, symbolId: 0xffff, size: 2 ** 32 + 5, aux: 2 ** 40 });
+    // Publish time is the shared clock at the batch's start: within a second of now.
+    expect(Math.abs(level.publishSec - Date.now() / 1000)).toBeLessThan(5);
+    expect(trade.publishSec * 1e9 + trade.publishNsec).toBe(level.publishSec * 1e9 + level.publishNsec);
+    writer.close();
+    reader.close();
+  });
+
+  test("the header cursor moves only at batch ends", () => {
+    const writer = newWriter();
+    const reader = RingReader.open(writer.path, "latest");
+    writer.append(RecordType.BookLevel, 0, 0, 1, 1, 0);
+    writer.append(RecordType.BookLevel, 0, 0, 2, 1, 0);
+    expect(reader.writerNextSeq()).toBe(1);
+    writer.append(RecordType.BookLevel, RecordFlag.BatchEnd, 0, 3, 1, 0);
+    expect(reader.writerNextSeq()).toBe(4);
+    writer.close();
+  });
+});
+
+describe("wraparound and gaps", () => {
+  test("a reader that keeps up sees every record across many wraps", () => {
+    const writer = newWriter(64);
+    const reader = RingReader.open(writer.path, "latest");
+    const got = new Collector();
+    const view = new RecordView();
+    for (let round = 0; round < 50; round++) {
+      writeTrades(writer, 37);
+      reader.poll(got, view);
+    }
+    expect(got.gaps).toEqual([]);
+    expect(got.seqs).toEqual(Array.from({ length: 50 * 37 }, (_, i) => i + 1));
+    expect(got.prices).toEqual(got.seqs.map((s) => s * 10));
+  });
+
+  test("a lapped reader learns exactly how many it lost and resumes at the oldest record", () => {
+    const writer = newWriter(64);
+    const reader = RingReader.open(writer.path, "latest");
+    const got = new Collector();
+    const view = new RecordView();
+    writeTrades(writer, 10);
+    reader.poll(got, view, 4); // read 1..4
+    writeTrades(writer, 200); // now 210 written; 147..210 remain, 147 is next to be overwritten
+    reader.poll(got, view);
+    expect(got.gaps).toEqual([[5, 143]]);
+    expect(got.seqs.slice(0, 4)).toEqual([1, 2, 3, 4]);
+    expect(got.seqs.slice(4)).toEqual(Array.from({ length: 63 }, (_, i) => 148 + i));
+    expect(reader.lost).toBe(143);
+    // Every sequence 1..210 is either delivered or counted lost, once.
+    expect(got.seqs.length + reader.lost).toBe(210);
+  });
+
+  test("start positions: latest, oldest and an explicit sequence", () => {
+    const writer = newWriter(64);
+    writeTrades(writer, 100);
+    const view = new RecordView();
+    const oldest = new Collector();
+    RingReader.open(writer.path, "oldest").poll(oldest, view);
+    // 37..100 are all there, but 37 shares its slot with 101, the next record written.
+    expect(oldest.seqs[0]).toBe(100 - 64 + 2);
+    expect(oldest.gaps).toEqual([]);
+    const latest = new Collector();
+    RingReader.open(writer.path, "latest").poll(latest, view);
+    expect(latest.seqs).toEqual([]);
+    const from = new Collector();
+    RingReader.open(writer.path, 90).poll(from, view);
+    expect(from.seqs).toEqual(Array.from({ length: 11 }, (_, i) => 90 + i));
+  });
+});
+
+describe("symbol table and latest books", () => {
+  test("the symbol table carries venue and normalized names and both scales", () => {
+    const writer = newWriter();
+    const reader = RingReader.open(writer.path);
+    expect(reader.symbols).toEqual(SYMBOLS.map((s, id) => ({ ...s, id })));
+    expect(reader.exchange).toBe("kraken");
+    expect(reader.symbolId("ETH-USD")).toBe(1);
+    expect(reader.symbolId("DOGE-USD")).toBe(-1);
+  });
+
+  test("a book copy is the last book written, truncated to the ring's depth", () => {
+    const writer = newWriter(64, 3);
+    const reader = RingReader.open(writer.path);
+    const copy = reader.newBookCopy();
+    expect(reader.readBook(0, copy)).toBe(true);
+    expect(copy).toMatchObject({ status: BookStatus.Unknown, bidCount: 0, askCount: 0 });
+    writer.setFrameTimes(1_790_000_000, 5, 0, 0);
+    writer.writeBook(
+      1,
+      BookStatus.Valid,
+      { count: 4, prices: [40, 39, 38, 37], sizes: [1, 2, 3, 4] },
+      { count: 2, prices: [41, 42], sizes: [5, 6] },
+      77,
+      123456,
+    );
+    expect(reader.readBook(1, copy)).toBe(true);
+    expect(copy.status).toBe(BookStatus.Valid);
+    expect(copy.bidCount).toBe(3);
+    expect([...copy.bidPrices.slice(0, 3)]).toEqual([40, 39, 38]);
+    expect([...copy.bidSizes.slice(0, 3)]).toEqual([1, 2, 3]);
+    expect(copy.askCount).toBe(2);
+    expect([...copy.askPrices.slice(0, 2)]).toEqual([41, 42]);
+    expect(copy).toMatchObject({ lastSeq: 77, venueSeq: 123456, exchangeSec: 1_790_000_000, exchangeNsec: 5 });
+    writer.setBookStatus(1, BookStatus.Invalid);
+    expect(reader.readBook(1, copy)).toBe(true);
+    expect(copy.status).toBe(BookStatus.Invalid);
+    expect(copy.bidCount).toBe(3);
+    expect(() => reader.readBook(2, copy)).toThrow(RangeError);
+  });
+});
+
+describe("generations and files", () => {
+  test("a new writer makes a new generation, retires the old file, and readers notice", () => {
+    const first = newWriter(64);
+    const name = `ring${ringCounter}`;
+    writeTrades(first, 5);
+    const reader = RingReader.open(first.path, "oldest");
+    expect(reader.generation).toBe(1);
+    expect(reader.state()).toBe(RingState.Live);
+    expect(reader.replaced()).toBe(false);
+    first.close();
+    expect(reader.state()).toBe(RingState.Closed);
+    const second = RingWriter.create({
+      dir: DIR,
+      name,
+      exchange: "kraken",
+      capacity: 128,
+      bookDepth: 5,
+      symbols: SYMBOLS,
+    });
+    expect(second.generation).toBe(2);
+    expect(reader.replaced()).toBe(true);
+    expect(reader.state()).toBe(RingState.Retired);
+    const again = RingReader.open(second.path, "oldest");
+    expect(again.generation).toBe(2);
+    expect(again.capacity).toBe(128);
+    const got = new Collector();
+    writeTrades(second, 3);
+    again.poll(got, new RecordView());
+    expect(got.seqs).toEqual([1, 2, 3]); // a new stream: sequences start again
+    second.close();
+  });
+
+  test("one writer per ring: a second writer is refused while the first lives", () => {
+    const writer = newWriter();
+    expect(() =>
+      RingWriter.create({
+        dir: DIR,
+        name: `ring${ringCounter}`,
+        exchange: "kraken",
+        capacity: 64,
+        bookDepth: 5,
+        symbols: SYMBOLS,
+      }),
+    ).toThrow(RingBusyError);
+    writer.close();
+  });
+
+  test("files are created owner read-write, group read", async () => {
+    const writer = newWriter();
+    const mode = (await Bun.file(writer.path).stat()).mode & 0o777;
+    expect(mode).toBe(0o640);
+    writer.close();
+  });
+
+  test("a file with the wrong magic or version is refused with a clear error", () => {
+    const foreign = `${DIR}/foreign.ring`;
+    writeFileSync(foreign, Buffer.alloc(8192, 7));
+    expect(() => RingReader.open(foreign)).toThrow(/bad magic .*not an AlphaPulse ring/);
+    const writer = newWriter();
+    const bytes = Buffer.from(require("node:fs").readFileSync(writer.path));
+    bytes.writeUInt32LE(99, H.version);
+    const future = `${DIR}/future.ring`;
+    writeFileSync(future, bytes);
+    expect(() => RingReader.open(future)).toThrow(RingFormatError);
+    expect(() => RingReader.open(future)).toThrow(/format version 99; this reader understands 1/);
+    writeFileSync(`${DIR}/short.ring`, Buffer.alloc(100));
+    expect(() => RingReader.open(`${DIR}/short.ring`)).toThrow(/smaller than a header/);
+    expect(() => RingReader.open(`${DIR}/missing.ring`)).toThrow(/No such file/);
+    writer.close();
+  });
+
+  test("bad writer options are refused before anything is created", () => {
+    const make = (capacity: number, bookDepth: number, symbols = SYMBOLS) =>
+      RingWriter.create({ dir: DIR, name: "bad", exchange: "x", capacity, bookDepth, symbols });
+    expect(() => make(100, 5)).toThrow(/power of two/);
+    expect(() => make(64, 0)).toThrow(/book depth/);
+    expect(() => make(64, 5, [SYMBOLS[0]!, SYMBOLS[0]!])).toThrow(/appears twice/);
+    expect(() => make(64, 5, [{ ...SYMBOLS[0]!, priceDecimals: 19 }])).toThrow(/decimals/);
+    expect(() => make(64, 5, [{ ...SYMBOLS[0]!, venueSymbol: "X".repeat(30) }])).toThrow(/shorter than 24/);
+  });
+});
