@@ -427,7 +427,9 @@ export function startBroadcastServer(options: BroadcastServerOptions): Broadcast
       perMessageDeflate: options.compression,
       maxPayloadLength: Math.max(HARD_FRAME_LIMIT, options.maxFrameBytes * 2),
       idleTimeout: options.idleTimeoutSeconds,
-      backpressureLimit: options.slowCloseBytes * 2,
+      // The memory bound per client. Well above slowCloseBytes, so the timer's warn-then-4008
+      // normally closes a slow client first; this only catches a burst between two checks.
+      backpressureLimit: Math.max(options.slowCloseBytes * 4, options.slowCloseBytes + 4 * 1024 * 1024),
       closeOnBackpressureLimit: true,
       sendPings: true,
       open(ws) {
@@ -457,11 +459,8 @@ export function startBroadcastServer(options: BroadcastServerOptions): Broadcast
     for (const ws of clients) {
       const buffered = ws.getBufferedAmount();
       if (buffered < options.slowWarnBytes) continue;
-      if (buffered >= options.slowCloseBytes) {
-        metrics.slowDisconnects.inc();
-        log.throttled("warn", "slow-close", "closing a slow client", { client: ws.data.id, buffered });
-        ws.close(CloseCode.SlowConsumer, "slow consumer: could not keep up");
-      } else if (!ws.data.warned) {
+      if (!ws.data.warned) {
+        // Warned first, even when already past the limit: the warning says why the close comes.
         ws.data.warned = true;
         metrics.slowWarnings.inc();
         ws.send(
@@ -472,6 +471,11 @@ export function startBroadcastServer(options: BroadcastServerOptions): Broadcast
             bufferedBytes: buffered,
           }),
         );
+      }
+      if (buffered >= options.slowCloseBytes) {
+        metrics.slowDisconnects.inc();
+        log.throttled("warn", "slow-close", "closing a slow client", { client: ws.data.id, buffered });
+        ws.close(CloseCode.SlowConsumer, "slow consumer: could not keep up");
       }
     }
   }, options.slowCheckMs);
