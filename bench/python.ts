@@ -83,7 +83,7 @@ async function runJson(command: string[], env?: Record<string, string | undefine
 interface DecodeResult {
   records: number;
   pollNsPerRecord: number;
-  exactTextNsPerRecord: number;
+  withExactTextNsPerRecord: number;
 }
 
 interface HopResult {
@@ -101,7 +101,7 @@ async function main(): Promise<void> {
   try {
     const decode = (await runJson([PYTHON, READER, "decode", writeBurst(dir)])) as DecodeResult;
     console.log(
-      `decode: ${decode.pollNsPerRecord} ns/record to poll and decode, +${decode.exactTextNsPerRecord} ns for exact decimal text`,
+      `decode: ${decode.pollNsPerRecord} ns/record to poll and decode, ${decode.withExactTextNsPerRecord} ns/record with exact decimal text`,
     );
     const us = (ns: number) => Math.round(ns / 10) / 100;
     const hops: Record<string, number | string | boolean>[] = [];
@@ -143,7 +143,7 @@ async function main(): Promise<void> {
         bench: "python",
         python: PYTHON,
         decodeNsPerRecord: decode.pollNsPerRecord,
-        exactTextNsPerRecord: decode.exactTextNsPerRecord,
+        withExactTextNsPerRecord: decode.withExactTextNsPerRecord,
         targetUs: TARGET_US,
         hop: hops,
       }),

@@ -22,22 +22,26 @@ from alphapulse_shm import Record, Ring, RingState  # noqa: E402
 
 
 def decode(path: str) -> dict[str, object]:
-    """ns per record to poll and decode (raw scaled ints), then with exact decimal text."""
+    """ns per record to poll and decode (raw scaled ints), and to poll, decode and format exact
+    decimal text, polling in chunks of 1024 as a consumer that keeps up does."""
     with Ring.open(path, 1) as ring:
         best_raw = best_exact = float("inf")
         count = 0
         for _ in range(3):  # best of three: the least disturbed run
             ring.seek(1)
+            count = 0
             started = time.perf_counter_ns()
-            events = ring.poll(1 << 40)
-            best_raw = min(best_raw, (time.perf_counter_ns() - started) / len(events))
-            count = len(events)
+            while events := ring.poll(1024):
+                count += len(events)
+            best_raw = min(best_raw, (time.perf_counter_ns() - started) / count)
+            ring.seek(1)
             started = time.perf_counter_ns()
-            for event in events:
-                if isinstance(event, Record):
-                    _ = (event.price_text, event.size_text)
-            best_exact = min(best_exact, (time.perf_counter_ns() - started) / len(events))
-    return {"records": count, "pollNsPerRecord": round(best_raw), "exactTextNsPerRecord": round(best_exact)}
+            while events := ring.poll(1024):
+                for event in events:
+                    if isinstance(event, Record):
+                        _ = (event.price_text, event.size_text)
+            best_exact = min(best_exact, (time.perf_counter_ns() - started) / count)
+    return {"records": count, "pollNsPerRecord": round(best_raw), "withExactTextNsPerRecord": round(best_exact)}
 
 
 def hop(path: str, warmup: int) -> dict[str, object]:

@@ -29,6 +29,9 @@ class Symbol:
     size_decimals: int
 
 
+_AMOUNT_TYPES = frozenset((RecordType.TRADE.value, RecordType.BOOK_LEVEL.value))
+
+
 class Record:
     """One record, decoded lazily from the slot's fields (copied consistently under its seqlock).
 
@@ -136,7 +139,7 @@ class Record:
     @property
     def has_amount(self) -> bool:
         """True when price and size are a scaled price and size (trades and book levels)."""
-        return self._fields[0] in (RecordType.TRADE, RecordType.BOOK_LEVEL) and self.symbol is not None
+        return self._fields[0] in _AMOUNT_TYPES and self.symbol is not None
 
     @property
     def price_decimal(self) -> Decimal:
@@ -195,8 +198,10 @@ class Record:
         return out
 
     def _amount_symbol(self) -> Symbol:
-        if not self.has_amount or self.symbol is None:
-            raise ValueError(f"record {self.seq} (type {self.type}) carries no price or size")
+        symbol = self.symbol
+        if symbol is not None and self._fields[0] in _AMOUNT_TYPES:
+            return symbol
+        raise ValueError(f"record {self.seq} (type {self.type}) carries no price or size")
         return self.symbol
 
     def __repr__(self) -> str:

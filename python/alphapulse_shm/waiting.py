@@ -8,16 +8,19 @@ from typing import TypeVar
 
 E = TypeVar("E")
 
+CHUNK = 1024
+"""Records asked of each poll: small lists keep the garbage collector's work small."""
+
 
 def wait_for_events(
-    poll: Callable[[], list[E]], timeout: float | None, spin: float, idle_sleep: float
+    poll: Callable[[int], list[E]], timeout: float | None, spin: float, idle_sleep: float
 ) -> Iterator[E]:
-    """Yields what `poll` returns; ends after `timeout` seconds in which no event came (None:
+    """Yields what `poll(CHUNK)` returns; ends after `timeout` seconds in which no event came (None:
     never). An idle reader spins for `spin` seconds (low latency), then sleeps `idle_sleep`
     between polls (so it does not hold a core: spin in one process per core at most)."""
     idle_since = time.monotonic()
     while True:
-        events = poll()
+        events = poll(CHUNK)
         if events:
             yield from events
             idle_since = time.monotonic()
