@@ -114,23 +114,6 @@ export class BroadcastMetrics {
         this.set(sources.rings());
       },
     });
-    new Gauge({
-      name: "alphapulse_process_resident_memory_bytes",
-      help: "Resident set size of this process",
-      registers,
-      collect() {
-        this.set(process.memoryUsage.rss());
-      },
-    });
-    new Gauge({
-      name: "alphapulse_process_cpu_seconds",
-      help: "User plus system CPU time this process has used",
-      registers,
-      collect() {
-        const usage = process.cpuUsage();
-        this.set((usage.user + usage.system) / 1e6);
-      },
-    });
     for (const channel of CHANNELS) this.subscriptions.labels(channel).set(0);
   }
 }

@@ -1,6 +1,6 @@
 // The operator's endpoints every mode serves on METRICS_PORT: /health (the process works),
 // /ready (it can do its job now, else 503 with the reason) and /metrics (Prometheus text).
-import { Registry } from "prom-client";
+import { Gauge, Registry } from "prom-client";
 
 export interface Readiness {
   readonly ready: boolean;
@@ -74,5 +74,23 @@ export function startHealthServer(options: HealthServerOptions): HealthServer {
 export function newRegistry(labels: Record<string, string>): Registry {
   const registry = new Registry();
   registry.setDefaultLabels(labels);
+  const registers = [registry];
+  new Gauge({
+    name: "alphapulse_process_resident_memory_bytes",
+    help: "Resident set size of this process",
+    registers,
+    collect() {
+      this.set(process.memoryUsage.rss());
+    },
+  });
+  new Gauge({
+    name: "alphapulse_process_cpu_seconds",
+    help: "User plus system CPU time this process has used",
+    registers,
+    collect() {
+      const usage = process.cpuUsage();
+      this.set((usage.user + usage.system) / 1e6);
+    },
+  });
   return registry;
 }
