@@ -127,6 +127,11 @@ describe("coinbase protocol", () => {
         events: [{ subscriptions: { level2: ["BTC-USD", "ETH-USD"] } }],
       });
       expect(cb.envelopes[0]!.timestamp).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9}Z$/);
+      // Timestamps follow the wall clock: they advance and stay near now.
+      const times = cb.envelopes.map((e) => Date.parse(e.timestamp));
+      for (let i = 1; i < times.length; i++) expect(times[i]!).toBeGreaterThanOrEqual(times[i - 1]!);
+      expect(times[times.length - 1]!).toBeGreaterThan(times[0]!);
+      expect(Math.abs(Date.now() - times[times.length - 1]!)).toBeLessThan(60_000);
       const heartbeat = cb.envelopes.find((e) => e.channel === "heartbeats")!;
       expect(typeof heartbeat.events[0]!.heartbeat_counter).toBe("number");
       const sides = new Set(

@@ -193,6 +193,12 @@ describe("kraken protocol", () => {
       )!;
       expect(update.text).toMatch(/"price":\d/);
       expect(update.text).toMatch(/"timestamp":"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z"/);
+      const stamps = client.frames
+        .map((f) => /"timestamp":"([^"]+)"/.exec(f.text)?.[1])
+        .filter((t) => t !== undefined)
+        .map((t) => Date.parse(t));
+      expect(stamps[stamps.length - 1]!).toBeGreaterThan(stamps[0]!);
+      expect(Math.abs(Date.now() - stamps[stamps.length - 1]!)).toBeLessThan(60_000);
     } finally {
       client.close();
     }

@@ -1,8 +1,11 @@
 // `alphapulse simulate` as a real process: it logs its URLs, serves Kraken on SIMULATOR_PORT,
 // stops cleanly (exit 0) on SIGTERM, and refuses a bad setting with exit code 2 naming it.
-import { expect, test } from "bun:test";
+import { expect, setDefaultTimeout, test } from "bun:test";
 import path from "node:path";
 import { RecordingClient, waitFor } from "./simulator-ws-client.ts";
+
+// Generous on a loaded 2-core machine: the waits inside poll with their own deadlines.
+setDefaultTimeout(30_000);
 
 const ROOT = path.resolve(import.meta.dir, "..");
 const PORT = 19250;
