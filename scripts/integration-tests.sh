@@ -25,14 +25,27 @@ fail() {
 "$here/smoke-tests.sh" "$ws_base" "$metrics_base"
 
 # Each listed exchange/symbol pair answers a book with both sides ordered best first.
-pairs=$(curl -fsS --max-time 5 "$ws_base/api/v1/symbols" |
-  grep -oE '"exchange":"[a-z0-9_-]+","symbol":"[A-Z0-9]+-[A-Z0-9]+"' |
-  sed -E 's/"exchange":"([^"]+)","symbol":"([^"]+)"/\1 \2/' || true)
+pairs=$(curl -fsS --max-time 5 "$ws_base/api/v1/symbols" | bun -e '
+  const { exchanges } = await Bun.stdin.json();
+  for (const venue of exchanges) for (const book of venue.symbols) console.log(venue.exchange, book.symbol);
+') || fail "/api/v1/symbols"
 [[ -n $pairs ]] || fail "no exchange/symbol pair in /api/v1/symbols"
 while read -r exchange symbol; do
-  book=$(curl -fsS --max-time 5 "$ws_base/api/v1/book/$exchange/$symbol?depth=5") ||
-    fail "/api/v1/book/$exchange/$symbol"
-  [[ $book == *'"bids"'* && $book == *'"asks"'* ]] || fail "book $exchange $symbol: $book"
+  curl -fsS --max-time 5 "$ws_base/api/v1/book/$exchange/$symbol?depth=5" | bun -e '
+    const book = await Bun.stdin.json();
+    // Exact comparison of non-negative decimal strings (prices are never rounded through floats).
+    const cmp = (a, b) => {
+      const [ai, af = ""] = a.split("."), [bi, bf = ""] = b.split(".");
+      const width = Math.max(af.length, bf.length);
+      const x = BigInt(ai + af.padEnd(width, "0")), y = BigInt(bi + bf.padEnd(width, "0"));
+      return x < y ? -1 : x > y ? 1 : 0;
+    };
+    const ordered = (levels, sign) => levels.every((l, i) => i === 0 || cmp(levels[i - 1][0], l[0]) === sign);
+    if (!Array.isArray(book.bids) || !Array.isArray(book.asks)) throw new Error("no bids/asks");
+    if (!ordered(book.bids, 1) || !ordered(book.asks, -1)) throw new Error("levels not best first");
+    if (book.bids.length > 0 && book.asks.length > 0 && cmp(book.bids[0][0], book.asks[0][0]) >= 0)
+      throw new Error("crossed book");
+  ' || fail "REST book $exchange $symbol"
   echo "integration: REST book $exchange $symbol ok"
 done <<<"$pairs"
 

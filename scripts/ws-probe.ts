@@ -79,6 +79,8 @@ function probe(options: ProbeOptions): Promise<ProbeResult> {
       const message = JSON.parse(String(event.data)) as ServerMessage;
       if (message.type === "ack") {
         result.acked.push(...message.topics);
+        // Each new topic's position: the `prev` its next chained message will name.
+        for (const [topic, seq] of Object.entries(message.seqs ?? {})) lastSeq.set(topic, seq);
         return;
       }
       if (message.type === "error") return finish(false, `server error ${message.code}: ${message.message}`);
