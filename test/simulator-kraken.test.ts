@@ -165,7 +165,7 @@ describe("kraken protocol", () => {
   test("status, acks, instrument, snapshot and updates whose checksums all recompute", async () => {
     const { client, books, results, pairs } = await bookClient(sim, ["BTC/USD", "ETH/USD", "DOGE/USDT"], 10);
     try {
-      await waitFor("300 checked book messages", () => results.length >= 300);
+      await waitFor("150 checked book messages", () => results.length >= 150);
       const messages = client.json();
       expect(messages[0]).toMatchObject({ channel: "status", type: "update" });
       const acks = messages.filter((m) => m.method === "subscribe");
@@ -301,7 +301,7 @@ describe("kraken faults", () => {
       await waitFor("20 book messages", () => results.length >= 20);
       sim.inject("kraken", "corrupt-checksum", "BTC-USD");
       const from = results.length;
-      await waitFor("100 more book messages", () => results.length >= from + 100);
+      await waitFor("40 more book messages", () => results.length >= from + 40);
       expect(results.filter((r) => !r.ok).length).toBe(1);
     } finally {
       client.close();

@@ -5,7 +5,7 @@
 import { formatScaled, formatScaledTrimmed } from "../market/decimal.ts";
 import type { FaultKind } from "./faults.ts";
 import type { Instrument } from "./instruments.ts";
-import type { BookSide, Market, MarketEvent, Trade } from "./market.ts";
+import type { BookSide, LevelChange, Market, MarketEvent, Trade } from "./market.ts";
 import { type MarketSettings, type SimSocket, VenueSimulator } from "./venue.ts";
 import { rfc3339, rfc3339OfMs } from "./wire-time.ts";
 
@@ -35,10 +35,10 @@ class BookView {
    * top: changed or newly visible levels, and size 0 for visible levels that were deleted. A level
    * pushed out of view is not sent, exactly as Kraken does.
    */
-  diff(book: BookSide, event: MarketEvent): Level[] {
+  diff(book: BookSide, changes: readonly LevelChange[]): Level[] {
     const old = book.side === "bid" ? this.bids : this.asks;
     const worst = old[old.length - 1];
-    const touched = event.changes.some(
+    const touched = changes.some(
       (change) =>
         change.side === book.side &&
         (old.length < this.depth || worst === undefined || !book.better(worst[0], change.price)),
@@ -336,51 +336,54 @@ export class KrakenSimulator extends VenueSimulator {
     if (view.subscribers.size === 0) this.views.get(symbol)?.delete(view.depth);
   }
 
+  /**
+   * Trades one message each, then one book message per (symbol, depth) for the whole tick (20 ms):
+   * the levels that changed in the subscribers' view, with the checksum of the resulting view.
+   */
   protected publish(market: Market, events: MarketEvent[]): void {
     const symbol = market.instrument.symbol;
     const instrument = market.instrument;
-    const views = this.views.get(symbol);
-    const tradeSubscribers = [...this.connections].filter(([, c]) => c.trades.has(symbol));
     const now = Date.now();
+    const tradeSubscribers = [...this.connections].filter(([, c]) => c.trades.has(symbol));
     for (const event of events) {
-      if (event.trade !== undefined && tradeSubscribers.length > 0) {
-        const frame = this.tradeFrame("update", instrument, [event.trade]);
-        for (const [ws, connection] of tradeSubscribers) {
-          this.send(ws, frame);
-          connection.lastSentMs = now;
-        }
+      if (event.trade === undefined || tradeSubscribers.length === 0) continue;
+      const frame = this.tradeFrame("update", instrument, [event.trade]);
+      for (const [ws, connection] of tradeSubscribers) {
+        this.send(ws, frame);
+        connection.lastSentMs = now;
       }
-      if (views === undefined || views.size === 0) continue;
-      const frames: { view: BookView; bids: Level[]; asks: Level[]; sum: number; top10Changed: boolean }[] =
-        [];
-      for (const view of views.values()) {
-        const before = checksum(instrument, view);
-        const bids = view.diff(market.bids, event);
-        const asks = view.diff(market.asks, event);
-        if (bids.length === 0 && asks.length === 0) continue;
-        const sum = checksum(instrument, view);
-        frames.push({ view, bids, asks, sum, top10Changed: sum !== before });
+    }
+    const views = this.views.get(symbol);
+    if (views === undefined || views.size === 0) return;
+    const changes = events.flatMap((event) => event.changes);
+    const frames: { view: BookView; bids: Level[]; asks: Level[]; sum: number; top10Changed: boolean }[] = [];
+    for (const view of views.values()) {
+      const before = checksum(instrument, view);
+      const bids = view.diff(market.bids, changes);
+      const asks = view.diff(market.asks, changes);
+      if (bids.length === 0 && asks.length === 0) continue;
+      const sum = checksum(instrument, view);
+      frames.push({ view, bids, asks, sum, top10Changed: sum !== before });
+    }
+    if (frames.length === 0) return;
+    // A dropped frame must hide a top-10 change, or no client could ever notice it.
+    const drop = frames.some((f) => f.top10Changed) && this.faults.take("drop-frame", symbol);
+    const corrupt = !drop && this.faults.take("corrupt-checksum", symbol);
+    for (const { view, bids, asks, sum } of frames) {
+      if (drop) {
+        this.counters.framesDropped += view.subscribers.size;
+        continue;
       }
-      if (frames.length === 0) continue;
-      // A dropped frame must hide a top-10 change, or no client could ever notice it.
-      const drop = frames.some((f) => f.top10Changed) && this.faults.take("drop-frame", symbol);
-      const corrupt = !drop && this.faults.take("corrupt-checksum", symbol);
-      for (const { view, bids, asks, sum } of frames) {
-        if (drop) {
-          this.counters.framesDropped += view.subscribers.size;
-          continue;
-        }
-        const frame = this.bookFrame(
-          "update",
-          instrument,
-          bids,
-          asks,
-          corrupt ? (sum ^ 0x5a5a5a5a) >>> 0 : sum,
-        );
-        for (const ws of view.subscribers) {
-          this.send(ws, frame);
-          this.connections.get(ws)!.lastSentMs = now;
-        }
+      const frame = this.bookFrame(
+        "update",
+        instrument,
+        bids,
+        asks,
+        corrupt ? (sum ^ 0x5a5a5a5a) >>> 0 : sum,
+      );
+      for (const ws of view.subscribers) {
+        this.send(ws, frame);
+        this.connections.get(ws)!.lastSentMs = now;
       }
     }
   }
