@@ -243,6 +243,24 @@ describe("binance streams", () => {
   });
 });
 
+describe("binance connection limits", () => {
+  test("a connection is closed when its lifetime (24 h on Binance) runs out", async () => {
+    const short = startSimulator({
+      port: PORT + 3,
+      symbols: ["BTC-USDT"],
+      binance: { connectionLifetimeMs: 400 },
+    });
+    const client = await RecordingClient.connect(`${short.urls.binance.ws}/ws/btcusdt@trade`);
+    try {
+      await waitFor("the lifetime close", () => client.closed);
+      expect(client.closeCode).toBe(1000);
+    } finally {
+      client.close();
+      await short.stop();
+    }
+  });
+});
+
 describe("binance faults", () => {
   test("skip-sequence: the next event starts at previous u + 2", async () => {
     const { client, books } = await syncedClient(["ETHUSDT"]);

@@ -81,7 +81,6 @@ export function startSimulator(options: SimulatorOptions = {}): Simulator {
     coinbase: new CoinbaseSimulator(settings, { ...COINBASE_DEFAULTS, ...options.coinbase }),
   };
   const started = Date.now();
-  let nextSocketId = 1;
 
   const venueOf = (name: string): VenueSimulator => {
     if (!(VENUES as readonly string[]).includes(name)) {
@@ -174,7 +173,7 @@ export function startSimulator(options: SimulatorOptions = {}): Simulator {
       if (request.headers.get("upgrade")?.toLowerCase() === "websocket") {
         if (!venue.acceptsSocket(rest))
           return Response.json({ error: `no stream at ${path}` }, { status: 404 });
-        const data: SocketData = { venue: venue.venue, id: nextSocketId++, url };
+        const data: SocketData = { venue: venue.venue, url };
         if (server.upgrade(request, { data })) return undefined;
         return Response.json({ error: "websocket upgrade failed" }, { status: 400 });
       }

@@ -303,7 +303,7 @@ export class KrakenSimulator extends VenueSimulator {
           `{"id":"${asset}","status":"enabled","precision":10,"precision_display":5,"borrowable":false,"collateral_value":0,"margin_rate":0}`,
         );
       }
-      const priceIncrement = formatScaledTrimmed(1, i.priceDecimals);
+      const priceIncrement = krakenNumber(1, i.priceDecimals);
       const qtyIncrement = krakenNumber(1, i.sizeDecimals);
       pairs.push(
         `{"symbol":"${i.venueSymbol}","base":"${i.base}","quote":"${i.quote}","status":"online",` +

@@ -10,7 +10,7 @@ import { Random } from "./random.ts";
 
 export interface SocketData {
   readonly venue: Venue;
-  readonly id: number;
+  /** The upgrade request's URL (Binance reads its streams from it). */
   readonly url: URL;
 }
 export type SimSocket = ServerWebSocket<SocketData>;
@@ -195,7 +195,7 @@ export abstract class VenueSimulator {
   protected afterTick(_nowMs: number): void {}
 
   /** Faults that act at once rather than on the next frame (disconnect, garbage). */
-  protected injectNow(kind: FaultKind, symbol: string | undefined, durationMs: number): void {
+  protected injectNow(kind: FaultKind, symbol: string | undefined, _durationMs: number): void {
     if (kind === "disconnect" || kind === "garbage") {
       const targets = [...this.sockets].filter((ws) => symbol === undefined || this.subscribedTo(ws, symbol));
       this.faults.take(kind, symbol);
@@ -204,7 +204,6 @@ export abstract class VenueSimulator {
         else ws.terminate();
       }
     }
-    void durationMs;
   }
 
   protected defaultDuration(kind: FaultKind): number {
