@@ -159,6 +159,31 @@ describe("kraken checksum reference", () => {
     expect(book.apply(data)).toBe(true);
     expect(data.checksum).toBe(3310070434);
   });
+
+  test("the test's own checksum verifies every checksum in ccxt's recorded 2026 Kraken v2 frames", async () => {
+    // Parsed with option C, so exponent tokens such as 5.1e-05 stay exact text.
+    const cases = parseExact(await Bun.file(`${FIXTURES}/ccxt/kraken.json`).text()) as {
+      methods: { watchOrderBook: { messages: { channel?: string; type?: string; data?: BookData[] }[] }[] };
+    };
+    const precision: Record<string, Pair> = {
+      "BTC/USD": { priceDecimals: 1, qtyDecimals: 8 },
+      "DOGE/USDT": { priceDecimals: 5, qtyDecimals: 8 },
+    };
+    let verified = 0;
+    for (const { messages } of cases.methods.watchOrderBook) {
+      let book: ClientBook | undefined;
+      for (const message of messages) {
+        if (message.channel !== "book") continue;
+        const data = message.data![0]!;
+        if (message.type === "snapshot") book = new ClientBook(10, precision[data.symbol]!);
+        const ok = book!.apply(data);
+        if (data.checksum === undefined) continue;
+        expect(ok).toBe(true);
+        verified++;
+      }
+    }
+    expect(verified).toBe(14);
+  });
 });
 
 describe("kraken protocol", () => {
