@@ -66,6 +66,34 @@ describe("simulator control API", () => {
     expect(sim.trueBook("coinbase", "ETH-USDT", 3).bids.length).toBe(3);
   });
 
+  test("a venue-wide disconnect with a duration refuses new connections for that long", async () => {
+    const client = new WebSocket(`ws://127.0.0.1:${PORT}/coinbase`);
+    await new Promise((resolve) => {
+      client.onopen = resolve;
+    });
+    const closed = new Promise((resolve) => {
+      client.onclose = resolve;
+    });
+    sim.inject("coinbase", { kind: "disconnect", durationMs: 1_500 });
+    await closed;
+    const attempt = () =>
+      new Promise<boolean>((resolve) => {
+        const ws = new WebSocket(`ws://127.0.0.1:${PORT}/coinbase`);
+        ws.onopen = () => {
+          ws.close();
+          resolve(true);
+        };
+        ws.onerror = () => resolve(false);
+      });
+    expect(await attempt()).toBe(false);
+    expect(sim.stats().venues.coinbase.connectionsRefused).toBe(1);
+    const deadline = performance.now() + 20_000;
+    while (!(await attempt())) {
+      if (performance.now() > deadline) throw new Error("the venue never came back");
+      await Bun.sleep(100);
+    }
+  });
+
   test("unknown routes and WebSocket paths answer 404", async () => {
     expect((await fetch(`${base}/control/nothing`)).status).toBe(404);
     expect((await fetch(`${base}/nasdaq/feed`)).status).toBe(404);

@@ -16,7 +16,10 @@ export type FaultKind = (typeof FAULT_KINDS)[number];
 
 export interface FaultSpec {
   readonly kind: FaultKind;
-  /** Stall length, Retry-After (rate-limit, ban) or the delay before a server-shutdown closes. */
+  /**
+   * Stall length; Retry-After (rate-limit, ban); the delay before a server-shutdown closes; for a
+   * venue-wide disconnect, how long new connections are refused (HTTP 503).
+   */
   readonly durationMs?: number;
 }
 

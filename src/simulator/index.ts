@@ -173,6 +173,8 @@ export function startSimulator(options: SimulatorOptions = {}): Simulator {
       if (request.headers.get("upgrade")?.toLowerCase() === "websocket") {
         if (!venue.acceptsSocket(rest))
           return Response.json({ error: `no stream at ${path}` }, { status: 404 });
+        if (venue.refuseConnection())
+          return Response.json({ error: `${venue.venue} is down` }, { status: 503 });
         const data: SocketData = { venue: venue.venue, url };
         if (server.upgrade(request, { data })) return undefined;
         return Response.json({ error: "websocket upgrade failed" }, { status: 400 });

@@ -40,6 +40,8 @@ export interface TrueBook {
 export interface VenueStats {
   connections: number;
   connectionsTotal: number;
+  /** Upgrades refused while the venue was down after a disconnect fault with a duration. */
+  connectionsRefused: number;
   framesSent: number;
   bytesSent: number;
   framesDropped: number;
@@ -61,6 +63,7 @@ export abstract class VenueSimulator {
   protected readonly sockets = new Set<SimSocket>();
   protected readonly counters = {
     connectionsTotal: 0,
+    connectionsRefused: 0,
     framesSent: 0,
     bytesSent: 0,
     framesDropped: 0,
@@ -69,6 +72,8 @@ export abstract class VenueSimulator {
     restRequests: 0,
   };
   private readonly budgets = new Map<string, number>();
+  /** Until then (after a venue-wide disconnect with a duration) new connections are refused. */
+  private downUntil = 0;
   private timer: ReturnType<typeof setInterval> | undefined;
   private lastTick = 0;
   private readonly totalRate: number;
@@ -168,6 +173,13 @@ export abstract class VenueSimulator {
     };
   }
 
+  /** Whether a new connection must be refused now (counted). */
+  refuseConnection(): boolean {
+    if (Date.now() >= this.downUntil) return false;
+    this.counters.connectionsRefused++;
+    return true;
+  }
+
   // Socket plumbing, called by index.ts.
   open(ws: SimSocket): void {
     this.sockets.add(ws);
@@ -195,7 +207,8 @@ export abstract class VenueSimulator {
   protected afterTick(_nowMs: number): void {}
 
   /** Faults that act at once rather than on the next frame (disconnect, garbage). */
-  protected injectNow(kind: FaultKind, symbol: string | undefined, _durationMs: number): void {
+  protected injectNow(kind: FaultKind, symbol: string | undefined, durationMs: number): void {
+    if (kind === "disconnect" && symbol === undefined) this.downUntil = Date.now() + durationMs;
     if (kind === "disconnect" || kind === "garbage") {
       const targets = [...this.sockets].filter((ws) => symbol === undefined || this.subscribedTo(ws, symbol));
       this.faults.take(kind, symbol);
@@ -206,8 +219,9 @@ export abstract class VenueSimulator {
     }
   }
 
+  /** Stall 3 s; disconnect 0 (no downtime); Retry-After 1 s. */
   protected defaultDuration(kind: FaultKind): number {
-    return kind === "stall" ? 3_000 : 1_000;
+    return kind === "stall" ? 3_000 : kind === "disconnect" ? 0 : 1_000;
   }
 
   /** Whether the socket carries anything of this symbol (for per-symbol faults). */
