@@ -6,15 +6,18 @@
 # within the grace period on SIGTERM.
 #
 # usage: scripts/ci/distroless-check.sh MODE METRICS_PORT [NAME=VALUE...]
-#   MODE          a long-running mode (simulate, collect, broadcast)
+#   MODE          a mode that serves METRICS_PORT (collect, broadcast)
 #   METRICS_PORT  where that mode serves /health and /ready (loopback)
 #   NAME=VALUE    extra environment for the mode (SIMULATOR_PORT=..., EXCHANGE_WS_URL=...)
 # BINARY=path overrides the binary (default dist/alphapulse, built if missing).
 # GRACE_MS (default 5000) is passed as SHUTDOWN_GRACE_MS and is the deadline for the exit.
+# RINGS_DIR=host-dir is mounted read-only at /dev/shm/alphapulse (as the broadcaster mounts the
+# pod's rings volume); without it that path is the root's own empty tmpfs.
+# READY_TIMEOUT (s, default 60) bounds the wait for /health and /ready.
 set -euo pipefail
 
 if [[ $# -lt 2 ]]; then
-  sed -n '8,14p' "$0" >&2
+  sed -n '8,16p' "$0" >&2
   exit 2
 fi
 mode=$1
@@ -70,13 +73,18 @@ env_args=(
 # shellcheck disable=SC2016 # $1 and $@ belong to the inner shell
 unshare --mount --pid --fork /bin/sh -c '
   set -e
-  root=$1; uid=$2; chroot=$3; shift 3
+  root=$1; uid=$2; chroot=$3; rings=$4; shift 4
   mount --bind "$root" "$root"
   mount -o remount,bind,ro "$root"
   mount -t proc proc "$root/proc"
   mount -t tmpfs -o size=64m,mode=1777 shm "$root/dev/shm"
+  if [ -n "$rings" ]; then
+    mkdir "$root/dev/shm/alphapulse"
+    mount --bind "$rings" "$root/dev/shm/alphapulse"
+    mount -o remount,bind,ro "$root/dev/shm/alphapulse"
+  fi
   exec env -i "$@" "$chroot" --userspec="$uid:$uid" "$root" /app/alphapulse
-' sh "$root" "$nonroot" "$(command -v chroot)" "${env_args[@]}" &
+' sh "$root" "$nonroot" "$(command -v chroot)" "${RINGS_DIR:-}" "${env_args[@]}" &
 runner_pid=$!
 
 # The binary's host PID: the child unshare forked (it exec'ed sh, env, chroot, the binary).
@@ -90,7 +98,7 @@ done
 [[ -n $app_pid ]] || { echo "distroless-check: FAIL the binary did not start" >&2; exit 1; }
 
 wait_for() {
-  local path=$1 deadline=$((SECONDS + 60))
+  local path=$1 deadline=$((SECONDS + ${READY_TIMEOUT:-60}))
   until curl -fsS -o /dev/null "http://127.0.0.1:$metrics_port$path"; do
     if ((SECONDS > deadline)); then
       echo "distroless-check: FAIL $path never answered 200" >&2
