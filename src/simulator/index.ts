@@ -186,6 +186,10 @@ export function startSimulator(options: SimulatorOptions = {}): Simulator {
       idleTimeout: 0,
       sendPings: false,
       maxPayloadLength: 1 << 20,
+      // A client that falls 16 MiB behind is cut off, as exchanges do with slow consumers, rather
+      // than having frames silently dropped.
+      backpressureLimit: 16 << 20,
+      closeOnBackpressureLimit: true,
       open(ws) {
         venues[ws.data.venue].open(ws);
       },
