@@ -1,8 +1,9 @@
 // The Kubernetes manifests as the cluster would get them (kubectl kustomize), and the checks the
 // ops tests run on them: schema validation (kubernetes-models), unknown fields (kubernetes-types
 // under tsc), and our own rules (probes, limits, non-root, read-only root, settings, ports).
-import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, rmSync, writeFileSync } from "node:fs";
 import path from "node:path";
+import { EXCHANGE_NAMES } from "../../src/exchanges/registry.ts";
 import { LOG_LEVELS } from "../../src/log.ts";
 import { MODES } from "../../src/main.ts";
 import { portDefault, REPO_ROOT, type SettingUse } from "./ops-source-settings.ts";
@@ -132,19 +133,7 @@ export const SERVICE_MODES: Record<string, string> = {
   broadcast: "broadcast",
   simulate: "simulator",
 };
-const VENUES = ["coinbase", "kraken", "binance"];
 const SYMBOL_LIST = /^[A-Z0-9]+-[A-Z0-9]+(,[A-Z0-9]+-[A-Z0-9]+)*$/;
-
-/**
- * False while a mode's module is still the scaffold's placeholder: its settings cannot be in src/
- * yet, so names are not checked for it (values still are).
- */
-export function modeIsBuilt(mode: string): boolean {
-  const dir = SERVICE_MODES[mode];
-  if (dir === undefined) return false;
-  const main = readFileSync(path.join(REPO_ROOT, "src", dir, "main.ts"), "utf8");
-  return !main.includes("this mode is not built yet");
-}
 
 function podTemplates(objects: K8sObject[]): { owner: string; template: PodTemplate; spec: PodSpec }[] {
   return objects
@@ -160,7 +149,11 @@ function valueProblem(name: string, value: string, uses: SettingUse[]): string |
   if (name === "ALPHAPULSE_MODE") {
     return value in SERVICE_MODES && value in MODES ? undefined : `not a long-running mode`;
   }
-  if (name === "EXCHANGE") return VENUES.includes(value) ? undefined : `not one of ${VENUES.join(", ")}`;
+  if (name === "EXCHANGE") {
+    return (EXCHANGE_NAMES as readonly string[]).includes(value)
+      ? undefined
+      : `not one of ${EXCHANGE_NAMES.join(", ")}`;
+  }
   if (name === "SYMBOLS") return SYMBOL_LIST.test(value) ? undefined : "not a BASE-QUOTE,... list";
   if (name === "LOG_LEVEL") return (LOG_LEVELS as string[]).includes(value) ? undefined : "not a log level";
   if (name === "SHARED_MEMORY_PATH") return value.startsWith("/") ? undefined : "not an absolute path";
@@ -177,7 +170,6 @@ function containerRules(
   container: Container,
   spec: PodSpec,
   settings: Map<string, SettingUse[]>,
-  isBuilt: (mode: string) => boolean,
 ): { problems: string[]; ports: number[] } {
   const problems: string[] = [];
   const pod = spec.securityContext ?? {};
@@ -209,10 +201,8 @@ function containerRules(
   }
 
   const env = new Map<string, string>();
-  const modeOfContainer = container.env?.find((variable) => variable.name === "ALPHAPULSE_MODE")?.value;
-  const unbuilt = modeOfContainer !== undefined && !isBuilt(modeOfContainer);
   for (const variable of container.env ?? []) {
-    const uses = settings.get(variable.name) ?? (unbuilt ? [] : undefined);
+    const uses = settings.get(variable.name);
     if (uses === undefined) {
       problems.push(`${where}: env ${variable.name} is not read by the binary (src/)`);
       continue;
@@ -291,11 +281,7 @@ function selects(selector: Record<string, string> | undefined, labels: Record<st
 }
 
 /** Our rules for every rendered object; returns one line per violation, empty when all hold. */
-export function ruleViolations(
-  objects: K8sObject[],
-  settings: Map<string, SettingUse[]>,
-  isBuilt: (mode: string) => boolean = modeIsBuilt,
-): string[] {
+export function ruleViolations(objects: K8sObject[], settings: Map<string, SettingUse[]>): string[] {
   const problems: string[] = [];
   const pods = podTemplates(objects);
   if (pods.length === 0) problems.push("no workload found");
@@ -303,7 +289,7 @@ export function ruleViolations(
     const used = new Map<number, string>();
     for (const container of spec.containers) {
       const where = `${owner} container ${container.name}`;
-      const result = containerRules(where, container, spec, settings, isBuilt);
+      const result = containerRules(where, container, spec, settings);
       problems.push(...result.problems);
       for (const port of result.ports) {
         const other = used.get(port);
