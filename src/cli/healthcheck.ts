@@ -4,7 +4,9 @@ import { type Env, Settings } from "../config.ts";
 
 export async function run(args: string[], env: Env): Promise<void> {
   const settings = new Settings(env);
-  const url = args[0] ?? `http://127.0.0.1:${settings.port("METRICS_PORT", 8080)}/health`;
+  // The image's HEALTHCHECK runs with the container's environment: default to its mode's port.
+  const defaultPort = env.ALPHAPULSE_MODE === "broadcast" ? 8766 : 8080;
+  const url = args[0] ?? `http://127.0.0.1:${settings.port("METRICS_PORT", defaultPort)}/health`;
   try {
     const response = await fetch(url, { signal: AbortSignal.timeout(2000) });
     if (response.status === 200) return;
