@@ -1,0 +1,134 @@
+// The deployment scripts, run for real where that is possible offline: backup.sh and restore.sh
+// round-trip real ring files (written by RingWriter in /dev/shm) through a file:// store and the
+// restored ring reads back the same book; deploy.sh, rollback.sh and the cluster side of backup
+// and restore in DRY_RUN, which renders the real overlay and prints the exact kubectl commands.
+import { afterAll, describe, expect, test } from "bun:test";
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { BookStatus, RecordFlag, RecordType } from "../src/shm/layout.ts";
+import { RingReader } from "../src/shm/ring-reader.ts";
+import { RingWriter } from "../src/shm/ring-writer.ts";
+import { REPO_ROOT } from "./support/ops-source-settings.ts";
+
+const shm = `/dev/shm/ap-test-ops-backup-${process.pid}`;
+const store = mkdtempSync(path.join(tmpdir(), "ap-test-ops-store-"));
+
+afterAll(() => {
+  rmSync(shm, { recursive: true, force: true });
+  rmSync(store, { recursive: true, force: true });
+});
+
+function script(name: string, args: string[], env: Record<string, string> = {}) {
+  const result = Bun.spawnSync(["bash", path.join(REPO_ROOT, "scripts", name), ...args], {
+    cwd: REPO_ROOT,
+    env: { ...process.env, ...env },
+  });
+  return { exitCode: result.exitCode, output: `${result.stdout.toString()}${result.stderr.toString()}` };
+}
+
+describe("backup.sh and restore.sh with real rings", () => {
+  test("rings backed up to a file:// store restore to a directory where they read back intact", () => {
+    const live = path.join(shm, "live");
+    const writer = RingWriter.create({
+      dir: live,
+      name: "kraken",
+      exchange: "kraken",
+      capacity: 1024,
+      bookDepth: 10,
+      symbols: [{ venueSymbol: "BTC/USD", symbol: "BTC-USD", priceDecimals: 1, sizeDecimals: 8 }],
+    });
+    const bids = { count: 2, prices: [6_500_010, 6_500_000], sizes: [150_000_000, 2_500_000] };
+    const asks = { count: 1, prices: [6_500_020], sizes: [10_000_000] };
+    writer.setFrameTimes(0, 0, 0, 0);
+    const seq = writer.append(RecordType.Trade, RecordFlag.BatchEnd, 0, 6_500_020, 1_000_000, 42);
+    writer.writeBook(0, BookStatus.Valid, bids, asks, seq, 7);
+
+    const backup = script("backup.sh", ["local"], { BACKUP_LOCAL_SHM: live, BACKUP_URL: `file://${store}` });
+    writer.close();
+    expect(backup.exitCode).toBe(0);
+    const archives = readdirSync(store).filter((name) => name.startsWith("rings-local-"));
+    expect(archives.length).toBe(1);
+
+    const restored = path.join(shm, "restored");
+    const restore = script("restore.sh", ["rings", `file://${store}/${archives[0]}`, restored]);
+    expect(restore.output).toContain(`restore: rings from file://${store}`);
+    expect(restore.exitCode).toBe(0);
+
+    const reader = RingReader.open(path.join(restored, "kraken.ring"), "oldest");
+    expect(reader.exchange).toBe("kraken");
+    expect(reader.symbols.map((symbol) => symbol.symbol)).toEqual(["BTC-USD"]);
+    const book = reader.newBookCopy();
+    expect(reader.readBook(0, book)).toBe(true);
+    expect(book.status).toBe(BookStatus.Valid);
+    expect([...book.bidPrices.subarray(0, book.bidCount)]).toEqual(bids.prices);
+    expect([...book.bidSizes.subarray(0, book.bidCount)]).toEqual(bids.sizes);
+    expect([...book.askPrices.subarray(0, book.askCount)]).toEqual(asks.prices);
+    expect(book.lastSeq).toBe(seq);
+    reader.close();
+  });
+
+  test("restore.sh refuses a directory that already holds rings", () => {
+    const archive = readdirSync(store).find((name) => name.startsWith("rings-local-"));
+    const again = script("restore.sh", ["rings", `file://${store}/${archive}`, path.join(shm, "restored")]);
+    expect(again.exitCode).toBe(1);
+    expect(again.output).toContain("already holds rings");
+  });
+
+  test("an unsupported store URL is a clear error", () => {
+    mkdirSync(path.join(shm, "empty"), { recursive: true });
+    const result = script("backup.sh", ["local"], {
+      BACKUP_LOCAL_SHM: path.join(shm, "empty"),
+      BACKUP_URL: "ftp://example.invalid/x",
+    });
+    expect(result.exitCode).toBe(2);
+    expect(result.output).toContain("unsupported backup URL 'ftp://example.invalid/x'");
+  });
+});
+
+describe("cluster scripts in DRY_RUN", () => {
+  test("deploy.sh renders the overlay with the tag pinned on every container", () => {
+    const result = script("deploy.sh", ["staging", "sha-0123456789ab"], { DRY_RUN: "1" });
+    expect(result.exitCode).toBe(0);
+    const images = result.output.match(/image: \S+/g) ?? [];
+    expect(images).toEqual(
+      Array.from({ length: 4 }, () => "image: ghcr.io/alphapulse/alphapulse:sha-0123456789ab"),
+    );
+    expect(result.output).toContain("namespace: alphapulse-staging");
+    expect(result.output).toContain(
+      "dry-run: kubectl rollout status deployment/alphapulse -n alphapulse-staging --timeout=600s",
+    );
+  });
+
+  test("deploy.sh refuses an unknown environment or a malformed tag", () => {
+    expect(script("deploy.sh", ["qa", "v1"], { DRY_RUN: "1" }).exitCode).toBe(2);
+    expect(script("deploy.sh", ["production", "v1;rm -rf /"], { DRY_RUN: "1" }).exitCode).toBe(2);
+  });
+
+  test("rollback.sh undoes the one Deployment, to a given revision when asked", () => {
+    const result = script("rollback.sh", ["production", "3"], { DRY_RUN: "1" });
+    expect(result.exitCode).toBe(0);
+    expect(result.output).toContain(
+      "dry-run: kubectl rollout undo deployment/alphapulse -n alphapulse --to-revision=3",
+    );
+    expect(script("rollback.sh", ["production", "three"], { DRY_RUN: "1" }).exitCode).toBe(2);
+  });
+
+  test("backup.sh reads a pod's rings through a restricted ephemeral container", () => {
+    const result = script("backup.sh", ["production"], { DRY_RUN: "1", KUBECONFIG: "/nonexistent" });
+    expect(result.exitCode).toBe(0);
+    expect(result.output).toMatch(
+      /kubectl debug -n alphapulse POD .*--target=broadcaster --profile=restricted/,
+    );
+    expect(result.output).toContain("tar -C /proc/1/root/dev/shm/alphapulse -czf - .");
+  });
+
+  test("restore.sh config applies the saved objects in the environment's namespace", () => {
+    const saved = path.join(store, "config-production.json");
+    writeFileSync(saved, '{"apiVersion":"v1","kind":"List","items":[]}\n');
+    const result = script("restore.sh", ["config", "production", `file://${saved}`], { DRY_RUN: "1" });
+    expect(result.exitCode).toBe(0);
+    expect(result.output).toMatch(/dry-run: kubectl apply -n alphapulse -f \S+config\.json/);
+    expect(existsSync(saved)).toBe(true);
+  });
+});
