@@ -90,7 +90,7 @@ describe("cluster scripts in DRY_RUN", () => {
   test("deploy.sh renders the overlay with the tag pinned on every container", () => {
     const result = script("deploy.sh", ["staging", "sha-0123456789ab"], { DRY_RUN: "1" });
     expect(result.exitCode).toBe(0);
-    const images = result.output.match(/image: \S+/g) ?? [];
+    const images: string[] = [...(result.output.match(/image: \S+/g) ?? [])];
     expect(images).toEqual(
       Array.from({ length: 4 }, () => "image: ghcr.io/alphapulse/alphapulse:sha-0123456789ab"),
     );
