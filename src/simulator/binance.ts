@@ -7,7 +7,7 @@ import { formatScaled } from "../market/decimal.ts";
 import type { FaultKind } from "./faults.ts";
 import type { Instrument } from "./instruments.ts";
 import type { LevelChange, Market, MarketEvent, Trade } from "./market.ts";
-import { type MarketSettings, type SimSocket, VenueSimulator } from "./venue.ts";
+import { type MarketSettings, parseRequest, type SimSocket, VenueSimulator } from "./venue.ts";
 
 export interface BinanceOptions {
   /** Server ping period (Binance: 20 s); a connection without a pong for 60 s is dropped. */
@@ -136,13 +136,11 @@ export class BinanceSimulator extends VenueSimulator {
       ws.close(1008, "Too many requests");
       return;
     }
-    let request: { method?: unknown; params?: unknown; id?: unknown };
-    try {
-      request = JSON.parse(text) as typeof request;
-    } catch {
+    const request = parseRequest(text);
+    if (request === undefined) {
       this.send(
         ws,
-        JSON.stringify({ error: { code: 3, msg: "Invalid JSON: expected value at line 1 column 1" } }),
+        JSON.stringify({ error: { code: 3, msg: "Invalid JSON: expected a JSON object" }, id: null }),
       );
       return;
     }

@@ -6,7 +6,7 @@ import { formatScaledTrimmed } from "../market/decimal.ts";
 import type { FaultKind } from "./faults.ts";
 import type { Instrument } from "./instruments.ts";
 import type { Market, MarketEvent, Trade } from "./market.ts";
-import { type MarketSettings, type SimSocket, VenueSimulator } from "./venue.ts";
+import { type MarketSettings, parseRequest, type SimSocket, VenueSimulator } from "./venue.ts";
 import { rfc3339, rfc3339OfMs, spacedTime } from "./wire-time.ts";
 
 /**
@@ -78,11 +78,9 @@ export class CoinbaseSimulator extends VenueSimulator {
 
   message(ws: SimSocket, text: string): void {
     const connection = this.connections.get(ws)!;
-    let request: { type?: unknown; product_ids?: unknown; channel?: unknown; channels?: unknown };
-    try {
-      request = JSON.parse(text) as typeof request;
-    } catch {
-      this.error(ws, "malformed JSON");
+    const request = parseRequest(text);
+    if (request === undefined) {
+      this.error(ws, "malformed JSON: expected an object");
       return;
     }
     if (request.type !== "subscribe" && request.type !== "unsubscribe") {

@@ -1,13 +1,20 @@
 // The exchange simulator's front door: one Bun.serve on loopback routing /kraken, /binance and
 // /coinbase to their venue simulators, plus the control API (/control/fault, /control/book,
 // /control/stats). startSimulator() is what tests, the demo and `alphapulse simulate` call.
-
+import { log } from "../log.ts";
 import { BINANCE_DEFAULTS, type BinanceOptions, BinanceSimulator } from "./binance.ts";
 import { COINBASE_DEFAULTS, type CoinbaseOptions, CoinbaseSimulator } from "./coinbase.ts";
 import { FaultError, type FaultKind, type FaultSpec, isFaultKind } from "./faults.ts";
 import { DEFAULT_SYMBOLS, parseSymbol, VENUES, type Venue } from "./instruments.ts";
 import { KrakenSimulator } from "./kraken.ts";
-import type { MarketSettings, SocketData, TrueBook, VenueSimulator, VenueStats } from "./venue.ts";
+import {
+  type MarketSettings,
+  parseRequest,
+  type SocketData,
+  type TrueBook,
+  type VenueSimulator,
+  type VenueStats,
+} from "./venue.ts";
 
 export type { BinanceOptions } from "./binance.ts";
 export type { CoinbaseOptions, CoinbaseTradeSide } from "./coinbase.ts";
@@ -122,7 +129,9 @@ export function startSimulator(options: SimulatorOptions = {}): Simulator {
   const control = async (request: Request, path: string, url: URL): Promise<Response> => {
     try {
       if (path === "/control/fault" && request.method === "POST") {
-        const body = (await request.json()) as Record<string, unknown>;
+        const body = parseRequest(await request.text());
+        if (body === undefined)
+          throw new FaultError("the body must be a JSON object {venue, kind, symbol?, durationMs?}");
         const kind = body.kind;
         if (!isFaultKind(kind)) throw new FaultError(`unknown fault kind "${String(kind)}"`);
         const durationMs = body.durationMs;
@@ -151,10 +160,11 @@ export function startSimulator(options: SimulatorOptions = {}): Simulator {
       if (path === "/control/stats" && request.method === "GET") return Response.json(stats());
       return Response.json({ error: `no route ${request.method} ${path}` }, { status: 404 });
     } catch (error) {
-      if (error instanceof SimulatorError || error instanceof FaultError || error instanceof SyntaxError) {
+      if (error instanceof SimulatorError || error instanceof FaultError) {
         return Response.json({ error: error.message }, { status: 400 });
       }
-      throw error;
+      log.error("simulator control request failed", { path, error });
+      return Response.json({ error: String(error) }, { status: 500 });
     }
   };
 

@@ -6,7 +6,7 @@ import { formatScaled, formatScaledTrimmed } from "../market/decimal.ts";
 import type { FaultKind } from "./faults.ts";
 import type { Instrument } from "./instruments.ts";
 import type { BookSide, LevelChange, Market, MarketEvent, Trade } from "./market.ts";
-import { type MarketSettings, type SimSocket, VenueSimulator } from "./venue.ts";
+import { type MarketSettings, parseRequest, type SimSocket, VenueSimulator } from "./venue.ts";
 import { rfc3339, rfc3339OfMs } from "./wire-time.ts";
 
 export const KRAKEN_DEPTHS = [10, 25, 100, 500, 1000] as const;
@@ -110,22 +110,12 @@ export class KrakenSimulator extends VenueSimulator {
 
   message(ws: SimSocket, text: string): void {
     const timeIn = rfc3339(6);
-    let request: unknown;
-    try {
-      request = JSON.parse(text);
-    } catch {
+    const request = parseRequest(text);
+    if (request === undefined) {
       this.reply(ws, { error: "EGeneral:Invalid arguments", success: false, time_in: timeIn });
       return;
     }
-    if (typeof request !== "object" || request === null) {
-      this.reply(ws, { error: "EGeneral:Invalid arguments", success: false, time_in: timeIn });
-      return;
-    }
-    const {
-      method,
-      params,
-      req_id: reqId,
-    } = request as { method?: unknown; params?: unknown; req_id?: unknown };
+    const { method, params, req_id: reqId } = request;
     const base = reqId === undefined ? { method } : { method, req_id: reqId };
     if (method === "ping") {
       this.reply(ws, { method: "pong", ...(reqId === undefined ? {} : { req_id: reqId }), time_in: timeIn });

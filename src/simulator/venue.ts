@@ -266,5 +266,17 @@ export abstract class VenueSimulator {
   }
 }
 
+/** A client's JSON request as an object, or undefined when the text is not a JSON object. */
+export function parseRequest(text: string): Record<string, unknown> | undefined {
+  try {
+    const value: unknown = JSON.parse(text);
+    return typeof value === "object" && value !== null && !Array.isArray(value)
+      ? (value as Record<string, unknown>)
+      : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 /** What a garbage fault sends: not JSON, not UTF-8 sane, not a known message. */
 export const GARBAGE = '\u0000\u00ff{"channel":garbage]]\u0007not json';
