@@ -19,6 +19,9 @@ import { CollectorMetrics } from "./metrics.ts";
 import { Publisher } from "./publisher.ts";
 import { HttpRest } from "./rest.ts";
 
+/** How long a book may wait for its snapshot before the collector asks again. */
+const SNAPSHOT_TIMEOUT_MS = 10_000;
+
 export async function run(_args: string[], env: Env): Promise<void> {
   const settings = new Settings(env);
   const common = readCommonConfig(settings);
@@ -122,6 +125,19 @@ export async function run(_args: string[], env: Env): Promise<void> {
     info: () => ({ exchange: config.exchange, ring: writer.path, generation: writer.generation }),
   });
   for (const connection of connections) connection.start();
+  const snapshotWatchdog = setInterval(() => {
+    // A book still waiting for its snapshot after SNAPSHOT_TIMEOUT_MS asks again: a lost
+    // snapshot or subscribe answer must not leave it invalid for good.
+    const now = Date.now();
+    if (connections.some((c) => !c.connected)) return;
+    for (const symbol of writer.symbols) {
+      if (publisher.status[symbol.id] === BookStatus.Valid) continue;
+      if (now - publisher.statusSince[symbol.id]! < SNAPSHOT_TIMEOUT_MS) continue;
+      publisher.statusSince[symbol.id] = now;
+      logger.warn("book still not valid: resyncing", { symbol: symbol.symbol });
+      venue.resync(symbol.id);
+    }
+  }, 1_000);
   logger.info("collecting", {
     ring: writer.path,
     depth: config.depth,
@@ -129,6 +145,7 @@ export async function run(_args: string[], env: Env): Promise<void> {
     metricsPort: health.port,
   });
   onShutdown("collector connections", async () => {
+    clearInterval(snapshotWatchdog);
     budget.stop();
     await Promise.all(connections.map((c) => c.stop()));
   });

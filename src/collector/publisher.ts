@@ -72,6 +72,8 @@ export class Publisher implements FeedSink, LevelSink {
   /** BookStatus per symbol. */
   readonly status: Uint8Array;
   readonly trades: TradeIdWindow[];
+  /** Date.now() when each book last changed status (for the snapshot watchdog). */
+  readonly statusSince: Float64Array;
   /** Ring records written so far. */
   recordsWritten = 0;
   private readonly writer: RingWriter;
@@ -97,6 +99,7 @@ export class Publisher implements FeedSink, LevelSink {
     this.views = options.symbols.map(() => new TopView(options.depth));
     this.trades = options.symbols.map(() => new TradeIdWindow());
     this.status = new Uint8Array(n);
+    this.statusSince = new Float64Array(n).fill(Date.now());
     this.pendingSnapshot = new Uint8Array(n);
     this.changedInFrame = new Uint8Array(n);
     this.touchedFlag = new Uint8Array(n);
@@ -156,6 +159,7 @@ export class Publisher implements FeedSink, LevelSink {
     this.changedInFrame[symbolId] = 0;
     if (this.status[symbolId] === BookStatus.Invalid) return;
     this.status[symbolId] = BookStatus.Invalid;
+    this.statusSince[symbolId] = Date.now();
     this.stage.push(RecordType.BookStatus, 0, symbolId, reason, 0, BookStatus.Invalid);
     this.touch(symbolId);
   }
@@ -187,6 +191,7 @@ export class Publisher implements FeedSink, LevelSink {
         this.emitFlags = RecordFlag.Snapshot;
         view.emitAll(this.books[id]!, this);
         this.pendingSnapshot[id] = 0;
+        if (this.status[id] !== BookStatus.Valid) this.statusSince[id] = Date.now();
         this.status[id] = BookStatus.Valid;
       } else if (this.changedInFrame[id] === 1 && this.status[id] === BookStatus.Valid) {
         this.emitFlags = 0;

@@ -32,7 +32,8 @@ export class HttpRest implements RestClient {
     if (response.status === 429 || response.status === 418) {
       const retryAfter = Number(response.headers.get("retry-after"));
       const pauseMs = Number.isFinite(retryAfter) && retryAfter > 0 ? retryAfter * 1000 : 0;
-      this.budget.pause(Date.now() + Math.max(pauseMs, response.status === 418 ? BAN_PAUSE_MS : 1000));
+      const fallbackMs = response.status === 418 ? BAN_PAUSE_MS : 1000;
+      this.budget.pause(Date.now() + (pauseMs > 0 ? pauseMs : fallbackMs));
     }
     if (!response.ok) throw new HttpStatusError(url, response.status, body);
     return JSON.parse(body) as unknown;

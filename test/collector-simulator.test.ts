@@ -1,0 +1,289 @@
+// The collector as a real process against the built-in simulator over real WebSockets, one
+// venue at a time, with every fault the simulator can inject on that venue. After each fault:
+// it was detected (the matching metric moved), only the affected symbol resynced, the
+// collector became ready again, and during a quiet moment (a short injected stall) the books a
+// separate reader process reads from the ring equal the simulator's true books.
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { rmSync } from "node:fs";
+import { type FaultKind, type Simulator, startSimulator } from "../src/simulator/index.ts";
+
+const ROOT = `${import.meta.dir}/..`;
+const SIM_PORT = 19110;
+const SYMBOLS = ["BTC-USD", "ETH-USD"];
+const DEPTH = 10;
+const DIR = `/dev/shm/ap-test-collector-sim-${process.pid}`;
+
+let simulator: Simulator;
+
+beforeAll(() => {
+  simulator = startSimulator({
+    port: SIM_PORT,
+    hostname: "127.0.0.1",
+    symbols: SYMBOLS,
+    seed: 7,
+    updatesPerSecond: 40,
+    tradesPerSecond: 5,
+    bookLevels: 300,
+  });
+});
+
+afterAll(async () => {
+  await simulator.stop();
+  rmSync(DIR, { recursive: true, force: true });
+});
+
+async function waitFor(what: string, check: () => Promise<boolean> | boolean, timeoutMs = 30_000) {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (await check()) return;
+    await Bun.sleep(50);
+  }
+  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+}
+
+class Collector {
+  readonly process: ReturnType<typeof Bun.spawn>;
+  readonly ring: string;
+
+  constructor(
+    readonly venue: "kraken" | "binance" | "coinbase",
+    readonly metricsPort: number,
+  ) {
+    const urls = simulator.urls[venue];
+    this.ring = `${DIR}/${venue}.ring`;
+    this.process = Bun.spawn(["bun", "src/main.ts", "collect"], {
+      cwd: ROOT,
+      env: {
+        ...process.env,
+        EXCHANGE: venue,
+        SYMBOLS: SYMBOLS.join(","),
+        BOOK_DEPTH: String(DEPTH),
+        EXCHANGE_WS_URL: urls.ws,
+        EXCHANGE_REST_URL: "rest" in urls ? urls.rest : "",
+        SHARED_MEMORY_PATH: DIR,
+        METRICS_PORT: String(metricsPort),
+        LOG_LEVEL: "error",
+      },
+      stdout: "ignore",
+      stderr: "inherit",
+    });
+  }
+
+  async ready(): Promise<boolean> {
+    const response = await fetch(`http://127.0.0.1:${this.metricsPort}/ready`).catch(() => null);
+    return response?.status === 200;
+  }
+
+  /** Sum of a metric's samples whose labels include every given pair. */
+  async metric(name: string, labels: Record<string, string> = {}): Promise<number> {
+    const text = await (await fetch(`http://127.0.0.1:${this.metricsPort}/metrics`)).text();
+    let sum = 0;
+    for (const line of text.split("\n")) {
+      if (!line.startsWith(`${name}{`) && !line.startsWith(`${name} `)) continue;
+      if (!Object.entries(labels).every(([k, v]) => line.includes(`${k}="${v}"`))) continue;
+      sum += Number(line.slice(line.lastIndexOf(" ") + 1));
+    }
+    return sum;
+  }
+
+  async stop(): Promise<void> {
+    this.process.kill("SIGTERM");
+    await this.process.exited;
+  }
+}
+
+/** What a separate process reads from the ring right now. */
+async function dumpRing(
+  ring: string,
+): Promise<Record<string, { status: string; bids: string[][]; asks: string[][] }>> {
+  const child = Bun.spawn(["bun", "test/support/ring-book-dump.ts", ring, String(DEPTH)], {
+    cwd: ROOT,
+    stdout: "pipe",
+    stderr: "inherit",
+  });
+  const text = await new Response(child.stdout).text();
+  expect(await child.exited).toBe(0);
+  return JSON.parse(text);
+}
+
+/**
+ * Stalls the venue briefly so the true book holds still, then requires that the ring's books,
+ * read by another process, equal it (and are valid) before the stall ends.
+ */
+async function expectRingEqualsTruth(collector: Collector): Promise<void> {
+  const stallMs = 2_500;
+  simulator.inject(collector.venue, { kind: "stall", durationMs: stallMs });
+  const stallEnds = Date.now() + stallMs;
+  const until = stallEnds - 300;
+  let last = "";
+  // The next fault must not land inside this stall (the simulator drops what it would send).
+  const afterStall = () => Bun.sleep(Math.max(0, stallEnds - Date.now() + 200));
+  while (Date.now() < until) {
+    const books = await dumpRing(collector.ring);
+    const mismatch = SYMBOLS.find((symbol) => {
+      const truth = simulator.trueBook(collector.venue, symbol, DEPTH);
+      const ours = books[symbol]!;
+      return (
+        ours.status !== "Valid" ||
+        JSON.stringify([ours.bids, ours.asks]) !== JSON.stringify([truth.bids, truth.asks])
+      );
+    });
+    if (mismatch === undefined) return afterStall();
+    last = `${mismatch}: ring ${JSON.stringify(books[mismatch])} truth ${JSON.stringify(simulator.trueBook(collector.venue, mismatch, DEPTH))}`;
+  }
+  throw new Error(`ring never equalled the true book during the stall: ${last}`);
+}
+
+interface FaultCase {
+  readonly kind: FaultKind;
+  readonly durationMs?: number;
+  /** Metrics whose sum must grow: the fault was seen. */
+  readonly detectedBy: [string, Record<string, string>][];
+  /** The fault concerns BTC-USD alone: ETH-USD must not resync. */
+  readonly symbolOnly: boolean;
+  /** Nothing may resync at all (a make-before-break rollover). */
+  readonly seamless?: boolean;
+}
+
+const BTC = { symbol: "BTC-USD" };
+
+const FAULTS: Record<"kraken" | "binance" | "coinbase", FaultCase[]> = {
+  kraken: [
+    {
+      kind: "corrupt-checksum",
+      detectedBy: [["alphapulse_checksum_mismatches_total", BTC]],
+      symbolOnly: true,
+    },
+    {
+      kind: "drop-frame",
+      detectedBy: [
+        ["alphapulse_checksum_mismatches_total", BTC],
+        ["alphapulse_trade_id_gaps_total", BTC],
+      ],
+      symbolOnly: true,
+    },
+    { kind: "garbage", detectedBy: [["alphapulse_parse_errors_total", {}]], symbolOnly: false },
+    { kind: "disconnect", detectedBy: [["alphapulse_reconnects_total", {}]], symbolOnly: false },
+    {
+      kind: "stall",
+      durationMs: 7_000,
+      detectedBy: [["alphapulse_reconnects_total", {}]],
+      symbolOnly: false,
+    },
+  ],
+  binance: [
+    { kind: "skip-sequence", detectedBy: [["alphapulse_sequence_gaps_total", BTC]], symbolOnly: true },
+    {
+      kind: "drop-frame",
+      detectedBy: [
+        ["alphapulse_sequence_gaps_total", BTC],
+        ["alphapulse_trade_id_gaps_total", BTC],
+      ],
+      symbolOnly: true,
+    },
+    { kind: "garbage", detectedBy: [["alphapulse_parse_errors_total", {}]], symbolOnly: false },
+    { kind: "disconnect", detectedBy: [["alphapulse_reconnects_total", {}]], symbolOnly: false },
+    {
+      kind: "server-shutdown",
+      detectedBy: [["alphapulse_messages_received_total", { type: "serverShutdown" }]],
+      symbolOnly: true,
+      seamless: true,
+    },
+  ],
+  coinbase: [
+    { kind: "skip-sequence", detectedBy: [["alphapulse_sequence_gaps_total", BTC]], symbolOnly: true },
+    {
+      kind: "drop-frame",
+      detectedBy: [
+        ["alphapulse_sequence_gaps_total", BTC],
+        ["alphapulse_messages_received_total", { type: "trades_sequence_gap" }],
+      ],
+      symbolOnly: true,
+    },
+    { kind: "garbage", detectedBy: [["alphapulse_parse_errors_total", {}]], symbolOnly: false },
+    { kind: "disconnect", detectedBy: [["alphapulse_reconnects_total", {}]], symbolOnly: false },
+    {
+      kind: "stall",
+      durationMs: 7_000,
+      detectedBy: [["alphapulse_reconnects_total", {}]],
+      symbolOnly: false,
+    },
+  ],
+};
+
+const PORTS = { kraken: 19111, binance: 19112, coinbase: 19113 } as const;
+
+for (const venue of ["kraken", "binance", "coinbase"] as const) {
+  describe(`collector against the simulator: ${venue}`, () => {
+    let collector: Collector;
+    beforeAll(async () => {
+      collector = new Collector(venue, PORTS[venue]);
+      await waitFor(`${venue} collector ready`, () => collector.ready());
+    });
+    afterAll(async () => {
+      await collector.stop();
+    });
+
+    test("ring books equal the true books", async () => {
+      await expectRingEqualsTruth(collector);
+    }, 30_000);
+
+    for (const fault of FAULTS[venue]) {
+      const outcome = fault.seamless
+        ? "nothing resyncs"
+        : fault.symbolOnly
+          ? "only BTC-USD resyncs"
+          : "recovers";
+      test(`${fault.kind}: detected, ${outcome}, books exact after`, async () => {
+        const detected = async () => {
+          let sum = 0;
+          for (const [name, labels] of fault.detectedBy) sum += await collector.metric(name, labels);
+          return sum;
+        };
+        const before = await detected();
+        const ethResyncs = await collector.metric("alphapulse_book_resyncs_total", { symbol: "ETH-USD" });
+        const allResyncs = await collector.metric("alphapulse_book_resyncs_total");
+        const spec =
+          fault.durationMs === undefined
+            ? { kind: fault.kind }
+            : { kind: fault.kind, durationMs: fault.durationMs };
+        const symbol =
+          fault.kind === "stall" || fault.kind === "disconnect" || fault.kind === "garbage"
+            ? undefined
+            : "BTC-USD";
+        simulator.inject(venue, spec, symbol);
+        await waitFor(`${fault.kind} detected`, async () => (await detected()) > before, 45_000);
+        await waitFor(`${venue} ready again`, () => collector.ready(), 45_000);
+        if (fault.symbolOnly) {
+          expect(await collector.metric("alphapulse_book_resyncs_total", { symbol: "ETH-USD" })).toBe(
+            ethResyncs,
+          );
+        }
+        if (fault.seamless) {
+          // Past the simulator's close of the old connection (5 s after its notice).
+          await Bun.sleep(5_500);
+          expect(await collector.metric("alphapulse_book_resyncs_total")).toBe(allResyncs);
+          expect(await collector.metric("alphapulse_book_valid")).toBe(SYMBOLS.length);
+        }
+        await expectRingEqualsTruth(collector);
+      }, 90_000);
+    }
+
+    if (venue === "binance") {
+      for (const kind of ["rate-limit", "ban"] as const) {
+        test(`${kind} on a snapshot: the collector waits out Retry-After and resyncs`, async () => {
+          const status = kind === "rate-limit" ? "429" : "418";
+          const refusals = await collector.metric("alphapulse_rest_requests_total", { result: status });
+          simulator.inject(venue, { kind, durationMs: 2_000 }, "BTC-USD");
+          simulator.inject(venue, "skip-sequence", "BTC-USD"); // forces a snapshot request
+          await waitFor(`HTTP ${status} seen`, async () => {
+            return (await collector.metric("alphapulse_rest_requests_total", { result: status })) > refusals;
+          });
+          await waitFor("ready again", () => collector.ready(), 45_000);
+          expect(simulator.stats().venues.binance.details.retryAfterViolations ?? 0).toBe(0);
+          await expectRingEqualsTruth(collector);
+        }, 90_000);
+      }
+    }
+  });
+}
