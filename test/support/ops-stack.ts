@@ -1,6 +1,6 @@
-// A real AlphaPulse stack on loopback for the ops tests: the simulator, collectors pointed at it
-// and a broadcaster over their rings, each its own `bun src/main.ts <mode>` process with its own
-// ports and a /dev/shm/ap-test-ops-* directory. Everything it starts, it stops and removes.
+// A real AlphaPulse stack on loopback for the ops tests and bench: the simulator, collectors
+// pointed at it and a broadcaster over their rings, each its own `alphapulse <mode>` process with
+// its own ports and a /dev/shm/ap-test-ops-* directory. Everything it starts, it stops and removes.
 import { rmSync } from "node:fs";
 import path from "node:path";
 import type { Subprocess } from "bun";
@@ -12,11 +12,12 @@ export interface StackProcess {
   readonly output: () => string;
 }
 
-/** Polls `check` until it returns a value (not undefined), or throws after `timeoutMs`. */
+/** Polls `check` every `intervalMs` until it returns a value (not undefined), or throws after `timeoutMs`. */
 export async function waitFor<T>(
   what: string,
   check: () => Promise<T | undefined>,
   timeoutMs = 60_000,
+  intervalMs = 200,
 ): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   let lastError: unknown;
@@ -27,7 +28,7 @@ export async function waitFor<T>(
     } catch (error) {
       lastError = error;
     }
-    await Bun.sleep(200);
+    await Bun.sleep(intervalMs);
   }
   throw new Error(`timed out waiting for ${what}${lastError === undefined ? "" : `: ${String(lastError)}`}`);
 }
@@ -46,9 +47,11 @@ export class OpsStack {
   readonly shmDir: string;
   readonly processes: StackProcess[] = [];
 
+  /** `command` runs the binary: the source by default, or a compiled dist/alphapulse. */
   constructor(
     readonly name: string,
     readonly basePort: number,
+    readonly command: string[] = ["bun", path.join(REPO_ROOT, "src/main.ts")],
   ) {
     this.shmDir = `/dev/shm/ap-test-ops-${name}-${process.pid}`;
   }
@@ -68,7 +71,7 @@ export class OpsStack {
   }
 
   start(name: string, mode: string, env: Record<string, string>): StackProcess {
-    const proc = Bun.spawn(["bun", path.join(REPO_ROOT, "src/main.ts"), mode], {
+    const proc = Bun.spawn([...this.command, mode], {
       cwd: REPO_ROOT,
       env: {
         PATH: process.env.PATH ?? "/usr/bin:/bin",

@@ -1,0 +1,91 @@
+// `bun bench/ops.ts`: the operational figures docs/operations.md sets against the seed's
+// deployment targets, measured on the compiled binary with a simulator on loopback: start to
+// /health and to /ready for a collector and a broadcaster (what a pod needs before a rollout moves
+// on), /health response time under sequential load, SIGTERM to exit, and the binary's size.
+// Prints one JSON line last.
+import { mkdtempSync, rmSync, statSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { httpStatus, OpsStack, type StackProcess, waitFor } from "../test/support/ops-stack.ts";
+import { latencySummaryUs, round } from "./stats.ts";
+
+const REPO_ROOT = path.resolve(import.meta.dir, "..");
+const HEALTH_REQUESTS = 2000;
+
+async function msUntil200(process: StackProcess, url: string, started: number): Promise<number> {
+  await waitFor(
+    `${process.name} ${url}`,
+    async () => {
+      if (process.proc.exitCode !== null) throw new Error(`${process.name} exited: ${process.output()}`);
+      return (await httpStatus(url)) === 200 ? true : undefined;
+    },
+    60_000,
+    2,
+  );
+  return performance.now() - started;
+}
+
+const buildDir = mkdtempSync(path.join(tmpdir(), "ap-bench-ops-"));
+const binary = path.join(buildDir, "alphapulse");
+const build = Bun.spawnSync(["bun", "build", "--compile", "--minify", "src/main.ts", "--outfile", binary], {
+  cwd: REPO_ROOT,
+});
+if (build.exitCode !== 0) throw new Error(`build failed: ${build.stderr.toString()}`);
+
+const stack = new OpsStack("bench", 19470, [binary]);
+try {
+  const simulator = stack.startSimulator();
+  await waitFor("simulator", async () =>
+    (await httpStatus(`http://127.0.0.1:${stack.simulatorPort}/control/stats`)) === 200 ? true : undefined,
+  );
+
+  const collectorUrl = `http://127.0.0.1:${stack.collectorMetricsPort("kraken")}`;
+  let started = performance.now();
+  const collector = stack.startCollector("kraken");
+  const collectorHealthMs = await msUntil200(collector, `${collectorUrl}/health`, started);
+  const collectorReadyMs = await msUntil200(collector, `${collectorUrl}/ready`, started);
+
+  const broadcasterUrl = `http://127.0.0.1:${stack.broadcasterMetricsPort}`;
+  started = performance.now();
+  const broadcaster = stack.startBroadcaster();
+  const broadcasterReadyMs = await msUntil200(broadcaster, `${broadcasterUrl}/ready`, started);
+
+  const healthNs = new Float64Array(HEALTH_REQUESTS);
+  for (let i = 0; i < HEALTH_REQUESTS; i++) {
+    const t0 = performance.now();
+    const response = await fetch(`${collectorUrl}/health`);
+    await response.arrayBuffer();
+    healthNs[i] = (performance.now() - t0) * 1e6;
+  }
+  const health = latencySummaryUs(healthNs);
+
+  started = performance.now();
+  const broadcasterExit = await stack.stopProcess(broadcaster);
+  const broadcasterStopMs = performance.now() - started;
+  started = performance.now();
+  const collectorExit = await stack.stopProcess(collector);
+  const collectorStopMs = performance.now() - started;
+  await stack.stopProcess(simulator);
+
+  console.log(
+    JSON.stringify({
+      bench: "ops",
+      binaryMiB: round(statSync(binary).size / 2 ** 20, 1),
+      collectorStartToHealthMs: round(collectorHealthMs, 1),
+      collectorStartToReadyMs: round(collectorReadyMs, 1),
+      broadcasterStartToReadyMs: round(broadcasterReadyMs, 1),
+      health: {
+        requests: HEALTH_REQUESTS,
+        p50_us: health.p50_us,
+        p99_us: health.p99_us,
+        max_us: health.max_us,
+      },
+      collectorSigtermToExitMs: round(collectorStopMs, 1),
+      broadcasterSigtermToExitMs: round(broadcasterStopMs, 1),
+      cleanExits: collectorExit === 0 && broadcasterExit === 0,
+    }),
+  );
+} finally {
+  await stack.stop();
+  rmSync(buildDir, { recursive: true, force: true });
+}
