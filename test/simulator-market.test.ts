@@ -19,6 +19,7 @@ function market(seed: number, venue: (typeof VENUES)[number] = "kraken", symbol 
     tradeShare: 0.2,
     firstUpdateId: 1_000,
     firstTradeId: 5_000,
+    openedMs: 1_800_000_000_000,
   });
 }
 
@@ -32,6 +33,11 @@ describe("simulator market", () => {
     expect(run(b)).toEqual(eventsA);
     expect(run(c)).not.toEqual(eventsA);
     expect(eventsA.filter((e) => e.trade !== undefined).length).toBeGreaterThan(200);
+    // The trade history before the opening, for trade snapshots: 50 trades, oldest first, one a second.
+    const history = market(42).recentTrades;
+    expect(history.length).toBe(50);
+    expect(history[49]!.timeMs).toBe(1_800_000_000_000 - 1_000);
+    for (let i = 1; i < history.length; i++) expect(history[i]!.id).toBe(history[i - 1]!.id + 1);
   });
 
   test("invariants hold and the reported changes rebuild the book exactly (any seed, venue, symbol)", () => {
@@ -46,7 +52,7 @@ describe("simulator market", () => {
           for (const [price, size] of m.bids.top(1_000)) replica.bid.set(price, size);
           for (const [price, size] of m.asks.top(1_000)) replica.ask.set(price, size);
           let lastUpdate = 1_000;
-          let lastTrade = 5_000;
+          let lastTrade = m.lastTradeId;
           for (let i = 0; i < 300; i++) {
             const event = m.next(i);
             expect(event.updateId).toBe(++lastUpdate);

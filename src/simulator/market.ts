@@ -105,6 +105,8 @@ export interface MarketOptions {
   readonly firstUpdateId: number;
   /** First trade id minus one. */
   readonly firstTradeId: number;
+  /** When the market opens: the trade history (for trade snapshots) ends then. */
+  readonly openedMs: number;
 }
 
 const RECENT_TRADES = 50;
@@ -128,6 +130,8 @@ export class Market {
     this.lastTradeId = options.firstTradeId;
     this.minLevels = Math.max(10, Math.floor(options.levels / 2));
     this.seedBook();
+    // A trade history, one a second up to the opening, so trade snapshots are never empty.
+    for (let i = RECENT_TRADES; i > 0; i--) this.trade([], options.openedMs - i * 1_000);
   }
 
   side(side: Side): BookSide {

@@ -95,6 +95,7 @@ export abstract class VenueSimulator {
         tradeShare,
         firstUpdateId: 1_000_000 + random.int(0, 1_000_000),
         firstTradeId: 10_000_000 + random.int(0, 1_000_000),
+        openedMs: Date.now(),
       });
       this.markets.set(symbol, market);
       this.budgets.set(symbol, 0);
