@@ -124,6 +124,11 @@ export class RecordedRest implements RestClient {
     return answer;
   }
 
+  /** Answers handed out and not yet delivered. */
+  get waiting(): number {
+    return this.pending.size;
+  }
+
   /** Waits until every answer handed out has been delivered (replay keeps capture order). */
   async settled(): Promise<void> {
     while (this.pending.size > 0) await Promise.allSettled([...this.pending]);

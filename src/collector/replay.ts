@@ -1,6 +1,165 @@
-// Placeholder until its issue lands: the mode is registered in src/main.ts.
-import type { Env } from "../config.ts";
+// `alphapulse replay FILE...`: feeds capture files (CAPTURE_PATH output, or cryptofeed's
+// captures of the same line format) through the same venue adapter and FrameIngest into a ring,
+// as fast as possible or at recorded speed (REPLAY_SPEED=max|recorded). REST answers in the
+// capture (Binance snapshots, metadata) are served back from it; one JSON summary line at the end.
+import { basename } from "node:path";
+import { ConfigError, type Env, readCommonConfig, Settings } from "../config.ts";
+import { VENUES } from "../exchanges/registry.ts";
+import { type StreamHandle, UnknownSymbolError, type VenueDefinition } from "../exchanges/venue.ts";
+import { type Logger, log } from "../log.ts";
+import { BookStatus, type SymbolSpec } from "../shm/layout.ts";
+import { RingWriter } from "../shm/ring-writer.ts";
+import { TokenBucket } from "./budget.ts";
+import { type CaptureEntry, parseCapture, RecordedRest } from "./capture.ts";
+import { CollectorCounters } from "./counters.ts";
+import { FrameIngest } from "./ingest.ts";
+import { Publisher } from "./publisher.ts";
 
-export async function run(_args: string[], _env: Env): Promise<void> {
-  throw new Error("this mode is not built yet");
+/** A captured connection being replayed: it accepts what the venue sends and drops it. */
+class ReplayStream implements StreamHandle {
+  constructor(readonly name: string) {}
+  send(): void {}
+  reconnect(): void {}
+  rollover(): void {}
+}
+
+interface TaggedEntry {
+  readonly entry: CaptureEntry;
+  readonly stream: string;
+}
+
+/** The connection a capture file belongs to, from CaptureFile's "<exchange>-<stream>.<stamp>..." names. */
+export function streamOfFile(exchange: string, path: string, fallback: string): string {
+  const name = basename(path);
+  const prefix = `${exchange}-`;
+  if (!name.startsWith(prefix) || !name.endsWith(".capture")) return fallback;
+  return name.slice(prefix.length, name.indexOf(".", prefix.length));
+}
+
+export interface ReplaySummary {
+  readonly exchange: string;
+  readonly ring: string;
+  readonly frames: number;
+  readonly records: number;
+  readonly parseErrors: number;
+  readonly validBooks: string[];
+  readonly seconds: number;
+}
+
+async function resolveSpecs(
+  definition: VenueDefinition,
+  symbols: string[],
+  entries: readonly TaggedEntry[],
+  rest: RecordedRest,
+): Promise<SymbolSpec[]> {
+  const frames = entries.flatMap((t) => (t.entry.kind === "frame" ? [t.entry.text] : []));
+  const fromFrames = definition.resolveFromFrames?.(symbols, frames);
+  if (fromFrames) return fromFrames;
+  return definition.resolveSymbols(symbols, { wsUrl: "ws://replay", restUrl: "http://replay" }, rest);
+}
+
+export async function replayFiles(
+  env: Env,
+  files: readonly string[],
+  logger: Logger,
+): Promise<ReplaySummary> {
+  const settings = new Settings(env);
+  const common = readCommonConfig(settings);
+  const exchange = settings.oneOf("EXCHANGE", Object.keys(VENUES) as (keyof typeof VENUES)[], "kraken");
+  const definition: VenueDefinition = VENUES[exchange];
+  const symbols = settings.list("SYMBOLS", []).map((s) => s.toUpperCase());
+  if (symbols.length === 0) throw new ConfigError("SYMBOLS", "give the symbols to replay, e.g. BTC-USD");
+  const depth = settings.int("BOOK_DEPTH", definition.defaultDepth, 1, 1000);
+  const speed = settings.oneOf("REPLAY_SPEED", ["max", "recorded"], "max");
+  const ringName = settings.string("RING_NAME", `${exchange}-replay`);
+  const capacity = settings.int("RING_CAPACITY", 1 << 18, 1024, 1 << 30);
+  if (files.length === 0) throw new ConfigError("FILE", "give one or more capture files to replay");
+
+  const tagged: TaggedEntry[] = [];
+  for (const file of files) {
+    const fallback = definition.name === "coinbase" ? "coinbase-trades" : definition.name;
+    const stream = streamOfFile(exchange, file, fallback);
+    for (const entry of parseCapture(await Bun.file(file).text())) tagged.push({ entry, stream });
+  }
+  // Several connections' files interleave by receive time (sort is stable within a file).
+  tagged.sort((a, b) => a.entry.epoch - b.entry.epoch);
+  const rest = new RecordedRest(tagged.map((t) => t.entry));
+  let specs: SymbolSpec[];
+  try {
+    specs = await resolveSpecs(definition, symbols, tagged, rest);
+  } catch (error) {
+    if (error instanceof UnknownSymbolError) throw new ConfigError("SYMBOLS", error.message);
+    throw error;
+  }
+  const writer = RingWriter.create({
+    dir: common.sharedMemoryPath,
+    name: ringName,
+    exchange,
+    capacity,
+    bookDepth: depth,
+    symbols: specs,
+  });
+  const counters = new CollectorCounters(specs.length, logger);
+  const publisher = new Publisher({
+    writer,
+    symbols: writer.symbols,
+    depth,
+    maxLevels: Math.max(depth, 5000),
+  });
+  let ingest: FrameIngest | null = null;
+  const venue = definition.create({
+    symbols: writer.symbols,
+    depth,
+    wsUrl: "ws://replay",
+    restUrl: "http://replay",
+    sink: publisher,
+    counters,
+    rest,
+    budget: new TokenBucket(1e12, 1e12),
+    batch: (run) => ingest?.batch(run),
+    log: logger,
+  });
+  ingest = new FrameIngest(venue, publisher, counters, 1 << 30);
+  const streams = new Map<string, ReplayStream>();
+  const started = performance.now();
+  const firstEpoch = tagged[0]?.entry.epoch ?? 0;
+  let frames = 0;
+  for (const { entry, stream: name } of tagged) {
+    if (entry.kind === "rest" || entry.kind === "sent") continue; // served by RecordedRest; echoes of ours
+    let stream = streams.get(name);
+    if (entry.kind === "connect" || stream === undefined) {
+      if (stream !== undefined) venue.onClose(stream, false);
+      stream = new ReplayStream(name);
+      streams.set(name, stream);
+      venue.onOpen(stream);
+    }
+    if (entry.kind !== "frame") continue;
+    if (speed === "recorded") {
+      const dueMs = (entry.epoch - firstEpoch) * 1000 - (performance.now() - started);
+      if (dueMs > 1) await Bun.sleep(dueMs);
+    }
+    const sec = Math.floor(entry.epoch);
+    ingest.frame(stream, entry.text, sec, Math.round((entry.epoch - sec) * 1e9));
+    frames++;
+    if (rest.waiting > 0) await rest.settled();
+  }
+  const summary: ReplaySummary = {
+    exchange,
+    ring: writer.path,
+    frames,
+    records: publisher.recordsWritten,
+    parseErrors: [...counters.parseErrors.values()].reduce((a, b) => a + b, 0),
+    validBooks: writer.symbols
+      .filter((s) => publisher.status[s.id] === BookStatus.Valid)
+      .map((s) => s.symbol),
+    seconds: (performance.now() - started) / 1000,
+  };
+  writer.close();
+  return summary;
+}
+
+export async function run(args: string[], env: Env): Promise<void> {
+  const logger = log.child({ mode: "replay" });
+  const summary = await replayFiles(env, args, logger);
+  console.log(JSON.stringify(summary));
 }

@@ -130,6 +130,11 @@ export interface VenueDefinition {
   readonly requestBudget: { readonly capacity: number; readonly perSecond: number };
   /** Maps BASE-QUOTE symbols to venue symbols and precisions; throws UnknownSymbolError. */
   resolveSymbols(symbols: readonly string[], endpoints: Endpoints, rest: RestClient): Promise<SymbolSpec[]>;
+  /**
+   * For venues whose metadata comes over the WebSocket (not REST): resolves symbols from
+   * captured frames, for `replay`. Returns null when the frames hold no metadata.
+   */
+  resolveFromFrames?(symbols: readonly string[], frames: readonly string[]): SymbolSpec[] | null;
   create(context: VenueContext): Venue;
 }
 

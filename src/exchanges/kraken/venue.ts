@@ -108,6 +108,14 @@ export const kraken: VenueDefinition = {
   async resolveSymbols(symbols: readonly string[], endpoints: Endpoints): Promise<SymbolSpec[]> {
     return mapKrakenSymbols(symbols, await fetchInstruments(endpoints.wsUrl));
   },
+  resolveFromFrames(symbols: readonly string[], frames: readonly string[]): SymbolSpec[] | null {
+    for (const frame of frames) {
+      if (!frame.includes('"instrument"')) continue;
+      const pairs = parseInstrumentFrame(frame);
+      if (pairs !== null) return mapKrakenSymbols(symbols, pairs);
+    }
+    return null;
+  },
   create: (context) => new KrakenVenue(context),
 };
 
@@ -136,6 +144,8 @@ export class KrakenVenue implements Venue {
     const symbols = this.context.symbols.map((s) => s.venueSymbol);
     this.subscribeBook(symbols);
     this.send({ method: "subscribe", params: { channel: "trade", symbol: symbols, snapshot: true } });
+    // The instrument snapshot puts the precisions into every capture, so `replay` needs nothing else.
+    this.send({ method: "subscribe", params: { channel: "instrument", snapshot: true } });
   }
 
   onClose(stream: StreamHandle): void {
