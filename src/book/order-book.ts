@@ -49,6 +49,7 @@ export class BookSide {
 
   /** Sets the absolute size at `price` (0 deletes); returns the size it had (0 if absent). */
   set(price: number, size: number): number {
+    if (!(price > 0) || !(size >= 0)) throw new RangeError(`bad level: price ${price}, size ${size}`);
     const key = this.isAsk ? -price : price;
     const at = this.find(key);
     if (at >= 0) {

@@ -129,15 +129,18 @@ export class Publisher implements FeedSink, LevelSink {
   }
 
   trade(symbolId: number, price: number, size: number, side: TradeSide, tradeId: number): void {
+    if (!(price > 0) || !(size > 0)) throw new RangeError(`bad trade: price ${price}, size ${size}`);
     if (tradeId > 0 && !this.trades[symbolId]!.accept(tradeId)) return;
     const flags = side === Side.Sell ? RecordFlag.Side : side === Side.Unknown ? RecordFlag.SideUnknown : 0;
     this.stage.push(RecordType.Trade, flags, symbolId, price, size, tradeId);
   }
 
   book(symbolId: number): OrderBook | null {
-    return this.status[symbolId] === BookStatus.Valid || this.pendingSnapshot[symbolId] === 1
-      ? this.books[symbolId]!
-      : null;
+    if (this.status[symbolId] !== BookStatus.Valid && this.pendingSnapshot[symbolId] !== 1) return null;
+    // Handed out to be changed: if the frame fails half-way, this book is suspect.
+    this.changedInFrame[symbolId] = 1;
+    this.touch(symbolId);
+    return this.books[symbolId]!;
   }
 
   snapshot(symbolId: number): OrderBook {
