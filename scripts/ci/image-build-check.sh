@@ -36,9 +36,9 @@ fi
 
 work=$(mktemp -d /tmp/ap-image-check.XXXXXX)
 simulator_pid=""
-container=""
+container=ap-image-check-$$
 cleanup() {
-  if [[ -n $container ]]; then podman "${storage[@]}" rm -f "$container" >/dev/null 2>&1 || true; fi
+  podman "${storage[@]}" rm -f "$container" >/dev/null 2>&1 || true
   if [[ -n $simulator_pid ]]; then kill "$simulator_pid" 2>/dev/null || true; fi
   for ctr in $(buildah "${storage[@]}" containers -q 2>/dev/null); do
     buildah "${storage[@]}" rm "$ctr" >/dev/null 2>&1 || true
@@ -108,12 +108,12 @@ simulator_pid=$!
 
 # Explicit ulimits: podman's defaults (nofile/nproc 1048576) exceed what this sandbox lets the
 # runtime set. The timer-driven healthcheck needs systemd; it is run by hand below instead.
-container=$(podman "${storage[@]}" run -d --runtime runc --cgroup-manager cgroupfs --network host \
+podman "${storage[@]}" run -d --name "$container" --runtime runc --cgroup-manager cgroupfs --network host \
   --read-only --cap-drop ALL --security-opt no-new-privileges \
   --ulimit nofile=16384:16384 --ulimit nproc=16384:16384 --health-interval disable \
   -e ALPHAPULSE_MODE=collect -e EXCHANGE=kraken -e SYMBOLS=BTC-USD,ETH-USD \
   -e "EXCHANGE_WS_URL=ws://127.0.0.1:$simulator_port/kraken/v2" -e "METRICS_PORT=$metrics_port" \
-  -e RING_CAPACITY=16384 -e "SHUTDOWN_GRACE_MS=$grace_ms" "$tag")
+  -e RING_CAPACITY=16384 -e "SHUTDOWN_GRACE_MS=$grace_ms" "$tag" >/dev/null
 deadline=$((SECONDS + 60))
 for path in /health /ready; do
   until curl -fs -o /dev/null "http://127.0.0.1:$metrics_port$path"; do
