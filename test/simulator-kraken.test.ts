@@ -375,8 +375,15 @@ describe("kraken faults", () => {
       await waitFor("20 book messages", () => results.length >= 20);
       const injectedAt = performance.now();
       sim.inject("kraken", { kind: "stall", durationMs: 1_200 });
+      // A client that subscribes during the stall gets its acks and snapshot when it ends.
+      const late = await bookClient(sim, ["ETH/USD"], 10);
       const count = client.frames.length;
       await waitFor("frames after the stall", () => client.frames.length > count + 5);
+      await waitFor("the late client's snapshot and updates", () => late.results.length >= 5);
+      expect(late.client.frames[0]!.atMs - injectedAt).toBeGreaterThan(1_000);
+      expect(late.client.json()[0]).toMatchObject({ channel: "status" });
+      expect(late.results.filter((r) => !r.ok)).toEqual([]);
+      late.client.close();
       // Frames already in flight may still land just after the injection: look for the silence.
       const times = [injectedAt, ...client.frames.filter((f) => f.atMs > injectedAt).map((f) => f.atMs)];
       let longestGap = 0;

@@ -380,6 +380,8 @@ export class KrakenSimulator extends VenueSimulator {
 
   /** Heartbeats for subscribed connections that got nothing for a second. */
   protected override afterTick(nowMs: number): void {
+    // A stalled venue says nothing at all, heartbeats included.
+    if (this.faults.venueStalled(nowMs)) return;
     for (const [ws, connection] of this.connections) {
       const subscribed = connection.books.size > 0 || connection.trades.size > 0 || connection.instrument;
       if (subscribed && nowMs - connection.lastSentMs >= HEARTBEAT_MS) {

@@ -44,7 +44,10 @@ export interface VenueStats {
   connectionsRefused: number;
   framesSent: number;
   bytesSent: number;
+  /** Frames not sent because of a drop-frame fault (per recipient). */
   framesDropped: number;
+  /** Frames held back by a venue-wide stall and sent when it ended. */
+  framesHeld: number;
   marketEvents: number;
   trades: number;
   restRequests: number;
@@ -67,11 +70,14 @@ export abstract class VenueSimulator {
     framesSent: 0,
     bytesSent: 0,
     framesDropped: 0,
+    framesHeld: 0,
     marketEvents: 0,
     trades: 0,
     restRequests: 0,
   };
   private readonly budgets = new Map<string, number>();
+  /** Frames held back during a venue-wide stall, per socket. */
+  private readonly held = new Map<SimSocket, string[]>();
   /** Until then (after a venue-wide disconnect with a duration) new connections are refused. */
   private downUntil = 0;
   private timer: ReturnType<typeof setInterval> | undefined;
@@ -190,6 +196,7 @@ export abstract class VenueSimulator {
 
   close(ws: SimSocket): void {
     this.sockets.delete(ws);
+    this.held.delete(ws);
     this.closed(ws);
   }
 
@@ -228,13 +235,28 @@ export abstract class VenueSimulator {
   /** Whether the socket carries anything of this symbol (for per-symbol faults). */
   protected abstract subscribedTo(ws: SimSocket, symbol: string): boolean;
 
-  /** Sends a frame unless the whole venue is stalled. */
+  /**
+   * Sends a frame; while the whole venue is stalled, holds it instead, so replies and snapshots
+   * asked for during a stall arrive, in order, when it ends (a stall delays, it never loses).
+   */
   protected send(ws: SimSocket, text: string): void {
+    let held = this.held.get(ws);
     if (this.faults.venueStalled(Date.now())) {
-      this.counters.framesDropped++;
+      if (held === undefined) {
+        held = [];
+        this.held.set(ws, held);
+      }
+      held.push(text);
+      this.counters.framesHeld++;
       return;
     }
+    if (held !== undefined) this.release(ws, held);
     this.sendRaw(ws, text);
+  }
+
+  private release(ws: SimSocket, held: string[]): void {
+    this.held.delete(ws);
+    for (const text of held) this.sendRaw(ws, text);
   }
 
   protected sendRaw(ws: SimSocket, text: string): void {
@@ -248,6 +270,9 @@ export abstract class VenueSimulator {
     const elapsedMs = now - this.lastTick;
     this.lastTick = now;
     const wallMs = Date.now();
+    if (this.held.size > 0 && !this.faults.venueStalled(wallMs)) {
+      for (const [ws, held] of this.held) this.release(ws, held);
+    }
     for (const [symbol, market] of this.markets) {
       if (this.faults.stalled(symbol, wallMs)) continue;
       const budget = (this.budgets.get(symbol) ?? 0) + (elapsedMs * this.totalRate) / 1000;
