@@ -1,0 +1,186 @@
+"""alphapulse_shm on a ring written by the real collector (`alphapulse collect`, Kraken v2)
+fed by the built-in simulator (`alphapulse simulate`), both on loopback: decoding agrees with the
+TypeScript reader, books copied live match the record history, and a collector restart is
+followed into its new generation."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+import unittest
+from collections.abc import Callable
+
+from support import BUN, REPO, RingTestCase, ts_dump
+
+from alphapulse_shm import (
+    Book,
+    BookStatus,
+    BookView,
+    Follower,
+    Gap,
+    NewGeneration,
+    Record,
+    RecordType,
+    Ring,
+    RingState,
+)
+
+SIMULATOR_PORT = 19510
+METRICS_PORT = 19511
+WAIT = 60.0
+MAIN = str(REPO / "src" / "main.ts")
+
+
+class CollectorTest(RingTestCase):
+    def setUp(self) -> None:
+        super().setUp()
+        self.path = os.path.join(self.dir, "kraken.ring")
+        self.logs: list[str] = []
+        self.spawn(
+            "simulate",
+            SIMULATOR_PORT=str(SIMULATOR_PORT),
+            SIMULATOR_SYMBOLS="BTC-USD,ETH-USD",
+            SIMULATOR_UPDATES_PER_SECOND="200",
+            SIMULATOR_TRADES_PER_SECOND="20",
+        )
+
+    def spawn(self, mode: str, **env: str) -> subprocess.Popen[bytes]:
+        """Starts an alphapulse mode logging to a file in the test directory; cleanup stops it
+        with SIGTERM (SIGKILL if it hangs)."""
+        self.logs.append(os.path.join(self.dir, f"{mode}-{len(self.logs)}.log"))
+        with open(self.logs[-1], "wb") as log_file:
+            process = subprocess.Popen(
+                [BUN, MAIN, mode],
+                env={**os.environ, "LOG_LEVEL": "info", **env},
+                stdout=log_file,
+                stderr=subprocess.STDOUT,
+            )
+
+        def stop() -> None:
+            if process.poll() is None:
+                process.send_signal(signal.SIGTERM)
+                try:
+                    process.wait(timeout=WAIT)
+                except subprocess.TimeoutExpired:
+                    process.kill()
+                    process.wait()
+
+        self.addCleanup(stop)
+        return process
+
+    def log_tails(self) -> str:
+        tails = []
+        for path in self.logs:
+            with open(path, errors="replace") as log_file:
+                tails.append(f"--- {os.path.basename(path)}\n" + "".join(log_file.readlines()[-5:]))
+        return "\n".join(tails)
+
+    def collect(self) -> subprocess.Popen[bytes]:
+        return self.spawn(
+            "collect",
+            EXCHANGE="kraken",
+            SYMBOLS="BTC-USD,ETH-USD",
+            EXCHANGE_WS_URL=f"ws://127.0.0.1:{SIMULATOR_PORT}/kraken/v2",
+            METRICS_PORT=str(METRICS_PORT),
+            SHARED_MEMORY_PATH=self.dir,
+            RING_CAPACITY="65536",
+            BOOK_DEPTH="10",
+        )
+
+    def stop(self, process: subprocess.Popen[bytes]) -> None:
+        process.send_signal(signal.SIGTERM)
+        self.assertEqual(process.wait(timeout=WAIT), 0, self.log_tails())
+
+    def wait_until(self, condition: Callable[[], bool], what: str) -> None:
+        deadline = time.monotonic() + WAIT
+        while not condition():
+            self.assertLess(time.monotonic(), deadline, f"timed out waiting for {what}\n{self.log_tails()}")
+            time.sleep(0.02)
+
+    def books_valid(self) -> bool:
+        if not os.path.exists(self.path):
+            return False
+        with Ring.open(self.path) as ring:
+            return all(ring.read_book(s).status == BookStatus.VALID for s in ring.symbols)
+
+    def test_collector_ring_decodes_like_typescript_and_books_match_history(self) -> None:
+        self.collect()
+        self.wait_until(self.books_valid, "valid books in the collector's ring")
+        with Ring.open(self.path, 1) as ring:
+            self.assertEqual(ring.exchange, "kraken")
+            self.assertEqual(
+                [(s.venue_symbol, s.symbol) for s in ring.symbols], [("BTC/USD", "BTC-USD"), ("ETH/USD", "ETH-USD")]
+            )
+            self.assertEqual(ring.state(), RingState.LIVE)
+            self.assertLess(ring.heartbeat_age_ms(), 5000)
+            # Follow for a while, copying books as we go; every copy must equal the view the
+            # records give at its last_seq.
+            views = {s.id: BookView(Book(s, BookStatus.UNKNOWN, 0, 0, 0, 0, 0, 0), ring.book_depth) for s in ring.symbols}
+            copies: dict[int, list[Book]] = {}
+            checked = 0
+            records: list[Record] = []
+            deadline = time.monotonic() + WAIT
+            while checked < 20 or len(records) < 2000:
+                self.assertLess(time.monotonic(), deadline, f"only {checked} books checked")
+                for s in ring.symbols:
+                    book = ring.read_book(s)
+                    copies.setdefault(book.last_seq, []).append(book)
+                for event in ring.poll(256):
+                    self.assertIsInstance(event, Record, "a 65536-slot ring should not lap here")
+                    assert isinstance(event, Record)
+                    records.append(event)
+                    for view in views.values():
+                        view.apply(event)
+                    for book in copies.pop(event.seq, []):
+                        if book.status == BookStatus.VALID:
+                            view = views[book.symbol.id]
+                            self.assertEqual((view.bids, view.asks), (book.bids, book.asks), f"at {event.seq}")
+                            checked += 1
+                time.sleep(0.002)
+        self.assertEqual([r.seq for r in records], list(range(1, len(records) + 1)))
+        kinds = {r.type for r in records}
+        self.assertIn(RecordType.TRADE, kinds)
+        self.assertIn(RecordType.BOOK_LEVEL, kinds)
+        for trade in (r for r in records if r.type == RecordType.TRADE):
+            self.assertEqual(len(trade.price_text.split(".")[1]), trade.symbol.price_decimals if trade.symbol else -1)
+        # The same records, decoded by src/shm/ring-reader.ts.
+        theirs = [line for line in ts_dump(self.path, 1) if "seq" in line][: len(records)]
+        self.assertEqual([r.to_dict() for r in records], theirs)
+
+    def test_collector_restart_is_a_new_generation(self) -> None:
+        first = self.collect()
+        self.wait_until(self.books_valid, "the first collector's books")
+        generations: list[int] = []
+        counts: dict[int, int] = {}
+        with Follower(self.path, start="oldest") as follower:
+
+            def read(done: Callable[[], bool]) -> bool:
+                """Reads what is there now; True once `done` holds."""
+                for event in follower.poll(1024):
+                    if isinstance(event, NewGeneration):
+                        generations.append(event.generation)
+                    elif isinstance(event, Gap):
+                        self.fail(f"unexpected {event}")
+                    else:
+                        counts[generations[-1]] = counts.get(generations[-1], 0) + 1
+                return done()
+
+            self.wait_until(lambda: read(lambda: counts.get(1, 0) > 100), "records of generation 1")
+            self.stop(first)
+            ring = follower.ring
+            assert ring is not None
+            self.wait_until(lambda: read(lambda: ring.position == ring.next_seq()), "the rest of generation 1")
+            self.assertEqual(ring.state(), RingState.CLOSED)
+            self.collect()
+            self.wait_until(lambda: read(lambda: generations == [1, 2] and counts.get(2, 0) > 100), "generation 2")
+            assert follower.ring is not None
+            self.assertEqual(follower.ring.generation, 2)
+        with Ring.open(self.path, 1) as second:
+            first_record = second.poll(1)[0]
+            assert isinstance(first_record, Record)
+            self.assertEqual((first_record.seq, first_record.type), (1, RecordType.CONNECTION_STATUS))
+
+if __name__ == "__main__":
+    unittest.main()
