@@ -21,10 +21,6 @@ const HOP_RUNS = [
   { pacing: "sleep", rate: 1_000, seconds: 4, warmup: 300 },
 ] as const;
 const TARGET_US = 10;
-// src/shm/libc.ts realtimeInto returns a frozen time once JSC's DFG JIT compiles it (the
-// timespec reads are not redone after the FFI call), so the writer runs with DFG off until the
-// lead fixes it; the reader reports clockStalls to show whether the writer's clock moved.
-const WRITER_ENV = { ...process.env, BUN_JSC_useDFGJIT: "0" };
 
 function openWriter(dir: string, name: string, capacity: number): RingWriter {
   return RingWriter.create({ dir, name, exchange: "bench", capacity, bookDepth: 1, symbols: SYMBOLS });
@@ -71,8 +67,8 @@ async function pacedWriter(
   console.log(JSON.stringify({ written: total }));
 }
 
-async function runJson(command: string[], env?: Record<string, string | undefined>): Promise<unknown> {
-  const child = Bun.spawn(command, { stdout: "pipe", stderr: "inherit", env: env ?? process.env });
+async function runJson(command: string[]): Promise<unknown> {
+  const child = Bun.spawn(command, { stdout: "pipe", stderr: "inherit" });
   const out = await new Response(child.stdout).text();
   const code = await child.exited;
   if (code !== 0) throw new Error(`${command.join(" ")} exited ${code}`);
@@ -108,19 +104,16 @@ async function main(): Promise<void> {
     for (const run of HOP_RUNS) {
       const ringPath = path.join(dir, `hop-${run.pacing}.ring`);
       const reader = runJson([PYTHON, READER, "hop", ringPath, String(run.warmup)]);
-      const writer = runJson(
-        [
-          process.execPath,
-          import.meta.path,
-          "--paced-writer",
-          dir,
-          `hop-${run.pacing}`,
-          run.pacing,
-          String(run.rate),
-          String(run.seconds),
-        ],
-        WRITER_ENV,
-      );
+      const writer = runJson([
+        process.execPath,
+        import.meta.path,
+        "--paced-writer",
+        dir,
+        `hop-${run.pacing}`,
+        run.pacing,
+        String(run.rate),
+        String(run.seconds),
+      ]);
       const [hop] = (await Promise.all([reader, writer])) as [HopResult, unknown];
       console.log(
         `hop TS writer -> Python reader, ${run.pacing}-paced writer at ${run.rate}/s: p50 ${us(hop.p50Ns)} us, p99 ${us(hop.p99Ns)} us, p99.9 ${us(hop.p999Ns)} us, max ${us(hop.maxNs)} us over ${hop.samples} records (${hop.gaps} gaps, ${hop.clockStalls} writer clock stalls)`,

@@ -70,11 +70,8 @@ class RingTestCase(unittest.TestCase):
 
 def ts_dump(path: str, start: StartAt) -> list[dict[str, Any]]:
     """The ring as src/shm/ring-reader.ts decodes it: records and gaps, then books."""
-    # src/shm/ring-reader.ts segfaults on a PROT_READ mapping once JSC's DFG JIT compiles its
-    # Atomics.load (reported to the lead); the interpreter and baseline JIT read it correctly.
-    env = {**os.environ, "BUN_JSC_useDFGJIT": "0"}
     done = subprocess.run(
-        [BUN, str(DUMPER), path, str(start)], capture_output=True, text=True, timeout=120, check=True, env=env
+        [BUN, str(DUMPER), path, str(start)], capture_output=True, text=True, timeout=120, check=True
     )
     return [json.loads(line) for line in done.stdout.splitlines() if line]
 
