@@ -252,6 +252,34 @@ describe("kraken protocol", () => {
     }
   });
 
+  test("depth 10 and depth 100 subscribers of one symbol each hold the true book at their depth", async () => {
+    const shallow = await bookClient(sim, ["DOGE/USDT"], 10);
+    const deep = await bookClient(sim, ["DOGE/USDT"], 100);
+    try {
+      await waitFor(
+        "40 checked messages each",
+        () => shallow.results.length >= 40 && deep.results.length >= 40,
+      );
+      sim.inject("kraken", { kind: "stall", durationMs: 5_000 }, "DOGE-USDT");
+      await waitForQuiet(shallow.client);
+      await waitForQuiet(deep.client);
+      for (const [depth, { books, results }] of [
+        [10, shallow],
+        [100, deep],
+      ] as const) {
+        const truth = sim.trueBook("kraken", "DOGE-USDT", depth);
+        const book = books.get("DOGE/USDT")!;
+        expect(book.asStrings("bid")).toEqual(truth.bids);
+        expect(book.asStrings("ask")).toEqual(truth.asks);
+        expect(truth.bids.length).toBe(depth);
+        expect(results.filter((r) => !r.ok)).toEqual([]);
+      }
+    } finally {
+      shallow.client.close();
+      deep.client.close();
+    }
+  });
+
   test("trade snapshot and updates: taker side, sequential trade_id, ord_type, RFC3339 time", async () => {
     const client = await RecordingClient.connect(sim.urls.kraken.ws);
     try {
