@@ -32,8 +32,8 @@ class Book:
     exchange_nsec: int
     publish_sec: int
     publish_nsec: int
-    bids: list[Level] = field(default_factory=list)
-    asks: list[Level] = field(default_factory=list)
+    bids: list[Level] = field(default_factory=list[Level])
+    asks: list[Level] = field(default_factory=list[Level])
 
     @property
     def valid(self) -> bool:

@@ -4,12 +4,13 @@ gaps and books, compared as JSON lines."""
 from __future__ import annotations
 
 import unittest
+from typing import Any
 
 from support import RingTestCase, py_dump, ts_dump
 
 
 class ConformanceTest(RingTestCase):
-    def assert_same(self, start: int | str) -> list[dict[str, object]]:
+    def assert_same(self, start: int | str) -> list[dict[str, Any]]:
         ours = py_dump(self.path, start)
         theirs = ts_dump(self.path, start)
         self.assertEqual(len(ours), len(theirs))
