@@ -1,7 +1,9 @@
 // `bun bench/ops.ts`: the operational figures docs/operations.md sets against the seed's
 // deployment targets, measured on the compiled binary with a simulator on loopback: start to
 // /health and to /ready for a collector and a broadcaster (what a pod needs before a rollout moves
-// on), /health response time under sequential load, SIGTERM to exit, and the binary's size.
+// on), /health response time under sequential load, the collector's receipt-to-ring p99 (its own
+// histogram, as a bucket bound, over 10 steady seconds on a simulator at 50 updates/s per symbol),
+// SIGTERM to exit, and the binary's size.
 // Prints one JSON line last.
 import { mkdtempSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -11,6 +13,18 @@ import { latencySummaryUs, round } from "./stats.ts";
 
 const REPO_ROOT = path.resolve(import.meta.dir, "..");
 const HEALTH_REQUESTS = 2000;
+const STEADY_MS = 10_000;
+
+/** Cumulative buckets [le, count] of the collector's receipt-to-ring histogram, +Inf last. */
+async function latencyBuckets(url: string): Promise<[number, number][]> {
+  const text = await (await fetch(`${url}/metrics`)).text();
+  const bucket =
+    /^alphapulse_shared_memory_latency_histogram_microseconds_bucket\{.*le="([^"]+)".*\} (\S+)$/gm;
+  return [...text.matchAll(bucket)].map((match) => [
+    match[1] === "+Inf" ? Number.POSITIVE_INFINITY : Number(match[1]),
+    Number(match[2]),
+  ]);
+}
 
 async function msUntil200(process: StackProcess, url: string, started: number): Promise<number> {
   await waitFor(
@@ -58,6 +72,13 @@ try {
     healthNs[i] = (performance.now() - t0) * 1e6;
   }
   const health = latencySummaryUs(healthNs);
+  // The collector's own histogram of frame receipt to ring publish, over a steady window after start.
+  const before = await latencyBuckets(collectorUrl);
+  await Bun.sleep(STEADY_MS);
+  const after = await latencyBuckets(collectorUrl);
+  const steady = after.map(([le, count], i) => [le, count - (before[i]?.[1] ?? 0)] as const);
+  const frames = steady.at(-1)?.[1] ?? 0;
+  const p99Bucket = steady.find(([, count]) => count >= frames * 0.99)?.[0];
 
   started = performance.now();
   const broadcasterExit = await stack.stopProcess(broadcaster);
@@ -74,6 +95,8 @@ try {
       collectorStartToHealthMs: round(collectorHealthMs, 1),
       collectorStartToReadyMs: round(collectorReadyMs, 1),
       broadcasterStartToReadyMs: round(broadcasterReadyMs, 1),
+      collectorSteadyFrames: frames,
+      collectorReceiptToRingP99AtMostUs: p99Bucket ?? null,
       health: {
         requests: HEALTH_REQUESTS,
         p50_us: health.p50_us,
