@@ -24,7 +24,7 @@ export const H = {
   createdSec: 80, // u32
   createdNsec: 84, // u32
   heartbeatMs: 88, // i64 ms since the Unix epoch, atomic
-  nextSeq: 96, // i64 sequence the writer will write next (records committed = nextSeq - 1), atomic
+  nextSeq: 96, // f64 holding an integer: the sequence the writer will write next (committed = nextSeq - 1)
   exchange: 104, // 16 ASCII bytes, NUL padded
   size: PAGE,
 } as const;

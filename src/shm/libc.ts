@@ -1,6 +1,6 @@
 // The few libc calls the shared-memory rings need, through bun:ffi: open/mmap a /dev/shm file,
 // lock it for the single writer, and read CLOCK_REALTIME, the one clock every process shares.
-import { dlopen, FFIType, type Pointer, ptr, read, toArrayBuffer } from "bun:ffi";
+import { dlopen, FFIType, type Pointer, read, toArrayBuffer } from "bun:ffi";
 
 const libc = dlopen("libc.so.6", {
   open: { args: [FFIType.cstring, FFIType.i32, FFIType.u32], returns: FFIType.i32 },
@@ -14,6 +14,7 @@ const libc = dlopen("libc.so.6", {
   },
   munmap: { args: [FFIType.ptr, FFIType.u64], returns: FFIType.i32 },
   clock_gettime: { args: [FFIType.i32, FFIType.ptr], returns: FFIType.i32 },
+  malloc: { args: [FFIType.u64], returns: FFIType.ptr },
   __errno_location: { args: [], returns: FFIType.ptr },
   strerror: { args: [FFIType.i32], returns: FFIType.cstring },
 }).symbols;
@@ -98,15 +99,22 @@ export function unmap(mapping: Mapping): void {
   libc.munmap(mapping.address, mapping.length);
 }
 
-const timespec = new Int32Array(4);
-const timespecPtr = ptr(timespec);
+// The timespec lives in malloc'd memory, which never moves. A JS typed array's storage can move,
+// and once the call is JIT-compiled a stale pointer froze the clock (seen in the shm bench).
+const timespec = stableAllocation(16);
+
+function stableAllocation(bytes: number): Pointer {
+  const address: Pointer | bigint | null = libc.malloc(bytes);
+  if (address === null || typeof address === "bigint") throw new Error(`malloc(${bytes}) failed`);
+  return address;
+}
 
 /**
  * Reads CLOCK_REALTIME into out[index] (seconds) and out[index + 1] (nanoseconds).
  * Seconds fit an unsigned 32-bit word until 2106; the pair is exact, unlike a double of ns.
  */
 export function realtimeInto(out: Uint32Array, index: number): void {
-  libc.clock_gettime(CLOCK_REALTIME, timespecPtr);
-  out[index] = timespec[0]!;
-  out[index + 1] = timespec[2]!;
+  libc.clock_gettime(CLOCK_REALTIME, timespec);
+  out[index] = read.u32(timespec, 0);
+  out[index + 1] = read.u32(timespec, 8);
 }

@@ -86,6 +86,11 @@ function fencedLoad(words: Int32Array, index: number): number {
   return words[index]!;
 }
 
+function fencedLoadF64(words: Float64Array, index: number): number {
+  Atomics.add(fence, 0, 0);
+  return words[index]!;
+}
+
 function fencedLoad64(words: BigInt64Array, index: number): number {
   Atomics.add(fence, 0, 0);
   return Number(words[index]!);
@@ -103,6 +108,7 @@ export class RingReader {
   private mapping: Mapping | null;
   private readonly i32: Int32Array;
   private readonly big: BigInt64Array;
+  private readonly f64: Float64Array;
   private readonly slotsWord: number;
   private readonly booksWord: number;
   private readonly bookWords: number;
@@ -136,6 +142,7 @@ export class RingReader {
     const v = new DataView(buffer);
     this.i32 = new Int32Array(buffer);
     this.big = new BigInt64Array(buffer, 0, H.size / 8);
+    this.f64 = new Float64Array(buffer, 0, H.size / 8);
     this.generation = v.getUint32(H.generation, true);
     this.writerPid = v.getUint32(H.writerPid, true);
     this.capacity = v.getUint32(H.capacity, true);
@@ -184,7 +191,7 @@ export class RingReader {
 
   /** The writer's committed cursor: the sequence it will write next. */
   writerNextSeq(): number {
-    return fencedLoad64(this.big, HEADER_NEXT_SEQ);
+    return fencedLoadF64(this.f64, HEADER_NEXT_SEQ);
   }
 
   /** Oldest sequence still safe to read: the writer may be overwriting the slot before it. */

@@ -1,0 +1,98 @@
+// The reading side of bench/shm.ts, in its own process: a ring reader that busy-polls (the one
+// spinning process allowed on a 2-core box) or a Unix-socket server driven by its event loop.
+// Prints its measurements as one JSON line.
+import { mmap } from "bun";
+import { nanosSince, realtimeInto } from "../src/shm/clock.ts";
+import { RecordView, RingReader } from "../src/shm/ring-reader.ts";
+import { latencySummaryUs } from "./stats.ts";
+
+const [role = "", target = "", countText = "0", extra = ""] = process.argv.slice(2);
+const count = Number(countText);
+
+if (role === "ring-latency") {
+  // Measure every record's hop: writer publish time to this process seeing it. The clock is read
+  // once after each poll and charged to every record that poll returned (conservative for all
+  // but the last), so that timing does not slow the reader down.
+  const warmup = Number(extra);
+  const reader = RingReader.open(target, 1);
+  const samples = new Float64Array(count);
+  const publishSec = new Float64Array(64);
+  const publishNsec = new Float64Array(64);
+  let n = 0;
+  let batch = 0;
+  let lost = 0;
+  const view = new RecordView();
+  const sink = {
+    record(r: RecordView) {
+      publishSec[batch] = r.publishSec;
+      publishNsec[batch++] = r.publishNsec;
+    },
+    gap(_from: number, k: number) {
+      lost += k;
+    },
+  };
+  const now = new Uint32Array(2);
+  console.log(JSON.stringify({ ready: true }));
+  let seen = 0;
+  while (seen + lost < count) {
+    batch = 0;
+    if (reader.poll(sink, view, 64) === 0) continue;
+    realtimeInto(now, 0);
+    for (let i = 0; i < batch; i++) {
+      if (seen++ >= warmup) samples[n++] = (now[0]! - publishSec[i]!) * 1e9 + (now[1]! - publishNsec[i]!);
+    }
+  }
+  console.log(JSON.stringify({ lost, ...latencySummaryUs(samples.subarray(0, n)) }));
+} else if (role === "ring-throughput") {
+  // Count records as fast as possible, publishing our position so the writer never laps us.
+  const reader = RingReader.open(target, 1);
+  const position = new Float64Array(mmap(extra).buffer, 0, 1);
+  const view = new RecordView();
+  let n = 0;
+  let lost = 0;
+  let checksum = 0;
+  const sink = {
+    record(r: RecordView) {
+      checksum += r.price;
+      n++;
+    },
+    gap(_from: number, k: number) {
+      lost += k;
+    },
+  };
+  let started = 0;
+  while (n + lost < count) {
+    if (reader.poll(sink, view, 4096) > 0) {
+      if (started === 0) started = performance.now();
+      position[0] = reader.position;
+    }
+  }
+  const seconds = (performance.now() - started) / 1000;
+  console.log(JSON.stringify({ records: n, lost, seconds, rate_per_s: Math.round(n / seconds), checksum }));
+} else if (role === "uds-latency") {
+  // The alternative a user would pick: the same 64-byte records over a Unix domain socket.
+  const samples = new Float64Array(count);
+  let n = 0;
+  let pending = Buffer.alloc(0);
+  const server = Bun.listen({
+    unix: target,
+    socket: {
+      data(_socket, chunk) {
+        pending = pending.length === 0 ? Buffer.from(chunk) : Buffer.concat([pending, chunk]);
+        let at = 0;
+        for (; at + 64 <= pending.length; at += 64) {
+          samples[n++] = nanosSince(pending.readUInt32LE(at + 48), pending.readUInt32LE(at + 52));
+        }
+        pending = pending.subarray(at);
+        if (n >= count) {
+          console.log(JSON.stringify(latencySummaryUs(samples.subarray(0, n))));
+          server.stop(true);
+          process.exit(0);
+        }
+      },
+    },
+  });
+  console.log(JSON.stringify({ listening: target }));
+} else {
+  throw new Error(`unknown role ${role}`);
+}

@@ -1,0 +1,163 @@
+// `bun bench shm`: cross-process hop latency of the shared-memory ring at 100k records/s (writer
+// timer-driven, reader busy-polling in its own process), the maximum sustained rate with one writer
+// and one reader, and the same records over a Unix domain socket for comparison. JSON line last.
+import { rmSync, writeFileSync } from "node:fs";
+import { realtimeInto } from "../src/shm/clock.ts";
+import { RecordFlag, RecordType } from "../src/shm/layout.ts";
+import { RingWriter } from "../src/shm/ring-writer.ts";
+import { round } from "./stats.ts";
+
+const RATE = Number(process.env.SHM_BENCH_RATE ?? 100_000);
+const SECONDS = Number(process.env.SHM_BENCH_SECONDS ?? 4);
+const WARMUP = RATE / 2;
+const THROUGHPUT_RECORDS = Number(process.env.SHM_BENCH_RECORDS ?? 20_000_000);
+const DIR = `/dev/shm/alphapulse-bench-${process.pid}`;
+const PEER = `${import.meta.dir}/shm-peer.ts`;
+
+type Peer = ReturnType<typeof spawnPeer>;
+
+function spawnPeer(args: string[]) {
+  const child = Bun.spawn(["bun", PEER, ...args], { stdout: "pipe", stderr: "inherit" });
+  const lines = readLines(child.stdout);
+  return { child, next: () => lines.next().then((r) => JSON.parse(String(r.value)) as Record<string, number>) };
+}
+
+async function* readLines(stream: ReadableStream<Uint8Array>): AsyncGenerator<string> {
+  const decoder = new TextDecoder();
+  let buffered = "";
+  for await (const chunk of stream) {
+    buffered += decoder.decode(chunk);
+    let newline = buffered.indexOf("\n");
+    while (newline >= 0) {
+      yield buffered.slice(0, newline);
+      buffered = buffered.slice(newline + 1);
+      newline = buffered.indexOf("\n");
+    }
+  }
+}
+
+/** Calls `writeOne` RATE times a second for `total` records, from timers: no spinning here. */
+async function paced(total: number, writeOne: () => void): Promise<void> {
+  const start = performance.now();
+  let written = 0;
+  while (written < total) {
+    const due = Math.min(total, Math.floor(((performance.now() - start) * RATE) / 1000));
+    while (written < due) {
+      writeOne();
+      written++;
+    }
+    await Bun.sleep(1);
+  }
+}
+
+function newWriter(name: string, capacity: number): RingWriter {
+  return RingWriter.create({
+    dir: DIR,
+    name,
+    exchange: "bench",
+    capacity,
+    bookDepth: 1,
+    symbols: [{ venueSymbol: "BTCUSDT", symbol: "BTC-USDT", priceDecimals: 2, sizeDecimals: 8 }],
+  });
+}
+
+async function ringLatency() {
+  const total = RATE * SECONDS + WARMUP;
+  const writer = newWriter("latency", 1 << 16);
+  const peer: Peer = spawnPeer(["ring-latency", writer.path, String(total), String(WARMUP)]);
+  await peer.next(); // ready
+  await paced(total, () => {
+    writer.append(RecordType.Trade, RecordFlag.BatchEnd, 0, 6_500_000, 1_000, writer.nextSeq);
+  });
+  const result = await peer.next();
+  writer.close();
+  return result;
+}
+
+async function ringThroughput() {
+  const capacity = 1 << 16;
+  const writer = newWriter("throughput", capacity);
+  const feedbackPath = `${DIR}/reader-position`;
+  writeFileSync(feedbackPath, Buffer.alloc(8));
+  const readerPosition = new Float64Array(Bun.mmap(feedbackPath).buffer, 0, 1);
+  const peer = spawnPeer(["ring-throughput", writer.path, String(THROUGHPUT_RECORDS), feedbackPath]);
+  // Back-pressure: never get more than most of a ring ahead of the reader, so nothing is lost.
+  const limit = capacity - 8192;
+  for (let i = 1; i <= THROUGHPUT_RECORDS; i++) {
+    if ((i & 1023) === 0) {
+      while (i - readerPosition[0]! > limit) await Bun.sleep(0);
+    }
+    writer.append(RecordType.Trade, RecordFlag.BatchEnd, 0, i, 1_000, i);
+  }
+  const result = await peer.next();
+  writer.close();
+  return result;
+}
+
+async function udsLatency() {
+  const total = RATE * SECONDS + WARMUP;
+  const socketPath = `${DIR}/bench.sock`;
+  const peer = spawnPeer(["uds-latency", socketPath, String(total)]);
+  await peer.next(); // listening
+  // Bun's socket.write may take only part of a buffer; the rest waits here for `drain`.
+  let backlog = Buffer.alloc(0);
+  const flush = (s: { write(data: Buffer): number }) => {
+    const written = s.write(backlog);
+    backlog = backlog.subarray(Math.max(0, written));
+  };
+  const socket = await Bun.connect({ unix: socketPath, socket: { data() {}, drain: flush } });
+  const times = new Uint32Array(2);
+  let seq = 0;
+  await paced(total, () => {
+    const record = Buffer.alloc(64);
+    record.writeUInt32LE(++seq, 8);
+    realtimeInto(times, 0);
+    record.writeUInt32LE(times[0]!, 48);
+    record.writeUInt32LE(times[1]!, 52);
+    backlog = backlog.length === 0 ? record : Buffer.concat([backlog, record]);
+    flush(socket);
+  });
+  while (backlog.length > 0) {
+    flush(socket);
+    await Bun.sleep(1);
+  }
+  const result = await peer.next();
+  socket.end();
+  return result;
+}
+
+rmSync(DIR, { recursive: true, force: true });
+try {
+  const ring = await ringLatency();
+  console.error(`ring hop at ${RATE}/s: ${JSON.stringify(ring)}`);
+  const uds = await udsLatency();
+  console.error(`unix socket hop at ${RATE}/s: ${JSON.stringify(uds)}`);
+  const throughput = await ringThroughput();
+  console.error(`ring throughput: ${JSON.stringify(throughput)}`);
+  const p50Ratio = round(uds.p50_us! / ring.p50_us!, 1);
+  const goals = {
+    p50_le_0_5_us: ring.p50_us! <= 0.5,
+    p99_le_5_us: ring.p99_us! <= 5,
+    rate_ge_5m: throughput.rate_per_s! >= 5_000_000,
+    p50_20x_below_uds: p50Ratio >= 20,
+  };
+  console.log(
+    JSON.stringify({
+      bench: "shm",
+      rate_per_s: RATE,
+      p50_us: ring.p50_us,
+      p90_us: ring.p90_us,
+      p99_us: ring.p99_us,
+      p999_us: ring.p999_us,
+      max_us: ring.max_us,
+      lost: ring.lost,
+      max_rate_per_s: throughput.rate_per_s,
+      uds_p50_us: uds.p50_us,
+      uds_p99_us: uds.p99_us,
+      uds_over_ring_p50: p50Ratio,
+      goals,
+    }),
+  );
+} finally {
+  rmSync(DIR, { recursive: true, force: true });
+}
