@@ -1,16 +1,18 @@
 #!/usr/bin/env bash
 # Deploys AlphaPulse to an environment: renders its kustomize overlay with the image tag pinned,
 # applies it, waits for the rollout (a new pod must be Ready before an old one goes), checks every
-# container's /health from inside its pod, then runs the smoke tests through port-forwards.
+# container's /health from inside its pod, then runs the smoke tests through port-forwards. If
+# anything fails after the apply changed the Deployment, it rolls back to the previous revision.
 #
 # usage: scripts/deploy.sh ENVIRONMENT IMAGE_TAG     (ENVIRONMENT: staging | production)
+# INTEGRATION=1 runs the integration tests instead of the smoke tests.
 # DRY_RUN=1 prints the rendered manifests and the kubectl commands instead of running them.
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=environments.sh
 source "$(dirname "$0")/environments.sh"
 
 if [[ $# -ne 2 ]]; then
-  sed -n '6,7p' "$0" >&2
+  sed -n '7,9p' "$0" >&2
   exit 2
 fi
 environment=$1
@@ -65,24 +67,53 @@ check_health() {
   done < <(kubectl get deployment "$DEPLOYMENT" -n "$namespace" -o jsonpath='{range .spec.template.spec.containers[*]}{.name}{" "}{.ports[?(@.name!="websocket")].containerPort}{"\n"}{end}')
 }
 
-smoke_test() {
+# Smoke tests (or, with INTEGRATION=1, the integration tests) through port-forwards to the Services.
+post_deploy_tests() {
   [[ ${DRY_RUN:-0} == 1 ]] && return 0
-  local forward_pid
+  local tests=smoke-tests.sh
+  [[ ${INTEGRATION:-0} == 1 ]] && tests=integration-tests.sh
   kubectl port-forward -n "$namespace" svc/alphapulse-websocket 18765:8765 >/dev/null &
-  forward_pid=$!
+  forwards+=($!)
   kubectl port-forward -n "$namespace" svc/alphapulse-metrics 18766:8766 >/dev/null &
-  trap 'kill "$forward_pid" $! 2>/dev/null || true' EXIT
-  "$REPO_ROOT/scripts/smoke-tests.sh" http://127.0.0.1:18765 http://127.0.0.1:18766
+  forwards+=($!)
+  local deadline=$((SECONDS + 30))
+  until curl -fs -o /dev/null http://127.0.0.1:18766/health && curl -s -o /dev/null http://127.0.0.1:18765/; do
+    ((SECONDS < deadline)) || { echo "deploy: port-forwards did not come up" >&2; return 1; }
+    sleep 0.5
+  done
+  "$REPO_ROOT/scripts/$tests" http://127.0.0.1:18765 http://127.0.0.1:18766
 }
+
+revision() {
+  kubectl get deployment "$DEPLOYMENT" -n "$namespace" \
+    -o jsonpath='{.metadata.annotations.deployment\.kubernetes\.io/revision}' 2>/dev/null || true
+}
+
+# On failure after the apply changed the pod template, go back to the revision that was serving.
+forwards=()
+revision_before=""
+revision_after=""
+on_exit() {
+  local status=$?
+  if ((${#forwards[@]} > 0)); then kill "${forwards[@]}" 2>/dev/null || true; fi
+  if ((status != 0)) && [[ -n $revision_before && $revision_after != "$revision_before" ]]; then
+    echo "deploy: failed; rolling back to revision $revision_before" >&2
+    "$REPO_ROOT/scripts/rollback.sh" "$environment" "$revision_before" || true
+  fi
+  exit "$status"
+}
+trap on_exit EXIT
 
 started=$SECONDS
 echo "deploy: $environment ($namespace) <- $IMAGE_REPOSITORY:$image_tag"
 if [[ ${DRY_RUN:-0} == 1 ]]; then
   render
 else
+  revision_before=$(revision)
   render | kubectl apply -f -
+  revision_after=$(revision)
 fi
 check_rollout
 check_health
-smoke_test
+post_deploy_tests
 echo "deploy: $environment done in $((SECONDS - started)) s"

@@ -132,3 +132,51 @@ describe("cluster scripts in DRY_RUN", () => {
     expect(existsSync(saved)).toBe(true);
   });
 });
+
+describe("deploy.sh rolls back a failed rollout", () => {
+  // No API server can run here, so a stand-in kubectl plays the cluster: it keeps the Deployment's
+  // revision in a file, bumps it on apply when the tag changes, and fails `rollout status` while
+  // the new revision is live; `kustomize` goes to the real kubectl. Every call is logged.
+  const cluster = mkdtempSync(path.join(tmpdir(), "ap-test-ops-cluster-"));
+  const realKubectl = Bun.which("kubectl") ?? "kubectl";
+  writeFileSync(
+    path.join(cluster, "kubectl"),
+    `#!/usr/bin/env bash
+echo "$*" >> "${cluster}/calls"
+state="${cluster}/revision"
+case "$1 $2" in
+  "kustomize "*) exec "${realKubectl}" "$@" ;;
+  "apply -f") input=$(cat); tag=$(grep -o 'alphapulse:[^ ]*' <<<"$input" | head -1)
+    if [[ $tag != "$(cat "${cluster}/tag")" ]]; then echo $(( $(cat "$state") + 1 )) > "$state"; echo "$tag" > "${cluster}/tag"; fi ;;
+  "get deployment") cat "$state" ;;
+  "rollout status") [[ $(cat "$state") == 4 ]] ;;
+  "rollout undo") echo 4 > "$state" ;;
+esac
+`,
+    { mode: 0o755 },
+  );
+  afterAll(() => rmSync(cluster, { recursive: true, force: true }));
+
+  function deploy(tag: string) {
+    writeFileSync(path.join(cluster, "calls"), "");
+    const result = script("deploy.sh", ["production", tag], { PATH: `${cluster}:${process.env.PATH}` });
+    return { ...result, calls: Bun.file(path.join(cluster, "calls")).text() };
+  }
+
+  test("a rollout that fails after the apply goes back to the revision that was serving", async () => {
+    writeFileSync(path.join(cluster, "revision"), "4\n");
+    writeFileSync(path.join(cluster, "tag"), "alphapulse:sha-old\n");
+    const result = deploy("sha-new");
+    expect(result.exitCode).not.toBe(0);
+    expect(result.output).toContain("deploy: failed; rolling back to revision 4");
+    expect(await result.calls).toContain("rollout undo deployment/alphapulse -n alphapulse --to-revision=4");
+  });
+
+  test("a failure that changed nothing rolls nothing back", async () => {
+    writeFileSync(path.join(cluster, "revision"), "5\n");
+    writeFileSync(path.join(cluster, "tag"), "alphapulse:sha-same\n");
+    const result = deploy("sha-same");
+    expect(result.exitCode).not.toBe(0);
+    expect(await result.calls).not.toContain("rollout undo");
+  });
+});
