@@ -13,7 +13,7 @@ export class Logger {
   constructor(
     private level: LogLevel = "info",
     private readonly base: Fields = {},
-    private readonly write: (line: string) => void = (line) => process.stdout.write(line),
+    private readonly write: (line: string) => void = writeStdout,
   ) {}
 
   setLevel(level: LogLevel): void {
@@ -54,6 +54,15 @@ export class Logger {
     if (RANK[level] < RANK[this.level]) return;
     const record = { time: new Date().toISOString(), level, msg, ...this.base, ...fields };
     this.write(`${JSON.stringify(record, errorReplacer)}\n`);
+  }
+}
+
+/** A closed stdout (EPIPE when the reader went away) must not take the process down with it. */
+function writeStdout(line: string): void {
+  try {
+    process.stdout.write(line);
+  } catch {
+    // Nowhere left to log to; the process carries on.
   }
 }
 
