@@ -48,19 +48,19 @@ describe.each(OVERLAYS)("k8s/%s", (overlay) => {
     for (const object of objects.filter((o) => o.kind !== "Namespace")) {
       expect(object.metadata.namespace).toBe(namespace);
     }
-  });
+  }, 60_000);
 
   test("every object validates against the Kubernetes OpenAPI schemas", async () => {
     expect(await modelErrors(objects)).toEqual([]);
-  });
+  }, 60_000);
 
   test("no object has an unknown field or a wrongly typed value (kubernetes-types + tsc)", () => {
     expect(typeErrors(objects)).toEqual([]);
-  });
+  }, 60_000);
 
   test("our rules hold: probes, limits, non-root, read-only root, real settings, agreeing ports", () => {
     expect(ruleViolations(objects, settings)).toEqual([]);
-  });
+  }, 60_000);
 });
 
 describe("the checks catch what they are for", () => {
@@ -72,13 +72,13 @@ describe("the checks catch what they are for", () => {
     container.livenesProbe = container.livenessProbe;
     const errors = typeErrors(broken).join("\n");
     expect(errors).toContain("livenesProbe");
-  });
+  }, 60_000);
 
   test("a missing required field fails the schema check", async () => {
     const broken = structuredClone(objects);
     delete deploymentOf(broken).spec.template.spec.containers[0]!.name;
     expect((await modelErrors(broken)).join("\n")).toContain("Deployment alphapulse");
-  });
+  }, 60_000);
 
   test("each rule reports its violation", () => {
     const broken = structuredClone(objects);
@@ -114,7 +114,7 @@ describe("the checks catch what they are for", () => {
     ]) {
       expect(violations).toContain(expected);
     }
-  });
+  }, 60_000);
 
   test("the source scan finds the settings the binary reads", () => {
     for (const name of [
@@ -126,5 +126,5 @@ describe("the checks catch what they are for", () => {
     ]) {
       expect(settings.has(name)).toBe(true);
     }
-  });
+  }, 60_000);
 });

@@ -90,7 +90,7 @@ describe("monitoring agrees with the manifests", () => {
       [JOBS.collect]: limitOf("kraken-collector"),
       [JOBS.broadcast]: limitOf("broadcaster"),
     });
-  });
+  }, 60_000);
 
   test("Prometheus discovers the namespaces the overlays deploy to", () => {
     const config = Bun.YAML.parse(readFileSync(path.join(MONITORING, "prometheus.yml"), "utf8")) as {
@@ -102,7 +102,7 @@ describe("monitoring agrees with the manifests", () => {
     for (const job of config.scrape_configs) {
       expect(job.kubernetes_sd_configs[0]!.namespaces.names.sort()).toEqual(namespaces.sort());
     }
-  });
+  }, 60_000);
 });
 
 describe("monitoring against a live collector, broadcaster and Prometheus", () => {
@@ -198,7 +198,7 @@ describe("monitoring against a live collector, broadcaster and Prometheus", () =
         formatError: false,
       });
     }
-  });
+  }, 60_000);
 
   test("every metric the alerts and the dashboard name is exported by the mode its job scrapes", () => {
     const missing: string[] = [];
@@ -222,7 +222,7 @@ describe("monitoring against a live collector, broadcaster and Prometheus", () =
       if (!sources.some((names) => names.has(use.name))) missing.push(`${use.where}: ${use.name}`);
     }
     expect(missing).toEqual([]);
-  });
+  }, 60_000);
 
   test("the relabel rules sort the pod's ports into the two jobs and drop the WebSocket port", async () => {
     const active = await waitFor("targets scraped", async () => {

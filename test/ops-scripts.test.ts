@@ -66,14 +66,14 @@ describe("backup.sh and restore.sh with real rings", () => {
     expect([...book.askPrices.subarray(0, book.askCount)]).toEqual(asks.prices);
     expect(book.lastSeq).toBe(seq);
     reader.close();
-  });
+  }, 60_000);
 
   test("restore.sh refuses a directory that already holds rings", () => {
     const archive = readdirSync(store).find((name) => name.startsWith("rings-local-"));
     const again = script("restore.sh", ["rings", `file://${store}/${archive}`, path.join(shm, "restored")]);
     expect(again.exitCode).toBe(1);
     expect(again.output).toContain("already holds rings");
-  });
+  }, 60_000);
 
   test("an unsupported store URL is a clear error", () => {
     mkdirSync(path.join(shm, "empty"), { recursive: true });
@@ -83,7 +83,7 @@ describe("backup.sh and restore.sh with real rings", () => {
     });
     expect(result.exitCode).toBe(2);
     expect(result.output).toContain("unsupported backup URL 'ftp://example.invalid/x'");
-  });
+  }, 60_000);
 });
 
 describe("cluster scripts in DRY_RUN", () => {
@@ -98,12 +98,12 @@ describe("cluster scripts in DRY_RUN", () => {
     expect(result.output).toContain(
       "dry-run: kubectl rollout status deployment/alphapulse -n alphapulse-staging --timeout=600s",
     );
-  });
+  }, 60_000);
 
   test("deploy.sh refuses an unknown environment or a malformed tag", () => {
     expect(script("deploy.sh", ["qa", "v1"], { DRY_RUN: "1" }).exitCode).toBe(2);
     expect(script("deploy.sh", ["production", "v1;rm -rf /"], { DRY_RUN: "1" }).exitCode).toBe(2);
-  });
+  }, 60_000);
 
   test("rollback.sh undoes the one Deployment, to a given revision when asked", () => {
     const result = script("rollback.sh", ["production", "3"], { DRY_RUN: "1" });
@@ -112,7 +112,7 @@ describe("cluster scripts in DRY_RUN", () => {
       "dry-run: kubectl rollout undo deployment/alphapulse -n alphapulse --to-revision=3",
     );
     expect(script("rollback.sh", ["production", "three"], { DRY_RUN: "1" }).exitCode).toBe(2);
-  });
+  }, 60_000);
 
   test("backup.sh reads a pod's rings through a restricted ephemeral container", () => {
     const result = script("backup.sh", ["production"], { DRY_RUN: "1", KUBECONFIG: "/nonexistent" });
@@ -121,7 +121,7 @@ describe("cluster scripts in DRY_RUN", () => {
       /kubectl debug -n alphapulse POD .*--target=broadcaster --profile=restricted/,
     );
     expect(result.output).toContain("tar -C /proc/1/root/dev/shm/alphapulse -czf - .");
-  });
+  }, 60_000);
 
   test("restore.sh config applies the saved objects in the environment's namespace", () => {
     const saved = path.join(store, "config-production.json");
@@ -130,7 +130,7 @@ describe("cluster scripts in DRY_RUN", () => {
     expect(result.exitCode).toBe(0);
     expect(result.output).toMatch(/dry-run: kubectl apply -n alphapulse -f \S+config\.json/);
     expect(existsSync(saved)).toBe(true);
-  });
+  }, 60_000);
 });
 
 describe("deploy.sh rolls back a failed rollout", () => {
@@ -170,7 +170,7 @@ esac
     expect(result.exitCode).not.toBe(0);
     expect(result.output).toContain("deploy: failed; rolling back to revision 4");
     expect(await result.calls).toContain("rollout undo deployment/alphapulse -n alphapulse --to-revision=4");
-  });
+  }, 60_000);
 
   test("a failure that changed nothing rolls nothing back", async () => {
     writeFileSync(path.join(cluster, "revision"), "5\n");
@@ -178,5 +178,5 @@ esac
     const result = deploy("sha-same");
     expect(result.exitCode).not.toBe(0);
     expect(await result.calls).not.toContain("rollout undo");
-  });
+  }, 60_000);
 });

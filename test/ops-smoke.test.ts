@@ -59,7 +59,7 @@ describe("smoke and integration scripts against a live stack", () => {
     );
     expect(exitCode).toBe(1);
     expect(output).toContain("smoke: FAIL http://127.0.0.1:19499/health");
-  });
+  }, 60_000);
 
   test("the WebSocket probe fails on a topic that never sends data", () => {
     const result = Bun.spawnSync(
@@ -76,5 +76,5 @@ describe("smoke and integration scripts against a live stack", () => {
     );
     expect(result.exitCode).toBe(1);
     expect(JSON.parse(result.stdout.toString()).ok).toBe(false);
-  });
+  }, 60_000);
 });
