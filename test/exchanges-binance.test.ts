@@ -3,8 +3,10 @@
 // book read back from the ring agrees with Binance's own bookTicker whenever both describe
 // the same update id. Plus gap handling, trades and exchangeInfo mapping.
 import { afterEach, describe, expect, test } from "bun:test";
+import fc from "fast-check";
 import { parseCapture, RecordedRest } from "../src/collector/capture.ts";
 import { binance, parseExchangeInfo } from "../src/exchanges/binance/venue.ts";
+import { formatScaled } from "../src/market/decimal.ts";
 import { BookStatus, type SymbolSpec } from "../src/shm/layout.ts";
 // RingReader.readBook is read only a few times per test here: a hot reader loop over a
 // read-only mapping crashes Bun 1.4.5 (its optimizing JIT turns Atomics.load into a locked
@@ -196,5 +198,63 @@ describe("binance frames", () => {
     harnesses.push(h);
     h.feed(JSON.stringify({ stream: "!serverShutdown", data: { e: "serverShutdown", E: 1 } }));
     expect(h.rollovers).toEqual(["serverShutdown"]);
+  });
+});
+
+describe("binance trade fast path", () => {
+  test("reads exactly what the JSON path reads (same trades, reordered keys force the JSON path)", () => {
+    const spec = { venueSymbol: "BTCUSDT", symbol: "BTC-USDT", priceDecimals: 8, sizeDecimals: 8 };
+    const fast = new VenueHarness(binance, [spec]);
+    const slow = new VenueHarness(binance, [spec]);
+    harnesses.push(fast, slow);
+    const records = (h: VenueHarness) => {
+      const reader = RingReader.open(h.writer.path, "oldest");
+      readers.push(reader);
+      const out: number[][] = [];
+      reader.poll(
+        {
+          record: (r) =>
+            void out.push([r.type, r.flags, r.price, r.size, r.aux, r.exchangeSec, r.exchangeNsec]),
+          gap: () => {},
+        },
+        new RecordView(),
+      );
+      return out;
+    };
+    let nextId = 1_000_000_000;
+    fc.assert(
+      fc.property(
+        fc.array(
+          fc.record({
+            step: fc.integer({ min: 1, max: 1000 }),
+            p: fc.integer({ min: 1, max: 2 ** 45 }),
+            q: fc.integer({ min: 1, max: 2 ** 45 }),
+            T: fc.integer({ min: 0, max: 4e12 }),
+            m: fc.boolean(),
+          }),
+          { maxLength: 20 },
+        ),
+        (trades) => {
+          for (const { step, p, q, T, m } of trades) {
+            nextId += step; // ids rise, as Binance's do, so the dedupe window keeps every trade
+            const t = nextId;
+            const price = formatScaled(p, 8);
+            const size = formatScaled(q, 8);
+            const canonical = `{"stream":"btcusdt@trade","data":{"e":"trade","E":${T},"s":"BTCUSDT","t":${t},"p":"${price}","q":"${size}","T":${T},"m":${m},"M":true}}`;
+            const reordered = JSON.stringify({
+              data: { M: true, m, T, q: size, p: price, t, s: "BTCUSDT", E: T, e: "trade" },
+              stream: "btcusdt@trade",
+            });
+            fast.feed(canonical);
+            slow.feed(reordered);
+          }
+        },
+      ),
+      { numRuns: 100 },
+    );
+    expect(fast.counters.parseErrors.size).toBe(0);
+    const fastRecords = records(fast);
+    expect(fastRecords.length).toBeGreaterThan(100);
+    expect(fastRecords).toEqual(records(slow));
   });
 });

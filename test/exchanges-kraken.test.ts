@@ -2,8 +2,9 @@
 // documented example via nautilus, and every update checksum of cryptofeed's v1 depth-1000
 // capture), and the v2 adapter end to end into a real ring.
 import { afterEach, describe, expect, test } from "bun:test";
+import fc from "fast-check";
 import { OrderBook } from "../src/book/order-book.ts";
-import { krakenChecksum } from "../src/exchanges/kraken/checksum.ts";
+import { KrakenChecksum } from "../src/exchanges/kraken/checksum.ts";
 import { kraken, mapKrakenSymbols } from "../src/exchanges/kraken/venue.ts";
 import { UnknownSymbolError } from "../src/exchanges/venue.ts";
 import { BookStatus, RecordType } from "../src/shm/layout.ts";
@@ -40,7 +41,7 @@ describe("kraken checksum", () => {
     expect(expected).toBe(3310070434);
     h.feed(text);
     expect(h.counters.total(h.counters.checksumMismatches)).toBe(0);
-    expect(krakenChecksum(h.publisher.books[0]!)).toBe(3310070434);
+    expect(new KrakenChecksum().of(h.publisher.books[0]!)).toBe(3310070434);
     expect(h.publisher.isValid(0)).toBe(true);
     // The exact qty text survived: 0.10000000 at 8 decimals, not a rounded double.
     expect(h.top(0, false, 1)).toEqual([[452835, 10000000]]);
@@ -122,7 +123,7 @@ describe("kraken checksum", () => {
 describe("kraken v1 capture (cryptofeed, depth 1000, 10 pairs)", () => {
   test("every update checksum reproduces from a book rebuilt from the raw strings", async () => {
     const lines = (await fixtureText("cryptofeed/KRAKEN.ws.50.0")).split("\n");
-    const books = new Map<string, { book: OrderBook; pd: number; sd: number }>();
+    const books = new Map<string, { book: OrderBook; checksum: KrakenChecksum; pd: number; sd: number }>();
     let updates = 0;
     let snapshots = 0;
     const decimalsOf = (s: string) => (s.includes(".") ? s.length - s.indexOf(".") - 1 : 0);
@@ -142,7 +143,12 @@ describe("kraken v1 capture (cryptofeed, depth 1000, 10 pairs)", () => {
         const asks = first.as as string[][];
         const bids = first.bs as string[][];
         const sample = asks[0] ?? bids[0]!;
-        const entry = { book: new OrderBook(1000), pd: decimalsOf(sample[0]!), sd: decimalsOf(sample[1]!) };
+        const entry = {
+          book: new OrderBook(1000),
+          checksum: new KrakenChecksum(),
+          pd: decimalsOf(sample[0]!),
+          sd: decimalsOf(sample[1]!),
+        };
         for (const [p, v] of asks) entry.book.asks.set(scaled(p!, entry.pd), scaled(v!, entry.sd));
         for (const [p, v] of bids) entry.book.bids.set(scaled(p!, entry.pd), scaled(v!, entry.sd));
         books.set(pair, entry);
@@ -163,7 +169,7 @@ describe("kraken v1 capture (cryptofeed, depth 1000, 10 pairs)", () => {
       }
       entry.book.truncate(1000);
       expect(checksum).toBeDefined();
-      expect(krakenChecksum(entry.book)).toBe(Number(checksum));
+      expect(entry.checksum.of(entry.book)).toBe(Number(checksum));
       updates++;
     }
     expect(snapshots).toBe(10);
@@ -204,5 +210,31 @@ describe("kraken symbols and frames", () => {
       [1059105, 12460, 1, 10218209],
     ]);
     expect(h.publisher.trades[0]!.duplicates).toBe(2);
+  });
+});
+
+describe("kraken checksum cache", () => {
+  test("the cached checksum equals a fresh computation after every random change", () => {
+    fc.assert(
+      fc.property(
+        fc.array(
+          fc.record({
+            isAsk: fc.boolean(),
+            price: fc.integer({ min: 1, max: 40 }),
+            size: fc.integer({ min: 0, max: 30 }),
+          }),
+          { maxLength: 200 },
+        ),
+        (ops) => {
+          const book = new OrderBook(25);
+          const cached = new KrakenChecksum();
+          for (const op of ops) {
+            book.side(op.isAsk).set(op.isAsk ? 100 + op.price : op.price, op.size);
+            expect(cached.of(book)).toBe(new KrakenChecksum().of(book));
+          }
+        },
+      ),
+      { numRuns: 200 },
+    );
   });
 });

@@ -16,7 +16,7 @@ import {
   type VenueContext,
   type VenueDefinition,
 } from "../venue.ts";
-import { krakenChecksum } from "./checksum.ts";
+import { KrakenChecksum } from "./checksum.ts";
 import { NumericFieldReader } from "./numeric-fields.ts";
 
 /** Depths Kraken's book channel accepts. */
@@ -123,6 +123,7 @@ export class KrakenVenue implements Venue {
   readonly streams: readonly StreamPlan[];
   private readonly ids = new Map<string, number>();
   private readonly fields = new NumericFieldReader();
+  private readonly checksums: KrakenChecksum[];
   private readonly subscribeDepth: number;
   private stream: StreamHandle | null = null;
   private requestId = 0;
@@ -130,6 +131,7 @@ export class KrakenVenue implements Venue {
 
   constructor(private readonly context: VenueContext) {
     for (const symbol of context.symbols) this.ids.set(symbol.venueSymbol, symbol.id);
+    this.checksums = context.symbols.map(() => new KrakenChecksum());
     this.subscribeDepth = krakenSubscribeDepth(context.depth);
     this.streams = [{ name: "kraken", url: context.wsUrl, watchdogMs: WATCHDOG_MS, maxLifetimeMs: 0 }];
   }
@@ -263,7 +265,7 @@ export class KrakenVenue implements Venue {
       sink.exchangeTime(this.time[0]!, this.time[1]!);
     }
     const expected = num(entry, "checksum");
-    if (expected !== undefined && krakenChecksum(book) !== expected) {
+    if (expected !== undefined && this.checksums[symbol.id]!.of(book) !== expected) {
       this.context.counters.checksumMismatch(symbol.id);
       this.invalidate(symbol.id, StatusReason.ChecksumMismatch);
       this.resync(symbol.id);
