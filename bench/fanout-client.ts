@@ -2,8 +2,8 @@
 // stdin/stdout by bench/fanout.ts and test/broadcast-fanout.test.ts.
 //   verify mode: every client is an SDK client (sequence checks on every message, a local book);
 //                the report says, per topic, how many clients ended in each state.
-//   count  mode: lean clients that count messages and bytes and sample latency (record publish
-//                time `pt` to receipt, on the shared clock), so the clients cost little CPU.
+//   count  mode: lean raw-socket clients that count messages and bytes and sample latency (record
+//                publish time `pt` to receipt, on the shared clock), so the clients cost little CPU.
 // Protocol (bench/fanout-workers.ts drives it): argv[2] is a JSON WorkerSpec; it prints
 // {"event":"ready"} once every client is subscribed; "start" resets the counters ({"event":
 // "started"}); "stop" (or "stop <json {topic: seq}>": first wait until every client reached
@@ -56,38 +56,126 @@ function topicsOf(index: number): readonly string[] {
   return spec.topicSets[(spec.firstClient + index) % spec.topicSets.length]!;
 }
 
-/** A lean client: counts, and reads `pt` from one message in `sampleEvery` without parsing it all. */
-function leanClient(index: number): Promise<WebSocket> {
+const SUBSCRIBE_KEY = "dGhlIHNhbXBsZSBub25jZQ==";
+const decoder = new TextDecoder();
+
+/** A client frame: masked (with a zero mask, which leaves the payload as is), FIN, text. */
+function clientFrame(opcode: number, payload: Uint8Array): Uint8Array {
+  const long = payload.length > 125;
+  const frame = new Uint8Array((long ? 8 : 6) + payload.length);
+  frame[0] = 0x80 | opcode;
+  if (long) {
+    frame[1] = 0x80 | 126;
+    frame[2] = payload.length >> 8;
+    frame[3] = payload.length & 0xff;
+  } else {
+    frame[1] = 0x80 | payload.length;
+  }
+  frame.set(payload, long ? 8 : 6);
+  return frame;
+}
+
+/**
+ * A lean client on a raw TCP socket: it parses only frame headers and counts, and reads `pt`
+ * from one message in `sampleEvery`. A WebSocket object per client costs a dispatched event per
+ * message, which on two cores would measure the clients, not the server.
+ */
+function leanClient(index: number): Promise<void> {
   const sampleEvery = spec.sampleEvery ?? 8;
+  const url = new URL(spec.url);
   return new Promise((resolve, reject) => {
-    const socket = new WebSocket(spec.url);
-    let seen = 0;
+    let open = false;
     let subscribed = false;
-    socket.onopen = () => socket.send(JSON.stringify({ op: "subscribe", topics: topicsOf(index) }));
-    socket.onmessage = (event) => {
-      const text = event.data as string;
-      if (!subscribed) {
-        if (text.startsWith('{"type":"ack"')) {
-          subscribed = true;
-          resolve(socket);
-        }
-        return;
+    let pending = new Uint8Array(0);
+    let seen = 0;
+    const onFrames = (socket: { write(data: Uint8Array): number }, bytesIn: Uint8Array) => {
+      let data = bytesIn;
+      if (pending.length > 0) {
+        data = new Uint8Array(pending.length + bytesIn.length);
+        data.set(pending);
+        data.set(bytesIn, pending.length);
       }
-      if (!counting) return;
-      messages++;
-      bytes += text.length;
-      if (++seen % sampleEvery === 0 && latencyNs.length < MAX_SAMPLES) {
-        const at = text.indexOf('"pt":');
-        if (at > 0) {
-          const published = Number.parseFloat(text.slice(at + 5, text.indexOf(",", at)));
-          if (published > 0) latencyNs.push((nowMicros() - published) * 1000);
+      let at = 0;
+      while (data.length - at >= 2) {
+        const opcode = data[at]! & 0x0f;
+        let length = data[at + 1]! & 0x7f;
+        let header = 2;
+        if (length === 126) {
+          if (data.length - at < 4) break;
+          length = (data[at + 2]! << 8) | data[at + 3]!;
+          header = 4;
+        } else if (length === 127) {
+          if (data.length - at < 10) break;
+          length =
+            (data[at + 6]! * 2 ** 24 + ((data[at + 7]! << 16) | (data[at + 8]! << 8) | data[at + 9]!)) >>> 0;
+          header = 10;
+        }
+        if (data.length - at < header + length) break;
+        const start = at + header;
+        at = start + length;
+        if (opcode === 1) {
+          if (!subscribed) {
+            subscribed = true;
+            resolve();
+            continue;
+          }
+          if (!counting) continue;
+          messages++;
+          bytes += length;
+          if (++seen % sampleEvery === 0 && latencyNs.length < MAX_SAMPLES) {
+            const text = decoder.decode(data.subarray(start, start + length));
+            const field = text.indexOf('"pt":');
+            const published =
+              field > 0 ? Number.parseFloat(text.slice(field + 5, text.indexOf(",", field))) : 0;
+            if (published > 0) latencyNs.push((nowMicros() - published) * 1000);
+          }
+        } else if (opcode === 9) {
+          socket.write(clientFrame(10, data.subarray(start, start + length)));
+        } else if (opcode === 8) {
+          const code = length >= 2 ? (data[start]! << 8) | data[start + 1]! : 1005;
+          closes[code] = (closes[code] ?? 0) + 1;
         }
       }
+      pending = at < data.length ? data.slice(at) : new Uint8Array(0);
     };
-    socket.onclose = (event) => {
-      closes[event.code] = (closes[event.code] ?? 0) + 1;
-      if (!subscribed) reject(new Error(`client ${index} closed (${event.code}) before its ack`));
-    };
+    Bun.connect({
+      hostname: url.hostname,
+      port: Number(url.port),
+      socket: {
+        open(socket) {
+          socket.write(
+            `GET ${url.pathname}${url.search} HTTP/1.1\r\nHost: ${url.host}\r\nUpgrade: websocket\r\n` +
+              `Connection: Upgrade\r\nSec-WebSocket-Key: ${SUBSCRIBE_KEY}\r\nSec-WebSocket-Version: 13\r\n\r\n`,
+          );
+        },
+        data(socket, chunk) {
+          if (open) {
+            onFrames(socket, chunk);
+            return;
+          }
+          const text = decoder.decode(chunk);
+          const end = text.indexOf("\r\n\r\n");
+          if (!text.startsWith("HTTP/1.1 101") || end < 0) {
+            reject(new Error(`client ${index}: upgrade refused: ${text.split("\r\n")[0]}`));
+            socket.end();
+            return;
+          }
+          open = true;
+          const request = new TextEncoder().encode(
+            JSON.stringify({ op: "subscribe", topics: topicsOf(index) }),
+          );
+          socket.write(clientFrame(1, request));
+          const rest = chunk.subarray(Buffer.byteLength(text.slice(0, end + 4)));
+          if (rest.length > 0) onFrames(socket, rest);
+        },
+        close() {
+          if (!subscribed) reject(new Error(`client ${index} closed before its ack`));
+        },
+        error(_socket, error) {
+          reject(error);
+        },
+      },
+    }).then((socket) => leanSockets.push(socket), reject);
   });
 }
 
@@ -98,7 +186,7 @@ function digest(client: AlphaPulseClient, topic: string): string {
 }
 
 const sdkClients: AlphaPulseClient[] = [];
-const leanClients: WebSocket[] = [];
+const leanSockets: Array<{ end(): void }> = [];
 let gaps = 0;
 
 async function connectAll(): Promise<void> {
@@ -108,7 +196,7 @@ async function connectAll(): Promise<void> {
     const pending: Promise<unknown>[] = [];
     for (let i = first; i < Math.min(spec.clients, first + batch); i++) {
       if (spec.mode === "count") {
-        pending.push(leanClient(i).then((socket) => leanClients.push(socket)));
+        pending.push(leanClient(i));
         continue;
       }
       const client = new AlphaPulseClient({ urls: [spec.url], reconnect: false, requestTimeoutMs: 60_000 });
@@ -139,7 +227,7 @@ function report(): WorkerReport {
   });
   return {
     clients: spec.clients,
-    connected: spec.mode === "count" ? leanClients.length : sdkClients.filter((c) => c.connected).length,
+    connected: spec.mode === "count" ? leanSockets.length : sdkClients.filter((c) => c.connected).length,
     messages,
     bytes,
     seconds: (performance.now() - startedAt) / 1000,
@@ -176,7 +264,7 @@ for await (const line of console) {
     counting = false;
     console.log(JSON.stringify({ event: "report", ...report() }));
     for (const client of sdkClients) client.close();
-    for (const socket of leanClients) socket.close();
+    for (const socket of leanSockets) socket.end();
     process.exit(0);
   }
 }

@@ -335,3 +335,47 @@ function ringLastSeq(symbolId: number): number {
   ring.readBook(symbolId, copy);
   return copy.lastSeq;
 }
+
+describe("lapped by the writer", () => {
+  test("subscribers get a gap status, then a fresh book from the latest-book entry", async () => {
+    const client = new AlphaPulseClient({ urls: [URL_WS] });
+    const statuses: string[] = [];
+    client.on("message", (message) => {
+      if (message.type === "status") statuses.push(`${message.topic} ${message.status}`);
+    });
+    await client.connect();
+    await client.subscribe(["book.kraken.BTC-USD", "trades.kraken.BTC-USD"]);
+    await until(() => client.book("book.kraken.BTC-USD")?.hasSnapshot === true);
+    // The writer outruns the broadcaster (same thread: it cannot read meanwhile) by two rings' worth.
+    const random = seededRandom(4);
+    for (let i = 0; i < 2 * (1 << 14); i++) {
+      if (i % 4 === 0) feed.randomUpdate(0, random, BTC_MID, 5);
+      else feed.trade(0, BTC_MID, 1 + i, false, i);
+    }
+    await until(
+      () => client.lastSeq("trades.kraken.BTC-USD") === messageSeq(feed.writer.generation, feed.lastSeq),
+    );
+    expect(statuses).toContain("book.kraken.BTC-USD gap");
+    expect(statuses).toContain("trades.kraken.BTC-USD gap");
+    const seq =
+      feed.randomUpdate(0, random, BTC_MID, 5) ||
+      feed.update(0, [{ ask: false, price: BTC_MID - 1, size: 3 }]);
+    await until(() => client.lastSeq("book.kraken.BTC-USD") === messageSeq(feed.writer.generation, seq));
+    const book = client.book("book.kraken.BTC-USD")!;
+    expect({ bids: book.bids(), asks: book.asks() }).toEqual(ringBook(0));
+    const text = await (await fetch(`http://127.0.0.1:${METRICS_PORT}/metrics`)).text();
+    expect(
+      Number(/alphapulse_broadcast_ring_gaps_total\{[^}]*\} (\S+)/.exec(text)?.[1]),
+    ).toBeGreaterThanOrEqual(1);
+    client.close();
+  });
+
+  test("permessage-deflate is used when the client asks for it", async () => {
+    const client = new RawClient(URL_WS, { perMessageDeflate: true });
+    await client.opened();
+    expect(client.socket.extensions).toContain("permessage-deflate");
+    client.send({ op: "subscribe", topics: ["book.kraken.BTC-USD"] });
+    expect((await client.next((m) => m.type === "snapshot")).bids).toEqual(ringBook(0).bids);
+    client.close();
+  });
+});

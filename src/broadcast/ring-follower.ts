@@ -185,7 +185,8 @@ export class RingFollower implements RingSink {
         this.directory.claim(this, { channel, exchange, symbol: info.symbol });
       const state = new SymbolState(info, claim("book"), claim("trades"), claim("bbo"));
       if (state.book) state.book.initial = () => this.snapshotText(state, state.book!.position, false);
-      if (state.bbo) state.bbo.initial = () => state.bbo!.latest();
+      // The current best levels (also when they have not changed since this broadcaster attached).
+      if (state.bbo) state.bbo.initial = () => bboText(state.bbo!, state, state.bbo!.position);
       return state;
     });
     if (this.statusTopic) {
@@ -284,11 +285,14 @@ export class RingFollower implements RingSink {
       for (let i = 0; i < copy.askCount; i++) state.asks.set(copy.askPrices[i]!, copy.askSizes[i]!);
       state.status = copy.status;
       state.skipThrough = copy.lastSeq;
+      // The notices sit just before the first record read again; the book restarts at its entry.
+      const resumed = messageSeq(this.generation, fromSeq + lost - 1);
       const at = messageSeq(this.generation, Math.max(copy.lastSeq, fromSeq + lost - 1));
       const reason = `lost ${lost} records from ring seq ${fromSeq}`;
       for (const topic of [state.book, state.trades]) {
-        if (topic)
-          this.sendStatus(topic, topic.nextSeq(at), "gap", reason, copy.publishSec, copy.publishNsec);
+        if (topic) {
+          this.sendStatus(topic, topic.nextSeq(resumed), "gap", reason, copy.publishSec, copy.publishNsec);
+        }
       }
       if (state.book) {
         const seq = state.book.nextSeq(at);
@@ -434,12 +438,7 @@ export class RingFollower implements RingSink {
     if (topic === null || (sameLevel(previousBid, state.bestBid) && sameLevel(previousAsk, state.bestAsk)))
       return;
     const seq = topic.nextSeq(at);
-    const text = `{"type":"bbo","topic":"${topic.name}","seq":${seq},"ts":${toEpochMicros(
-      state.exchangeSec,
-      state.exchangeNsec,
-    )},"pt":${toEpochMicros(state.publishSec, state.publishNsec)},"bid":${JSON.stringify(
-      state.bestBid,
-    )},"ask":${JSON.stringify(state.bestAsk)}}`;
+    const text = bboText(topic, state, seq);
     topic.record(seq, text);
     this.outlet.publish(topic, text, state.publishSec, state.publishNsec);
   }
@@ -538,6 +537,15 @@ export class RingFollower implements RingSink {
     this.reader?.close();
     this.reader = null;
   }
+}
+
+function bboText(topic: Topic, state: SymbolState, seq: number): string {
+  return `{"type":"bbo","topic":"${topic.name}","seq":${seq},"ts":${toEpochMicros(
+    state.exchangeSec,
+    state.exchangeNsec,
+  )},"pt":${toEpochMicros(state.publishSec, state.publishNsec)},"bid":${JSON.stringify(
+    state.bestBid,
+  )},"ask":${JSON.stringify(state.bestAsk)}}`;
 }
 
 function prevField(topic: Topic): string {

@@ -213,8 +213,8 @@ export function startBroadcastServer(options: BroadcastServerOptions): Broadcast
     if (topic.channel === "bbo") {
       // A latest-value stream: the current value is all that was missed.
       if (last === topic.position) return [];
-      const latest = topic.latest();
-      return latest === null ? null : [latest];
+      const current = topic.initial?.() ?? null;
+      return current === null ? null : [current];
     }
     return topic.since(last);
   }

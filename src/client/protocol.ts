@@ -185,7 +185,6 @@ export type ServerMessage = AckMessage | PongMessage | ErrorMessage | WarningMes
 /** Close codes the server uses besides the standard ones (1001 going away, 1009 too big). */
 export const CloseCode = {
   GoingAway: 1001,
-  PolicyViolation: 1008,
   TooBig: 1009,
   SlowConsumer: 4008,
   RateLimited: 4029,

@@ -1,0 +1,240 @@
+// `bun bench fanout` (or `bun bench/fanout.ts`): fan-out from the broadcaster to 1,000 and 10,000
+// WebSocket clients held by several load-generator processes, each client on one symbol's book,
+// bbo and trades, fed by ring writers here. Under the same load and clients it runs the same
+// stream from a Node 20 + ws server (the baseline) and from bare Bun.serve publish (the ceiling).
+// Reports deliveries/s, latency from record publish to client receipt on the shared clock, and
+// server RSS and CPU. JSON line last.
+//   FANOUT_CLIENTS=1000      one client count instead of 1000 and 10000
+//   FANOUT_SECONDS=5         measured seconds per run
+//   FANOUT_RATE=100          book updates per second per symbol (bbo a fifth, trades half)
+//   FANOUT_PROCESSES=4       load-generator processes
+//   FANOUT_SERVERS=alphapulse,raw,node
+import { readFileSync, rmSync } from "node:fs";
+import path from "node:path";
+import type { Subprocess } from "bun";
+import { realtimeInto } from "../src/shm/clock.ts";
+import { TestFeed } from "../test/broadcast-feed.ts";
+import type { WorkerReport, WorkerSpec } from "./fanout-client.ts";
+import { runStream } from "./fanout-stream.mjs";
+import { LoadGenerators } from "./fanout-workers.ts";
+import { latencySummaryUs, round } from "./stats.ts";
+
+const ROOT = path.resolve(import.meta.dir, "..");
+const CLIENT_COUNTS = process.env.FANOUT_CLIENTS ? [Number(process.env.FANOUT_CLIENTS)] : [1000, 10_000];
+const SECONDS = Number(process.env.FANOUT_SECONDS ?? 5);
+const RATE = Number(process.env.FANOUT_RATE ?? 100);
+const PROCESSES = Number(process.env.FANOUT_PROCESSES ?? 4);
+const SERVERS = (process.env.FANOUT_SERVERS ?? "alphapulse,raw,node").split(",");
+const DIR = `/dev/shm/ap-test-broadcast-bench-${process.pid}`;
+const PORT = 19350;
+const EXCHANGES = ["kraken", "binance", "coinbase"];
+const SYMBOLS = ["BTC-USD", "ETH-USD", "SOL-USD", "XRP-USD"];
+const STREAMS = EXCHANGES.flatMap((exchange) => SYMBOLS.map((symbol) => `${exchange}.${symbol}`));
+const MID = 4_500_000;
+const OPEN_FILES = 65_536;
+
+const clock = new Uint32Array(2);
+function nowMicros(): number {
+  realtimeInto(clock, 0);
+  return clock[0]! * 1e6 + clock[1]! / 1e3;
+}
+
+/** CPU seconds (user + system) and resident memory of a process, from /proc. */
+function usage(pid: number): { cpu: number; rssMiB: number; peakMiB: number } {
+  const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  const ticks = Number(fields[11]) + Number(fields[12]);
+  const status = readFileSync(`/proc/${pid}/status`, "utf8");
+  const kib = (name: string) => Number(new RegExp(`${name}:\\s+(\\d+)`).exec(status)?.[1] ?? 0);
+  return { cpu: ticks / 100, rssMiB: round(kib("VmRSS") / 1024, 1), peakMiB: round(kib("VmHWM") / 1024, 1) };
+}
+
+function spawnServer(kind: string): { process: Subprocess; port: number; metricsPort?: number } {
+  const port = PORT + 2 * SERVERS.indexOf(kind);
+  const limit = `ulimit -n ${OPEN_FILES} 2>/dev/null || ulimit -n "$(ulimit -Hn)"; exec "$@"`;
+  const spec = JSON.stringify({ port, symbols: STREAMS, rate: RATE });
+  const command =
+    kind === "alphapulse"
+      ? ["bun", "src/main.ts", "broadcast"]
+      : kind === "raw"
+        ? ["bun", "bench/fanout-raw-server.ts", spec]
+        : ["node", "bench/fanout-node-server.mjs", spec];
+  const child = Bun.spawn(["sh", "-c", limit, "sh", ...command], {
+    cwd: ROOT,
+    env: {
+      ...process.env,
+      SHARED_MEMORY_PATH: DIR,
+      WEBSOCKET_PORT: String(port),
+      METRICS_PORT: String(port + 1),
+      BROADCAST_HOST: "127.0.0.1",
+      LOG_LEVEL: "warn",
+    },
+    stdout: "ignore",
+    stderr: "inherit",
+  });
+  return { process: child, port, ...(kind === "alphapulse" ? { metricsPort: port + 1 } : {}) };
+}
+
+async function waitFor(url: string, timeoutMs = 30_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      if ((await fetch(url)).status === 200) return;
+    } catch {}
+    if (Date.now() > deadline) throw new Error(`${url} did not answer in time`);
+    await Bun.sleep(50);
+  }
+}
+
+/** The broadcaster's feed: the same pacing as the comparison servers' stream, through rings. */
+function feedRings(feeds: Map<string, TestFeed>, seconds: number): void {
+  const updates = new Map<string, number>();
+  let tradeId = 0;
+  runStream(STREAMS, RATE, seconds, nowMicros, (topic) => {
+    const [channel, exchange, symbol] = topic.split(".") as [string, string, string];
+    const feed = feeds.get(exchange)!;
+    const id = SYMBOLS.indexOf(symbol);
+    if (channel === "book") {
+      // A size change on level 1 to 5 in turn: every update changes the view, one in five the bbo.
+      const n = (updates.get(topic) ?? 0) + 1;
+      updates.set(topic, n);
+      const ask = n % 2 === 0;
+      const level = 1 + (Math.floor(n / 2) % 5);
+      feed.update(id, [{ ask, price: ask ? MID + level * 10 : MID - level * 10, size: 1_000_000 + n }]);
+    } else if (channel === "trades") {
+      feed.trade(id, MID, 1000 + tradeId, tradeId % 2 === 0, ++tradeId);
+    }
+  });
+}
+
+interface RunResult {
+  server: string;
+  clients: number;
+  deliveries_per_s: number;
+  offered_per_s: number;
+  p50_us: number;
+  p99_us: number;
+  server_cpu_pct: number;
+  server_rss_mib: number;
+  server_peak_rss_mib: number;
+  closed: number;
+}
+
+async function run(kind: string, clients: number, feeds: Map<string, TestFeed>): Promise<RunResult> {
+  const server = spawnServer(kind);
+  let generators: LoadGenerators | null = null;
+  try {
+    await waitFor(
+      kind === "alphapulse"
+        ? `http://127.0.0.1:${server.metricsPort}/ready`
+        : `http://127.0.0.1:${server.port}/`,
+    );
+    const topicSets = STREAMS.map((stream) => [`book.${stream}`, `bbo.${stream}`, `trades.${stream}`]);
+    const processes = Math.max(1, Math.min(PROCESSES, Math.ceil(clients / 250)));
+    const specs: WorkerSpec[] = Array.from({ length: processes }, (_, i) => {
+      const first = Math.floor((i * clients) / processes);
+      return {
+        url: `ws://127.0.0.1:${server.port}/ws`,
+        clients: Math.floor(((i + 1) * clients) / processes) - first,
+        topicSets,
+        firstClient: first,
+        mode: "count",
+      };
+    });
+    generators = new LoadGenerators(specs, OPEN_FILES);
+    await generators.ready(300_000);
+    await generators.start();
+    const before = usage(server.process.pid);
+    const started = performance.now();
+    if (kind === "alphapulse") feedRings(feeds, SECONDS);
+    else await fetch(`http://127.0.0.1:${server.port}/start?seconds=${SECONDS}`);
+    await Bun.sleep(SECONDS * 1000 + 250); // the last messages arrive
+    const after = usage(server.process.pid);
+    const elapsed = (performance.now() - started) / 1000;
+    const reports: WorkerReport[] = await generators.stop();
+    generators = null;
+    const messages = reports.reduce((sum, r) => sum + r.messages, 0);
+    const samples = new Float64Array(reports.flatMap((r) => r.latencyNs));
+    const latency = latencySummaryUs(samples);
+    const perClient = RATE * (1 + 1 / 5 + 1 / 2);
+    return {
+      server: kind,
+      clients,
+      deliveries_per_s: Math.round(messages / SECONDS),
+      offered_per_s: Math.round(perClient * clients),
+      p50_us: latency.p50_us,
+      p99_us: latency.p99_us,
+      server_cpu_pct: round(((after.cpu - before.cpu) / elapsed) * 100, 1),
+      server_rss_mib: after.rssMiB,
+      server_peak_rss_mib: after.peakMiB,
+      closed: reports.reduce((sum, r) => sum + Object.values(r.closes).reduce((a, b) => a + b, 0), 0),
+    };
+  } finally {
+    generators?.kill();
+    server.process.kill("SIGTERM");
+    await Promise.race([server.process.exited, Bun.sleep(10_000)]);
+    if (server.process.exitCode === null) server.process.kill("SIGKILL");
+  }
+}
+
+rmSync(DIR, { recursive: true, force: true });
+const feeds = new Map<string, TestFeed>();
+const results: RunResult[] = [];
+try {
+  for (const exchange of EXCHANGES) {
+    const specs = SYMBOLS.map((symbol) => ({
+      venueSymbol: symbol,
+      symbol,
+      priceDecimals: 2,
+      sizeDecimals: 8,
+    }));
+    const feed = new TestFeed(DIR, exchange, exchange, specs, 10, 1 << 20);
+    specs.forEach((_, id) => {
+      const side = (sign: number) =>
+        Array.from({ length: 20 }, (_, i): [number, number] => [MID + sign * (i + 1) * 10, 100_000_000]);
+      feed.snapshot(id, side(-1), side(1));
+    });
+    feeds.set(exchange, feed);
+  }
+  for (const clients of CLIENT_COUNTS) {
+    for (const kind of SERVERS) {
+      const result = await run(kind, clients, feeds);
+      results.push(result);
+      console.error(JSON.stringify(result));
+    }
+  }
+} finally {
+  for (const feed of feeds.values()) feed.close();
+  rmSync(DIR, { recursive: true, force: true });
+}
+
+const largest = Math.max(...CLIENT_COUNTS);
+const at = (kind: string) => results.find((r) => r.server === kind && r.clients === largest);
+const ours = at("alphapulse");
+const node = at("node");
+const raw = at("raw");
+const summary: Record<string, unknown> = {
+  bench: "fanout",
+  clients: largest,
+  rate_per_symbol: RATE,
+  seconds: SECONDS,
+  deliveries_per_s: ours?.deliveries_per_s,
+  p50_us: ours?.p50_us,
+  p99_us: ours?.p99_us,
+  rss_mib: ours?.server_peak_rss_mib,
+  cpu_pct: ours?.server_cpu_pct,
+  node_ws_deliveries_per_s: node?.deliveries_per_s,
+  raw_bun_deliveries_per_s: raw?.deliveries_per_s,
+  vs_node: ours && node ? round(ours.deliveries_per_s / node.deliveries_per_s, 2) : null,
+  vs_raw: ours && raw ? round(ours.deliveries_per_s / raw.deliveries_per_s, 3) : null,
+  runs: results,
+};
+if (largest >= 10_000 && ours) {
+  summary.goals = {
+    deliveries_1_5m: ours.deliveries_per_s >= 1_500_000,
+    ten_x_node: node ? ours.deliveries_per_s >= 10 * node.deliveries_per_s : null,
+    raw_0_8: raw ? ours.deliveries_per_s >= 0.8 * raw.deliveries_per_s : null,
+    rss_128mib: ours.server_peak_rss_mib <= 128,
+  };
+}
+console.log(JSON.stringify(summary));
