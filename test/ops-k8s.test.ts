@@ -83,7 +83,7 @@ describe("the checks catch what they are for", () => {
   test("each rule reports its violation", () => {
     const broken = structuredClone(objects);
     const pod = deploymentOf(broken).spec.template.spec;
-    const [coinbase, kraken, , broadcaster] = pod.containers as {
+    const [coinbase, kraken, binance, broadcaster] = pod.containers as {
       env: { name: string; value: string }[];
       securityContext: Record<string, unknown>;
       livenessProbe?: unknown;
@@ -97,6 +97,7 @@ describe("the checks catch what they are for", () => {
     delete kraken!.resources.limits.memory;
     kraken!.env.find((variable) => variable.name === "EXCHANGE")!.value = "bitstamp";
     kraken!.env.find((variable) => variable.name === "METRICS_PORT")!.value = "8080";
+    binance!.env.push({ name: "BOOK_DEPTH", value: "5000" });
     broadcaster!.image = "ghcr.io/alphapulse/alphapulse:latest";
     broadcaster!.volumeMounts[0]!.readOnly = false;
     pod.volumes[0] = { name: "rings", hostPath: { path: "/dev/shm/alphapulse" } };
@@ -106,9 +107,10 @@ describe("the checks catch what they are for", () => {
       "coinbase-collector: env RUST_LOG is not read by the binary",
       "kraken-collector: root filesystem is not read-only",
       "kraken-collector: no memory limit",
-      'kraken-collector: env EXCHANGE="bitstamp" not one of',
+      'kraken-collector: the binary refuses its settings: EXCHANGE: "bitstamp" is not one of',
       "kraken-collector: containerPorts 8081 but the binary listens on 8080",
       "port 8080 already used by coinbase-collector",
+      "binance-collector: the binary refuses its settings: BOOK_DEPTH: 5000 is outside 1..1000",
       "broadcaster: image ghcr.io/alphapulse/alphapulse:latest has no pinned tag",
       "not an emptyDir of medium Memory",
     ]) {

@@ -3,9 +3,11 @@
 // under tsc), and our own rules (probes, limits, non-root, read-only root, settings, ports).
 import { mkdirSync, rmSync, writeFileSync } from "node:fs";
 import path from "node:path";
-import { EXCHANGE_NAMES } from "../../src/exchanges/registry.ts";
-import { LOG_LEVELS } from "../../src/log.ts";
+import { readBroadcastConfig } from "../../src/broadcast/main.ts";
+import { readCollectorConfig } from "../../src/collector/config.ts";
+import { type Env, readCommonConfig, Settings } from "../../src/config.ts";
 import { MODES } from "../../src/main.ts";
+import { readSimulatorOptions } from "../../src/simulator/main.ts";
 import { portDefault, REPO_ROOT, type SettingUse } from "./ops-source-settings.ts";
 
 export type K8sObject = {
@@ -144,25 +146,22 @@ function podTemplates(objects: K8sObject[]): { owner: string; template: PodTempl
     });
 }
 
-function valueProblem(name: string, value: string, uses: SettingUse[]): string | undefined {
-  const kinds = new Set(uses.map((use) => use.kind));
-  if (name === "ALPHAPULSE_MODE") {
-    return value in SERVICE_MODES && value in MODES ? undefined : `not a long-running mode`;
+/**
+ * Settings the binary itself would refuse: each mode's own config reader, run on the container's
+ * environment, so ranges, choices and cross-checks are exactly the binary's.
+ */
+function refusedSettings(mode: string, env: Env): string | undefined {
+  try {
+    if (mode === "collect") {
+      const settings = new Settings(env);
+      readCommonConfig(settings);
+      readCollectorConfig(settings);
+    } else if (mode === "broadcast") readBroadcastConfig(env);
+    else if (mode === "simulate") readSimulatorOptions(env);
+    return undefined;
+  } catch (error) {
+    return (error as Error).message;
   }
-  if (name === "EXCHANGE") {
-    return (EXCHANGE_NAMES as readonly string[]).includes(value)
-      ? undefined
-      : `not one of ${EXCHANGE_NAMES.join(", ")}`;
-  }
-  if (name === "SYMBOLS") return SYMBOL_LIST.test(value) ? undefined : "not a BASE-QUOTE,... list";
-  if (name === "LOG_LEVEL") return (LOG_LEVELS as string[]).includes(value) ? undefined : "not a log level";
-  if (name === "SHARED_MEMORY_PATH") return value.startsWith("/") ? undefined : "not an absolute path";
-  if (kinds.has("port")) {
-    return /^\d+$/.test(value) && Number(value) >= 1 && Number(value) <= 65535 ? undefined : "not a port";
-  }
-  if (kinds.has("int") || name.endsWith("_MS")) return /^-?\d+$/.test(value) ? undefined : "not an integer";
-  if (kinds.has("bool")) return /^(true|false|1|0|yes|no|on|off)$/i.test(value) ? undefined : "not a boolean";
-  return value === "" ? "empty" : undefined;
 }
 
 function containerRules(
@@ -202,8 +201,7 @@ function containerRules(
 
   const env = new Map<string, string>();
   for (const variable of container.env ?? []) {
-    const uses = settings.get(variable.name);
-    if (uses === undefined) {
+    if (!settings.has(variable.name)) {
       problems.push(`${where}: env ${variable.name} is not read by the binary (src/)`);
       continue;
     }
@@ -212,14 +210,20 @@ function containerRules(
         problems.push(`${where}: env ${variable.name} valueFrom`);
       continue;
     }
-    const problem = valueProblem(variable.name, variable.value ?? "", uses);
-    if (problem !== undefined) problems.push(`${where}: env ${variable.name}="${variable.value}" ${problem}`);
     env.set(variable.name, variable.value ?? "");
+  }
+  const symbols = env.get("SYMBOLS");
+  if (symbols !== undefined && !SYMBOL_LIST.test(symbols)) {
+    problems.push(`${where}: env SYMBOLS="${symbols}" is not a BASE-QUOTE,... list`);
   }
 
   const mode = env.get("ALPHAPULSE_MODE");
-  const modeDir = mode === undefined ? undefined : SERVICE_MODES[mode];
-  if (modeDir === undefined) return { problems: [...problems, `${where}: no ALPHAPULSE_MODE`], ports: [] };
+  const modeDir = mode === undefined || !(mode in MODES) ? undefined : SERVICE_MODES[mode];
+  if (mode === undefined || modeDir === undefined) {
+    return { problems: [...problems, `${where}: ALPHAPULSE_MODE is not a long-running mode`], ports: [] };
+  }
+  const refused = refusedSettings(mode, Object.fromEntries(env));
+  if (refused !== undefined) problems.push(`${where}: the binary refuses its settings: ${refused}`);
   const effective = (name: string): number | undefined => {
     const value = env.get(name);
     return value === undefined ? portDefault(settings, name, modeDir) : Number(value);
