@@ -130,7 +130,7 @@ type PodSpec = {
 type PodTemplate = { metadata?: { labels?: Record<string, string>; annotations?: Record<string, string> } };
 
 /** Long-running modes a manifest may run, and the src/ directory each one's settings live in. */
-export const SERVICE_MODES: Record<string, string> = {
+const SERVICE_MODES: Record<string, string> = {
   collect: "collector",
   broadcast: "broadcast",
   simulate: "simulator",
