@@ -63,7 +63,9 @@ describe("top-N view diff", () => {
       fc.property(
         fc.array(fc.array(opArb, { maxLength: 8 }), { maxLength: 60 }),
         fc.integer({ min: 1, max: 12 }),
-        (frames, depth) => {
+        fc.option(fc.integer({ min: 1, max: 30 })),
+        (frames, depth, truncateTo) => {
+          // With truncateTo the book is cut after each frame, as Kraken's is.
           const book = new OrderBook(1000);
           const view = new TopView(depth);
           // The reader's copy, rebuilt only from emitted levels.
@@ -80,6 +82,7 @@ describe("top-N view diff", () => {
           view.emitAll(book, sink);
           for (const frame of frames) {
             for (const op of frame) book.side(op.isAsk).set(op.price, op.size);
+            if (truncateTo !== null) book.truncate(truncateTo);
             view.emitDiff(book, sink);
             for (const isAsk of [false, true]) {
               const side = book.side(isAsk);

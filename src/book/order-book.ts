@@ -11,6 +11,11 @@ export class BookSide {
   private keys: Float64Array;
   private sizes: Float64Array;
   private n = 0;
+  /**
+   * Best rank changed since the published view last caught up (0 = best level); levels better
+   * than it are untouched, so the view diff starts there. Infinity when nothing changed.
+   */
+  changedFrom = 0;
 
   constructor(
     readonly isAsk: boolean,
@@ -29,6 +34,7 @@ export class BookSide {
 
   clear(): void {
     this.n = 0;
+    this.changedFrom = 0;
   }
 
   /** Price of the level `rank` places from the best (0 = best). */
@@ -54,6 +60,8 @@ export class BookSide {
     const at = this.find(key);
     if (at >= 0) {
       const previous = this.sizes[at]!;
+      const rank = this.n - 1 - at;
+      if (rank < this.changedFrom) this.changedFrom = rank;
       if (size === 0) {
         this.keys.copyWithin(at, at + 1, this.n);
         this.sizes.copyWithin(at, at + 1, this.n);
@@ -65,6 +73,8 @@ export class BookSide {
     }
     if (size === 0) return 0;
     const insertAt = -at - 1;
+    const rank = this.n - insertAt;
+    if (rank < this.changedFrom) this.changedFrom = rank;
     if (this.n === this.keys.length) this.grow();
     this.keys.copyWithin(insertAt + 1, insertAt, this.n);
     this.sizes.copyWithin(insertAt + 1, insertAt, this.n);
@@ -78,6 +88,7 @@ export class BookSide {
   /** Keeps only the best `depth` levels. */
   truncate(depth: number): void {
     if (this.n <= depth) return;
+    if (depth < this.changedFrom) this.changedFrom = depth;
     const drop = this.n - depth;
     this.keys.copyWithin(0, drop, this.n);
     this.sizes.copyWithin(0, drop, this.n);
@@ -86,13 +97,18 @@ export class BookSide {
 
   /** Copies the best `max` levels, best first, into the arrays; returns how many. */
   topInto(prices: Float64Array, sizes: Float64Array, max: number): number {
-    const count = Math.min(max, this.n);
+    return this.ranksInto(prices, sizes, 0, max);
+  }
+
+  /** Copies ranks from..max-1 (as far as they exist) to the same indexes; returns the end rank. */
+  ranksInto(prices: Float64Array, sizes: Float64Array, from: number, max: number): number {
+    const end = Math.min(max, this.n);
     const sign = this.isAsk ? -1 : 1;
-    for (let rank = 0, at = this.n - 1; rank < count; rank++, at--) {
+    for (let rank = from, at = this.n - 1 - from; rank < end; rank++, at--) {
       prices[rank] = sign * this.keys[at]!;
       sizes[rank] = this.sizes[at]!;
     }
-    return count;
+    return end;
   }
 
   /** Index of `key`, or -(insertion point) - 1 when absent. Searches from the top first. */

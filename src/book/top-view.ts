@@ -51,21 +51,26 @@ export class TopView {
 
   private emitSideAll(side: BookSide, view: ViewSide, sink: LevelSink): void {
     view.count = side.topInto(view.prices, view.sizes, this.depth);
+    side.changedFrom = Number.POSITIVE_INFINITY;
     for (let i = 0; i < view.count; i++) sink.level(side.isAsk, view.prices[i]!, view.sizes[i]!);
   }
 
   private diffSide(side: BookSide, view: ViewSide, sink: LevelSink): void {
+    // Ranks better than the first changed one are the same in both views: start there.
+    const from = Math.min(side.changedFrom, view.count);
+    side.changedFrom = Number.POSITIVE_INFINITY;
+    if (from >= this.depth) return;
     const next = this.next;
     const isAsk = side.isAsk;
-    const newCount = side.topInto(next.prices, next.sizes, this.depth);
+    const newCount = side.ranksInto(next.prices, next.sizes, from, this.depth);
     const oldCount = view.count;
     const oldPrices = view.prices;
     const oldSizes = view.sizes;
     const newPrices = next.prices;
     const newSizes = next.sizes;
     // Both lists are best first; "better" is higher for bids, lower for asks.
-    let i = 0;
-    let j = 0;
+    let i = from;
+    let j = from;
     while (i < oldCount && j < newCount) {
       const oldPrice = oldPrices[i]!;
       const newPrice = newPrices[j]!;
@@ -83,7 +88,7 @@ export class TopView {
     }
     for (; i < oldCount; i++) sink.level(isAsk, oldPrices[i]!, 0);
     for (; j < newCount; j++) sink.level(isAsk, newPrices[j]!, newSizes[j]!);
-    for (let k = 0; k < newCount; k++) {
+    for (let k = from; k < newCount; k++) {
       oldPrices[k] = newPrices[k]!;
       oldSizes[k] = newSizes[k]!;
     }
