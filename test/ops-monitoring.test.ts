@@ -269,7 +269,7 @@ describe("monitoring against a live collector, broadcaster and Prometheus", () =
         );
         return found;
       },
-      120_000,
+      240_000,
     );
     expect(fired.labels.instance).toBe(`127.0.0.1:${local["kraken-collector"]}`);
     expect(fired.labels.container).toBe("kraken-collector");
@@ -277,5 +277,5 @@ describe("monitoring against a live collector, broadcaster and Prometheus", () =
       (alert) => alert.state === "firing" && alert.labels.alertname === "WebSocketServerDown",
     );
     expect(others).toEqual([]);
-  }, 180_000);
+  }, 300_000);
 });
