@@ -119,6 +119,9 @@ describe("monitoring against a live collector, broadcaster and Prometheus", () =
   };
 
   beforeAll(async () => {
+    for (const tool of ["prometheus", "promtool"]) {
+      if (Bun.which(tool) === null) throw new Error(`${tool} is missing: apt-get install prometheus`);
+    }
     const simulator = stack.startSimulator();
     await stack.waitReady(simulator, `http://127.0.0.1:${stack.simulatorPort}/control/stats`);
     kraken = stack.startCollector("kraken");
