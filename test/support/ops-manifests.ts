@@ -18,6 +18,7 @@ export type K8sObject = {
 };
 
 export function renderOverlay(overlay: string): K8sObject[] {
+  if (Bun.which("kubectl") === null) throw new Error("kubectl (with kustomize) is missing on this machine");
   const result = Bun.spawnSync(["kubectl", "kustomize", path.join(REPO_ROOT, "k8s", overlay)]);
   if (result.exitCode !== 0) {
     throw new Error(`kubectl kustomize k8s/${overlay} failed: ${result.stderr.toString()}`);
