@@ -26,6 +26,13 @@ const DIR = `/dev/shm/ap-test-collector-bench-${process.pid}`;
 const ROOT = `${import.meta.dir}/..`;
 const quiet = new Logger("error", {}, () => {});
 
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+/** A frame as the WebSocket hands it over: one flat string decoded from bytes (not a rope). */
+function wire(text: string): string {
+  return decoder.decode(encoder.encode(text));
+}
+
 /** Deterministic pseudo-random numbers, so every run measures the same frames. */
 let seed = 12345;
 function random(): number {
@@ -108,7 +115,9 @@ function binanceTrades(from: number, count: number): string[] {
     const qty = 1 + Math.floor(random() * 500_000);
     const time = 1_795_000_000_000 + id;
     frames.push(
-      `{"stream":"btcusdt@trade","data":{"e":"trade","E":${time},"s":"BTCUSDT","t":${id},"p":"${formatScaled(price, 2)}000000","q":"${formatScaled(qty, 5)}000","T":${time},"m":${random() < 0.5},"M":true}}`,
+      wire(
+        `{"stream":"btcusdt@trade","data":{"e":"trade","E":${time},"s":"BTCUSDT","t":${id},"p":"${formatScaled(price, 2)}000000","q":"${formatScaled(qty, 5)}000","T":${time},"m":${random() < 0.5},"M":true}}`,
+      ),
     );
   }
   return frames;
@@ -156,7 +165,9 @@ function krakenBookFrames(count: number): string[] {
     const bids = isAsk ? "" : changes.join(",");
     const asks = isAsk ? changes.join(",") : "";
     frames.push(
-      `{"channel":"book","type":"update","data":[{"symbol":"BTC/USD","bids":[${bids}],"asks":[${asks}],"checksum":${checksum.of(book)},"timestamp":"2026-11-27T09:35:55.440295Z"}]}`,
+      wire(
+        `{"channel":"book","type":"update","data":[{"symbol":"BTC/USD","bids":[${bids}],"asks":[${asks}],"checksum":${checksum.of(book)},"timestamp":"2026-11-27T09:35:55.440295Z"}]}`,
+      ),
     );
   }
   return frames;
@@ -177,7 +188,7 @@ function diffs(count: number, format: (levels: [boolean, number, number][], n: n
         random() < 0.2 ? 0 : Math.floor(random() * 1e6),
       ]);
     }
-    frames.push(format(levels, n));
+    frames.push(wire(format(levels, n)));
   }
   return frames;
 }

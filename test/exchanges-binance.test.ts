@@ -5,7 +5,7 @@
 import { afterEach, describe, expect, test } from "bun:test";
 import fc from "fast-check";
 import { parseCapture, RecordedRest } from "../src/collector/capture.ts";
-import { binance, parseExchangeInfo } from "../src/exchanges/binance/venue.ts";
+import { type BinanceVenue, binance, parseExchangeInfo } from "../src/exchanges/binance/venue.ts";
 import { formatScaled } from "../src/market/decimal.ts";
 import { BookStatus, type SymbolSpec } from "../src/shm/layout.ts";
 // RingReader.readBook is read only a few times per test here: a hot reader loop over a
@@ -253,6 +253,10 @@ describe("binance trade fast path", () => {
       { numRuns: 100 },
     );
     expect(fast.counters.parseErrors.size).toBe(0);
+    const fastVenue = fast.venue as BinanceVenue;
+    const slowVenue = slow.venue as BinanceVenue;
+    expect(fastVenue.fastTrades).toBe(fast.counters.messages.get("trade")!);
+    expect(slowVenue.fastTrades).toBe(0);
     const fastRecords = records(fast);
     expect(fastRecords.length).toBeGreaterThan(100);
     expect(fastRecords).toEqual(records(slow));

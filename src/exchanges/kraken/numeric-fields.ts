@@ -1,7 +1,7 @@
 // Kraken v2 sends prices and sizes as JSON numbers, which JSON.parse would round through
 // doubles. This reads the raw number text of named fields straight from the frame, in order,
 // and scales it exactly (PROTOCOLS.md 1.3, option C, without rewriting the frame).
-import { parseScaled } from "../../market/decimal.ts";
+import { parseScaledAt } from "../../market/decimal.ts";
 
 export class NumericFieldReader {
   private text = "";
@@ -44,6 +44,6 @@ export class NumericFieldReader {
     }
     if (i === start) throw new SyntaxError(`${quotedKey} is not a number`);
     this.at = i;
-    return parseScaled(text.slice(start, i), decimals);
+    return parseScaledAt(text, start, i, decimals);
   }
 }
