@@ -287,3 +287,30 @@ for (const venue of ["kraken", "binance", "coinbase"] as const) {
     }
   });
 }
+
+describe("collector start-up errors", () => {
+  for (const venue of ["kraken", "binance", "coinbase"] as const) {
+    test(`${venue}: a symbol the venue does not list stops the collector with exit 2, naming it`, async () => {
+      const urls = simulator.urls[venue];
+      const child = Bun.spawn(["bun", "src/main.ts", "collect"], {
+        cwd: ROOT,
+        env: {
+          ...process.env,
+          EXCHANGE: venue,
+          SYMBOLS: "BTC-USD,DOGE-EUR",
+          EXCHANGE_WS_URL: urls.ws,
+          EXCHANGE_REST_URL: "rest" in urls ? urls.rest : "",
+          SHARED_MEMORY_PATH: DIR,
+          METRICS_PORT: "19114",
+          LOG_LEVEL: "error",
+        },
+        stdout: "ignore",
+        stderr: "pipe",
+      });
+      const stderr = await new Response(child.stderr).text();
+      expect(await child.exited).toBe(2);
+      expect(stderr).toContain("SYMBOLS");
+      expect(stderr).toContain("DOGE-EUR");
+    }, 30_000);
+  }
+});
