@@ -3,6 +3,7 @@
 // adapter into a second ring. The replayed ring ends with exactly the live ring's books.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { readdirSync, readFileSync, rmSync } from "node:fs";
+import { CaptureFile, parseCapture } from "../src/collector/capture.ts";
 import { type Simulator, startSimulator } from "../src/simulator/index.ts";
 
 const ROOT = `${import.meta.dir}/..`;
@@ -120,4 +121,22 @@ describe("capture and replay", () => {
       expect(await dump(`${DIR}/${venue}-replayed.ring`)).toEqual(live);
     }, 90_000);
   }
+});
+
+describe("capture files", () => {
+  test("rotate by size and read back line for line", () => {
+    const dir = `${DIR}/rotation`;
+    const file = new CaptureFile(dir, "kraken-kraken", 1_000);
+    file.connect("ws://127.0.0.1:1/kraken/v2", 1.5);
+    for (let i = 0; i < 50; i++) file.frame(1_700_000_000 + i / 1000, `{"channel":"heartbeat","n":${i}}`);
+    file.close();
+    const files = readdirSync(dir).sort();
+    expect(files.length).toBeGreaterThan(1);
+    const entries = files.flatMap((f) => parseCapture(readFileSync(`${dir}/${f}`, "utf8")));
+    expect(entries[0]).toEqual({ kind: "connect", epoch: 1.5, url: "ws://127.0.0.1:1/kraken/v2" });
+    const frames = entries.filter((e) => e.kind === "frame");
+    expect(frames.map((e) => (e.kind === "frame" ? JSON.parse(e.text).n : -1))).toEqual(
+      Array.from({ length: 50 }, (_, i) => i),
+    );
+  });
 });

@@ -8,9 +8,6 @@ import { parseCapture, RecordedRest } from "../src/collector/capture.ts";
 import { type BinanceVenue, binance, parseExchangeInfo } from "../src/exchanges/binance/venue.ts";
 import { formatScaled } from "../src/market/decimal.ts";
 import { BookStatus, type SymbolSpec } from "../src/shm/layout.ts";
-// RingReader.readBook is read only a few times per test here: a hot reader loop over a
-// read-only mapping crashes Bun 1.4.5 (its optimizing JIT turns Atomics.load into a locked
-// instruction), see the collector integration test.
 import { RecordView, RingReader } from "../src/shm/ring-reader.ts";
 import { fixtureText, VenueHarness } from "./support/venue-harness.ts";
 

@@ -49,7 +49,8 @@ export class CaptureFile {
   private rotate(): void {
     this.close();
     const stamp = new Date().toISOString().replace(/[:.]/g, "-");
-    this.fd = openSync(`${this.dir}/${this.stem}.${stamp}.${this.part++}.capture`, "a", 0o640);
+    const part = String(this.part++).padStart(4, "0"); // names sort in write order
+    this.fd = openSync(`${this.dir}/${this.stem}.${stamp}.${part}.capture`, "a", 0o640);
     this.written = 0;
   }
 }
