@@ -23,7 +23,7 @@ LEVEL_SIZE = 16
 NO_SYMBOL = 0xFFFF
 """symbol_id of records about the whole connection."""
 
-HEADER = struct.Struct("<8sIIIIIIIIIIQQQQIIqq16s")
+HEADER = struct.Struct("<8sIIIIIIIIIIQQQQIIqd16s")
 """Header bytes 0..119: magic, version, state, generation, writer_pid, capacity, slot_size,
 symbol_count, book_depth, book_stride, reserved, symbols_offset, books_offset, slots_offset,
 file_size, created_sec, created_nsec, heartbeat_ms, next_seq, exchange."""
@@ -31,7 +31,7 @@ file_size, created_sec, created_nsec, heartbeat_ms, next_seq, exchange."""
 # Header fields the writer changes while readers watch, read as single aligned words.
 STATE_WORD = 12 // 4  # u32 index
 HEARTBEAT_MS_WORD = 88 // 8  # i64 index
-NEXT_SEQ_WORD = 96 // 8  # i64 index
+NEXT_SEQ_WORD = 96 // 8  # f64 index: next_seq is a double holding an integer
 
 SYMBOL = struct.Struct("<HBB4x24s24s8x")
 """Symbol entry: id, price_decimals, size_decimals, venue symbol, normalized symbol."""

@@ -138,6 +138,7 @@ class Ring:
         # Aligned single-word loads for the fields the writer stores atomically.
         self._i32 = self._view.cast("i")
         self._i64 = self._view.cast("q")
+        self._f64 = self._view.cast("d")
         h = self.header
         self.symbols: list[Symbol] = []
         for index in range(h.symbol_count):
@@ -194,12 +195,18 @@ class Ring:
         return now - self.heartbeat_ms()
 
     def next_seq(self) -> int:
-        """The writer's committed cursor: records 1 .. next_seq - 1 are committed."""
-        return self._i64[NEXT_SEQ_WORD]
+        """The writer's committed cursor: records 1 .. next_seq - 1 are committed (stored as an
+        f64 holding an integer, so that the JavaScript writer needs no BigInt)."""
+        return int(self._f64[NEXT_SEQ_WORD])
 
     def oldest_seq(self) -> int:
         """Oldest record safe to read (next_seq - capacity shares its slot with next_seq)."""
         return max(1, self.next_seq() - self.header.capacity + 1)
+
+    @property
+    def memory(self) -> memoryview:
+        """The whole mapping, read-only (for bulk readers such as alphapulse_shm.bulk)."""
+        return self._view
 
     def symbol(self, name: str) -> Symbol:
         """A symbol by normalized (BTC-USD) or venue (BTC/USD) name; KeyError if absent."""
@@ -345,6 +352,7 @@ class Ring:
             return
         self._i32.release()
         self._i64.release()
+        self._f64.release()
         self._view.release()
         self._mm.close()
 
