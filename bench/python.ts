@@ -67,19 +67,23 @@ async function pacedWriter(
   console.log(JSON.stringify({ written: total }));
 }
 
-async function runJson(command: string[]): Promise<unknown> {
+/** Starts a command whose last stdout line is JSON; `result` is that JSON once it exits 0. */
+function spawnJson(command: string[]): { child: Bun.Subprocess; result: Promise<unknown> } {
   const child = Bun.spawn(command, { stdout: "pipe", stderr: "inherit" });
-  const out = await new Response(child.stdout).text();
-  const code = await child.exited;
-  if (code !== 0) throw new Error(`${command.join(" ")} exited ${code}`);
-  const last = out.trim().split("\n").at(-1) ?? "";
-  return JSON.parse(last);
+  const result = (async () => {
+    const out = await new Response(child.stdout).text();
+    const code = await child.exited;
+    if (code !== 0) throw new Error(`${command.join(" ")} exited ${code}`);
+    return JSON.parse(out.trim().split("\n").at(-1) ?? "");
+  })();
+  return { child, result };
 }
 
 interface DecodeResult {
   records: number;
   pollNsPerRecord: number;
   withExactTextNsPerRecord: number;
+  bulkNsPerRecord: number | null;
 }
 
 interface HopResult {
@@ -95,16 +99,16 @@ interface HopResult {
 async function main(): Promise<void> {
   const dir = mkdtempSync("/dev/shm/ap-test-python-bench-");
   try {
-    const decode = (await runJson([PYTHON, READER, "decode", writeBurst(dir)])) as DecodeResult;
+    const decode = (await spawnJson([PYTHON, READER, "decode", writeBurst(dir)]).result) as DecodeResult;
     console.log(
-      `decode: ${decode.pollNsPerRecord} ns/record to poll and decode, ${decode.withExactTextNsPerRecord} ns/record with exact decimal text`,
+      `decode: ${decode.pollNsPerRecord} ns/record to poll and decode, ${decode.withExactTextNsPerRecord} ns/record with exact decimal text, ${decode.bulkNsPerRecord ?? "(no numpy)"} ns/record in bulk (numpy)`,
     );
     const us = (ns: number) => Math.round(ns / 10) / 100;
     const hops: Record<string, number | string | boolean>[] = [];
     for (const run of HOP_RUNS) {
       const ringPath = path.join(dir, `hop-${run.pacing}.ring`);
-      const reader = runJson([PYTHON, READER, "hop", ringPath, String(run.warmup)]);
-      const writer = runJson([
+      const reader = spawnJson([PYTHON, READER, "hop", ringPath, String(run.warmup)]);
+      const writer = spawnJson([
         process.execPath,
         import.meta.path,
         "--paced-writer",
@@ -114,7 +118,12 @@ async function main(): Promise<void> {
         String(run.rate),
         String(run.seconds),
       ]);
-      const [hop] = (await Promise.all([reader, writer])) as [HopResult, unknown];
+      // A writer that fails leaves the reader waiting on a live ring: stop it rather than hang.
+      const failed = writer.result.catch((error: unknown) => {
+        reader.child.kill();
+        throw error;
+      });
+      const [hop] = (await Promise.all([reader.result, failed])) as [HopResult, unknown];
       console.log(
         `hop TS writer -> Python reader, ${run.pacing}-paced writer at ${run.rate}/s: p50 ${us(hop.p50Ns)} us, p99 ${us(hop.p99Ns)} us, p99.9 ${us(hop.p999Ns)} us, max ${us(hop.maxNs)} us over ${hop.samples} records (${hop.gaps} gaps, ${hop.clockStalls} writer clock stalls)`,
       );
@@ -137,6 +146,7 @@ async function main(): Promise<void> {
         python: PYTHON,
         decodeNsPerRecord: decode.pollNsPerRecord,
         withExactTextNsPerRecord: decode.withExactTextNsPerRecord,
+        bulkNsPerRecord: decode.bulkNsPerRecord,
         targetUs: TARGET_US,
         hop: hops,
       }),
