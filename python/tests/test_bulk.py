@@ -9,7 +9,7 @@ import time
 import unittest
 from typing import Any
 
-from support import RingTestCase, without_times
+from .support import RingTestCase, without_times
 
 from alphapulse_shm import Gap, Record, Ring, RingState
 

@@ -12,7 +12,7 @@ import time
 import unittest
 from collections.abc import Callable
 
-from support import BUN, REPO, RingTestCase, ts_dump
+from .support import BUN, REPO, RingTestCase, ts_dump
 
 from alphapulse_shm import (
     Book,

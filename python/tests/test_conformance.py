@@ -6,7 +6,7 @@ from __future__ import annotations
 import unittest
 from typing import Any
 
-from support import RingTestCase, py_dump, ts_dump
+from .support import RingTestCase, py_dump, ts_dump
 
 
 class ConformanceTest(RingTestCase):

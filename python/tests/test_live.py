@@ -10,7 +10,7 @@ import time
 import unittest
 from typing import Any
 
-from support import RingTestCase, ts_dump, without_times
+from .support import RingTestCase, ts_dump, without_times
 
 from alphapulse_shm import (
     Book,

@@ -8,7 +8,7 @@ import io
 import re
 import unittest
 
-from support import REPO, RingTestCase
+from .support import REPO, RingTestCase
 
 
 class ReadmeTest(RingTestCase):

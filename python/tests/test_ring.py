@@ -9,7 +9,7 @@ import time
 import unittest
 from decimal import Decimal
 
-from support import RingTestCase
+from .support import RingTestCase
 
 from alphapulse_shm import (
     NO_SYMBOL,
