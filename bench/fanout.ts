@@ -118,6 +118,7 @@ interface RunResult {
   server_rss_mib: number;
   server_peak_rss_mib: number;
   closed: number;
+  avg_message_bytes: number;
 }
 
 async function run(kind: string, clients: number, feeds: Map<string, TestFeed>): Promise<RunResult> {
@@ -168,6 +169,7 @@ async function run(kind: string, clients: number, feeds: Map<string, TestFeed>):
       server_rss_mib: after.rssMiB,
       server_peak_rss_mib: after.peakMiB,
       closed: reports.reduce((sum, r) => sum + Object.values(r.closes).reduce((a, b) => a + b, 0), 0),
+      avg_message_bytes: Math.round(reports.reduce((sum, r) => sum + r.bytes, 0) / Math.max(1, messages)),
     };
   } finally {
     generators?.kill();

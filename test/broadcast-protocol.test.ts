@@ -379,3 +379,31 @@ describe("lapped by the writer", () => {
     client.close();
   });
 });
+
+describe("rings that appear later", () => {
+  test("a wildcard subscriber gets the new ring's topics, from its first record", async () => {
+    const client = new RawClient(URL_WS);
+    await client.opened();
+    client.send({ op: "subscribe", topics: ["trades.*.BTC-USD"] });
+    expect((await client.next((m) => m.type === "ack")).topics).toEqual(["trades.kraken.BTC-USD"]);
+    const binance = new TestFeed(DIR, "binance", "binance", [
+      { venueSymbol: "BTCUSD", symbol: "BTC-USD", priceDecimals: 2, sizeDecimals: 8 },
+    ]);
+    try {
+      const ack = await client.next((m) => m.type === "ack");
+      expect(ack.topics).toEqual(["trades.binance.BTC-USD"]);
+      const seq = binance.trade(0, 4_500_012, 25_000_000, false, 5);
+      const trade = await client.next((m) => m.type === "trade" && m.topic === "trades.binance.BTC-USD");
+      expect(trade).toMatchObject({
+        seq: messageSeq(1, seq),
+        prev: messageSeq(1, 0),
+        price: "45000.12",
+        size: "0.25",
+      });
+    } finally {
+      client.close();
+      binance.close();
+      rmSync(`${DIR}/binance.ring`, { force: true });
+    }
+  });
+});

@@ -49,7 +49,7 @@ export function readBroadcastConfig(env: Env): BroadcastConfig {
     idleTimeoutSeconds: settings.int("BROADCAST_IDLE_TIMEOUT_SECONDS", 120, 8, 960),
     slowWarnBytes,
     slowCloseBytes,
-    historyLimit: settings.int("BROADCAST_HISTORY", 2048, 1, 1_000_000),
+    historyLimit: settings.int("BROADCAST_HISTORY", 1024, 1, 1_000_000),
     spinMicros: settings.int("BROADCAST_SPIN_MICROS", 500, 0, 1_000_000),
     compression: settings.bool("BROADCAST_COMPRESSION", true),
     staleMs: settings.int("BROADCAST_STALE_MS", 5000, 100, 3_600_000),

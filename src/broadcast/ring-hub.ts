@@ -90,7 +90,7 @@ export class RingHub implements TopicDirectory, MessageOutlet {
     return read;
   }
 
-  /** Finds new ring files, and checks known ones for a new generation. */
+  /** Finds new ring files, drops removed ones, and checks known ones for a new generation. */
   scan(): void {
     let names: string[];
     try {
@@ -101,6 +101,14 @@ export class RingHub implements TopicDirectory, MessageOutlet {
         error,
       });
       return;
+    }
+    const present = new Set(names);
+    for (const [path, follower] of this.followers) {
+      if (present.has(path.slice(path.lastIndexOf("/") + 1))) continue;
+      // Removed (not replaced): its topics go quiet; subscribers keep them in case it returns.
+      follower.close();
+      this.followers.delete(path);
+      this.options.log.info("ring removed", { ring: path });
     }
     for (const name of names) {
       if (!name.endsWith(RING_SUFFIX)) continue;
