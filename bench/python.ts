@@ -89,6 +89,7 @@ interface DecodeResult {
 interface HopResult {
   samples: number;
   p50Ns: number;
+  p90Ns: number;
   p99Ns: number;
   p999Ns: number;
   maxNs: number;
@@ -125,13 +126,14 @@ async function main(): Promise<void> {
       });
       const [hop] = (await Promise.all([reader.result, failed])) as [HopResult, unknown];
       console.log(
-        `hop TS writer -> Python reader, ${run.pacing}-paced writer at ${run.rate}/s: p50 ${us(hop.p50Ns)} us, p99 ${us(hop.p99Ns)} us, p99.9 ${us(hop.p999Ns)} us, max ${us(hop.maxNs)} us over ${hop.samples} records (${hop.gaps} gaps, ${hop.clockStalls} writer clock stalls)`,
+        `hop TS writer -> Python reader, ${run.pacing}-paced writer at ${run.rate}/s: p50 ${us(hop.p50Ns)} us, p90 ${us(hop.p90Ns)} us, p99 ${us(hop.p99Ns)} us, p99.9 ${us(hop.p999Ns)} us, max ${us(hop.maxNs)} us over ${hop.samples} records (${hop.gaps} gaps, ${hop.clockStalls} writer clock stalls)`,
       );
       hops.push({
         pacing: run.pacing,
         ratePerSec: run.rate,
         samples: hop.samples,
         p50Us: us(hop.p50Ns),
+        p90Us: us(hop.p90Ns),
         p99Us: us(hop.p99Ns),
         p999Us: us(hop.p999Ns),
         maxUs: us(hop.maxNs),

@@ -110,6 +110,7 @@ def hop(path: str, warmup: int) -> dict[str, object]:
     return {
         "samples": len(samples),
         "p50Ns": pct(0.5),
+        "p90Ns": pct(0.9),
         "p99Ns": pct(0.99),
         "p999Ns": pct(0.999),
         "maxNs": samples[-1] if samples else -1,
