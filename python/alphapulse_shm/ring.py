@@ -90,6 +90,8 @@ def _parse_header(path: str, data: bytes | mmap.mmap, file_length: int) -> Heade
         raise RingFormatError(path, f"format version {version}; this reader understands {FORMAT_VERSION}")
     if file_length < file_size:
         raise RingFormatError(path, f"file is {file_length} bytes but its header says {file_size}")
+    if file_size % 8:
+        raise RingFormatError(path, f"file size {file_size} in the header is not a multiple of 8")
     if slot_size != SLOT_SIZE:
         raise RingFormatError(path, f"slot size {slot_size}, expected {SLOT_SIZE}")
     if capacity <= 0 or capacity & (capacity - 1):

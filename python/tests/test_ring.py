@@ -179,6 +179,14 @@ class RefusalTest(RingTestCase):
             Ring.open(self.path)
         self.corrupt(8, struct.pack("<I", 1))
         Ring.open(self.path).close()
+        self.corrupt(72, struct.pack("<Q", size - 4))
+        with self.assertRaisesRegex(RingFormatError, "not a multiple of 8"):
+            Ring.open(self.path)
+        self.corrupt(72, struct.pack("<Q", size))
+        self.corrupt(24, struct.pack("<I", 1 << 20))
+        with self.assertRaisesRegex(RingFormatError, "record slots"):
+            Ring.open(self.path)
+        self.corrupt(24, struct.pack("<I", 64))
         os.truncate(self.path, size - 64)
         with self.assertRaisesRegex(RingFormatError, "header says"):
             Ring.open(self.path)
