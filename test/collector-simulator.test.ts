@@ -228,6 +228,46 @@ for (const venue of ["kraken", "binance", "coinbase"] as const) {
       await expectRingEqualsTruth(collector);
     }, 30_000);
 
+    test("/metrics has every series the alert rules use", async () => {
+      const text = await (await fetch(`http://127.0.0.1:${collector.metricsPort}/metrics`)).text();
+      for (const name of [
+        "alphapulse_messages_received_total",
+        "alphapulse_parse_errors_total",
+        "alphapulse_reconnects_total",
+        "alphapulse_checksum_mismatches_total",
+        "alphapulse_sequence_gaps_total",
+        "alphapulse_book_resyncs_total",
+        "alphapulse_book_valid",
+        "alphapulse_last_message_age_seconds",
+        "alphapulse_ring_records_written_total",
+        "alphapulse_shared_memory_latency_microseconds",
+        "alphapulse_shared_memory_publish_latency_seconds_bucket",
+      ]) {
+        expect(text).toContain(`\n${name}{`);
+      }
+      expect(await collector.metric("alphapulse_book_valid")).toBe(SYMBOLS.length);
+      expect(await collector.metric("alphapulse_shared_memory_latency_microseconds")).toBeGreaterThan(0);
+      // Prometheus's own linter, where installed (CI installs the prometheus package).
+      if (Bun.which("promtool")) {
+        const lint = Bun.spawn(["promtool", "check", "metrics"], {
+          stdin: new Blob([text]),
+          stdout: "pipe",
+          stderr: "pipe",
+        });
+        const output = (await new Response(lint.stdout).text()) + (await new Response(lint.stderr).text());
+        await lint.exited;
+        // The issue fixes this gauge's name and unit (alert rules use it); anything else must lint clean.
+        const problems = output
+          .split("\n")
+          .filter(
+            (line) =>
+              line.trim() !== "" &&
+              !line.startsWith("alphapulse_shared_memory_latency_microseconds use base unit"),
+          );
+        expect(problems).toEqual([]);
+      }
+    }, 30_000);
+
     for (const fault of FAULTS[venue]) {
       const outcome = fault.seamless
         ? "nothing resyncs"
@@ -253,6 +293,12 @@ for (const venue of ["kraken", "binance", "coinbase"] as const) {
             : "BTC-USD";
         simulator.inject(venue, spec, symbol);
         await waitFor(`${fault.kind} detected`, async () => (await detected()) > before, 45_000);
+        if (fault.kind === "stall") {
+          // Reconnected inside the stall: no snapshot yet, so not ready, and /ready says why.
+          const response = await fetch(`http://127.0.0.1:${collector.metricsPort}/ready`);
+          expect(response.status).toBe(503);
+          expect(((await response.json()) as { reason: string }).reason).toMatch(/not (valid|connected)/);
+        }
         await waitFor(`${venue} ready again`, () => collector.ready(), 45_000);
         if (fault.symbolOnly) {
           expect(await collector.metric("alphapulse_book_resyncs_total", { symbol: "ETH-USD" })).toBe(

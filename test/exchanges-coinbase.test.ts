@@ -96,7 +96,7 @@ describe("coinbase market_trades", () => {
     );
     expect(ids.length).toBeGreaterThan(2);
     expect(h.publisher.trades[0]!.duplicates).toBe(ids.length);
-    expect(h.counters.parseErrors.size).toBe(0);
+    expect(h.counters.totalParseErrors()).toBe(0);
   });
 
   test("the trade-side switch: one constant decides, documented as maker side", () => {

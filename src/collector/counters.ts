@@ -6,7 +6,13 @@ import type { Logger } from "../log.ts";
 
 export class CollectorCounters implements VenueCounters {
   readonly messages = new Map<string, number>();
-  readonly parseErrors = new Map<string, number>();
+  /** By kind; every kind starts at 0 so its series exists before the first error. */
+  readonly parseErrors = new Map<string, number>([
+    ["malformed", 0],
+    ["unknown_type", 0],
+    ["oversized", 0],
+    ["bad_decimal", 0],
+  ]);
   readonly sequenceGaps: Float64Array;
   readonly checksumMismatches: Float64Array;
   readonly resyncs: Float64Array;
@@ -43,6 +49,12 @@ export class CollectorCounters implements VenueCounters {
 
   resync(symbolId: number): void {
     this.resyncs[symbolId]!++;
+  }
+
+  totalParseErrors(): number {
+    let sum = 0;
+    for (const value of this.parseErrors.values()) sum += value;
+    return sum;
   }
 
   total(counts: Float64Array): number {

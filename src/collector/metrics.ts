@@ -10,7 +10,9 @@ import type { HttpRest } from "./rest.ts";
 
 /** Latest samples the p99 gauge looks at. */
 const LATENCY_SAMPLES = 4096;
-const LATENCY_BUCKETS_US = [5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10_000, 50_000];
+const LATENCY_BUCKETS_SECONDS = [
+  5e-6, 1e-5, 2.5e-5, 5e-5, 1e-4, 2.5e-4, 5e-4, 1e-3, 2.5e-3, 5e-3, 1e-2, 5e-2,
+];
 
 export interface CollectorMetricsSources {
   readonly exchange: string;
@@ -175,20 +177,14 @@ export class CollectorMetrics {
         this.set({ exchange }, sorted[Math.min(n - 1, Math.floor(n * 0.99))]!);
       },
     });
+    // The gauge's name (and unit) is fixed by the alert rules; the histogram of the same
+    // measure follows Prometheus's conventions: seconds, its own name.
     this.latencyHistogram = new Histogram({
-      name: "alphapulse_shared_memory_latency_histogram_microseconds",
-      help: "Frame receipt to record published in the ring, microseconds.",
+      name: "alphapulse_shared_memory_publish_latency_seconds",
+      help: "Frame receipt to record published in the ring, seconds.",
       labelNames: ["exchange"],
-      buckets: LATENCY_BUCKETS_US,
+      buckets: LATENCY_BUCKETS_SECONDS,
       registers,
-    });
-    new Gauge({
-      name: "process_resident_memory_bytes",
-      help: "Resident set size of the collector process.",
-      registers,
-      collect() {
-        this.set(process.memoryUsage.rss());
-      },
     });
     this.latencyChild = this.latencyHistogram.labels({ exchange });
   }
@@ -197,8 +193,7 @@ export class CollectorMetrics {
 
   /** Publisher hook: one batch went out `latencyNs` after its frame arrived. */
   readonly published = (latencyNs: number): void => {
-    const us = latencyNs / 1000;
-    this.latencySamples[this.latencyCount++ % LATENCY_SAMPLES] = us;
-    this.latencyChild.observe(us);
+    this.latencySamples[this.latencyCount++ % LATENCY_SAMPLES] = latencyNs / 1000;
+    this.latencyChild.observe(latencyNs / 1e9);
   };
 }

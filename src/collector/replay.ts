@@ -148,7 +148,7 @@ export async function replayFiles(
     ring: writer.path,
     frames,
     records: publisher.recordsWritten,
-    parseErrors: [...counters.parseErrors.values()].reduce((a, b) => a + b, 0),
+    parseErrors: counters.totalParseErrors(),
     validBooks: writer.symbols
       .filter((s) => publisher.status[s.id] === BookStatus.Valid)
       .map((s) => s.symbol),
