@@ -46,15 +46,6 @@ describe("order book", () => {
       { numRuns: 300 },
     );
   });
-
-  test("crossed() sees a best bid at or above the best ask", () => {
-    const book = new OrderBook(10);
-    book.bids.set(100, 1);
-    book.asks.set(101, 1);
-    expect(book.crossed()).toBe(false);
-    book.bids.set(101, 1);
-    expect(book.crossed()).toBe(true);
-  });
 });
 
 describe("top-N view diff", () => {

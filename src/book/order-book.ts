@@ -167,9 +167,4 @@ export class OrderBook {
     this.bids.truncate(depth);
     this.asks.truncate(depth);
   }
-
-  /** True when the best bid is at or above the best ask: a book that cannot be right. */
-  crossed(): boolean {
-    return this.bids.count > 0 && this.asks.count > 0 && this.bids.priceAt(0) >= this.asks.priceAt(0);
-  }
 }

@@ -31,10 +31,6 @@ export class TokenBucket implements RequestBudget {
     this.tokens = 0;
   }
 
-  get waiting(): number {
-    return this.queue.length;
-  }
-
   stop(): void {
     if (this.timer) clearTimeout(this.timer);
     this.timer = null;

@@ -23,8 +23,6 @@ export interface ConnectionOptions {
   readonly publisher: Publisher;
   readonly log: Logger;
   readonly capture: CaptureFile | null;
-  /** The longest a frame may be, so a WebSocket never buffers a huge one for us. */
-  readonly maxFrameBytes: number;
 }
 
 export class ManagedConnection implements StreamHandle {
@@ -161,7 +159,7 @@ export class ManagedConnection implements StreamHandle {
 }
 
 /** Exponential backoff with full jitter: uniform in [0.5, 1] of min(max, base * 2^attempt). */
-export function backoffMs(attempt: number): number {
+function backoffMs(attempt: number): number {
   const ceiling = Math.min(BACKOFF_MAX_MS, BACKOFF_BASE_MS * 2 ** Math.min(attempt, 20));
   return ceiling * (0.5 + Math.random() * 0.5);
 }

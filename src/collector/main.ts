@@ -92,7 +92,6 @@ export async function run(_args: string[], env: Env): Promise<void> {
         publisher,
         log: logger,
         capture: capture(plan.name),
-        maxFrameBytes: config.maxFrameBytes,
       }),
     );
   }

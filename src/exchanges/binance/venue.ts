@@ -28,7 +28,7 @@ const WATCHDOG_MS = 60_000;
 const MAX_LIFETIME_MS = 23.5 * 3600_000;
 
 /** REST depth limit and its request weight (rest-api.md): deep enough to refill the view. */
-export function binanceSnapshotLimit(viewDepth: number): { limit: number; weight: number } {
+function binanceSnapshotLimit(viewDepth: number): { limit: number; weight: number } {
   if (viewDepth <= 100) return { limit: 1000, weight: 50 };
   return { limit: 5000, weight: 250 };
 }

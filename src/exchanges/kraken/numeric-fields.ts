@@ -12,10 +12,6 @@ export class NumericFieldReader {
     this.at = from;
   }
 
-  get position(): number {
-    return this.at;
-  }
-
   /** Moves to the first occurrence of `needle` after the cursor; false if none. */
   seek(needle: string): boolean {
     const found = this.text.indexOf(needle, this.at);

@@ -1,7 +1,6 @@
 // Kraken WebSocket v2 (PROTOCOLS.md section 1): symbols and precisions from the `instrument`
 // channel, then `book` (checksum verified on every snapshot and update, book truncated to the
 // subscribed depth) and `trade` (side is the taker's) on one connection.
-import { OrderBook } from "../../book/order-book.ts";
 import { StatusReason, type SymbolSpec } from "../../shm/layout.ts";
 import { arr, FrameError, isObject, type JsonObject, num, str } from "../json.ts";
 import { rfc3339Into } from "../timestamps.ts";
@@ -26,7 +25,7 @@ const WATCHDOG_MS = 5_000;
 const INSTRUMENT_TIMEOUT_MS = 15_000;
 
 /** The book depth to subscribe: the smallest Kraken offers that covers the ring's view. */
-export function krakenSubscribeDepth(viewDepth: number): number {
+function krakenSubscribeDepth(viewDepth: number): number {
   return BOOK_DEPTHS.find((depth) => depth >= viewDepth) ?? 1000;
 }
 
@@ -134,11 +133,6 @@ export class KrakenVenue implements Venue {
     this.checksums = context.symbols.map(() => new KrakenChecksum());
     this.subscribeDepth = krakenSubscribeDepth(context.depth);
     this.streams = [{ name: "kraken", url: context.wsUrl, watchdogMs: WATCHDOG_MS, maxLifetimeMs: 0 }];
-  }
-
-  /** A fresh book for this venue's depth (tests and the bench use it too). */
-  newBook(): OrderBook {
-    return new OrderBook(this.subscribeDepth);
   }
 
   onOpen(stream: StreamHandle): void {
