@@ -4,7 +4,7 @@
 // `<url> -> <epoch>: <body>` for a REST answer. Files rotate by size. The reader and the
 // recorded REST client let `replay` and the tests feed a capture back through a venue.
 import { closeSync, mkdirSync, openSync, writeSync } from "node:fs";
-import { HttpStatusError, type RestClient } from "../exchanges/venue.ts";
+import type { RestClient } from "../exchanges/venue.ts";
 
 export class CaptureFile {
   private fd: number | null = null;
@@ -94,6 +94,14 @@ export function parseCapture(text: string): CaptureEntry[] {
   return entries;
 }
 
+/** A replay asked for a REST answer the capture does not hold. */
+export class NotCapturedError extends Error {
+  constructor(readonly url: string) {
+    super(`no answer for ${url} in the capture`);
+    this.name = "NotCapturedError";
+  }
+}
+
 /**
  * Answers REST requests from a capture's recorded answers, matched by path and query (the
  * host differs between the venue and a test), each answer used once and then the last repeated.
@@ -117,7 +125,7 @@ export class RecordedRest implements RestClient {
     const body = list && list.length > 1 ? list.shift() : list?.[0];
     const answer =
       body === undefined
-        ? Promise.reject(new HttpStatusError(url, 404, "not in the capture"))
+        ? Promise.reject(new NotCapturedError(url))
         : Promise.resolve(JSON.parse(body) as unknown);
     this.pending.add(answer);
     const settle = () => this.pending.delete(answer);

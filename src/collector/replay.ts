@@ -10,7 +10,7 @@ import { type Logger, log } from "../log.ts";
 import { BookStatus, type SymbolSpec } from "../shm/layout.ts";
 import { RingWriter } from "../shm/ring-writer.ts";
 import { TokenBucket } from "./budget.ts";
-import { type CaptureEntry, parseCapture, RecordedRest } from "./capture.ts";
+import { type CaptureEntry, NotCapturedError, parseCapture, RecordedRest } from "./capture.ts";
 import { CollectorCounters } from "./counters.ts";
 import { FrameIngest } from "./ingest.ts";
 import { Publisher } from "./publisher.ts";
@@ -53,9 +53,24 @@ async function resolveSpecs(
   rest: RecordedRest,
 ): Promise<SymbolSpec[]> {
   const frames = entries.flatMap((t) => (t.entry.kind === "frame" ? [t.entry.text] : []));
-  const fromFrames = definition.resolveFromFrames?.(symbols, frames);
-  if (fromFrames) return fromFrames;
-  return definition.resolveSymbols(symbols, { wsUrl: "ws://replay", restUrl: "http://replay" }, rest);
+  if (definition.resolveFromFrames) {
+    const specs = definition.resolveFromFrames(symbols, frames);
+    if (specs === null) {
+      throw new ConfigError(
+        "FILE",
+        `the capture holds no ${definition.name} metadata frame (instrument snapshot)`,
+      );
+    }
+    return specs;
+  }
+  try {
+    return await definition.resolveSymbols(symbols, { wsUrl: "ws://replay", restUrl: "http://replay" }, rest);
+  } catch (error) {
+    if (error instanceof NotCapturedError) {
+      throw new ConfigError("FILE", `the capture holds no ${definition.name} metadata answer (${error.url})`);
+    }
+    throw error;
+  }
 }
 
 export async function replayFiles(
