@@ -227,9 +227,9 @@ export class KrakenVenue implements Venue {
     const bids = arr(entry, "bids") ?? [];
     const asks = arr(entry, "asks") ?? [];
     const fields = this.fields;
-    // Levels are read from the text in the order the two arrays appear there.
-    const bidsFirst =
-      "bids" in entry && (!("asks" in entry) || fields.peek('"bids"') < fields.peek('"asks"'));
+    // Levels are read from the text in the order the two arrays appear there (which only
+    // matters, and is only looked up, when both have levels).
+    const bidsFirst = asks.length === 0 || (bids.length > 0 && fields.peek('"bids"') < fields.peek('"asks"'));
     const sink = this.context.sink;
     const symbol = id === undefined ? undefined : this.context.symbols[id];
     const book = symbol === undefined ? null : isSnapshot ? sink.snapshot(symbol.id) : sink.book(symbol.id);
