@@ -1,7 +1,8 @@
-"""alphapulse_shm on a ring written by the real collector (`alphapulse collect`, Kraken v2)
-fed by the built-in simulator (`alphapulse simulate`), both on loopback: decoding agrees with the
-TypeScript reader, books copied live match the record history, and a collector restart is
-followed into its new generation."""
+"""alphapulse_shm on rings written by the real collector (`alphapulse collect`: Kraken v2,
+Binance, Coinbase) fed by the built-in simulator (`alphapulse simulate`), all on loopback:
+decoding agrees with the TypeScript reader, books copied live match the record history, a
+lapped reader takes books again and stays exact, and a collector restart is followed into its
+new generation."""
 
 from __future__ import annotations
 
@@ -31,6 +32,11 @@ SIMULATOR_PORT = 19510
 METRICS_PORT = 19511
 WAIT = 60.0
 MAIN = str(REPO / "src" / "main.ts")
+VENUE_SYMBOLS = {
+    "kraken": ("BTC-USD", "ETH-USD"),
+    "binance": ("BTC-USDT", "ETH-USDT"),
+    "coinbase": ("BTC-USD", "ETH-USD"),
+}
 
 
 class CollectorTest(RingTestCase):
@@ -41,7 +47,7 @@ class CollectorTest(RingTestCase):
         self.spawn(
             "simulate",
             SIMULATOR_PORT=str(SIMULATOR_PORT),
-            SIMULATOR_SYMBOLS="BTC-USD,ETH-USD",
+            SIMULATOR_SYMBOLS="BTC-USD,ETH-USD,BTC-USDT,ETH-USDT",
             SIMULATOR_UPDATES_PER_SECOND="200",
             SIMULATOR_TRADES_PER_SECOND="20",
         )
@@ -77,12 +83,15 @@ class CollectorTest(RingTestCase):
                 tails.append(f"--- {os.path.basename(path)}\n" + "".join(log_file.readlines()[-5:]))
         return "\n".join(tails)
 
-    def collect(self, capacity: int = 65536) -> subprocess.Popen[bytes]:
+    def collect(self, capacity: int = 65536, exchange: str = "kraken") -> subprocess.Popen[bytes]:
+        """Starts a collector of `exchange` (its ring: <dir>/<exchange>.ring) on the simulator."""
+        base = f"127.0.0.1:{SIMULATOR_PORT}/{exchange}"
         return self.spawn(
             "collect",
-            EXCHANGE="kraken",
-            SYMBOLS="BTC-USD,ETH-USD",
-            EXCHANGE_WS_URL=f"ws://127.0.0.1:{SIMULATOR_PORT}/kraken/v2",
+            EXCHANGE=exchange,
+            SYMBOLS=",".join(VENUE_SYMBOLS[exchange]),
+            EXCHANGE_WS_URL=f"ws://{base}/v2" if exchange == "kraken" else f"ws://{base}",
+            EXCHANGE_REST_URL=f"http://{base}",
             METRICS_PORT=str(METRICS_PORT),
             SHARED_MEMORY_PATH=self.dir,
             RING_CAPACITY=str(capacity),
@@ -105,14 +114,22 @@ class CollectorTest(RingTestCase):
         with Ring.open(self.path) as ring:
             return all(ring.read_book(s).status == BookStatus.VALID for s in ring.symbols)
 
-    def test_collector_ring_decodes_like_typescript_and_books_match_history(self) -> None:
-        self.collect()
-        self.wait_until(self.books_valid, "valid books in the collector's ring")
+    def test_kraken_ring_decodes_like_typescript_and_books_match_history(self) -> None:
+        self.check_collector_ring("kraken")
+
+    def test_binance_ring_decodes_like_typescript_and_books_match_history(self) -> None:
+        self.check_collector_ring("binance")
+
+    def test_coinbase_ring_decodes_like_typescript_and_books_match_history(self) -> None:
+        self.check_collector_ring("coinbase")
+
+    def check_collector_ring(self, exchange: str) -> None:
+        self.path = os.path.join(self.dir, f"{exchange}.ring")
+        self.collect(exchange=exchange)
+        self.wait_until(self.books_valid, f"valid books in the {exchange} collector's ring")
         with Ring.open(self.path, 1) as ring:
-            self.assertEqual(ring.exchange, "kraken")
-            self.assertEqual(
-                [(s.venue_symbol, s.symbol) for s in ring.symbols], [("BTC/USD", "BTC-USD"), ("ETH/USD", "ETH-USD")]
-            )
+            self.assertEqual(ring.exchange, exchange)
+            self.assertEqual(tuple(s.symbol for s in ring.symbols), VENUE_SYMBOLS[exchange])
             self.assertEqual(ring.state(), RingState.LIVE)
             self.assertLess(ring.heartbeat_age_ms(), 5000)
             # Follow for a while, copying books as we go; every copy must equal the view the
