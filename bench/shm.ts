@@ -19,7 +19,10 @@ type Peer = ReturnType<typeof spawnPeer>;
 function spawnPeer(args: string[]) {
   const child = Bun.spawn(["bun", PEER, ...args], { stdout: "pipe", stderr: "inherit" });
   const lines = readLines(child.stdout);
-  return { child, next: () => lines.next().then((r) => JSON.parse(String(r.value)) as Record<string, number>) };
+  return {
+    child,
+    next: () => lines.next().then((r) => JSON.parse(String(r.value)) as Record<string, number>),
+  };
 }
 
 async function* readLines(stream: ReadableStream<Uint8Array>): AsyncGenerator<string> {

@@ -31,13 +31,19 @@ async function waitFor(condition: () => boolean, what: string, timeoutMs = 20_00
 test("10 million records, one writer, two lapped readers: nothing torn, every loss counted exactly", async () => {
   const count = 10_000_000;
   const path = `${DIR}/stress.ring`;
-  const writer = Bun.spawn(["bun", `${SUPPORT}/stress-writer.ts`, DIR, "stress", "1024", String(count), "0"], {
-    stdout: "pipe",
-    stderr: "inherit",
-  });
+  const writer = Bun.spawn(
+    ["bun", `${SUPPORT}/stress-writer.ts`, DIR, "stress", "1024", String(count), "0"],
+    {
+      stdout: "pipe",
+      stderr: "inherit",
+    },
+  );
   await waitFor(() => existsSync(path), "the ring file");
   const readers = [0, 1].map(() =>
-    Bun.spawn(["bun", `${SUPPORT}/stress-reader.ts`, path, String(count)], { stdout: "pipe", stderr: "inherit" }),
+    Bun.spawn(["bun", `${SUPPORT}/stress-reader.ts`, path, String(count)], {
+      stdout: "pipe",
+      stderr: "inherit",
+    }),
   );
   const reports = await Promise.all(
     readers.map(async (reader) => {

@@ -183,7 +183,12 @@ describe("symbol table and latest books", () => {
     expect([...copy.bidSizes.slice(0, 3)]).toEqual([1, 2, 3]);
     expect(copy.askCount).toBe(2);
     expect([...copy.askPrices.slice(0, 2)]).toEqual([41, 42]);
-    expect(copy).toMatchObject({ lastSeq: 77, venueSeq: 123456, exchangeSec: 1_790_000_000, exchangeNsec: 5 });
+    expect(copy).toMatchObject({
+      lastSeq: 77,
+      venueSeq: 123456,
+      exchangeSec: 1_790_000_000,
+      exchangeNsec: 5,
+    });
     writer.setBookStatus(1, BookStatus.Invalid);
     expect(reader.readBook(1, copy)).toBe(true);
     expect(copy.status).toBe(BookStatus.Invalid);

@@ -12,7 +12,8 @@ import {
   STRESS_TYPE,
 } from "./stress-record.ts";
 
-const [dir = "", name = "stress", capacityText = "1024", countText = "0", rateText = "0"] = process.argv.slice(2);
+const [dir = "", name = "stress", capacityText = "1024", countText = "0", rateText = "0"] =
+  process.argv.slice(2);
 const count = Number(countText);
 const rate = Number(rateText);
 const writer = RingWriter.create({
@@ -34,7 +35,14 @@ console.log(JSON.stringify({ ready: true, generation: writer.generation, path: w
 function writeOne(): void {
   const seq = writer.nextSeq;
   writer.setFrameTimes(expectedExchangeSec(seq), seq % 1_000_000_000, 0, 0);
-  writer.append(STRESS_TYPE, STRESS_FLAGS, expectedSymbol(seq), expectedPrice(seq), expectedSize(seq), expectedAux(seq));
+  writer.append(
+    STRESS_TYPE,
+    STRESS_FLAGS,
+    expectedSymbol(seq),
+    expectedPrice(seq),
+    expectedSize(seq),
+    expectedAux(seq),
+  );
 }
 
 if (rate === 0) {
