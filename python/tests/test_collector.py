@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import time
 import unittest
@@ -39,6 +40,15 @@ VENUE_SYMBOLS = {
 }
 
 
+def simulator_listening() -> bool:
+    """True once the simulator accepts connections (a collector started earlier gives up)."""
+    try:
+        socket.create_connection(("127.0.0.1", SIMULATOR_PORT), timeout=1).close()
+    except OSError:
+        return False
+    return True
+
+
 class CollectorTest(RingTestCase):
     def setUp(self) -> None:
         super().setUp()
@@ -51,6 +61,7 @@ class CollectorTest(RingTestCase):
             SIMULATOR_UPDATES_PER_SECOND="200",
             SIMULATOR_TRADES_PER_SECOND="20",
         )
+        self.wait_until(simulator_listening, "the simulator to listen")
 
     def spawn(self, mode: str, **env: str) -> subprocess.Popen[bytes]:
         """Starts an alphapulse mode logging to a file in the test directory; cleanup stops it
