@@ -4,12 +4,15 @@
 // and the RSS of real collector processes with 50 symbols at depth 1000 against the simulator.
 // Prints its result as one JSON line, last.
 import { rmSync } from "node:fs";
+import { Registry } from "prom-client";
 import { normalizeTrades } from "tardis-dev";
 import { OrderBook } from "../src/book/order-book.ts";
 import { TokenBucket } from "../src/collector/budget.ts";
 import { CollectorCounters } from "../src/collector/counters.ts";
 import { FrameIngest } from "../src/collector/ingest.ts";
+import { CollectorMetrics } from "../src/collector/metrics.ts";
 import { Publisher } from "../src/collector/publisher.ts";
+import { HttpRest } from "../src/collector/rest.ts";
 import { binance } from "../src/exchanges/binance/venue.ts";
 import { coinbase } from "../src/exchanges/coinbase/venue.ts";
 import { KrakenChecksum } from "../src/exchanges/kraken/checksum.ts";
@@ -66,7 +69,23 @@ function pipeline(
     symbols: [spec],
   });
   const counters = new CollectorCounters(1, quiet);
-  const publisher = new Publisher({ writer, symbols: writer.symbols, depth, maxLevels: 5000 });
+  // The latency hook the collector installs (clock read, histogram, p99 window) is part of the path.
+  let metrics: CollectorMetrics | null = null;
+  const publisher = new Publisher({
+    writer,
+    symbols: writer.symbols,
+    depth,
+    maxLevels: 5000,
+    onPublished: (ns) => metrics?.published(ns),
+  });
+  metrics = new CollectorMetrics(new Registry(), {
+    exchange: definition.name,
+    symbols: writer.symbols,
+    counters,
+    publisher,
+    connections: [],
+    rest: new HttpRest(new TokenBucket(1, 1), null),
+  });
   let ingest: FrameIngest | null = null;
   const venue = definition.create({
     symbols: writer.symbols,

@@ -247,6 +247,11 @@ for (const venue of ["kraken", "binance", "coinbase"] as const) {
       }
       expect(await collector.metric("alphapulse_book_valid")).toBe(SYMBOLS.length);
       expect(await collector.metric("alphapulse_shared_memory_latency_microseconds")).toBeGreaterThan(0);
+      const observed = await collector.metric("alphapulse_shared_memory_publish_latency_seconds_count");
+      expect(observed).toBeGreaterThan(0);
+      expect(
+        await collector.metric("alphapulse_shared_memory_publish_latency_seconds_bucket", { le: "+Inf" }),
+      ).toBe(observed);
       // Prometheus's own linter, where installed (CI installs the prometheus package).
       if (Bun.which("promtool")) {
         const lint = Bun.spawn(["promtool", "check", "metrics"], {

@@ -23,6 +23,59 @@ export interface CollectorMetricsSources {
   readonly rest: HttpRest;
 }
 
+/**
+ * The latency histogram, counted in plain arrays on the hot path (prom-client's observe costs
+ * about 300 ns, more than the rest of a trade frame's ingest) and handed to the registry only
+ * when scraped. One series, labelled by exchange.
+ */
+class PlainHistogram extends Histogram<string> {
+  private readonly counts: Float64Array;
+  private sum = 0;
+  private count = 0;
+
+  constructor(
+    private readonly histogramName: string,
+    private readonly histogramHelp: string,
+    private readonly bounds: readonly number[],
+    private readonly seriesLabels: Record<string, string>,
+    registers: Registry[],
+  ) {
+    super({
+      name: histogramName,
+      help: histogramHelp,
+      buckets: [...bounds],
+      labelNames: Object.keys(seriesLabels),
+      registers,
+    });
+    this.counts = new Float64Array(bounds.length);
+  }
+
+  record(value: number): void {
+    const bounds = this.bounds;
+    let i = 0;
+    while (i < bounds.length && value > bounds[i]!) i++;
+    if (i < bounds.length) this.counts[i]!++;
+    this.sum += value;
+    this.count++;
+  }
+
+  /** What prom-client's registry reads to print a histogram (absent from its typings). */
+  async getForPromString() {
+    const name = this.histogramName;
+    const labels = this.seriesLabels;
+    const values: { value: number; labels: Record<string, string | number>; metricName: string }[] = [];
+    let cumulative = 0;
+    this.bounds.forEach((bound, i) => {
+      cumulative += this.counts[i]!;
+      values.push({ value: cumulative, labels: { le: bound, ...labels }, metricName: `${name}_bucket` });
+    });
+    values.push({ value: this.count, labels: { le: "+Inf", ...labels }, metricName: `${name}_bucket` });
+    values.push({ value: this.sum, labels, metricName: `${name}_sum` });
+    values.push({ value: this.count, labels, metricName: `${name}_count` });
+    return { name, help: this.histogramHelp, type: "histogram", values, aggregator: "sum" };
+  }
+}
+
 /** A Counter fed from running totals: each scrape adds what the total gained since the last. */
 class TotalCounter {
   private readonly added = new Map<string, number>();
@@ -38,7 +91,7 @@ class TotalCounter {
 }
 
 export class CollectorMetrics {
-  private readonly latencyHistogram: Histogram<string>;
+  private readonly latencyHistogram: PlainHistogram;
   private readonly latencySamples = new Float64Array(LATENCY_SAMPLES);
   private latencyCount = 0;
 
@@ -179,21 +232,18 @@ export class CollectorMetrics {
     });
     // The gauge's name (and unit) is fixed by the alert rules; the histogram of the same
     // measure follows Prometheus's conventions: seconds, its own name.
-    this.latencyHistogram = new Histogram({
-      name: "alphapulse_shared_memory_publish_latency_seconds",
-      help: "Frame receipt to record published in the ring, seconds.",
-      labelNames: ["exchange"],
-      buckets: LATENCY_BUCKETS_SECONDS,
+    this.latencyHistogram = new PlainHistogram(
+      "alphapulse_shared_memory_publish_latency_seconds",
+      "Frame receipt to record published in the ring, seconds.",
+      LATENCY_BUCKETS_SECONDS,
+      { exchange },
       registers,
-    });
-    this.latencyChild = this.latencyHistogram.labels({ exchange });
+    );
   }
-
-  private readonly latencyChild: { observe(value: number): void };
 
   /** Publisher hook: one batch went out `latencyNs` after its frame arrived. */
   readonly published = (latencyNs: number): void => {
     this.latencySamples[this.latencyCount++ % LATENCY_SAMPLES] = latencyNs / 1000;
-    this.latencyChild.observe(latencyNs / 1e9);
+    this.latencyHistogram.record(latencyNs / 1e9);
   };
 }
