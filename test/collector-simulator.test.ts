@@ -303,6 +303,9 @@ for (const venue of ["kraken", "binance", "coinbase"] as const) {
           const response = await fetch(`http://127.0.0.1:${collector.metricsPort}/ready`);
           expect(response.status).toBe(503);
           expect(((await response.json()) as { reason: string }).reason).toMatch(/not (valid|connected)/);
+          // Readers see it too: the ring's latest-book entries are no longer marked valid.
+          const books = await dumpRing(collector.ring);
+          expect(SYMBOLS.map((symbol) => books[symbol]!.status)).toEqual(["Invalid", "Invalid"]);
         }
         await waitFor(`${venue} ready again`, () => collector.ready(), 45_000);
         if (fault.symbolOnly) {

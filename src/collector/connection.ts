@@ -132,13 +132,14 @@ export class ManagedConnection implements StreamHandle {
     const { venue, publisher } = this.options;
     if (socket === this.retiring) {
       this.retiring = null;
-      venue.onClose(this, true);
+      this.options.ingest.batch(() => venue.onClose(this, true));
       return;
     }
     if (socket !== this.socket) return;
     this.socket = null;
     if (this.lifetimeTimer) clearTimeout(this.lifetimeTimer);
-    venue.onClose(this, false);
+    // As one batch: the invalidations reach the ring and its latest-book entries at once.
+    this.options.ingest.batch(() => venue.onClose(this, false));
     publisher.connectionStatus(ConnectionState.Disconnected, StatusReason.Disconnected);
     if (this.stopped) return;
     const delay = backoffMs(this.attempts++);

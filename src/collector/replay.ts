@@ -143,7 +143,8 @@ export async function replayFiles(
     if (entry.kind === "rest" || entry.kind === "sent") continue; // served by RecordedRest; echoes of ours
     let stream = streams.get(name);
     if (entry.kind === "connect" || stream === undefined) {
-      if (stream !== undefined) venue.onClose(stream, false);
+      const closing = stream;
+      if (closing !== undefined) ingest.batch(() => venue.onClose(closing, false));
       stream = new ReplayStream(name);
       streams.set(name, stream);
       venue.onOpen(stream);

@@ -107,7 +107,8 @@ export interface Venue {
   onFrame(stream: StreamHandle, text: string): void;
   /**
    * A connection closed: its books cannot be trusted until a new snapshot. `replaced` is true
-   * when a newer connection for the same plan already runs (make-before-break).
+   * when a newer connection for the same plan already runs (make-before-break). Runs as one
+   * ring batch, so book changes through the sink are allowed here.
    */
   onClose(stream: StreamHandle, replaced: boolean): void;
   /** Fetches a fresh snapshot for one symbol whose book was invalidated outside the venue. */

@@ -209,10 +209,8 @@ export class BinanceVenue implements Venue {
         const sync = this.sync[symbol.id]!;
         const ahead = sync.ahead;
         sync.ahead = [];
-        if (!sync.live || ahead.length === 0) continue;
-        this.context.batch(() => {
-          for (const event of ahead) this.applyEvent(symbol, sync, event);
-        });
+        if (!sync.live) continue;
+        for (const event of ahead) this.applyEvent(symbol, sync, event);
       }
       return;
     }
