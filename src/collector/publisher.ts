@@ -4,7 +4,7 @@
 // an invalid book takes no updates until a snapshot batch makes it valid again.
 import { OrderBook } from "../book/order-book.ts";
 import { type LevelSink, TopView } from "../book/top-view.ts";
-import { type FeedSink, TradeSide as Side, type TradeSide } from "../exchanges/venue.ts";
+import { type FeedSink, TradeSide } from "../exchanges/venue.ts";
 import { realtimeInto } from "../shm/clock.ts";
 import {
   BookStatus,
@@ -131,7 +131,8 @@ export class Publisher implements FeedSink, LevelSink {
   trade(symbolId: number, price: number, size: number, side: TradeSide, tradeId: number): void {
     if (!(price > 0) || !(size > 0)) throw new RangeError(`bad trade: price ${price}, size ${size}`);
     if (tradeId > 0 && !this.trades[symbolId]!.accept(tradeId)) return;
-    const flags = side === Side.Sell ? RecordFlag.Side : side === Side.Unknown ? RecordFlag.SideUnknown : 0;
+    const flags =
+      side === TradeSide.Sell ? RecordFlag.Side : side === TradeSide.Unknown ? RecordFlag.SideUnknown : 0;
     this.stage.push(RecordType.Trade, flags, symbolId, price, size, tradeId);
   }
 
