@@ -2,7 +2,7 @@
 // venue's N seconds: reconnect), exponential backoff with full jitter, a planned make-before-
 // break rollover before the venue's lifetime limit (or when it says it will shut down), and
 // capture of every frame. Frames go to the venue through the shared FrameIngest.
-import type { StreamHandle, StreamPlan, Venue } from "../exchanges/venue.ts";
+import type { RequestBudget, StreamHandle, StreamPlan, Venue } from "../exchanges/venue.ts";
 import type { Logger } from "../log.ts";
 import { realtimeInto } from "../shm/clock.ts";
 import { ConnectionState, StatusReason } from "../shm/layout.ts";
@@ -23,6 +23,8 @@ export interface ConnectionOptions {
   readonly publisher: Publisher;
   readonly log: Logger;
   readonly capture: CaptureFile | null;
+  /** Spaces out connection attempts to the venue's limit. */
+  readonly connectBudget: RequestBudget;
 }
 
 export class ManagedConnection implements StreamHandle {
@@ -50,7 +52,7 @@ export class ManagedConnection implements StreamHandle {
   }
 
   start(): void {
-    this.open();
+    this.dial();
     const { watchdogMs } = this.options.plan;
     this.watchdog = setInterval(() => this.checkWatchdog(), Math.max(100, watchdogMs / 4));
   }
@@ -81,7 +83,7 @@ export class ManagedConnection implements StreamHandle {
     this.log.info("rolling over (make-before-break)", { reason });
     this.retiring = this.socket;
     this.socket = null;
-    this.open();
+    this.dial();
   }
 
   async stop(): Promise<void> {
@@ -92,6 +94,13 @@ export class ManagedConnection implements StreamHandle {
     for (const socket of [this.socket, this.retiring]) socket?.close(1000, "shutdown");
     this.socket = null;
     this.retiring = null;
+  }
+
+  /** Opens a connection once the venue's connection rate allows. */
+  private dial(): void {
+    this.options.connectBudget.schedule(1, () => {
+      if (!this.stopped) this.open();
+    });
   }
 
   private open(): void {
@@ -147,7 +156,7 @@ export class ManagedConnection implements StreamHandle {
     this.log.warn("disconnected", { code, reason, retryInMs: Math.round(delay) });
     this.retryTimer = setTimeout(() => {
       this.retryTimer = null;
-      if (!this.stopped) this.open();
+      this.dial();
     }, delay);
   }
 

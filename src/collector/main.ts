@@ -30,6 +30,9 @@ export async function run(_args: string[], env: Env): Promise<void> {
   const definition = VENUES[config.exchange];
   const logger = log.child({ exchange: config.exchange });
   const budget = new TokenBucket(definition.requestBudget.capacity, definition.requestBudget.perSecond);
+  // Every (re)connect goes through this, at the venue's connection rate: Coinbase opens one
+  // connection per product plus one for trades, and they must not all dial at once.
+  const connectBudget = new TokenBucket(1, definition.connectionsPerSecond);
   const captures: CaptureFile[] = [];
   const capture = (stem: string): CaptureFile | null => {
     if (config.capturePath === undefined) return null;
@@ -92,6 +95,7 @@ export async function run(_args: string[], env: Env): Promise<void> {
         publisher,
         log: logger,
         capture: capture(plan.name),
+        connectBudget,
       }),
     );
   }
@@ -145,6 +149,7 @@ export async function run(_args: string[], env: Env): Promise<void> {
   });
   onShutdown("collector connections", async () => {
     clearInterval(snapshotWatchdog);
+    connectBudget.stop();
     budget.stop();
     await Promise.all(connections.map((c) => c.stop()));
   });

@@ -127,6 +127,8 @@ export interface VenueDefinition {
   readonly defaultDepth: number;
   /** Trade ids that go up by one per trade, so a jump is a gap worth counting. */
   readonly sequentialTradeIds: boolean;
+  /** New connections a second the venue allows from one IP: the runtime spaces them out. */
+  readonly connectionsPerSecond: number;
   /** Snapshot/resubscribe budget, in the venue's own units (Binance: request weight). */
   readonly requestBudget: { readonly capacity: number; readonly perSecond: number };
   /** Maps BASE-QUOTE symbols to venue symbols and precisions; throws UnknownSymbolError. */

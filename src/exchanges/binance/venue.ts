@@ -118,6 +118,8 @@ export const binance: VenueDefinition = {
   defaultRestUrl: "https://data-api.binance.vision",
   defaultDepth: 100,
   sequentialTradeIds: true,
+  // 300 connection attempts per 5 minutes per IP.
+  connectionsPerSecond: 1,
   // Request weight: a 2,500 burst (50 symbols at weight 50) then 2,400 a minute, so even the
   // first minute stays under the IP limit of 6,000.
   requestBudget: { capacity: 2500, perSecond: 40 },

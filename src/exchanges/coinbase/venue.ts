@@ -69,6 +69,8 @@ export const coinbase: VenueDefinition = {
   defaultRestUrl: "https://api.coinbase.com",
   defaultDepth: 100,
   sequentialTradeIds: false,
+  // 8 a second per IP (PROTOCOLS.md 3.3); one book connection per product adds up fast.
+  connectionsPerSecond: 6,
   // Messages: half of the 8 a second an unauthenticated IP may send.
   requestBudget: { capacity: 8, perSecond: 4 },
   async resolveSymbols(symbols: readonly string[], endpoints: Endpoints, rest: RestClient) {

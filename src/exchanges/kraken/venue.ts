@@ -102,6 +102,8 @@ export const kraken: VenueDefinition = {
   defaultRestUrl: "",
   defaultDepth: 100,
   sequentialTradeIds: true,
+  // Cloudflare's limit is about 150 connection attempts per 10 minutes.
+  connectionsPerSecond: 0.25,
   // Resubscribes: well under Kraken's dynamic message-rate limit.
   requestBudget: { capacity: 10, perSecond: 2 },
   async resolveSymbols(symbols: readonly string[], endpoints: Endpoints): Promise<SymbolSpec[]> {
