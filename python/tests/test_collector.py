@@ -188,6 +188,12 @@ class CollectorTest(RingTestCase):
             deadline = time.monotonic() + WAIT
             while checked < 20:
                 self.assertLess(time.monotonic(), deadline, f"only {checked} books checked")
+                # Copy first, then read on: a copy the reader has not passed yet gets checked
+                # when the reader reaches its last_seq.
+                for s in ring.symbols:
+                    book = ring.read_book(s)
+                    if views and book.status == BookStatus.VALID and book.last_seq >= ring.position:
+                        copies.setdefault(book.last_seq, []).append(book)
                 for event in ring.poll(256):
                     if isinstance(event, Gap):
                         # Books are unknown after a loss: take each one again, copied after the gap.
@@ -201,10 +207,6 @@ class CollectorTest(RingTestCase):
                         view = views[book.symbol.id]
                         self.assertEqual((view.bids, view.asks), (book.bids, book.asks), f"at {event.seq}")
                         checked += 1
-                for s in ring.symbols:
-                    book = ring.read_book(s)
-                    if views and book.status == BookStatus.VALID and book.last_seq >= ring.position:
-                        copies.setdefault(book.last_seq, []).append(book)
                 time.sleep(0.002)
             self.assertGreaterEqual(gaps, 1)
 
