@@ -301,15 +301,22 @@ export class RingReader {
 
   /**
    * Copies a symbol's latest book, retrying while the writer is inside the entry. Returns false
-   * only if `attempts` copies in a row were torn (a writer updating it non-stop).
+   * only if every copy for `timeoutMs` was torn: bounded by time, not attempts, because a writer
+   * preempted inside the entry holds it odd for as long as the scheduler likes.
    */
-  readBook(symbolId: number, out: BookCopy, attempts = 10_000): boolean {
+  readBook(symbolId: number, out: BookCopy, timeoutMs = 1000): boolean {
     if (symbolId < 0 || symbolId >= this.symbols.length) throw new RangeError(`no symbol id ${symbolId}`);
     const i32 = this.i32;
     const base = this.booksWord + symbolId * this.bookWords;
     const levelWords = LEVEL_SIZE / 4;
     const depth = this.bookDepth;
-    for (let attempt = 0; attempt < attempts; attempt++) {
+    let deadline = 0;
+    for (let attempt = 0; ; attempt++) {
+      if ((attempt & 255) === 255) {
+        const now = performance.now();
+        if (deadline === 0) deadline = now + timeoutMs;
+        else if (now > deadline) return false;
+      }
       const before = fencedLoad(i32, base);
       if ((before & 1) !== 0) continue;
       out.status = i32[base + B.status / 4]!;

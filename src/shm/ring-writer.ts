@@ -120,7 +120,7 @@ export class RingWriter {
     this.bookWords = bookStride(bookDepth) / 4;
     const bytes = new Uint8Array(buffer);
     const view = new DataView(buffer);
-    writeAscii(bytes, H.magic, 9, MAGIC);
+    bytes.set(new TextEncoder().encode(MAGIC), H.magic); // exactly 8 bytes, no terminator
     view.setUint32(H.version, FORMAT_VERSION, true);
     view.setUint32(H.state, RingState.Initializing, true);
     view.setUint32(H.generation, generation, true);
