@@ -23,6 +23,7 @@ export interface BroadcastConfig {
   readonly slowCloseBytes: number;
   readonly historyLimit: number;
   readonly spinMicros: number;
+  readonly burstMicros: number;
   readonly compression: boolean;
   readonly staleMs: number;
   readonly graceMs: number;
@@ -51,6 +52,7 @@ export function readBroadcastConfig(env: Env): BroadcastConfig {
     slowCloseBytes,
     historyLimit: settings.int("BROADCAST_HISTORY", 1024, 1, 1_000_000),
     spinMicros: settings.int("BROADCAST_SPIN_MICROS", 500, 0, 1_000_000),
+    burstMicros: settings.int("BROADCAST_BURST_MICROS", 100, 0, 10_000),
     compression: settings.bool("BROADCAST_COMPRESSION", true),
     staleMs: settings.int("BROADCAST_STALE_MS", 5000, 100, 3_600_000),
     graceMs: settings.int("SHUTDOWN_GRACE_MS", 10_000, 0, 600_000),
@@ -77,6 +79,7 @@ export function startBroadcaster(config: BroadcastConfig): Broadcaster {
     dir: config.sharedMemoryPath,
     historyLimit: config.historyLimit,
     spinMicros: config.spinMicros,
+    burstMicros: config.burstMicros,
     scanIntervalMs: 500,
     log: logger,
     metrics,

@@ -20,6 +20,8 @@ export interface RingHubOptions {
   readonly historyLimit: number;
   /** How long the loop keeps polling without sleeping after the last record, microseconds. */
   readonly spinMicros: number;
+  /** How long a poll that found records keeps reading before it lets the messages go, microseconds. */
+  readonly burstMicros: number;
   readonly scanIntervalMs: number;
   readonly log: Logger;
   readonly metrics: BroadcastMetrics;
@@ -68,7 +70,19 @@ export class RingHub implements TopicDirectory, MessageOutlet {
 
   private readonly loop = (): void => {
     if (!this.running) return;
-    const read = this.pollAll();
+    let read = this.pollAll();
+    if (read > 0 && this.options.burstMicros > 0) {
+      // A writer's burst often spans several polls: read on until it pauses, so the burst's
+      // messages go out in one event-loop turn, where uWS writes each client's share at once.
+      let lastRead = performance.now();
+      while (read < POLL_BATCH * 4 && (performance.now() - lastRead) * 1000 < this.options.burstMicros) {
+        const more = this.pollAll();
+        if (more > 0) {
+          read += more;
+          lastRead = performance.now();
+        }
+      }
+    }
     const now = performance.now();
     if (read > 0) this.idleSince = now;
     if ((now - this.idleSince) * 1000 < this.options.spinMicros) setImmediate(this.loop);
