@@ -230,6 +230,15 @@ export class RingWriter {
   }
 
   /**
+   * Nanoseconds from (sec, nsec) on the shared clock to the publish time stamped on the last
+   * batch: lets a caller measure receipt-to-publish latency without reading the clock again.
+   */
+  nanosToLastPublish(sec: number, nsec: number): number {
+    const t = this.times;
+    return (t[4]! - sec) * 1e9 + (t[5]! - nsec);
+  }
+
+  /**
    * Replaces a symbol's latest-book entry with the top levels of each side (best first), under
    * the entry's seqlock. lastSeq is the ring sequence this book reflects.
    */
