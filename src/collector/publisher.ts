@@ -25,7 +25,7 @@ export interface PublisherOptions {
   readonly depth: number;
   /** Levels per side the exact book keeps (at least `depth`). */
   readonly maxLevels: number;
-  /** Called after each batch with nanoseconds from frame receipt to publication. */
+  /** Called after each batch with nanoseconds from frame receipt to the batch's publish time. */
   readonly onPublished?: (latencyNs: number) => void;
 }
 
@@ -256,9 +256,9 @@ export class Publisher implements FeedSink, LevelSink {
     }
     this.recordsWritten += stage.count;
     stage.count = 0;
+    // Latency to the publish time the records carry (what readers see): no second clock read.
     if (this.onPublished !== undefined && t[2]! > 0) {
-      realtimeInto(this.now, 0);
-      this.onPublished((this.now[0]! - t[2]!) * 1e9 + (this.now[1]! - t[3]!));
+      this.onPublished(writer.nanosToLastPublish(t[2]!, t[3]!));
     }
     return seq;
   }

@@ -1,99 +1,149 @@
-// Kraken's book checksum (PROTOCOLS.md 1.3): CRC-32 of the top 10 asks (low to high) then the
-// top 10 bids (high to low), each level as price then qty with the dot and leading zeros
-// removed. At the instrument's precision that text is exactly the scaled integer, so the
-// book's scaled values are printed as they are. Printing 40 numbers per update dominated the
-// cost, so the text is built as bytes in two alternating halves of one buffer: a level that is
-// unchanged (at its slot or one beside it, after a shift) is copied from the previous text
-// with one native copyWithin, and only new levels are printed.
+// Kraken's book checksum (PROTOCOLS.md 1.3): CRC-32 (zlib's) of the top 10 asks (low to high)
+// then the top 10 bids (high to low), each level as price then qty with the dot and leading
+// zeros removed. At the instrument's precision that text is exactly the scaled integer, so the
+// text is never built: a level's digits go straight into a table-driven CRC.
+//
+// Most of an update's 20 levels are unchanged, only moved by a rank at most, so per level the
+// CRC of its own text (from a zero register) and its length are kept. CRC is linear: feeding a
+// text to register r gives advance(r, length) ^ crcFromZero(text), where advance is "feed
+// `length` zero bytes", four table lookups. A kept level then costs that, a new level its
+// digits; levels before the first changed one keep the register they had.
 import type { BookSide, OrderBook } from "../../book/order-book.ts";
 
 const CHECKSUM_LEVELS = 10;
 const SLOTS = CHECKSUM_LEVELS * 2;
 /** Two scaled integers below 2^53: at most 16 digits each. */
-const SLOT_BYTES = 32;
-const HALF = SLOTS * SLOT_BYTES;
+const MAX_LEVEL_BYTES = 32;
 
-export class KrakenChecksum {
-  private readonly bytes = new Uint8Array(HALF * 2);
-  private prices = new Float64Array(SLOTS).fill(Number.NaN);
-  private sizes = new Float64Array(SLOTS).fill(Number.NaN);
-  private offsets = new Int32Array(SLOTS);
-  private lengths = new Int32Array(SLOTS);
-  private nextPrices = new Float64Array(SLOTS).fill(Number.NaN);
-  private nextSizes = new Float64Array(SLOTS).fill(Number.NaN);
-  private nextOffsets = new Int32Array(SLOTS);
-  private nextLengths = new Int32Array(SLOTS);
-  /** Where the text being built starts (0 or HALF) and where it has got to. */
-  private base = 0;
-  private at = 0;
-  private slot = 0;
+/** zlib's CRC-32 (reflected polynomial 0xEDB88320), one byte per step. */
+const CRC_TABLE = new Int32Array(256);
+for (let n = 0; n < 256; n++) {
+  let c = n;
+  for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
+  CRC_TABLE[n] = c;
+}
 
-  /** The checksum Kraken would send for this book. */
-  of(book: OrderBook): number {
-    this.base = this.base === 0 ? HALF : 0;
-    this.at = this.base;
-    this.slot = 0;
-    this.appendSide(book.asks);
-    this.appendSide(book.bids);
-    for (let i = this.slot; i < SLOTS; i++) this.nextPrices[i] = Number.NaN;
-    const prices = this.prices;
-    const sizes = this.sizes;
-    const offsets = this.offsets;
-    const lengths = this.lengths;
-    this.prices = this.nextPrices;
-    this.sizes = this.nextSizes;
-    this.offsets = this.nextOffsets;
-    this.lengths = this.nextLengths;
-    this.nextPrices = prices;
-    this.nextSizes = sizes;
-    this.nextOffsets = offsets;
-    this.nextLengths = lengths;
-    return Bun.hash.crc32(this.bytes.subarray(this.base, this.at));
-  }
-
-  private appendSide(side: BookSide): void {
-    const bytes = this.bytes;
-    const prices = this.prices;
-    const sizes = this.sizes;
-    let at = this.at;
-    for (let rank = 0, n = Math.min(CHECKSUM_LEVELS, side.count); rank < n; rank++) {
-      const price = side.priceAt(rank);
-      const size = side.sizeAt(rank);
-      const slot = this.slot++;
-      let cached = -1;
-      for (let c = slot > 0 ? slot - 1 : 0, end = slot + 1 < SLOTS ? slot + 1 : slot; c <= end; c++) {
-        if (prices[c] === price && sizes[c] === size) {
-          cached = c;
-          break;
-        }
-      }
-      const start = at;
-      if (cached >= 0) {
-        const from = this.offsets[cached]!;
-        const length = this.lengths[cached]!;
-        bytes.copyWithin(at, from, from + length);
-        at += length;
-      } else {
-        at += writeDigits(bytes, at, price);
-        at += writeDigits(bytes, at, size);
-      }
-      this.nextPrices[slot] = price;
-      this.nextSizes[slot] = size;
-      this.nextOffsets[slot] = start;
-      this.nextLengths[slot] = at - start;
-    }
-    this.at = at;
+/**
+ * ZEROS[(length * 4 + k) * 256 + v]: the register after feeding `length` zero bytes to a
+ * register holding only byte v at byte position k (XOR the four for a whole register).
+ */
+const ZEROS = new Int32Array((MAX_LEVEL_BYTES + 1) * 1024);
+for (let k = 0; k < 4; k++) for (let v = 0; v < 256; v++) ZEROS[k * 256 + v] = v << (8 * k);
+for (let length = 1; length <= MAX_LEVEL_BYTES; length++) {
+  for (let i = 0; i < 1024; i++) {
+    const r = ZEROS[(length - 1) * 1024 + i]!;
+    ZEROS[length * 1024 + i] = CRC_TABLE[r & 0xff]! ^ (r >>> 8);
   }
 }
 
-/** Writes a non-negative integer's decimal digits at `at`; returns how many. */
-function writeDigits(out: Uint8Array, at: number, value: number): number {
-  let count = 1;
-  for (let rest = Math.floor(value / 10); rest > 0; rest = Math.floor(rest / 10)) count++;
-  for (let i = count - 1, rest = value; i >= 0; i--) {
-    const next = Math.floor(rest / 10);
-    out[at + i] = 48 + (rest - next * 10);
-    rest = next;
+function advance(register: number, length: number): number {
+  const at = length << 10;
+  return (
+    ZEROS[at + (register & 0xff)]! ^
+    ZEROS[at + 256 + ((register >>> 8) & 0xff)]! ^
+    ZEROS[at + 512 + ((register >>> 16) & 0xff)]! ^
+    ZEROS[at + 768 + (register >>> 24)]!
+  );
+}
+
+/** The checksum order's levels of one computation: each level and the CRC of its text. */
+class LevelTexts {
+  readonly prices = new Float64Array(SLOTS).fill(Number.NaN);
+  readonly sizes = new Float64Array(SLOTS).fill(Number.NaN);
+  /** CRC register after feeding the level's text to a zero register. */
+  readonly crcs = new Int32Array(SLOTS);
+  readonly lengths = new Int32Array(SLOTS);
+
+  copy(to: number, from: LevelTexts, at: number): void {
+    this.prices[to] = from.prices[at]!;
+    this.sizes[to] = from.sizes[at]!;
+    this.crcs[to] = from.crcs[at]!;
+    this.lengths[to] = from.lengths[at]!;
   }
-  return count;
+}
+
+export class KrakenChecksum {
+  private last = new LevelTexts();
+  private next = new LevelTexts();
+  /** registers[k]: the CRC register after the first k levels of the last text. */
+  private readonly registers = new Int32Array(SLOTS + 1).fill(-1);
+  /** Digits of one number, least significant first. */
+  private readonly digits = new Uint8Array(16);
+  /** Digits the last feedDigits fed. */
+  private fed = 0;
+
+  /** The checksum Kraken would send for this book. */
+  of(book: OrderBook): number {
+    const afterAsks = this.feedSide(book.asks, 0, true);
+    const end = this.feedSide(book.bids, afterAsks & 0xff, afterAsks < 0x100) & 0xff;
+    const next = this.next;
+    for (let i = end; i < SLOTS; i++) next.prices[i] = Number.NaN;
+    this.next = this.last;
+    this.last = next;
+    return ~this.registers[end]! >>> 0;
+  }
+
+  /**
+   * Feeds one side's checksum levels from slot `first`; `unchanged` says every level before
+   * matched the last text's. Returns the slot after the side, plus 0x100 once a level differed.
+   */
+  private feedSide(side: BookSide, first: number, unchanged: boolean): number {
+    const last = this.last;
+    const next = this.next;
+    const lastPrices = last.prices;
+    const lastSizes = last.sizes;
+    const registers = this.registers;
+    const n = Math.min(CHECKSUM_LEVELS, side.count);
+    let slot = first;
+    for (let rank = 0; rank < n; rank++, slot++) {
+      const price = side.priceAt(rank);
+      const size = side.sizeAt(rank);
+      // Same level at the same place after the same prefix: same register.
+      if (unchanged && lastPrices[slot] === price && lastSizes[slot] === size) {
+        next.copy(slot, last, slot);
+        continue;
+      }
+      unchanged = false;
+      // A kept level sits at its old slot or one beside it (a level came or went before it).
+      let kept = -1;
+      if (lastPrices[slot] === price && lastSizes[slot] === size) kept = slot;
+      else if (lastPrices[slot + 1] === price && lastSizes[slot + 1] === size) kept = slot + 1;
+      else if (slot > 0 && lastPrices[slot - 1] === price && lastSizes[slot - 1] === size) kept = slot - 1;
+      if (kept >= 0) {
+        next.copy(slot, last, kept);
+      } else {
+        next.prices[slot] = price;
+        next.sizes[slot] = size;
+        const priceCrc = this.feedDigits(0, price);
+        const priceLength = this.fed;
+        next.crcs[slot] = this.feedDigits(priceCrc, size);
+        next.lengths[slot] = priceLength + this.fed;
+      }
+      registers[slot + 1] = advance(registers[slot]!, next.lengths[slot]!) ^ next.crcs[slot]!;
+    }
+    return unchanged ? slot : slot | 0x100;
+  }
+
+  /** Feeds a non-negative integer's decimal digits (most significant first) into `crc`; sets `fed`. */
+  private feedDigits(crc: number, value: number): number {
+    const digits = this.digits;
+    let count = 0;
+    let rest = value;
+    // Above 2^31 the digits come from float division; below it, from cheaper int32 division.
+    while (rest >= 0x80000000) {
+      const next = Math.floor(rest / 10);
+      digits[count++] = rest - next * 10;
+      rest = next;
+    }
+    let small = rest | 0;
+    do {
+      const next = (small / 10) | 0;
+      digits[count++] = small - next * 10;
+      small = next;
+    } while (small > 0);
+    this.fed = count;
+    let c = crc;
+    while (count > 0) c = CRC_TABLE[(c ^ (48 + digits[--count]!)) & 0xff]! ^ (c >>> 8);
+    return c;
+  }
 }

@@ -1,6 +1,8 @@
 // Kraken WebSocket v2 (PROTOCOLS.md section 1): symbols and precisions from the `instrument`
 // channel, then `book` (checksum verified on every snapshot and update, book truncated to the
 // subscribed depth) and `trade` (side is the taker's) on one connection.
+import type { OrderBook } from "../../book/order-book.ts";
+import { DecimalParseError, parseScaledAt } from "../../market/decimal.ts";
 import { StatusReason, type SymbolSpec } from "../../shm/layout.ts";
 import { arr, FrameError, isObject, type JsonObject, num, str } from "../json.ts";
 import { rfc3339Into } from "../timestamps.ts";
@@ -124,6 +126,7 @@ export class KrakenVenue implements Venue {
   readonly streams: readonly StreamPlan[];
   private readonly ids = new Map<string, number>();
   private readonly fields = new NumericFieldReader();
+  private readonly staged = new StagedLevels();
   private readonly checksums: KrakenChecksum[];
   private readonly subscribeDepth: number;
   private stream: StreamHandle | null = null;
@@ -165,6 +168,7 @@ export class KrakenVenue implements Venue {
   }
 
   onFrame(_stream: StreamHandle, text: string): void {
+    if (this.fastBook(text)) return;
     const message: unknown = JSON.parse(text);
     if (!isObject(message)) throw new FrameError("not a JSON object");
     const channel = message.channel;
@@ -255,19 +259,71 @@ export class KrakenVenue implements Venue {
       }
     }
     if (book === null || symbol === undefined) return;
-    book.truncate(this.subscribeDepth);
     const timestamp = str(entry, "timestamp");
     if (timestamp !== undefined && rfc3339Into(timestamp, this.time)) {
       sink.exchangeTime(this.time[0]!, this.time[1]!);
     }
-    const expected = num(entry, "checksum");
-    if (expected !== undefined && this.checksums[symbol.id]!.of(book) !== expected) {
-      this.context.counters.checksumMismatch(symbol.id);
-      this.invalidate(symbol.id, StatusReason.ChecksumMismatch);
-      this.resync(symbol.id);
+    this.completeBook(symbol.id, book, num(entry, "checksum"));
+  }
+
+  /** After a book entry's levels: truncate to the subscribed depth and verify the checksum. */
+  private completeBook(symbolId: number, book: OrderBook, expected: number | undefined): void {
+    book.truncate(this.subscribeDepth);
+    if (expected !== undefined && this.checksums[symbolId]!.of(book) !== expected) {
+      this.context.counters.checksumMismatch(symbolId);
+      this.invalidate(symbolId, StatusReason.ChecksumMismatch);
+      this.resync(symbolId);
       return;
     }
-    sink.changed(symbol.id, 0);
+    this.context.sink.changed(symbolId, 0);
+  }
+
+  /**
+   * Book frames are most of the traffic, and JSON.parse cost more than the rest of the path: a
+   * single-symbol book frame in Kraken's exact compact layout is read in place. Every level is
+   * read and checked before the book is touched; anything else (spaces, other key order,
+   * several symbols, an odd number, an unknown symbol) returns false and takes the JSON.parse
+   * path, which decides. The checksum is verified exactly as there.
+   */
+  private fastBook(text: string): boolean {
+    if (!text.startsWith(BOOK_PREFIX)) return false;
+    let at = BOOK_PREFIX.length;
+    let isSnapshot: boolean;
+    if (text.startsWith(UPDATE_HEAD, at)) {
+      isSnapshot = false;
+      at += UPDATE_HEAD.length;
+    } else if (text.startsWith(SNAPSHOT_HEAD, at)) {
+      isSnapshot = true;
+      at += SNAPSHOT_HEAD.length;
+    } else {
+      return false;
+    }
+    const symbolEnd = text.indexOf('"', at);
+    const id = symbolEnd < 0 ? undefined : this.ids.get(text.slice(at, symbolEnd));
+    if (id === undefined || !text.startsWith('","bids":[', symbolEnd)) return false;
+    const symbol = this.context.symbols[id]!;
+    const levels = this.staged;
+    at = levels.readBoth(text, symbolEnd + 10, symbol.priceDecimals, symbol.sizeDecimals);
+    if (at < 0 || !text.startsWith(',"checksum":', at)) return false;
+    let expected = 0;
+    const checksumAt = at + 12;
+    at = checksumAt;
+    for (let c = text.charCodeAt(at); c >= 48 && c <= 57; c = text.charCodeAt(++at)) {
+      expected = expected * 10 + (c - 48);
+    }
+    if (at === checksumAt || at - checksumAt > 10 || !text.startsWith(',"timestamp":"', at)) return false;
+    const timeAt = at + 14;
+    const timeEnd = text.length - 4;
+    if (!text.startsWith('"}]}', timeEnd) || !rfc3339Into(text, this.time, timeAt, timeEnd)) return false;
+    // The frame is sound: from here on it is applied exactly as the JSON.parse path would.
+    const sink = this.context.sink;
+    this.context.counters.message("book");
+    const book = isSnapshot ? sink.snapshot(id) : sink.book(id);
+    if (book === null) return true;
+    levels.applyTo(book);
+    sink.exchangeTime(this.time[0]!, this.time[1]!);
+    this.completeBook(id, book, expected);
+    return true;
   }
 
   private onTrade(message: JsonObject, text: string): void {
@@ -312,6 +368,95 @@ export class KrakenVenue implements Venue {
   private send(request: Record<string, unknown>): void {
     this.stream?.send(JSON.stringify({ ...request, req_id: ++this.requestId }));
   }
+}
+
+const BOOK_PREFIX = '{"channel":"book","type":"';
+const UPDATE_HEAD = 'update","data":[{"symbol":"';
+const SNAPSHOT_HEAD = 'snapshot","data":[{"symbol":"';
+const LEVEL_HEAD = '{"price":';
+/** Levels a fast-path frame may hold (two full 1000-deep sides); more take the JSON.parse path. */
+const MAX_STAGED_LEVELS = 2048;
+
+/** One book frame's levels read from the text, held until the whole frame has been read. */
+class StagedLevels {
+  count = 0;
+  readonly prices = new Float64Array(MAX_STAGED_LEVELS);
+  readonly sizes = new Float64Array(MAX_STAGED_LEVELS);
+  readonly asks = new Uint8Array(MAX_STAGED_LEVELS);
+
+  /**
+   * Reads both sides, `[...],"asks":[...]` from just after the bids' "["; returns where they
+   * end, or -1 if the text is not exactly that or a number is not exact at its precision (the
+   * JSON.parse path then reports it, with the book invalidated).
+   */
+  readBoth(text: string, at: number, priceDecimals: number, sizeDecimals: number): number {
+    this.count = 0;
+    try {
+      const bidsEnd = this.read(text, at, false, priceDecimals, sizeDecimals);
+      if (bidsEnd < 0 || !text.startsWith(',"asks":[', bidsEnd)) return -1;
+      return this.read(text, bidsEnd + 9, true, priceDecimals, sizeDecimals);
+    } catch (error) {
+      if (error instanceof DecimalParseError) return -1;
+      throw error;
+    }
+  }
+
+  /**
+   * Reads `{"price":N,"qty":N},...]` at `at` (just after the "["); returns where it ends, or -1
+   * if the text is not exactly that. A number that is not exact at the precision throws.
+   */
+  private read(
+    text: string,
+    at: number,
+    isAsk: boolean,
+    priceDecimals: number,
+    sizeDecimals: number,
+  ): number {
+    if (text.charCodeAt(at) === 93 /* ] */) return at + 1;
+    for (;;) {
+      if (this.count === MAX_STAGED_LEVELS || !text.startsWith(LEVEL_HEAD, at)) return -1;
+      const priceAt = at + LEVEL_HEAD.length;
+      const priceEnd = jsonNumberEnd(text, priceAt);
+      if (priceEnd < 0 || !text.startsWith(',"qty":', priceEnd)) return -1;
+      const sizeEnd = jsonNumberEnd(text, priceEnd + 7);
+      if (sizeEnd < 0 || text.charCodeAt(sizeEnd) !== 125 /* } */) return -1;
+      const i = this.count++;
+      this.prices[i] = parseScaledAt(text, priceAt, priceEnd, priceDecimals);
+      this.sizes[i] = parseScaledAt(text, priceEnd + 7, sizeEnd, sizeDecimals);
+      this.asks[i] = isAsk ? 1 : 0;
+      const next = text.charCodeAt(sizeEnd + 1);
+      if (next === 93 /* ] */) return sizeEnd + 2;
+      if (next !== 44 /* , */) return -1;
+      at = sizeEnd + 2;
+    }
+  }
+
+  /** Applies the levels in the frame's order. */
+  applyTo(book: OrderBook): void {
+    for (let i = 0; i < this.count; i++) book.side(this.asks[i] === 1).set(this.prices[i]!, this.sizes[i]!);
+  }
+}
+
+/** End of the JSON number at `at` (-?int frac? exp?), or -1 if there is none. */
+function jsonNumberEnd(text: string, at: number): number {
+  let c = text.charCodeAt(at);
+  if (c === 45 /* - */) c = text.charCodeAt(++at);
+  const intAt = at;
+  while (c >= 48 && c <= 57) c = text.charCodeAt(++at);
+  if (at === intAt || (text.charCodeAt(intAt) === 48 && at - intAt > 1)) return -1;
+  if (c === 46 /* . */) {
+    const fracAt = ++at;
+    for (c = text.charCodeAt(at); c >= 48 && c <= 57; c = text.charCodeAt(++at));
+    if (at === fracAt) return -1;
+  }
+  if (c === 101 || c === 69 /* e E */) {
+    c = text.charCodeAt(++at);
+    if (c === 43 || c === 45) c = text.charCodeAt(++at);
+    const expAt = at;
+    while (c >= 48 && c <= 57) c = text.charCodeAt(++at);
+    if (at === expAt) return -1;
+  }
+  return at;
 }
 
 /**
