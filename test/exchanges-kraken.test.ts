@@ -5,8 +5,9 @@ import { afterEach, describe, expect, test } from "bun:test";
 import fc from "fast-check";
 import { OrderBook } from "../src/book/order-book.ts";
 import { KrakenChecksum } from "../src/exchanges/kraken/checksum.ts";
-import { kraken, mapKrakenSymbols } from "../src/exchanges/kraken/venue.ts";
+import { type KrakenVenue, kraken, mapKrakenSymbols } from "../src/exchanges/kraken/venue.ts";
 import { UnknownSymbolError } from "../src/exchanges/venue.ts";
+import { formatScaled } from "../src/market/decimal.ts";
 import { BookStatus, RecordType } from "../src/shm/layout.ts";
 import { RecordView, RingReader } from "../src/shm/ring-reader.ts";
 import { fixtureText, VenueHarness } from "./support/venue-harness.ts";
@@ -236,5 +237,128 @@ describe("kraken checksum cache", () => {
       ),
       { numRuns: 200 },
     );
+  });
+});
+
+/** Kraken's checksum text of a model book, built as strings (independent of KrakenChecksum). */
+function modelChecksum(bids: Map<number, number>, asks: Map<number, number>): number {
+  const top = (side: Map<number, number>, ascending: boolean) =>
+    [...side.entries()]
+      .sort(([a], [b]) => (ascending ? a - b : b - a))
+      .slice(0, 10)
+      .map(([price, size]) => `${price}${size}`)
+      .join("");
+  return Bun.hash.crc32(top(asks, true) + top(bids, false));
+}
+
+function truncateModel(side: Map<number, number>, bestIsHigh: boolean): void {
+  const kept = [...side.keys()].sort((a, b) => (bestIsHigh ? b - a : a - b)).slice(0, 10);
+  for (const price of [...side.keys()]) if (!kept.includes(price)) side.delete(price);
+}
+
+describe("kraken book fast path", () => {
+  test("reads exactly what the JSON path reads; a spaced or malformed frame takes the JSON path", () => {
+    // BTC/USD: price precision 1, qty precision 8. Numbers are written as Kraken does.
+    const level = (price: number, size: number) =>
+      `{"price":${formatScaled(price, 1)},"qty":${formatScaled(size, 8)}}`;
+    fc.assert(
+      fc.property(
+        fc.array(
+          fc.record({
+            isAsk: fc.boolean(),
+            offset: fc.integer({ min: 1, max: 30 }),
+            // Up to 2^53 - 1: sizes past 2^31 take the checksum's wide digit path.
+            size: fc.oneof(
+              fc.constant(0),
+              fc.integer({ min: 1, max: 2 ** 40 }),
+              fc.constant(Number.MAX_SAFE_INTEGER),
+            ),
+          }),
+          { minLength: 1, maxLength: 60 },
+        ),
+        (changes) => {
+          const fast = harness(["BTC-USD"]);
+          const slow = harness(["BTC-USD"]);
+          const bids = new Map<number, number>();
+          const asks = new Map<number, number>();
+          const mid = 600_000;
+          for (let i = 1; i <= 10; i++) {
+            bids.set(mid - i, i * 1_000_000);
+            asks.set(mid + i, i * 3_000_000);
+          }
+          const side = (levels: Map<number, number>) =>
+            [...levels.entries()].map(([p, q]) => level(p, q)).join(",");
+          const frame = (type: string, bidText: string, askText: string) =>
+            `{"channel":"book","type":"${type}","data":[{"symbol":"BTC/USD","bids":[${bidText}],"asks":[${askText}],"checksum":${modelChecksum(bids, asks)},"timestamp":"2026-11-27T09:35:55.440295Z"}]}`;
+          const feedBoth = (text: string) => {
+            fast.feed(text);
+            // A blank after a key's colon: still JSON, no longer the compact layout.
+            slow.feed(text.replace('"bids":[', '"bids": ['));
+          };
+          feedBoth(frame("snapshot", side(bids), side(asks)));
+          for (const { isAsk, offset, size } of changes) {
+            const price = isAsk ? mid + offset : mid - offset;
+            const levels = isAsk ? asks : bids;
+            if (size === 0) levels.delete(price);
+            else levels.set(price, size);
+            truncateModel(bids, true);
+            truncateModel(asks, false);
+            const text = level(price, size);
+            feedBoth(frame("update", isAsk ? "" : text, isAsk ? text : ""));
+            expect(fast.top(0, false, 10)).toEqual(slow.top(0, false, 10));
+            expect(fast.top(0, true, 10)).toEqual(slow.top(0, true, 10));
+          }
+          const model = (levels: Map<number, number>, bestIsHigh: boolean) =>
+            [...levels.entries()].sort(([a], [b]) => (bestIsHigh ? b - a : a - b));
+          expect(fast.top(0, false, 10)).toEqual(model(bids, true));
+          expect(fast.top(0, true, 10)).toEqual(model(asks, false));
+          for (const h of [fast, slow]) {
+            expect(h.counters.total(h.counters.checksumMismatches)).toBe(0);
+            expect(h.publisher.isValid(0)).toBe(true);
+          }
+          expect((fast.venue as KrakenVenue).fastBooks).toBe(changes.length + 1);
+          expect((slow.venue as KrakenVenue).fastBooks).toBe(0);
+          const records = (h: VenueHarness) => {
+            const reader = RingReader.open(h.writer.path, "oldest");
+            const out: number[][] = [];
+            reader.poll(
+              {
+                record: (r) => void out.push([r.type, r.flags, r.price, r.size, r.aux, r.exchangeNsec]),
+                gap: () => {},
+              },
+              new RecordView(),
+            );
+            reader.close();
+            return out;
+          };
+          expect(records(fast)).toEqual(records(slow));
+          for (const h of harnesses.splice(0)) h.close();
+        },
+      ),
+      { numRuns: 60 },
+    );
+  });
+
+  test("near misses of the compact layout are judged by the JSON path: errors counted, book invalidated", () => {
+    const h = harness(["BTC-USD"]);
+    const bids = new Map([[452835, 10_000_000]]);
+    const asks = new Map([[452840, 20_000_000]]);
+    const snapshot = `{"channel":"book","type":"snapshot","data":[{"symbol":"BTC/USD","bids":[{"price":45283.5,"qty":0.10000000}],"asks":[{"price":45284.0,"qty":0.20000000}],"checksum":${modelChecksum(bids, asks)},"timestamp":"2026-11-27T09:35:55.440295Z"}]}`;
+    const update = (qty: string) =>
+      `{"channel":"book","type":"update","data":[{"symbol":"BTC/USD","bids":[{"price":45283.5,"qty":${qty}}],"asks":[],"checksum":1,"timestamp":"2026-11-27T09:35:55.440295Z"}]}`;
+    const cases: [string, string][] = [
+      [update("0.123456789"), "bad_decimal"], // more decimals than the instrument has
+      [update("01.5"), "malformed"], // not a JSON number
+      [update("0.5").slice(0, -3), "malformed"], // cut short
+    ];
+    for (const [text, kind] of cases) {
+      h.feed(snapshot);
+      expect(h.publisher.isValid(0)).toBe(true);
+      const before = h.counters.parseErrors.get(kind)!;
+      h.feed(text);
+      expect(h.counters.parseErrors.get(kind)).toBe(before + 1);
+      if (kind === "bad_decimal") expect(h.publisher.isValid(0)).toBe(false);
+    }
+    expect((h.venue as KrakenVenue).fastBooks).toBe(cases.length);
   });
 });
