@@ -258,4 +258,21 @@ describe("binance trade fast path", () => {
     expect(fastRecords.length).toBeGreaterThan(100);
     expect(fastRecords).toEqual(records(slow));
   });
+
+  test("a frame whose stream, event or symbol differs from the symbol's exact texts takes the JSON path", () => {
+    const spec = { venueSymbol: "BTCUSDT", symbol: "BTC-USDT", priceDecimals: 8, sizeDecimals: 8 };
+    const h = new VenueHarness(binance, [spec]);
+    harnesses.push(h);
+    const venue = h.venue as BinanceVenue;
+    const trade = (stream: string, event: string, symbol: string, id: number) =>
+      `{"stream":"${stream}","data":{"e":"${event}","E":1,"s":"${symbol}","t":${id},"p":"1.00000000","q":"2.00000000","T":1,"m":true,"M":true}}`;
+    h.feed(trade("btcusdt@trade", "trade", "BTCUSDT", 1));
+    expect(venue.fastTrades).toBe(1);
+    h.feed(trade("btcusdt@trade", "trade", "BTCUSDX", 2)); // not our symbol: ignored
+    h.feed(trade("ethusdt@trade", "trade", "BTCUSDT", 3)); // another stream: JSON path, data.s decides
+    h.feed(trade("btcusdt@trade", "aggTrade", "BTCUSDT", 4)); // another event: JSON path
+    expect(venue.fastTrades).toBe(1);
+    expect(h.counters.messages.get("trade")).toBe(4); // the JSON path counts every trade frame
+    expect(h.counters.totalParseErrors()).toBe(0);
+  });
 });

@@ -4,8 +4,16 @@
 import type { VenueCounters } from "../exchanges/venue.ts";
 import type { Logger } from "../log.ts";
 
+/** One message type's count, bumped in place. */
+interface MessageCount {
+  n: number;
+}
+
 export class CollectorCounters implements VenueCounters {
-  readonly messages = new Map<string, number>();
+  private readonly messageCounts = new Map<string, MessageCount>();
+  /** The type counted last: a feed is mostly one type, so most frames skip the Map lookup. */
+  private lastType = "";
+  private lastCount: MessageCount = { n: 0 };
   /** By kind; every kind starts at 0 so its series exists before the first error. */
   readonly parseErrors = new Map<string, number>([
     ["malformed", 0],
@@ -27,7 +35,21 @@ export class CollectorCounters implements VenueCounters {
   }
 
   message(type: string): void {
-    this.messages.set(type, (this.messages.get(type) ?? 0) + 1);
+    if (type !== this.lastType) {
+      let count = this.messageCounts.get(type);
+      if (count === undefined) {
+        count = { n: 0 };
+        this.messageCounts.set(type, count);
+      }
+      this.lastType = type;
+      this.lastCount = count;
+    }
+    this.lastCount.n++;
+  }
+
+  /** Frames so far by message type (built on each call: for scrapes and tests). */
+  get messages(): Map<string, number> {
+    return new Map([...this.messageCounts].map(([type, count]) => [type, count.n]));
   }
 
   parseError(kind: string, detail: string, frame: string): void {

@@ -22,6 +22,8 @@ import {
   type VenueDefinition,
 } from "../venue.ts";
 
+const STREAM_KEY = '{"stream":"';
+
 /** Server pings come every 20 s and data far more often: a minute of silence is a dead link. */
 const WATCHDOG_MS = 60_000;
 /** Connections last 24 h: roll over well before. */
@@ -33,8 +35,8 @@ function binanceSnapshotLimit(viewDepth: number): { limit: number; weight: numbe
   return { limit: 5000, weight: 250 };
 }
 
-/** The hash the trade fast path computes over a symbol's characters. */
-function symbolHash(symbol: string): number {
+/** The hash the trade fast path computes over a trade stream's name ("btcusdt@trade"). */
+function streamHash(symbol: string): number {
   let hash = 0;
   for (let i = 0; i < symbol.length; i++) hash = (hash * 31 + symbol.charCodeAt(i)) | 0;
   return hash;
@@ -162,8 +164,14 @@ export const binance: VenueDefinition = {
 export class BinanceVenue implements Venue {
   readonly streams: readonly StreamPlan[];
   private readonly ids = new Map<string, number>();
-  /** Symbol id by symbolHash(venueSymbol), for the trade fast path (colliding symbols left out). */
+  /** Symbol id by streamHash of its trade stream, for the trade fast path (collisions left out). */
   private readonly byHash = new Map<number, number>();
+  /**
+   * Per symbol, the fixed text of its trade frames: everything before E's value, and between
+   * E's and t's values. One comparison each checks stream, event type and symbol at once.
+   */
+  private readonly tradeHeads: string[];
+  private readonly tradeSymbolFields: string[];
   private readonly sync: DepthSync[];
   private readonly snapshot: { limit: number; weight: number };
   private readonly time = new Uint32Array(2);
@@ -176,7 +184,10 @@ export class BinanceVenue implements Venue {
 
   constructor(private readonly context: VenueContext) {
     for (const symbol of context.symbols) this.ids.set(symbol.venueSymbol, symbol.id);
-    const hashes = context.symbols.map((symbol) => symbolHash(symbol.venueSymbol));
+    const tradeStreams = context.symbols.map((symbol) => `${symbol.venueSymbol.toLowerCase()}@trade`);
+    this.tradeHeads = tradeStreams.map((stream) => `{"stream":"${stream}","data":{"e":"trade","E":`);
+    this.tradeSymbolFields = context.symbols.map((symbol) => `,"s":"${symbol.venueSymbol}","t":`);
+    const hashes = tradeStreams.map(streamHash);
     context.symbols.forEach((symbol, i) => {
       if (hashes.indexOf(hashes[i]!) === hashes.lastIndexOf(hashes[i]!))
         this.byHash.set(hashes[i]!, symbol.id);
@@ -267,27 +278,25 @@ export class BinanceVenue implements Venue {
    * JSON.parse path, which decides.
    */
   private fastTrade(text: string): boolean {
-    if (!text.startsWith('{"stream":"')) return false;
-    let at = text.indexOf('"', 11);
-    if (!text.startsWith('","data":{"e":"trade","E":', at)) return false;
-    const fields = this.fields;
-    at = readInt(text, at + 26, fields);
-    if (at < 0 || !text.startsWith(',"s":"', at)) return false;
-    // The symbol is looked up by a hash of its characters, read in place, then compared.
-    let symbolEnd = at + 6;
+    // The stream's name picks the symbol whose fixed texts must then match exactly.
+    let streamEnd = STREAM_KEY.length;
     let hash = 0;
     for (
-      let c = text.charCodeAt(symbolEnd);
-      c !== 34 && symbolEnd < text.length;
-      c = text.charCodeAt(++symbolEnd)
+      let c = text.charCodeAt(streamEnd);
+      c !== 34 && streamEnd < text.length;
+      c = text.charCodeAt(++streamEnd)
     ) {
       hash = (hash * 31 + c) | 0;
     }
     const id = this.byHash.get(hash);
-    if (id === undefined || !text.startsWith(',"t":', symbolEnd + 1)) return false;
-    const venueSymbol = this.context.symbols[id]!.venueSymbol;
-    if (symbolEnd - at - 6 !== venueSymbol.length || !text.startsWith(venueSymbol, at + 6)) return false;
-    at = readInt(text, symbolEnd + 6, fields);
+    if (id === undefined) return false;
+    const head = this.tradeHeads[id]!;
+    if (!text.startsWith(head)) return false;
+    const fields = this.fields;
+    let at = readInt(text, head.length, fields);
+    const symbolFields = this.tradeSymbolFields[id]!;
+    if (at < 0 || !text.startsWith(symbolFields, at)) return false;
+    at = readInt(text, at + symbolFields.length, fields);
     const tradeId = fields[0]!;
     if (at < 0 || !text.startsWith(',"p":"', at)) return false;
     const priceEnd = text.indexOf('"', at + 6);
