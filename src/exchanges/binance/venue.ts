@@ -172,6 +172,8 @@ export class BinanceVenue implements Venue {
    */
   private readonly tradeHeads: string[];
   private readonly tradeSymbolFields: string[];
+  /** Symbol id of the last trade frame read in place. */
+  private lastTradeSymbol = 0;
   private readonly sync: DepthSync[];
   private readonly snapshot: { limit: number; weight: number };
   private readonly time = new Uint32Array(2);
@@ -278,20 +280,27 @@ export class BinanceVenue implements Venue {
    * JSON.parse path, which decides.
    */
   private fastTrade(text: string): boolean {
-    // The stream's name picks the symbol whose fixed texts must then match exactly.
-    let streamEnd = STREAM_KEY.length;
-    let hash = 0;
-    for (
-      let c = text.charCodeAt(streamEnd);
-      c !== 34 && streamEnd < text.length;
-      c = text.charCodeAt(++streamEnd)
-    ) {
-      hash = (hash * 31 + c) | 0;
+    // The stream's name picks the symbol whose fixed texts must then match exactly; the last
+    // trade's symbol is tried first (trades come in runs), which skips hashing the name.
+    let id = this.lastTradeSymbol;
+    let head = this.tradeHeads[id];
+    if (head === undefined || !text.startsWith(head)) {
+      let streamEnd = STREAM_KEY.length;
+      let hash = 0;
+      for (
+        let c = text.charCodeAt(streamEnd);
+        c !== 34 && streamEnd < text.length;
+        c = text.charCodeAt(++streamEnd)
+      ) {
+        hash = (hash * 31 + c) | 0;
+      }
+      const hashed = this.byHash.get(hash);
+      if (hashed === undefined) return false;
+      id = hashed;
+      head = this.tradeHeads[id]!;
+      if (!text.startsWith(head)) return false;
+      this.lastTradeSymbol = id;
     }
-    const id = this.byHash.get(hash);
-    if (id === undefined) return false;
-    const head = this.tradeHeads[id]!;
-    if (!text.startsWith(head)) return false;
     const fields = this.fields;
     let at = readInt(text, head.length, fields);
     const symbolFields = this.tradeSymbolFields[id]!;
