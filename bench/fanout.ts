@@ -119,6 +119,21 @@ interface RunResult {
   server_peak_rss_mib: number;
   closed: number;
   avg_message_bytes: number;
+  /** alphapulse only: its own histogram, ring publish to hand-off to uWS (upper bucket bounds). */
+  server_fanout_p50_us?: number;
+  server_fanout_p99_us?: number;
+}
+
+/** A quantile of a Prometheus histogram as the upper bound of the bucket that holds it. */
+async function histogramQuantiles(metricsPort: number, name: string, quantiles: number[]): Promise<number[]> {
+  const text = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
+  const buckets = [
+    ...text.matchAll(new RegExp(`^${name}_bucket\\{[^}]*le="([^"]+)"[^}]*\\} (\\S+)$`, "gm")),
+  ].map((m) => [m[1] === "+Inf" ? Number.POSITIVE_INFINITY : Number(m[1]), Number(m[2])] as const);
+  const total = buckets.at(-1)?.[1] ?? 0;
+  return quantiles.map((q) =>
+    round((buckets.find(([, count]) => count >= q * total)?.[0] ?? Number.NaN) * 1e6, 1),
+  );
 }
 
 async function run(kind: string, clients: number, feeds: Map<string, TestFeed>): Promise<RunResult> {
@@ -152,6 +167,13 @@ async function run(kind: string, clients: number, feeds: Map<string, TestFeed>):
     await Bun.sleep(SECONDS * 1000 + 250); // the last messages arrive
     const after = usage(server.process.pid);
     const elapsed = (performance.now() - started) / 1000;
+    const [fanoutP50, fanoutP99] = server.metricsPort
+      ? await histogramQuantiles(
+          server.metricsPort,
+          "alphapulse_broadcast_fanout_latency_seconds",
+          [0.5, 0.99],
+        )
+      : [];
     const reports: WorkerReport[] = await generators.stop();
     generators = null;
     const messages = reports.reduce((sum, r) => sum + r.messages, 0);
@@ -170,6 +192,9 @@ async function run(kind: string, clients: number, feeds: Map<string, TestFeed>):
       server_peak_rss_mib: after.peakMiB,
       closed: reports.reduce((sum, r) => sum + Object.values(r.closes).reduce((a, b) => a + b, 0), 0),
       avg_message_bytes: Math.round(reports.reduce((sum, r) => sum + r.bytes, 0) / Math.max(1, messages)),
+      ...(fanoutP50 === undefined
+        ? {}
+        : { server_fanout_p50_us: fanoutP50, server_fanout_p99_us: fanoutP99 }),
     };
   } finally {
     generators?.kill();
@@ -224,6 +249,8 @@ const summary: Record<string, unknown> = {
   p50_us: ours?.p50_us,
   p99_us: ours?.p99_us,
   rss_mib: ours?.server_peak_rss_mib,
+  server_fanout_p50_us: ours?.server_fanout_p50_us,
+  server_fanout_p99_us: ours?.server_fanout_p99_us,
   cpu_pct: ours?.server_cpu_pct,
   node_ws_deliveries_per_s: node?.deliveries_per_s,
   raw_bun_deliveries_per_s: raw?.deliveries_per_s,
