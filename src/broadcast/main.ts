@@ -1,6 +1,6 @@
 // `alphapulse broadcast`: serves every ring under SHARED_MEMORY_PATH to WebSocket and REST
 // clients and the live page on WEBSOCKET_PORT, with /health, /ready and /metrics on METRICS_PORT.
-import { type Env, readCommonConfig, Settings } from "../config.ts";
+import { ConfigError, type Env, readCommonConfig, Settings } from "../config.ts";
 import { newRegistry, startHealthServer } from "../health/server.ts";
 import { onShutdown } from "../lifecycle.ts";
 import { log } from "../log.ts";
@@ -35,7 +35,10 @@ export function readBroadcastConfig(env: Env): BroadcastConfig {
   const slowWarnBytes = settings.int("BROADCAST_SLOW_WARN_BYTES", 1 << 20, 1024, 1 << 30);
   const slowCloseBytes = settings.int("BROADCAST_SLOW_CLOSE_BYTES", 8 << 20, 2048, 1 << 30);
   if (slowCloseBytes <= slowWarnBytes) {
-    throw new Error("BROADCAST_SLOW_CLOSE_BYTES must be larger than BROADCAST_SLOW_WARN_BYTES");
+    throw new ConfigError(
+      "BROADCAST_SLOW_CLOSE_BYTES",
+      `${slowCloseBytes} must be larger than BROADCAST_SLOW_WARN_BYTES`,
+    );
   }
   return {
     sharedMemoryPath: common.sharedMemoryPath,
