@@ -343,7 +343,6 @@ export class RingReader {
       out.askCount = askCount;
       return true;
     }
-    return false;
   }
 
   symbolId(symbol: string): number {
