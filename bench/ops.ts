@@ -15,13 +15,12 @@ const REPO_ROOT = path.resolve(import.meta.dir, "..");
 const HEALTH_REQUESTS = 2000;
 const STEADY_MS = 10_000;
 
-/** Cumulative buckets [le, count] of the collector's receipt-to-ring histogram, +Inf last. */
+/** Cumulative buckets [le in us, count] of the collector's receipt-to-ring histogram, +Inf last. */
 async function latencyBuckets(url: string): Promise<[number, number][]> {
   const text = await (await fetch(`${url}/metrics`)).text();
-  const bucket =
-    /^alphapulse_shared_memory_latency_histogram_microseconds_bucket\{.*le="([^"]+)".*\} (\S+)$/gm;
+  const bucket = /^alphapulse_shared_memory_publish_latency_seconds_bucket\{.*le="([^"]+)".*\} (\S+)$/gm;
   return [...text.matchAll(bucket)].map((match) => [
-    match[1] === "+Inf" ? Number.POSITIVE_INFINITY : Number(match[1]),
+    match[1] === "+Inf" ? Number.POSITIVE_INFINITY : round(Number(match[1]) * 1e6, 1),
     Number(match[2]),
   ]);
 }

@@ -16,7 +16,7 @@ import {
   StatusReason,
   type SymbolInfo,
 } from "../shm/layout.ts";
-import { RecordView, RingReader, type RingSink } from "../shm/ring-reader.ts";
+import { type BookCopy, RecordView, RingReader, type RingSink } from "../shm/ring-reader.ts";
 import { type Topic, UNKNOWN_POSITION } from "./topic.ts";
 
 /**
@@ -154,15 +154,7 @@ export class RingFollower implements RingSink {
   private loadBooksFromEntries(reader: RingReader, oldest: number): number {
     const copy = reader.newBookCopy();
     for (const state of this.symbols) {
-      if (!reader.readBook(state.info.id, copy)) continue;
-      state.bids.clear();
-      state.asks.clear();
-      for (let i = 0; i < copy.bidCount; i++) state.bids.set(copy.bidPrices[i]!, copy.bidSizes[i]!);
-      for (let i = 0; i < copy.askCount; i++) state.asks.set(copy.askPrices[i]!, copy.askSizes[i]!);
-      state.status = copy.status;
-      state.skipThrough = copy.lastSeq;
-      state.exchangeSec = copy.exchangeSec;
-      state.exchangeNsec = copy.exchangeNsec;
+      if (!this.takeEntry(reader, state, copy)) continue;
       state.publishSec = copy.publishSec;
       state.publishNsec = copy.publishNsec;
       const position = copy.lastSeq > 0 ? messageSeq(this.generation, copy.lastSeq) : UNKNOWN_POSITION;
@@ -265,6 +257,20 @@ export class RingFollower implements RingSink {
     if ((r.flags & RecordFlag.BatchEnd) !== 0) this.endBatch(r);
   }
 
+  /** Replaces a symbol's book with its latest-book entry; false if the entry could not be copied. */
+  private takeEntry(reader: RingReader, state: SymbolState, copy: BookCopy): boolean {
+    if (!reader.readBook(state.info.id, copy)) return false;
+    state.bids.clear();
+    state.asks.clear();
+    for (let i = 0; i < copy.bidCount; i++) state.bids.set(copy.bidPrices[i]!, copy.bidSizes[i]!);
+    for (let i = 0; i < copy.askCount; i++) state.asks.set(copy.askPrices[i]!, copy.askSizes[i]!);
+    state.status = copy.status;
+    state.skipThrough = copy.lastSeq;
+    state.exchangeSec = copy.exchangeSec;
+    state.exchangeNsec = copy.exchangeNsec;
+    return true;
+  }
+
   gap(fromSeq: number, lost: number): void {
     this.outlet.lost(this.path, lost);
     const reader = this.reader;
@@ -278,13 +284,7 @@ export class RingFollower implements RingSink {
     this.touched.length = 0;
     const copy = reader.newBookCopy();
     for (const state of this.symbols) {
-      if (!reader.readBook(state.info.id, copy)) continue;
-      state.bids.clear();
-      state.asks.clear();
-      for (let i = 0; i < copy.bidCount; i++) state.bids.set(copy.bidPrices[i]!, copy.bidSizes[i]!);
-      for (let i = 0; i < copy.askCount; i++) state.asks.set(copy.askPrices[i]!, copy.askSizes[i]!);
-      state.status = copy.status;
-      state.skipThrough = copy.lastSeq;
+      if (!this.takeEntry(reader, state, copy)) continue;
       // The notices sit just before the first record read again; the book restarts at its entry.
       const resumed = messageSeq(this.generation, fromSeq + lost - 1);
       const at = messageSeq(this.generation, Math.max(copy.lastSeq, fromSeq + lost - 1));
