@@ -115,7 +115,21 @@ export function startBroadcastServer(options: BroadcastServerOptions): Broadcast
   }
 
   function gapNotice(topic: Topic, reason: string): string {
-    return `{"type":"status","topic":"${topic.name}","seq":${topic.position},"ts":0,"pt":0,"status":"gap","reason":"${reason}"}`;
+    return `{"type":"status","topic":"${topic.name}","seq":${topic.position},"ts":0,"pt":0,"status":"gap","reason":${JSON.stringify(reason)}}`;
+  }
+
+  /** The request's topic list, or null after telling the client what is wrong with it. */
+  function requestedTopics(
+    ws: Client,
+    request: Record<string, unknown>,
+    id: string | number | undefined,
+  ): unknown[] | null {
+    const topics = request.topics;
+    if (!Array.isArray(topics) || topics.length === 0 || topics.length > MAX_TOPICS_PER_REQUEST) {
+      sendError(ws, "bad_request", `topics must be a list of 1 to ${MAX_TOPICS_PER_REQUEST} topic names`, id);
+      return null;
+    }
+    return topics;
   }
 
   function handleSubscribe(
@@ -123,11 +137,8 @@ export function startBroadcastServer(options: BroadcastServerOptions): Broadcast
     request: Record<string, unknown>,
     id: string | number | undefined,
   ): void {
-    const topics = request.topics;
-    if (!Array.isArray(topics) || topics.length === 0 || topics.length > MAX_TOPICS_PER_REQUEST) {
-      sendError(ws, "bad_request", `topics must be a list of 1 to ${MAX_TOPICS_PER_REQUEST} topic names`, id);
-      return;
-    }
+    const topics = requestedTopics(ws, request, id);
+    if (topics === null) return;
     const resume = request.resume ?? {};
     if (typeof resume !== "object" || resume === null || Array.isArray(resume)) {
       sendError(ws, "bad_request", 'resume must be an object {"<topic>": <last seq>}', id);
@@ -224,11 +235,8 @@ export function startBroadcastServer(options: BroadcastServerOptions): Broadcast
     request: Record<string, unknown>,
     id: string | number | undefined,
   ): void {
-    const topics = request.topics;
-    if (!Array.isArray(topics) || topics.length === 0 || topics.length > MAX_TOPICS_PER_REQUEST) {
-      sendError(ws, "bad_request", `topics must be a list of 1 to ${MAX_TOPICS_PER_REQUEST} topic names`, id);
-      return;
-    }
+    const topics = requestedTopics(ws, request, id);
+    if (topics === null) return;
     const removed: string[] = [];
     for (const name of topics) {
       const parts = typeof name === "string" ? parseTopic(name) : null;
