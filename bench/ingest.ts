@@ -8,10 +8,8 @@ import { Registry } from "prom-client";
 import { normalizeTrades } from "tardis-dev";
 import { OrderBook } from "../src/book/order-book.ts";
 import { TokenBucket } from "../src/collector/budget.ts";
-import { CollectorCounters } from "../src/collector/counters.ts";
-import { FrameIngest } from "../src/collector/ingest.ts";
+import { wireVenue } from "../src/collector/ingest.ts";
 import { CollectorMetrics } from "../src/collector/metrics.ts";
-import { Publisher } from "../src/collector/publisher.ts";
 import { HttpRest } from "../src/collector/rest.ts";
 import { binance } from "../src/exchanges/binance/venue.ts";
 import { coinbase } from "../src/exchanges/coinbase/venue.ts";
@@ -68,14 +66,19 @@ function pipeline(
     bookDepth: depth,
     symbols: [spec],
   });
-  const counters = new CollectorCounters(1, quiet);
   // The latency hook the collector installs (clock read, histogram, p99 window) is part of the path.
   let metrics: CollectorMetrics | null = null;
-  const publisher = new Publisher({
+  const { counters, publisher, venue, ingest } = wireVenue({
+    definition,
     writer,
-    symbols: writer.symbols,
     depth,
     maxLevels: 5000,
+    wsUrl: "ws://bench",
+    restUrl: "http://bench",
+    rest,
+    budget: new TokenBucket(1e12, 1e12),
+    maxFrameBytes: 64 << 20,
+    log: quiet,
     onPublished: (ns) => metrics?.published(ns),
   });
   metrics = new CollectorMetrics(new Registry(), {
@@ -86,20 +89,6 @@ function pipeline(
     connections: [],
     rest: new HttpRest(new TokenBucket(1, 1), null),
   });
-  let ingest: FrameIngest | null = null;
-  const venue = definition.create({
-    symbols: writer.symbols,
-    depth,
-    wsUrl: "ws://bench",
-    restUrl: "http://bench",
-    sink: publisher,
-    counters,
-    rest,
-    budget: new TokenBucket(1e12, 1e12),
-    batch: (run) => ingest?.batch(run),
-    log: quiet,
-  });
-  ingest = new FrameIngest(venue, publisher, counters, 64 << 20);
   const handle = new BenchStream(stream);
   venue.onOpen(handle);
   const now = new Uint32Array(2);

@@ -1,11 +1,13 @@
 // One frame through a venue into the ring: the single path the live runtime, `replay`, the
 // tests and the bench share. A frame the venue cannot handle is counted and logged, and every
 // book it had already touched is invalidated and resynced: bad input never leaves a wrong book.
-import type { StreamHandle, Venue } from "../exchanges/venue.ts";
+import type { RequestBudget, RestClient, StreamHandle, Venue, VenueDefinition } from "../exchanges/venue.ts";
+import type { Logger } from "../log.ts";
 import { DecimalParseError } from "../market/decimal.ts";
 import { StatusReason } from "../shm/layout.ts";
-import type { CollectorCounters } from "./counters.ts";
-import type { Publisher } from "./publisher.ts";
+import type { RingWriter } from "../shm/ring-writer.ts";
+import { CollectorCounters } from "./counters.ts";
+import { Publisher } from "./publisher.ts";
 
 export class FrameIngest {
   constructor(
@@ -53,4 +55,56 @@ export class FrameIngest {
     publisher.endFrame();
     for (const id of suspect) this.venue.resync(id);
   }
+}
+
+export interface VenuePipelineOptions {
+  readonly definition: VenueDefinition;
+  /** The ring; its symbol table is the venue's symbols. */
+  readonly writer: RingWriter;
+  readonly depth: number;
+  /** Levels per side the exact books keep (Binance's snapshot may be deeper than the view). */
+  readonly maxLevels: number;
+  readonly wsUrl: string;
+  readonly restUrl: string;
+  readonly rest: RestClient;
+  readonly budget: RequestBudget;
+  readonly maxFrameBytes: number;
+  readonly log: Logger;
+  readonly onPublished?: (latencyNs: number) => void;
+}
+
+export interface VenuePipeline {
+  readonly counters: CollectorCounters;
+  readonly publisher: Publisher;
+  readonly venue: Venue;
+  readonly ingest: FrameIngest;
+}
+
+/** One venue wired into a ring: the same chain for `collect`, `replay`, the tests and the bench. */
+export function wireVenue(options: VenuePipelineOptions): VenuePipeline {
+  const { writer, depth } = options;
+  const counters = new CollectorCounters(writer.symbols.length, options.log);
+  const publisher = new Publisher({
+    writer,
+    symbols: writer.symbols,
+    depth,
+    maxLevels: options.maxLevels,
+    onPublished: options.onPublished,
+  });
+  // The venue runs REST snapshots as batches through the ingest, which needs the venue first.
+  let ingest: FrameIngest | null = null;
+  const venue = options.definition.create({
+    symbols: writer.symbols,
+    depth,
+    wsUrl: options.wsUrl,
+    restUrl: options.restUrl,
+    sink: publisher,
+    counters,
+    rest: options.rest,
+    budget: options.budget,
+    batch: (run) => ingest?.batch(run),
+    log: options.log,
+  });
+  ingest = new FrameIngest(venue, publisher, counters, options.maxFrameBytes);
+  return { counters, publisher, venue, ingest };
 }

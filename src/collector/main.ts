@@ -13,10 +13,8 @@ import { TokenBucket } from "./budget.ts";
 import { CaptureFile } from "./capture.ts";
 import { readCollectorConfig } from "./config.ts";
 import { ManagedConnection } from "./connection.ts";
-import { CollectorCounters } from "./counters.ts";
-import { FrameIngest } from "./ingest.ts";
+import { wireVenue } from "./ingest.ts";
 import { CollectorMetrics } from "./metrics.ts";
-import { Publisher } from "./publisher.ts";
 import { HttpRest } from "./rest.ts";
 
 /** How long a book may wait for its snapshot before the collector asks again. */
@@ -60,32 +58,23 @@ export async function run(_args: string[], env: Env): Promise<void> {
     symbols: specs,
   });
   writer.startHeartbeat();
-  const counters = new CollectorCounters(specs.length, logger);
   const connections: ManagedConnection[] = [];
   const registry = newRegistry({ mode: "collect" });
   let metrics: CollectorMetrics | null = null;
-  const publisher = new Publisher({
+  const { counters, publisher, venue, ingest } = wireVenue({
+    definition,
     writer,
-    symbols: writer.symbols,
     depth: config.depth,
     // Binance's snapshot may be deeper than the view; the other venues never exceed it.
     maxLevels: Math.max(config.depth, 5000),
-    onPublished: (ns) => metrics?.published(ns),
-  });
-  let ingest: FrameIngest | null = null;
-  const venue = definition.create({
-    symbols: writer.symbols,
-    depth: config.depth,
     wsUrl: config.wsUrl,
     restUrl: config.restUrl,
-    sink: publisher,
-    counters,
     rest,
     budget,
-    batch: (runBatch) => ingest?.batch(runBatch),
+    maxFrameBytes: config.maxFrameBytes,
     log: logger,
+    onPublished: (ns) => metrics?.published(ns),
   });
-  ingest = new FrameIngest(venue, publisher, counters, config.maxFrameBytes);
   for (const plan of venue.streams) {
     connections.push(
       new ManagedConnection({

@@ -11,9 +11,7 @@ import { BookStatus, type SymbolSpec } from "../shm/layout.ts";
 import { RingWriter } from "../shm/ring-writer.ts";
 import { TokenBucket } from "./budget.ts";
 import { type CaptureEntry, NotCapturedError, parseCapture, RecordedRest } from "./capture.ts";
-import { CollectorCounters } from "./counters.ts";
-import { FrameIngest } from "./ingest.ts";
-import { Publisher } from "./publisher.ts";
+import { wireVenue } from "./ingest.ts";
 
 /** A captured connection being replayed: it accepts what the venue sends and drops it. */
 class ReplayStream implements StreamHandle {
@@ -114,27 +112,18 @@ export async function replayFiles(
     bookDepth: depth,
     symbols: specs,
   });
-  const counters = new CollectorCounters(specs.length, logger);
-  const publisher = new Publisher({
+  const { counters, publisher, venue, ingest } = wireVenue({
+    definition,
     writer,
-    symbols: writer.symbols,
     depth,
     maxLevels: Math.max(depth, 5000),
-  });
-  let ingest: FrameIngest | null = null;
-  const venue = definition.create({
-    symbols: writer.symbols,
-    depth,
     wsUrl: "ws://replay",
     restUrl: "http://replay",
-    sink: publisher,
-    counters,
     rest,
     budget: new TokenBucket(1e12, 1e12),
-    batch: (run) => ingest?.batch(run),
+    maxFrameBytes: 1 << 30,
     log: logger,
   });
-  ingest = new FrameIngest(venue, publisher, counters, 1 << 30);
   const streams = new Map<string, ReplayStream>();
   const started = performance.now();
   const firstEpoch = tagged[0]?.entry.epoch ?? 0;

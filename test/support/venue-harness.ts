@@ -3,9 +3,9 @@
 // venue sends, since these tests replay captured frames instead of a live connection.
 import { rmSync } from "node:fs";
 import { TokenBucket } from "../../src/collector/budget.ts";
-import { CollectorCounters } from "../../src/collector/counters.ts";
-import { FrameIngest } from "../../src/collector/ingest.ts";
-import { Publisher } from "../../src/collector/publisher.ts";
+import type { CollectorCounters } from "../../src/collector/counters.ts";
+import { type FrameIngest, wireVenue } from "../../src/collector/ingest.ts";
+import type { Publisher } from "../../src/collector/publisher.ts";
 import type { RestClient, StreamHandle, Venue, VenueDefinition } from "../../src/exchanges/venue.ts";
 import { Logger } from "../../src/log.ts";
 import type { SymbolSpec } from "../../src/shm/layout.ts";
@@ -64,29 +64,22 @@ export class VenueHarness implements StreamHandle {
       bookDepth: depth,
       symbols: specs,
     });
-    const quiet = new Logger("error", {}, () => {});
-    this.counters = new CollectorCounters(specs.length, quiet);
-    this.publisher = new Publisher({
+    const pipeline = wireVenue({
+      definition,
       writer: this.writer,
-      symbols: this.writer.symbols,
       depth,
       maxLevels: options.maxLevels ?? 5000,
-    });
-    this.venue = definition.create({
-      symbols: this.writer.symbols,
-      depth,
       wsUrl: "ws://127.0.0.1:1/unused",
       restUrl: "http://127.0.0.1:1/unused",
-      sink: this.publisher,
-      counters: this.counters,
-      rest: options.rest ?? {
-        getJson: () => Promise.reject(new Error("no REST in this test")),
-      },
+      rest: options.rest ?? { getJson: () => Promise.reject(new Error("no REST in this test")) },
       budget: new TokenBucket(1e9, 1e9),
-      batch: (run) => this.ingest.batch(run),
-      log: quiet,
+      maxFrameBytes: 16 << 20,
+      log: new Logger("error", {}, () => {}),
     });
-    this.ingest = new FrameIngest(this.venue, this.publisher, this.counters, 16 << 20);
+    this.counters = pipeline.counters;
+    this.publisher = pipeline.publisher;
+    this.venue = pipeline.venue;
+    this.ingest = pipeline.ingest;
   }
 
   send(text: string): void {
