@@ -1,7 +1,8 @@
 """Books: a consistent copy of a latest-book entry, and a local top-N view kept from records.
 
-`Book` is what Ring.read_book copies out of the latest-book area. `BookView` applies book records
-to such a copy batch by batch, as docs/shm-format.md describes: the entry copied at
+`Book` is what Ring.read_book copies out of the latest-book area (format version 2: levels,
+status and the book, trades and bbo topic counts, all as of last_seq). `BookView` applies book
+records to such a copy batch by batch, as docs/shm-format.md describes: the entry copied at
 last_seq = S plus every book record after S gives the published top-N view at each BATCH_END.
 """
 
@@ -20,7 +21,13 @@ Level = tuple[int, int]
 
 @dataclass(slots=True)
 class Book:
-    """A consistent copy of one symbol's latest-book entry (best levels first, scaled ints)."""
+    """A consistent copy of one symbol's latest-book entry (best levels first, scaled ints).
+
+    Levels, status and counts all describe the same point of the ring, `last_seq`. The counts
+    number each topic's messages as docs/shm-format.md ("Topic counts") defines them; they are
+    keyword-only and default to 0, so a Book built by hand (say, an empty seed for a BookView)
+    needs none of them.
+    """
 
     symbol: Symbol
     status: int
@@ -34,6 +41,21 @@ class Book:
     publish_nsec: int
     bids: list[Level] = field(default_factory=list[Level])
     asks: list[Level] = field(default_factory=list[Level])
+    book_count: int = field(default=0, kw_only=True)
+    """The `book` topic's message count through last_seq: +1 per book status record and per
+    batch holding book level or book clear records of this symbol."""
+    trade_count: int = field(default=0, kw_only=True)
+    """The `trades` topic's message count through last_seq: +1 per trade record."""
+    bbo_count: int = field(default=0, kw_only=True)
+    """The `bbo` topic's message count through last_seq: +1 per batch that changed the best bid
+    or best ask (price or size, or a side becoming empty or non-empty)."""
+    book_base: int = field(default=0, kw_only=True)
+    """The `book` count before this generation's first record (never changes): 0 for a symbol
+    new at this path, else the replaced file's count + 1."""
+    trade_base: int = field(default=0, kw_only=True)
+    """Likewise for `trades`."""
+    bbo_base: int = field(default=0, kw_only=True)
+    """Likewise for `bbo`."""
 
     @property
     def valid(self) -> bool:

@@ -1,4 +1,7 @@
-"""What a ring delivers: records (trades, book changes, status) and gaps (records lost to lapping)."""
+"""What a ring delivers: records (trades, book changes, status) and gaps (records lost to lapping).
+
+Records are decoded as docs/shm-format.md, format version 2, lays out a record slot.
+"""
 
 from __future__ import annotations
 
@@ -70,6 +73,8 @@ class Record:
 
     @property
     def size(self) -> int:
+        """Scaled size (trades, book levels); on a connection status record, the status topic's
+        count this record makes (docs/shm-format.md, "Topic counts")."""
         return self._fields[5]
 
     @property

@@ -1,8 +1,9 @@
 """A read-only reader of one ring file: header, symbols, records in sequence, consistent books.
 
-It follows docs/shm-format.md step by step: seqlocked slot copies, lapping detected by each
-record's sequence and reported as a Gap with the exact count lost, latest-book entries copied
-under their seqlock, and `replaced()` telling when the path holds a new generation.
+It follows docs/shm-format.md (format version 2) step by step: seqlocked slot copies, lapping
+detected by each record's sequence and reported as a Gap with the exact count lost, latest-book
+entries (levels and topic counts) copied under their seqlock, the status topic's count read
+with one aligned load, and `replaced()` telling when the path holds a new generation.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from .book import Book
 from .layout import (
     BOOK_ENTRY_HEAD,
     BOOK_ENTRY_HEADER_SIZE,
+    CONNECTION_COUNT_WORD,
     FORMAT_VERSION,
     HEADER,
     HEADER_SIZE,
@@ -73,6 +75,9 @@ class Header:
     created_sec: int
     created_nsec: int
     exchange: str
+    connection_base: int
+    """The status topic's message count before this generation's first record (docs/shm-format.md,
+    "Topic counts"): 0 for a first generation, else the replaced file's connection_count + 1."""
 
 
 def _ascii(raw: bytes) -> str:
@@ -83,7 +88,7 @@ def _parse_header(path: str, data: bytes | mmap.mmap, file_length: int) -> Heade
     fields = HEADER.unpack_from(data, 0)
     (magic, version, _state, generation, pid, capacity, slot_size, symbol_count, depth, stride, _r,
      symbols_offset, books_offset, slots_offset, file_size, created_sec, created_nsec, _hb, _next,
-     exchange) = fields  # fmt: skip
+     exchange, connection_base, _connection_count) = fields  # fmt: skip
     if magic != MAGIC:
         raise RingFormatError(path, f"bad magic {magic!r}: not an AlphaPulse ring")
     if version != FORMAT_VERSION:
@@ -98,6 +103,8 @@ def _parse_header(path: str, data: bytes | mmap.mmap, file_length: int) -> Heade
         raise RingFormatError(path, f"capacity {capacity} is not a power of two")
     if stride != BOOK_ENTRY_HEADER_SIZE + depth * 2 * LEVEL_SIZE:
         raise RingFormatError(path, f"book stride {stride} does not match book depth {depth}")
+    if not (0 <= connection_base <= 2**53 and connection_base == int(connection_base)):
+        raise RingFormatError(path, f"connection base {connection_base} is not a count")
     regions = (
         (symbols_offset, symbol_count * SYMBOL_ENTRY_SIZE, "symbol table"),
         (books_offset, symbol_count * stride, "latest-book area"),
@@ -109,6 +116,7 @@ def _parse_header(path: str, data: bytes | mmap.mmap, file_length: int) -> Heade
     return Header(
         version, generation, pid, capacity, slot_size, symbol_count, depth, stride, symbols_offset,
         books_offset, slots_offset, file_size, created_sec, created_nsec, _ascii(exchange),
+        int(connection_base),
     )  # fmt: skip
 
 
@@ -201,6 +209,18 @@ class Ring:
         f64 holding an integer, so that the JavaScript writer needs no BigInt)."""
         return int(self._f64[NEXT_SEQ_WORD])
 
+    @property
+    def connection_base(self) -> int:
+        """The status topic's message count before this generation's first record (it never
+        changes): a reader that starts at record 1 numbers connection status records on from it."""
+        return self.header.connection_base
+
+    def connection_count(self) -> int:
+        """The status topic's message count through the last connection status record written
+        (an f64 holding an integer, read with one aligned load). Each connection status record's
+        `size` is the count it makes; a reader that starts later takes this as its start."""
+        return int(self._f64[CONNECTION_COUNT_WORD])
+
     def oldest_seq(self) -> int:
         """Oldest record safe to read (next_seq - capacity shares its slot with next_seq)."""
         return max(1, self.next_seq() - self.header.capacity + 1)
@@ -283,9 +303,10 @@ class Ring:
 
     def read_book(self, symbol: Symbol | str | int, depth: int | None = None, timeout: float = 1.0) -> Book:
         """Copies a symbol's latest-book entry consistently (seqlock retry), top `depth` levels
-        per side (default: all the entry holds). Raises BookBusyError if no copy was consistent
-        for `timeout` seconds. The bound is time, not attempts: a writer preempted inside the
-        entry keeps it odd for a whole scheduler slice, and a spinning reader only delays it."""
+        per side (default: all the entry holds), with its topic counts at `last_seq`. Raises
+        BookBusyError if no copy was consistent for `timeout` seconds. The bound is time, not
+        attempts: a writer preempted inside the entry keeps it odd for a whole scheduler slice,
+        and a spinning reader only delays it."""
         sym = self._resolve(symbol)
         h = self.header
         limit = h.book_depth if depth is None else min(depth, h.book_depth)
@@ -304,9 +325,10 @@ class Ring:
             before = i32[word]
             if before & 1:
                 continue
-            status, bid_count, ask_count, last_seq, ex_s, ex_ns, pub_s, pub_ns, venue_seq = (
+            (status, bid_count, ask_count, last_seq, ex_s, ex_ns, pub_s, pub_ns, venue_seq,
+             book_count, trade_count, bbo_count, book_base, trade_base, bbo_base) = (
                 BOOK_ENTRY_HEAD.unpack_from(view, base + 4)
-            )
+            )  # fmt: skip
             bids_n = min(bid_count, limit)
             asks_n = min(ask_count, limit)
             bid_words = struct.unpack_from(f"<{2 * bids_n}q", view, base + BOOK_ENTRY_HEADER_SIZE)
@@ -319,6 +341,8 @@ class Ring:
                 sym, status, last_seq, venue_seq, ex_s, ex_ns, pub_s, pub_ns,
                 list(zip(bid_words[0::2], bid_words[1::2], strict=True)),
                 list(zip(ask_words[0::2], ask_words[1::2], strict=True)),
+                book_count=book_count, trade_count=trade_count, bbo_count=bbo_count,
+                book_base=book_base, trade_base=trade_base, bbo_base=bbo_base,
             )  # fmt: skip
 
     def _resolve(self, symbol: Symbol | str | int) -> Symbol:

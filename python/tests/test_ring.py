@@ -35,7 +35,7 @@ class HeaderTest(RingTestCase):
             self.assertEqual(ring.generation, 1)
             self.assertEqual(ring.capacity, 256)
             self.assertEqual(ring.book_depth, 7)
-            self.assertEqual(ring.header.book_stride, 64 + 7 * 32)
+            self.assertEqual(ring.header.book_stride, 128 + 7 * 32)
             self.assertEqual(ring.state(), RingState.CLOSED)
             self.assertEqual(ring.next_seq(), summary["nextSeq"])
             self.assertEqual(ring.position, summary["nextSeq"], "default start is latest")
@@ -174,10 +174,10 @@ class RefusalTest(RingTestCase):
     def test_refuses_files_that_are_not_rings(self) -> None:
         self.write("--batches", "5")
         size = os.path.getsize(self.path)
-        self.corrupt(8, struct.pack("<I", 2))
-        with self.assertRaisesRegex(RingFormatError, "format version 2"):
-            Ring.open(self.path)
         self.corrupt(8, struct.pack("<I", 1))
+        with self.assertRaisesRegex(RingFormatError, "format version 1; this reader understands 2"):
+            Ring.open(self.path)
+        self.corrupt(8, struct.pack("<I", 2))
         Ring.open(self.path).close()
         self.corrupt(72, struct.pack("<Q", size - 4))
         with self.assertRaisesRegex(RingFormatError, "not a multiple of 8"):
