@@ -18,12 +18,14 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "python"))
 
-from alphapulse_shm import Book, Gap, Record, Ring, StartAt  # noqa: E402
+from alphapulse_shm import Book, BookStatus, BookView, Gap, Record, RecordType, Ring, StartAt  # noqa: E402
 
 BUN = shutil.which("bun") or "bun"
 WRITER = REPO / "test" / "python-ring-writer.ts"
 DUMPER = REPO / "test" / "python-ring-dump.ts"
 TIME_KEYS = ("exchangeSec", "exchangeNsec", "receiveSec", "receiveNsec", "publishSec", "publishNsec")
+COUNT_KEYS = ("bookCount", "tradeCount", "bboCount", "bookBase", "tradeBase", "bboBase")
+"""A latest book's topic counts in the JSON lines, named as src/shm/ring-reader.ts's BookCopy."""
 
 
 class RingTestCase(unittest.TestCase):
@@ -102,7 +104,71 @@ def book_dict(book: Book) -> dict[str, Any]:
         "publishNsec": book.publish_nsec,
         "bids": [list(level) for level in book.bids],
         "asks": [list(level) for level in book.asks],
+        "bookCount": book.book_count,
+        "tradeCount": book.trade_count,
+        "bboCount": book.bbo_count,
+        "bookBase": book.book_base,
+        "tradeBase": book.trade_base,
+        "bboBase": book.bbo_base,
     }
+
+
+def counts_of(book: Book) -> tuple[int, int, int]:
+    """(book, trades, bbo) topic counts of a latest-book copy."""
+    return (book.book_count, book.trade_count, book.bbo_count)
+
+
+def bases_of(book: Book) -> tuple[int, int, int]:
+    return (book.book_base, book.trade_base, book.bbo_base)
+
+
+def from_base(book: Book) -> Book:
+    """An empty seed at sequence 0 whose counts are `book`'s bases: where a reader that reads the
+    generation from record 1 starts counting."""
+    return Book(
+        book.symbol, BookStatus.UNKNOWN, 0, 0, 0, 0, 0, 0,
+        book_count=book.book_base, trade_count=book.trade_base, bbo_count=book.bbo_base,
+        book_base=book.book_base, trade_base=book.trade_base, bbo_base=book.bbo_base,
+    )  # fmt: skip
+
+
+class TopicCounter:
+    """One symbol's book view and topic counts, kept from records by the rules of
+    docs/shm-format.md ("Topic counts"), independently of the writer's own counting.
+
+    Seed it with a Book: one copied from the latest-book area (its levels and counts at
+    last_seq; records up to last_seq are skipped) or `from_base(copy)` to count from record 1.
+    """
+
+    def __init__(self, book: Book, depth: int) -> None:
+        self.symbol = book.symbol
+        self.view = BookView(book, depth)
+        self.book, self.trade, self.bbo = counts_of(book)
+        self._book_batch = False
+
+    @property
+    def counts(self) -> tuple[int, int, int]:
+        return (self.book, self.trade, self.bbo)
+
+    def apply(self, record: Record) -> None:
+        if record.seq <= self.view.last_seq:
+            return
+        if record.symbol_id == self.symbol.id:
+            if record.type == RecordType.TRADE:
+                self.trade += 1
+            elif record.type == RecordType.BOOK_STATUS:
+                self.book += 1  # status records count where they stand
+            elif record.type in (RecordType.BOOK_LEVEL, RecordType.BOOK_CLEAR):
+                self._book_batch = True
+        if not (record.batch_end and self._book_batch):
+            self.view.apply(record)
+            return
+        before = (self.view.bids[:1], self.view.asks[:1])
+        self.view.apply(record)
+        self._book_batch = False
+        self.book += 1  # one book message per batch, at BATCH_END
+        if (self.view.bids[:1], self.view.asks[:1]) != before:
+            self.bbo += 1
 
 
 def without_times(record: dict[str, Any]) -> dict[str, Any]:

@@ -1,8 +1,8 @@
 """alphapulse_shm on rings written by the real collector (`alphapulse collect`: Kraken v2,
 Binance, Coinbase) fed by the built-in simulator (`alphapulse simulate`), all on loopback:
-decoding agrees with the TypeScript reader, books copied live match the record history, a
-lapped reader takes books again and stays exact, and a collector restart is followed into its
-new generation."""
+decoding agrees with the TypeScript reader, books copied live (levels, status and topic counts)
+match the record history, a lapped reader takes books again and stays exact, and a collector
+restart is followed into its new generation, whose topic counts go on from the old one's."""
 
 from __future__ import annotations
 
@@ -14,12 +14,11 @@ import time
 import unittest
 from collections.abc import Callable
 
-from .support import BUN, REPO, RingTestCase, ts_dump
+from .support import BUN, REPO, RingTestCase, TopicCounter, bases_of, counts_of, from_base, ts_dump
 
 from alphapulse_shm import (
     Book,
     BookStatus,
-    BookView,
     Follower,
     Gap,
     NewGeneration,
@@ -143,9 +142,11 @@ class CollectorTest(RingTestCase):
             self.assertEqual(tuple(s.symbol for s in ring.symbols), VENUE_SYMBOLS[exchange])
             self.assertEqual(ring.state(), RingState.LIVE)
             self.assertLess(ring.heartbeat_age_ms(), 5000)
-            # Follow for a while, copying books as we go; every copy must equal the view the
-            # records give at its last_seq.
-            views = {s.id: BookView(Book(s, BookStatus.UNKNOWN, 0, 0, 0, 0, 0, 0), ring.book_depth) for s in ring.symbols}
+            # Follow for a while, copying books as we go; every copy must equal the view and the
+            # topic counts the records give at its last_seq (counted from the entries' bases).
+            counters = {s.id: TopicCounter(from_base(ring.read_book(s)), ring.book_depth) for s in ring.symbols}
+            connection = ring.connection_base
+            counted = 0
             copies: dict[int, list[Book]] = {}
             checked = 0
             records: list[Record] = []
@@ -159,14 +160,24 @@ class CollectorTest(RingTestCase):
                     self.assertIsInstance(event, Record, "a 65536-slot ring should not lap here")
                     assert isinstance(event, Record)
                     records.append(event)
-                    for view in views.values():
-                        view.apply(event)
+                    for counter in counters.values():
+                        counter.apply(event)
+                    if event.type == RecordType.CONNECTION_STATUS:
+                        connection += 1
+                        self.assertEqual(event.size, connection, f"status count at {event.seq}")
                     for book in copies.pop(event.seq, []):
+                        counter = counters[book.symbol.id]
+                        self.assertEqual((book.status, counts_of(book)), (counter.view.status, counter.counts),
+                                         f"{book.symbol.symbol} at {event.seq}")  # fmt: skip
+                        counted += 1
                         if book.status == BookStatus.VALID:
-                            view = views[book.symbol.id]
+                            view = counter.view
                             self.assertEqual((view.bids, view.asks), (book.bids, book.asks), f"at {event.seq}")
                             checked += 1
                 time.sleep(0.002)
+            self.assertGreaterEqual(counted, checked)
+            self.assertGreater(connection, ring.connection_base, "no connection status record")
+            self.assertGreaterEqual(ring.connection_count(), connection)
         self.assertEqual([r.seq for r in records], list(range(1, len(records) + 1)))
         kinds = {r.type for r in records}
         self.assertIn(RecordType.TRADE, kinds)
@@ -182,7 +193,7 @@ class CollectorTest(RingTestCase):
         self.wait_until(self.books_valid, "valid books in the collector's ring")
         with Ring.open(self.path, 1) as ring:
             self.wait_until(lambda: ring.next_seq() > 3 * ring.capacity, "the collector to lap a reader at 1")
-            views: dict[int, BookView] = {}
+            counters: dict[int, TopicCounter] = {}
             copies: dict[int, list[Book]] = {}
             gaps = checked = 0
             deadline = time.monotonic() + WAIT
@@ -192,20 +203,23 @@ class CollectorTest(RingTestCase):
                 # when the reader reaches its last_seq.
                 for s in ring.symbols:
                     book = ring.read_book(s)
-                    if views and book.status == BookStatus.VALID and book.last_seq >= ring.position:
+                    if counters and book.status == BookStatus.VALID and book.last_seq >= ring.position:
                         copies.setdefault(book.last_seq, []).append(book)
                 for event in ring.poll(256):
                     if isinstance(event, Gap):
-                        # Books are unknown after a loss: take each one again, copied after the gap.
+                        # Books are unknown after a loss: take each one again, copied after the gap,
+                        # and count each topic on from the copy's counts.
                         gaps += 1
-                        views = {s.id: BookView(ring.read_book(s), ring.book_depth) for s in ring.symbols}
+                        counters = {s.id: TopicCounter(ring.read_book(s), ring.book_depth) for s in ring.symbols}
                         copies.clear()
                         continue
-                    for view in views.values():
-                        view.apply(event)
+                    for counter in counters.values():
+                        counter.apply(event)
                     for book in copies.pop(event.seq, []):
-                        view = views[book.symbol.id]
-                        self.assertEqual((view.bids, view.asks), (book.bids, book.asks), f"at {event.seq}")
+                        counter = counters[book.symbol.id]
+                        view = counter.view
+                        self.assertEqual((view.bids, view.asks, counter.counts), (book.bids, book.asks, counts_of(book)),
+                                         f"at {event.seq}")  # fmt: skip
                         checked += 1
                 time.sleep(0.002)
             self.assertGreaterEqual(gaps, 1)
@@ -234,14 +248,22 @@ class CollectorTest(RingTestCase):
             assert ring is not None
             self.wait_until(lambda: read(lambda: ring.position == ring.next_seq()), "the rest of generation 1")
             self.assertEqual(ring.state(), RingState.CLOSED)
+            old_connection = ring.connection_count()
+            old_counts = {s.symbol: counts_of(ring.read_book(s)) for s in ring.symbols}
             self.collect()
             self.wait_until(lambda: read(lambda: generations == [1, 2] and counts.get(2, 0) > 100), "generation 2")
             assert follower.ring is not None
             self.assertEqual(follower.ring.generation, 2)
+            # The new generation's topics go on from the old one's: bases one past its counts.
+            self.assertEqual(follower.ring.connection_base, old_connection + 1)
+            for s in follower.ring.symbols:
+                expected = tuple(c + 1 for c in old_counts[s.symbol])
+                self.assertEqual(bases_of(follower.ring.read_book(s)), expected, s.symbol)
         with Ring.open(self.path, 1) as second:
             first_record = second.poll(1)[0]
             assert isinstance(first_record, Record)
             self.assertEqual((first_record.seq, first_record.type), (1, RecordType.CONNECTION_STATUS))
+            self.assertEqual(first_record.size, second.connection_base + 1, "the status count goes on")
 
 if __name__ == "__main__":
     unittest.main()

@@ -1,5 +1,6 @@
 """alphapulse_shm following live TypeScript writers: lapping counted exactly, no torn record or
-book gets through, and writer restarts (crash, then a new generation) start a new stream."""
+book gets through (levels, status and topic counts of a copy agree), and writer restarts (crash,
+then a new generation) start a new stream whose topic counts go on from the old one."""
 
 from __future__ import annotations
 
@@ -10,12 +11,12 @@ import time
 import unittest
 from typing import Any
 
-from .support import RingTestCase, ts_dump, without_times
+from .support import RingTestCase, TopicCounter, bases_of, counts_of, ts_dump, without_times
 
 from alphapulse_shm import (
     Book,
+    BookBusyError,
     BookStatus,
-    BookView,
     Follower,
     Gap,
     NewGeneration,
@@ -83,20 +84,23 @@ class LappingTest(RingTestCase):
         self.assert_books_match_history(books, truth, symbols)
 
     def assert_books_match_history(self, books: list[Book], truth: list[dict[str, Any]], symbols: list[Symbol]) -> None:
-        """Every book copied while the writer ran equals the view replayed from the records up to
-        its last_seq: no copy mixed two updates."""
-        views = [BookView(Book(s, BookStatus.UNKNOWN, 0, 0, 0, 0, 0, 0), 5) for s in symbols]
+        """Every book copied while the writer ran equals the view and the topic counts replayed
+        from the records up to its last_seq: no copy mixed two updates."""
+        counters = [TopicCounter(Book(s, BookStatus.UNKNOWN, 0, 0, 0, 0, 0, 0), 5) for s in symbols]
         wanted = sorted((b for b in books if b.last_seq > 0), key=lambda b: b.last_seq)
         self.assertGreater(len(wanted), 10)
         index = 0
         for line in truth:
             record = record_from(line, symbols)
-            for view in views:
-                view.apply(record)
+            for counter in counters:
+                counter.apply(record)
             while index < len(wanted) and wanted[index].last_seq == record.seq:
                 book = wanted[index]
-                view = views[book.symbol.id]
-                self.assertEqual((book.bids, book.asks), (view.bids, view.asks), f"book at {record.seq}")
+                counter = counters[book.symbol.id]
+                view = counter.view
+                self.assertEqual(bases_of(book), (0, 0, 0), "a first generation")
+                self.assertEqual((book.bids, book.asks, book.status, counts_of(book)),
+                                 (view.bids, view.asks, view.status, counter.counts), f"book at {record.seq}")  # fmt: skip
                 index += 1
         self.assertEqual(index, len(wanted), "a book's last_seq is not a batch end of its symbol")
 
@@ -109,6 +113,8 @@ class RestartTest(RingTestCase):
         truth = self.ground_truth(*second_args)
         streams: list[list[Record]] = []
         lost = 0
+        crashed_counts: dict[str, tuple[int, int, int]] = {}
+        crashed_connection = -1
         deadline = time.monotonic() + WAIT
         with Follower(self.path, start="oldest") as follower:
             second = None
@@ -125,7 +131,15 @@ class RestartTest(RingTestCase):
                     if len(streams) == 1 and len(streams[0]) >= 300 and first.poll() is None:
                         first.send_signal(signal.SIGKILL)  # a crash: the file stays live
                         first.wait(timeout=WAIT)
-                        self.assertEqual(follower.ring.state() if follower.ring else None, RingState.LIVE)
+                        crashed = follower.ring
+                        assert crashed is not None
+                        self.assertEqual(crashed.state(), RingState.LIVE)
+                        crashed_connection = crashed.connection_count()
+                        for s in crashed.symbols:
+                            try:
+                                crashed_counts[s.symbol] = counts_of(crashed.read_book(s, timeout=0.2))
+                            except BookBusyError:
+                                pass  # killed inside this entry: its seqlock stays odd for good
                         second = self.start_writer("--name", "python", "--capacity", "65536", *second_args)
                 if second is not None and second.poll() is not None and follower.ring is not None:
                     ring = follower.ring
@@ -137,6 +151,14 @@ class RestartTest(RingTestCase):
             self.assertEqual([r.seq for r in stream], list(range(1, len(stream) + 1)))
         with Ring.open(self.path) as ring:
             self.assertEqual((ring.generation, ring.state()), (2, RingState.CLOSED))
+            # The topic counts go on across the crash: one past where the crashed writer left them.
+            self.assertGreater(crashed_connection, 0)
+            self.assertEqual(ring.connection_base, crashed_connection + 1)
+            self.assertTrue(crashed_counts, "no entry of the crashed ring could be copied")
+            for s in ring.symbols:
+                if s.symbol in crashed_counts:
+                    expected = tuple(c + 1 for c in crashed_counts[s.symbol])
+                    self.assertEqual(bases_of(ring.read_book(s)), expected, s.symbol)
             connection_base = ring.connection_base
         # Ground truth comes from a first generation (connection base 0): a connection status
         # record's size, the status count it makes, is connection_base more here.

@@ -1,5 +1,6 @@
 """alphapulse_shm on rings written by the TypeScript writer: header, symbols, exact decimals,
-consistent books, the local book view, blocking reads, and refusal of files that are not rings."""
+consistent books, topic counts across generations, the local book view, blocking reads, and
+refusal of files that are not rings."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import time
 import unittest
 from decimal import Decimal
 
-from .support import RingTestCase
+from .support import RingTestCase, TopicCounter, bases_of, counts_of, from_base
 
 from alphapulse_shm import (
     NO_SYMBOL,
@@ -39,6 +40,12 @@ class HeaderTest(RingTestCase):
             self.assertEqual(ring.state(), RingState.CLOSED)
             self.assertEqual(ring.next_seq(), summary["nextSeq"])
             self.assertEqual(ring.position, summary["nextSeq"], "default start is latest")
+            self.assertEqual((ring.connection_base, ring.header.connection_base), (0, 0), "a first generation")
+            with Ring.open(self.path, 1) as whole:
+                connection = [e for e in whole.poll() if isinstance(e, Record) and e.symbol_id == NO_SYMBOL]
+            self.assertGreater(len(connection), 1)
+            self.assertEqual(ring.connection_count(), len(connection))
+            self.assertEqual(connection[-1].size, len(connection))
             self.assertEqual(ring.poll(), [])
             self.assertLess(abs(ring.heartbeat_age_ms()), 600_000)
             self.assertEqual(
@@ -144,6 +151,81 @@ class BookTest(RingTestCase):
         self.assertGreater(snapshots, invalidated)
 
 
+class TopicCountTest(RingTestCase):
+    def read_all(self) -> tuple[Ring, list[Record], dict[int, Book], dict[int, TopicCounter]]:
+        """Opens the ring at record 1 (it must not have lapped), reads every record and every
+        latest book, and replays the records through a TopicCounter per symbol from its bases."""
+        ring = Ring.open(self.path, 1)
+        self.addCleanup(ring.close)
+        events = ring.poll(1 << 40)
+        records = [e for e in events if isinstance(e, Record)]
+        self.assertEqual(len(records), len(events), "the ring lapped: the test needs record 1")
+        books = {s.id: ring.read_book(s) for s in ring.symbols}
+        counters = {sid: TopicCounter(from_base(book), ring.book_depth) for sid, book in books.items()}
+        for record in records:
+            for counter in counters.values():
+                counter.apply(record)
+        return ring, records, books, counters
+
+    def assert_counts_follow_records(self) -> tuple[Ring, dict[int, Book]]:
+        """Each entry's counts are its bases plus the messages its symbol's records make up to its
+        last_seq; its last_seq ends the last batch that touched the symbol; levels, status and
+        counts describe that same point. Connection records carry the status count they make."""
+        ring, records, books, counters = self.read_all()
+        for sid, book in books.items():
+            name = book.symbol.symbol
+            counter = counters[sid]
+            touched = [r.seq for r in records if r.symbol_id == sid]
+            last_end = next(r.seq for r in records if r.batch_end and r.seq >= touched[-1])
+            self.assertEqual(book.last_seq, last_end, name)
+            self.assertEqual(counts_of(book), counter.counts, name)
+            self.assertEqual((book.bids, book.asks, book.status), (counter.view.bids, counter.view.asks,
+                                                                   counter.view.status), name)  # fmt: skip
+            trades = sum(1 for r in records if r.symbol_id == sid and r.type == RecordType.TRADE)
+            self.assertEqual(book.trade_count - book.trade_base, trades, name)
+            self.assertGreater(book.bbo_count - book.bbo_base, 0, name)
+            self.assertLess(book.bbo_count - book.bbo_base, book.book_count - book.book_base, name)
+        connection = [r for r in records if r.type == RecordType.CONNECTION_STATUS]
+        self.assertGreater(len(connection), 1)
+        first = ring.connection_base + 1
+        self.assertEqual([r.size for r in connection], list(range(first, first + len(connection))))
+        self.assertEqual(ring.connection_count(), ring.connection_base + len(connection))
+        return ring, books
+
+    def test_counts_follow_the_records(self) -> None:
+        self.write("--batches", "600", "--capacity", "8192", "--depth", "6", "--seed", "3")
+        ring, books = self.assert_counts_follow_records()
+        self.assertEqual(ring.connection_base, 0)
+        for book in books.values():
+            self.assertEqual(bases_of(book), (0, 0, 0), "a first generation starts each topic at 0")
+        top = ring.read_book(0, depth=1)
+        self.assertEqual((counts_of(top), bases_of(top)), (counts_of(books[0]), bases_of(books[0])))
+
+    def test_each_generation_continues_the_counts_of_the_one_it_replaces(self) -> None:
+        self.write("--batches", "300", "--capacity", "8192", "--seed", "3")
+        _, first = self.assert_counts_follow_records()
+        with Ring.open(self.path) as ring:
+            first_connection = ring.connection_count()
+        # A generation with no records yet: every entry at last_seq 0 with its counts at its bases.
+        self.write("--batches", "0", "--capacity", "8192")
+        with Ring.open(self.path, 1) as ring:
+            self.assertEqual((ring.generation, ring.poll()), (2, []))
+            self.assertEqual(ring.connection_base, first_connection + 1)
+            self.assertEqual(ring.connection_count(), ring.connection_base)
+            second = {s.id: ring.read_book(s) for s in ring.symbols}
+        for sid, book in second.items():
+            self.assertEqual(book.last_seq, 0)
+            self.assertEqual(bases_of(book), tuple(c + 1 for c in counts_of(first[sid])), book.symbol.symbol)
+            self.assertEqual(counts_of(book), bases_of(book))
+        # And a third that writes: it counts on from bases one past the second's counts.
+        self.write("--batches", "300", "--capacity", "8192", "--seed", "4")
+        ring, third = self.assert_counts_follow_records()
+        self.assertEqual(ring.generation, 3)
+        self.assertEqual(ring.connection_base, first_connection + 2)
+        for sid, book in third.items():
+            self.assertEqual(bases_of(book), tuple(c + 1 for c in counts_of(second[sid])), book.symbol.symbol)
+
+
 class BlockingTest(RingTestCase):
     def test_events_wait_for_a_live_writer_and_time_out_when_idle(self) -> None:
         self.start_writer("--name", "python", "--batches", "300", "--interval-ms", "2", "--capacity", "4096")
@@ -179,6 +261,13 @@ class RefusalTest(RingTestCase):
             Ring.open(self.path)
         self.corrupt(8, struct.pack("<I", 2))
         Ring.open(self.path).close()
+        with open(self.path, "rb") as file:
+            connection_base = file.read(128)[120:]
+        for bad in (0.5, -1.0, float("nan")):
+            self.corrupt(120, struct.pack("<d", bad))
+            with self.assertRaisesRegex(RingFormatError, "connection base"):
+                Ring.open(self.path)
+        self.corrupt(120, connection_base)
         self.corrupt(72, struct.pack("<Q", size - 4))
         with self.assertRaisesRegex(RingFormatError, "not a multiple of 8"):
             Ring.open(self.path)
