@@ -127,9 +127,7 @@ export class TestFeed {
   /** The collector lost sync: the book is invalid until the next snapshot. */
   invalidate(symbolId: number, status: BookStatus, reason: StatusReason): number {
     this.stamp();
-    const seq = this.writer.append(RecordType.BookStatus, RecordFlag.BatchEnd, symbolId, reason, 0, status);
-    this.writer.setBookStatus(symbolId, status);
-    return seq;
+    return this.writer.append(RecordType.BookStatus, RecordFlag.BatchEnd, symbolId, reason, 0, status);
   }
 
   connection(state: ConnectionState, reason: StatusReason): number {
@@ -152,7 +150,7 @@ export class TestFeed {
       seq = this.writer.append(type, flags | (last ? RecordFlag.BatchEnd : 0), symbolId, price, size, 0);
     });
     const book = this.books[symbolId]!;
-    this.writer.writeBook(symbolId, status, sideSource(book.viewBids), sideSource(book.viewAsks), seq, 0);
+    this.writer.writeBook(symbolId, status, sideSource(book.viewBids), sideSource(book.viewAsks), 0);
     return seq;
   }
 }

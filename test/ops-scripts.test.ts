@@ -42,7 +42,7 @@ describe("backup.sh and restore.sh with real rings", () => {
     const asks = { count: 1, prices: [6_500_020], sizes: [10_000_000] };
     writer.setFrameTimes(0, 0, 0, 0);
     const seq = writer.append(RecordType.Trade, RecordFlag.BatchEnd, 0, 6_500_020, 1_000_000, 42);
-    writer.writeBook(0, BookStatus.Valid, bids, asks, seq, 7);
+    writer.writeBook(0, BookStatus.Valid, bids, asks, 7);
 
     const backup = script("backup.sh", ["local"], { BACKUP_LOCAL_SHM: live, BACKUP_URL: `file://${store}` });
     writer.close();

@@ -64,7 +64,7 @@ function writeKraken(): void {
   w.append(RecordType.BookClear, 0, 0, StatusReason.Snapshot, 0, 0);
   w.append(RecordType.BookLevel, RecordFlag.Snapshot, 0, 452_834, 50_000_000, 0);
   w.append(RecordType.BookLevel, RecordFlag.Snapshot, 0, 452_830, 1, 0);
-  const snap = w.append(
+  w.append(
     RecordType.BookLevel,
     RecordFlag.Snapshot | RecordFlag.Side | RecordFlag.BatchEnd,
     0,
@@ -73,7 +73,7 @@ function writeKraken(): void {
     0,
   );
   const bids = { count: 2, prices: [452_834, 452_830], sizes: [50_000_000, 1] };
-  w.writeBook(0, BookStatus.Valid, bids, { count: 1, prices: [452_835], sizes: [120_000_000] }, snap, 77);
+  w.writeBook(0, BookStatus.Valid, bids, { count: 1, prices: [452_835], sizes: [120_000_000] }, 77);
   w.append(RecordType.Trade, RecordFlag.Side, 0, 452_835, 25_000_000, 1001);
   w.append(
     RecordType.Trade,
@@ -92,7 +92,6 @@ function writeKraken(): void {
     0,
     BookStatus.Invalid,
   );
-  w.setBookStatus(1, BookStatus.Invalid);
   w.close();
 }
 
@@ -121,10 +120,13 @@ describe("alphapulse inspect", () => {
     expect(text).toContain("exchange kraken   state closed   generation 1");
     expect(text).toContain("next seq 10");
     expect(text).toMatch(/0\s+BTC-USD\s+XBT\/USD\s+1\s+8/);
-    expect(text).toContain("book BTC-USD: valid, 2 bids / 1 asks, last seq 5, venue seq 77");
+    // The trades batch (6, 7) moved BTC-USD's entry on; PEPE-USD's moved with its trade and status.
+    expect(text).toContain(
+      "book BTC-USD: valid, 2 bids / 1 asks, last seq 7, venue seq 77, topic counts book 1 trades 2 bbo 1",
+    );
     expect(text).toMatch(/0\.50000000\s+45283\.4\s+45283\.5\s+1\.20000000/);
     expect(text).toContain(
-      "book PEPE-USD: invalid, 0 bids / 0 asks, last seq 0, venue seq 0, never published",
+      "book PEPE-USD: invalid, 0 bids / 0 asks, last seq 9, venue seq 0, topic counts book 1 trades 1 bbo 0, never published",
     );
     expect(text).toMatch(
       /7\s+\S+\s+trade\s+BTC-USD\s+unknown\s+900719925474099\.1\s+0\.00000001\s+1002\s+batch-end/,
@@ -141,6 +143,11 @@ describe("alphapulse inspect", () => {
     expect(report.exchange).toBe("kraken");
     expect(report.state).toBe("closed");
     expect(report.nextSeq).toBe(10);
+    expect(report.connectionCount).toBe(1);
+    expect(report.books.map((b) => b.topicCounts)).toEqual([
+      { book: 1, trades: 2, bbo: 1 },
+      { book: 1, trades: 1, bbo: 0 },
+    ]);
     expect(report.createdAt).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9}Z$/);
     expect(report.symbols.map((s) => s.venueSymbol)).toEqual(["XBT/USD", "PEPE/USD"]);
     expect(report.books[0]!.bids).toEqual([

@@ -67,6 +67,12 @@ for (const symbol of reader.symbols) {
       publishNsec: copy.publishNsec,
       bids: side(copy.bidPrices, copy.bidSizes, copy.bidCount),
       asks: side(copy.askPrices, copy.askSizes, copy.askCount),
+      bookCount: copy.bookCount,
+      tradeCount: copy.tradeCount,
+      bboCount: copy.bboCount,
+      bookBase: copy.bookBase,
+      tradeBase: copy.tradeBase,
+      bboBase: copy.bboBase,
     }),
   );
 }

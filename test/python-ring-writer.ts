@@ -128,7 +128,6 @@ function writeBatch(writer: RingWriter, books: MarketBook[], random: (below: num
       0,
       book.status,
     );
-    writer.setBookStatus(id, book.status);
   } else if (kind === 3) {
     writer.append(
       RecordType.ConnectionStatus,
@@ -168,15 +167,12 @@ function writeBatch(writer: RingWriter, books: MarketBook[], random: (below: num
     }
     const records = [...book.diff(false, beforeBids), ...book.diff(true, beforeAsks)];
     const venueSeq = n + 1;
-    let last = 0;
     records.forEach(([ask, price, size], i) => {
       const flags = (ask ? RecordFlag.Side : 0) | (i === records.length - 1 ? RecordFlag.BatchEnd : 0);
-      last = writer.append(RecordType.BookLevel, flags, id, price, size, venueSeq);
+      writer.append(RecordType.BookLevel, flags, id, price, size, venueSeq);
     });
-    if (records.length === 0) {
-      last = writer.append(RecordType.Trade, RecordFlag.BatchEnd, id, base, 1, n * 4);
-    }
-    publishBook(writer, book, id, last, venueSeq);
+    if (records.length === 0) writer.append(RecordType.Trade, RecordFlag.BatchEnd, id, base, 1, n * 4);
+    publishBook(writer, book, id, venueSeq);
   }
 }
 
@@ -199,21 +195,20 @@ function snapshot(
     ...book.view(false).map(([p, s]): [boolean, number, number] => [false, p, s]),
     ...book.view(true).map(([p, s]): [boolean, number, number] => [true, p, s]),
   ];
-  let last = 0;
   levels.forEach(([ask, price, size], i) => {
     const flags =
       RecordFlag.Snapshot | (ask ? RecordFlag.Side : 0) | (i === levels.length - 1 ? RecordFlag.BatchEnd : 0);
-    last = writer.append(RecordType.BookLevel, flags, id, price, size, 0);
+    writer.append(RecordType.BookLevel, flags, id, price, size, 0);
   });
-  publishBook(writer, book, id, last, 0);
+  publishBook(writer, book, id, 0);
 }
 
-function publishBook(writer: RingWriter, book: MarketBook, id: number, lastSeq: number, venueSeq: number) {
+function publishBook(writer: RingWriter, book: MarketBook, id: number, venueSeq: number) {
   const side = (ask: boolean) => {
     const levels = book.view(ask);
     return { count: levels.length, prices: levels.map((l) => l[0]), sizes: levels.map((l) => l[1]) };
   };
-  writer.writeBook(id, book.status, side(false), side(true), lastSeq, venueSeq);
+  writer.writeBook(id, book.status, side(false), side(true), venueSeq);
 }
 
 async function main(): Promise<void> {

@@ -2,7 +2,16 @@
 // generations, refusal of foreign files, the single-writer lock.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { mkdirSync, rmSync, writeFileSync } from "node:fs";
-import { BookStatus, H, RecordFlag, RecordType, RingState, type SymbolSpec } from "../src/shm/layout.ts";
+import {
+  BookStatus,
+  FORMAT_VERSION,
+  H,
+  NO_SYMBOL,
+  RecordFlag,
+  RecordType,
+  RingState,
+  type SymbolSpec,
+} from "../src/shm/layout.ts";
 import { RecordView, RingFormatError, RingReader, type RingSink } from "../src/shm/ring-reader.ts";
 import { RingBusyError, RingWriter } from "../src/shm/ring-writer.ts";
 
@@ -168,12 +177,20 @@ describe("symbol table and latest books", () => {
     expect(reader.readBook(0, copy)).toBe(true);
     expect(copy).toMatchObject({ status: BookStatus.Unknown, bidCount: 0, askCount: 0 });
     writer.setFrameTimes(1_790_000_000, 5, 0, 0);
+    writer.append(RecordType.BookClear, 0, 1, 0, 0, 0);
+    const snapshotEnd = writer.append(
+      RecordType.BookLevel,
+      RecordFlag.Snapshot | RecordFlag.BatchEnd,
+      1,
+      40,
+      1,
+      0,
+    );
     writer.writeBook(
       1,
       BookStatus.Valid,
       { count: 4, prices: [40, 39, 38, 37], sizes: [1, 2, 3, 4] },
       { count: 2, prices: [41, 42], sizes: [5, 6] },
-      77,
       123456,
     );
     expect(reader.readBook(1, copy)).toBe(true);
@@ -184,16 +201,123 @@ describe("symbol table and latest books", () => {
     expect(copy.askCount).toBe(2);
     expect([...copy.askPrices.slice(0, 2)]).toEqual([41, 42]);
     expect(copy).toMatchObject({
-      lastSeq: 77,
+      lastSeq: snapshotEnd,
       venueSeq: 123456,
       exchangeSec: 1_790_000_000,
       exchangeNsec: 5,
     });
-    writer.setBookStatus(1, BookStatus.Invalid);
+    // A status record alone moves the entry: new status, same levels.
+    const invalid = writer.append(RecordType.BookStatus, RecordFlag.BatchEnd, 1, 1, 0, BookStatus.Invalid);
     expect(reader.readBook(1, copy)).toBe(true);
     expect(copy.status).toBe(BookStatus.Invalid);
     expect(copy.bidCount).toBe(3);
+    expect(copy.lastSeq).toBe(invalid);
     expect(() => reader.readBook(2, copy)).toThrow(RangeError);
+  });
+});
+
+describe("topic counts", () => {
+  const side = (prices: number[], sizes: number[]) => ({ count: prices.length, prices, sizes });
+  const entry = (reader: RingReader, id: number) => {
+    const copy = reader.newBookCopy();
+    expect(reader.readBook(id, copy)).toBe(true);
+    return copy;
+  };
+
+  test("the writer counts each topic's messages in the entry, as of its lastSeq", () => {
+    const writer = newWriter(64, 3);
+    const reader = RingReader.open(writer.path);
+    writer.setFrameTimes(0, 0, 0, 0);
+    // A snapshot batch: one book message; the top moved from nothing: one bbo message.
+    writer.append(RecordType.BookClear, 0, 0, 0, 0, 0);
+    writer.append(RecordType.BookLevel, RecordFlag.Snapshot, 0, 100, 5, 0);
+    writer.append(
+      RecordType.BookLevel,
+      RecordFlag.Snapshot | RecordFlag.Side | RecordFlag.BatchEnd,
+      0,
+      101,
+      6,
+      0,
+    );
+    writer.writeBook(0, BookStatus.Valid, side([100], [5]), side([101], [6]), 0);
+    expect(entry(reader, 0)).toMatchObject({ bookCount: 1, tradeCount: 0, bboCount: 1, lastSeq: 3 });
+    // A level below the top: a book message, no bbo one.
+    writer.append(RecordType.BookLevel, RecordFlag.BatchEnd, 0, 99, 2, 0);
+    writer.writeBook(0, BookStatus.Valid, side([100, 99], [5, 2]), side([101], [6]), 0);
+    expect(entry(reader, 0)).toMatchObject({ bookCount: 2, bboCount: 1, lastSeq: 4 });
+    // Two trades in one batch move the entry with them; the levels stay.
+    writer.append(RecordType.Trade, 0, 0, 101, 1, 1);
+    writer.append(RecordType.Trade, RecordFlag.BatchEnd, 0, 101, 1, 2);
+    expect(entry(reader, 0)).toMatchObject({
+      bookCount: 2,
+      tradeCount: 2,
+      bboCount: 1,
+      lastSeq: 6,
+      bidCount: 2,
+    });
+    // The best bid's size changes: book and bbo messages.
+    writer.append(RecordType.BookLevel, RecordFlag.BatchEnd, 0, 100, 7, 0);
+    writer.writeBook(0, BookStatus.Valid, side([100, 99], [7, 2]), side([101], [6]), 0);
+    expect(entry(reader, 0)).toMatchObject({ bookCount: 3, bboCount: 2, lastSeq: 7 });
+    // A book batch not yet in the entry: a trade after it must not move the entry past it.
+    writer.append(RecordType.BookLevel, RecordFlag.BatchEnd, 0, 98, 1, 0);
+    writer.append(RecordType.Trade, RecordFlag.BatchEnd, 0, 101, 1, 3);
+    expect(entry(reader, 0)).toMatchObject({ bookCount: 3, tradeCount: 2, lastSeq: 7 });
+    writer.writeBook(0, BookStatus.Valid, side([100, 99, 98], [7, 2, 1]), side([101], [6]), 0);
+    expect(entry(reader, 0)).toMatchObject({ bookCount: 4, tradeCount: 3, bboCount: 2, lastSeq: 9 });
+    // A status record is a book message of its own and sets the entry's status.
+    writer.append(RecordType.BookStatus, RecordFlag.BatchEnd, 0, 1, 0, BookStatus.Invalid);
+    expect(entry(reader, 0)).toMatchObject({ bookCount: 5, status: BookStatus.Invalid, lastSeq: 10 });
+    // Connection records carry their own count; the header keeps the latest.
+    writer.append(RecordType.ConnectionStatus, RecordFlag.BatchEnd, NO_SYMBOL, 0, 0, 1);
+    writer.append(RecordType.ConnectionStatus, RecordFlag.BatchEnd, NO_SYMBOL, 0, 0, 2);
+    expect(reader.connectionCount()).toBe(2);
+    const records = new Collector();
+    reader.seek(11);
+    reader.poll(records, new RecordView());
+    expect(records.seqs).toEqual([11, 12]);
+    expect(entry(reader, 1)).toMatchObject({ bookCount: 0, tradeCount: 0, bboCount: 0, lastSeq: 0 });
+    expect(writer.counts(0)).toEqual({ book: 5, trade: 3, bbo: 2 });
+    reader.close();
+    writer.close();
+  });
+
+  test("a new generation continues each symbol's counts, one past the old (the restart notice)", () => {
+    const first = newWriter(64, 3);
+    const name = `ring${ringCounter}`;
+    first.setFrameTimes(0, 0, 0, 0);
+    first.append(RecordType.BookClear, 0, 1, 0, 0, 0);
+    first.append(RecordType.BookLevel, RecordFlag.Snapshot | RecordFlag.BatchEnd, 1, 100, 5, 0);
+    first.writeBook(1, BookStatus.Valid, side([100], [5]), side([], []), 0);
+    first.append(RecordType.Trade, RecordFlag.BatchEnd, 1, 100, 1, 1);
+    first.append(RecordType.ConnectionStatus, RecordFlag.BatchEnd, NO_SYMBOL, 0, 0, 1);
+    first.close();
+    const second = RingWriter.create({
+      dir: DIR,
+      name,
+      exchange: "kraken",
+      capacity: 64,
+      bookDepth: 3,
+      symbols: [
+        SYMBOLS[1]!,
+        { venueSymbol: "SOL/USD", symbol: "SOL-USD", priceDecimals: 2, sizeDecimals: 8 },
+      ],
+    });
+    const reader = RingReader.open(second.path);
+    expect(reader.generation).toBe(2);
+    // ETH-USD moved from id 1 to id 0: its counts follow the name. SOL-USD is new: from zero.
+    expect(entry(reader, 0)).toMatchObject({
+      bookBase: 2,
+      tradeBase: 2,
+      bboBase: 2,
+      bookCount: 2,
+      lastSeq: 0,
+    });
+    expect(entry(reader, 1)).toMatchObject({ bookBase: 0, tradeBase: 0, bboBase: 0, bookCount: 0 });
+    expect(reader.connectionBase()).toBe(2);
+    expect(reader.connectionCount()).toBe(2);
+    reader.close();
+    second.close();
   });
 });
 
@@ -261,7 +385,9 @@ describe("generations and files", () => {
     const future = `${DIR}/future.ring`;
     writeFileSync(future, bytes);
     expect(() => RingReader.open(future)).toThrow(RingFormatError);
-    expect(() => RingReader.open(future)).toThrow(/format version 99; this reader understands 1/);
+    expect(() => RingReader.open(future)).toThrow(
+      new RegExp(`format version 99; this reader understands ${FORMAT_VERSION}`),
+    );
     writeFileSync(`${DIR}/short.ring`, Buffer.alloc(100));
     expect(() => RingReader.open(`${DIR}/short.ring`)).toThrow(/smaller than a header/);
     expect(() => RingReader.open(`${DIR}/missing.ring`)).toThrow(/No such file/);

@@ -51,6 +51,8 @@ export interface BookReport {
   status: string;
   lastSeq: number;
   venueSeq: number;
+  /** The book, trades and bbo topics' message counts through lastSeq (what broadcasters number by). */
+  topicCounts: { book: number; trades: number; bbo: number };
   bidCount: number;
   askCount: number;
   exchangeTime: string | null;
@@ -75,6 +77,8 @@ export interface RingReport {
   fileSize: number;
   nextSeq: number;
   oldestSeq: number;
+  /** The status topic's message count through the last connection record. */
+  connectionCount: number;
   symbols: SymbolInfo[];
   books: BookReport[];
   records: RecordReport[];
@@ -117,6 +121,7 @@ export function inspectRing(path: string, options: InspectOptions): RingReport {
         status: enumName(BookStatus, copy.status),
         lastSeq: copy.lastSeq,
         venueSeq: copy.venueSeq,
+        topicCounts: { book: copy.bookCount, trades: copy.tradeCount, bbo: copy.bboCount },
         bidCount: copy.bidCount,
         askCount: copy.askCount,
         exchangeTime: copy.exchangeSec === 0 ? null : isoTime(copy.exchangeSec, copy.exchangeNsec),
@@ -140,6 +145,7 @@ export function inspectRing(path: string, options: InspectOptions): RingReport {
       fileSize: header.fileSize,
       nextSeq,
       oldestSeq: Math.max(1, nextSeq - reader.capacity + 1),
+      connectionCount: reader.connectionCount(),
       symbols: [...reader.symbols],
       books,
       records,
@@ -221,14 +227,14 @@ export function formatReport(report: RingReport): string {
     `  exchange ${report.exchange}   state ${report.state}   generation ${report.generation}   writer pid ${report.writerPid}   heartbeat ${report.heartbeatAgeMs} ms ago`,
   );
   out.push(
-    `  capacity ${report.capacity} slots   book depth ${report.bookDepth}   next seq ${report.nextSeq} (oldest readable ${report.oldestSeq})   ${report.fileSize} bytes   created ${report.createdAt}`,
+    `  capacity ${report.capacity} slots   book depth ${report.bookDepth}   next seq ${report.nextSeq} (oldest readable ${report.oldestSeq})   status messages ${report.connectionCount}   ${report.fileSize} bytes   created ${report.createdAt}`,
   );
   out.push("", "  symbols");
   out.push(...table([["id", "symbol", "venue", "price dec", "size dec"], ...report.symbols.map(symbolRow)]));
   for (const book of report.books) {
     out.push(
       "",
-      `  book ${book.symbol}: ${book.status}, ${book.bidCount} bids / ${book.askCount} asks, last seq ${book.lastSeq}, venue seq ${book.venueSeq}, ${book.publishTime === null ? "never published" : `published ${book.publishTime} (${book.publishAgeMs} ms ago)`}`,
+      `  book ${book.symbol}: ${book.status}, ${book.bidCount} bids / ${book.askCount} asks, last seq ${book.lastSeq}, venue seq ${book.venueSeq}, topic counts book ${book.topicCounts.book} trades ${book.topicCounts.trades} bbo ${book.topicCounts.bbo}, ${book.publishTime === null ? "never published" : `published ${book.publishTime} (${book.publishAgeMs} ms ago)`}`,
     );
     const rows: string[][] = [["bid size", "bid", "ask", "ask size"]];
     for (let i = 0; i < Math.max(book.bids.length, book.asks.length); i++) {

@@ -202,18 +202,15 @@ export class Publisher implements FeedSink, LevelSink {
         view.emitDiff(this.books[id]!, this);
       }
     }
-    let lastSeq = 0;
-    if (stage.count > 0) lastSeq = this.flush();
+    if (stage.count > 0) this.flush();
     for (let i = 0; i < this.touchedCount; i++) {
       const id = this.touched[i]!;
       this.touchedFlag[id] = 0;
       this.changedInFrame[id] = 0;
-      const status = this.status[id]!;
-      if (status === BookStatus.Valid) {
+      // An invalid book's entry keeps its levels; the writer takes its status from the record.
+      if (this.status[id] === BookStatus.Valid) {
         const view = this.views[id]!;
-        this.writer.writeBook(id, BookStatus.Valid, view.bids, view.asks, lastSeq, this.venueSeq[id]!);
-      } else {
-        this.writer.setBookStatus(id, status);
+        this.writer.writeBook(id, BookStatus.Valid, view.bids, view.asks, this.venueSeq[id]!);
       }
     }
     this.touchedCount = 0;
@@ -237,15 +234,14 @@ export class Publisher implements FeedSink, LevelSink {
     );
   }
 
-  private flush(): number {
+  private flush(): void {
     const stage = this.stage;
     const writer = this.writer;
     const t = this.times;
     writer.setFrameTimes(t[0]!, t[1]!, t[2]!, t[3]!);
     const last = stage.count - 1;
-    let seq = 0;
     for (let i = 0; i <= last; i++) {
-      seq = writer.append(
+      writer.append(
         stage.types[i]!,
         i === last ? stage.flags[i]! | RecordFlag.BatchEnd : stage.flags[i]!,
         stage.symbols[i]!,
@@ -260,7 +256,6 @@ export class Publisher implements FeedSink, LevelSink {
     if (this.onPublished !== undefined && t[2]! > 0) {
       this.onPublished(writer.nanosToLastPublish(t[2]!, t[3]!));
     }
-    return seq;
   }
 
   private touch(symbolId: number): void {

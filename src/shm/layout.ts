@@ -2,7 +2,7 @@
 // Writers and readers (TypeScript here, Python in python/alphapulse_shm) share only this format.
 
 export const MAGIC = "APULSERG";
-export const FORMAT_VERSION = 1;
+export const FORMAT_VERSION = 2;
 export const PAGE = 4096;
 
 /** Header field byte offsets (little-endian). */
@@ -26,6 +26,8 @@ export const H = {
   heartbeatMs: 88, // i64 ms since the Unix epoch, atomic
   nextSeq: 96, // f64 holding an integer: the sequence the writer will write next (committed = nextSeq - 1)
   exchange: 104, // 16 ASCII bytes, NUL padded
+  connectionBase: 120, // f64 integer: status-topic messages before this generation's first record
+  connectionCount: 128, // f64 integer: status-topic messages through the last connection record
   size: PAGE,
 } as const;
 
@@ -59,8 +61,16 @@ export const B = {
   publishSec: 32, // u32
   publishNsec: 36, // u32
   venueSeq: 40, // i64 the venue's own update id or sequence, 0 if none
-  levels: 64, // then (price i64, size i64) pairs
-  header: 64,
+  // Topic message counts through lastSeq, and before this generation's first record (the bases
+  // never change): every broadcaster numbers a topic's messages from these, without holes.
+  bookCount: 48, // i64
+  tradeCount: 56, // i64
+  bboCount: 64, // i64
+  bookBase: 72, // i64
+  tradeBase: 80, // i64
+  bboBase: 88, // i64
+  levels: 128, // then (price i64, size i64) pairs
+  header: 128,
 } as const;
 export const LEVEL_SIZE = 16;
 
@@ -98,7 +108,7 @@ export enum RecordType {
   BookClear = 3,
   /** aux = BookStatus; price = StatusReason. */
   BookStatus = 4,
-  /** symbolId = NO_SYMBOL; aux = ConnectionState; price = StatusReason. */
+  /** symbolId = NO_SYMBOL; aux = ConnectionState; price = StatusReason; size = the writer's count of them. */
   ConnectionStatus = 5,
 }
 

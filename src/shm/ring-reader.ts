@@ -64,6 +64,13 @@ export interface BookCopy {
   readonly askSizes: Float64Array;
   lastSeq: number;
   venueSeq: number;
+  /** Topic message counts through lastSeq, and before this generation (docs/shm-format.md). */
+  bookCount: number;
+  tradeCount: number;
+  bboCount: number;
+  bookBase: number;
+  tradeBase: number;
+  bboBase: number;
   exchangeSec: number;
   exchangeNsec: number;
   publishSec: number;
@@ -194,6 +201,16 @@ export class RingReader {
     return fencedLoadF64(this.f64, HEADER_NEXT_SEQ);
   }
 
+  /** Status-topic messages before this generation's first record. */
+  connectionBase(): number {
+    return this.f64[H.connectionBase / 8]!;
+  }
+
+  /** Status-topic messages through the last connection status record written. */
+  connectionCount(): number {
+    return fencedLoadF64(this.f64, H.connectionCount / 8);
+  }
+
   /** Oldest sequence still safe to read: the writer may be overwriting the slot before it. */
   oldestSeq(): number {
     return Math.max(1, this.writerNextSeq() - this.capacity + 1);
@@ -292,6 +309,12 @@ export class RingReader {
       askSizes: new Float64Array(depth),
       lastSeq: 0,
       venueSeq: 0,
+      bookCount: 0,
+      tradeCount: 0,
+      bboCount: 0,
+      bookBase: 0,
+      tradeBase: 0,
+      bboBase: 0,
       exchangeSec: 0,
       exchangeNsec: 0,
       publishSec: 0,
@@ -328,6 +351,12 @@ export class RingReader {
       out.publishSec = i32[base + B.publishSec / 4]! >>> 0;
       out.publishNsec = i32[base + B.publishNsec / 4]!;
       out.venueSeq = readI64(i32, base + B.venueSeq / 4);
+      out.bookCount = readI64(i32, base + B.bookCount / 4);
+      out.tradeCount = readI64(i32, base + B.tradeCount / 4);
+      out.bboCount = readI64(i32, base + B.bboCount / 4);
+      out.bookBase = readI64(i32, base + B.bookBase / 4);
+      out.tradeBase = readI64(i32, base + B.tradeBase / 4);
+      out.bboBase = readI64(i32, base + B.bboBase / 4);
       let at = base + B.levels / 4;
       for (let i = 0; i < bidCount; i++, at += levelWords) {
         out.bidPrices[i] = readI64(i32, at);

@@ -1,5 +1,6 @@
 // The single writer of one ring file: creates a new generation, appends records under a
-// per-slot seqlock, keeps each symbol's latest top-N book, and beats a heartbeat. Readers in
+// per-slot seqlock, keeps each symbol's latest top-N book and the count of each topic's
+// messages (carried over from the generation it replaces), and beats a heartbeat. Readers in
 // other processes never take a lock and never slow it down.
 import { fstatSync, mkdirSync, renameSync, unlinkSync } from "node:fs";
 import {
@@ -13,6 +14,7 @@ import {
   MAGIC,
   R,
   RecordFlag,
+  RecordType,
   RingState,
   regionOffsets,
   ringPath,
@@ -37,7 +39,7 @@ import {
   tryLockExclusive,
   unmap,
 } from "./libc.ts";
-import { readAscii, writeAscii, writeI64 } from "./words.ts";
+import { readAscii, readI64, writeAscii, writeI64 } from "./words.ts";
 
 export interface RingWriterOptions {
   readonly dir: string;
@@ -63,6 +65,17 @@ export class RingBusyError extends Error {
 const WORDS_PER_SLOT = SLOT_SIZE / 4;
 const HEADER_NEXT_SEQ = H.nextSeq / 8; // index into the Float64Array view
 const HEADER_HEARTBEAT = H.heartbeatMs / 8;
+const HEADER_CONNECTION_COUNT = H.connectionCount / 8;
+/** Marks on a symbol inside the open batch. */
+const IN_BATCH = 1;
+const BOOK_IN_BATCH = 2;
+
+/** Topic message counts of one symbol (see docs/shm-format.md, "Topic counts"). */
+export interface TopicCounts {
+  book: number;
+  trade: number;
+  bbo: number;
+}
 
 export class RingWriter {
   readonly path: string;
@@ -83,12 +96,48 @@ export class RingWriter {
   private seq = 1;
   private slot = 1;
   private batchOpen = false;
+  // Topic counts (docs/shm-format.md, "Topic counts"): what every broadcaster numbers its
+  // messages by, so they agree without talking to each other.
+  private readonly bookCount: Float64Array;
+  private readonly tradeCount: Float64Array;
+  private readonly bboCount: Float64Array;
+  private connectionCount: number;
+  /** Book status per symbol as the records set it. */
+  private readonly bookStatus: Uint8Array;
+  /** A book batch was written and its entry not yet refreshed by writeBook. */
+  private readonly awaitingBook: Uint8Array;
+  private readonly batchMarks: Uint8Array;
+  private readonly batchSymbols: Int32Array;
+  private batchSymbolCount = 0;
   /** Exchange and receive time of the frame being written, then publish time of the batch. */
   private readonly times = new Uint32Array(6);
   private heartbeatTimer: ReturnType<typeof setInterval> | null = null;
 
-  private constructor(options: RingWriterOptions, lockFd: number, generation: number) {
+  private constructor(
+    options: RingWriterOptions,
+    lockFd: number,
+    generation: number,
+    previous: PreviousCounts | null,
+  ) {
     const { capacity, bookDepth, symbols } = options;
+    const n = symbols.length;
+    this.bookCount = new Float64Array(n);
+    this.tradeCount = new Float64Array(n);
+    this.bboCount = new Float64Array(n);
+    this.bookStatus = new Uint8Array(n);
+    this.awaitingBook = new Uint8Array(n);
+    this.batchMarks = new Uint8Array(n);
+    this.batchSymbols = new Int32Array(n);
+    // A topic that lived in the previous generation continues its count; the one message in
+    // between is the broadcasters' "restarted" notice.
+    symbols.forEach((spec, id) => {
+      const carried = previous?.symbols.get(spec.symbol);
+      if (carried === undefined) return;
+      this.bookCount[id] = carried.book + 1;
+      this.tradeCount[id] = carried.trade + 1;
+      this.bboCount[id] = carried.bbo + 1;
+    });
+    this.connectionCount = previous === null ? 0 : previous.connection + 1;
     this.path = ringPath(options.dir, options.name);
     this.lockFd = lockFd;
     this.generation = generation;
@@ -145,6 +194,15 @@ export class RingWriter {
       writeAscii(bytes, at + S.symbol, SYMBOL_NAME_BYTES, symbol.symbol);
     });
     this.f64[HEADER_NEXT_SEQ] = 1;
+    this.f64[H.connectionBase / 8] = this.connectionCount;
+    this.f64[HEADER_CONNECTION_COUNT] = this.connectionCount;
+    for (let id = 0; id < n; id++) {
+      const base = this.booksWord + id * this.bookWords;
+      writeI64(this.i32, base + B.bookBase / 4, this.bookCount[id]!);
+      writeI64(this.i32, base + B.tradeBase / 4, this.tradeCount[id]!);
+      writeI64(this.i32, base + B.bboBase / 4, this.bboCount[id]!);
+      this.writeCounts(base);
+    }
     this.heartbeat();
     Atomics.store(this.i32, H.state / 4, RingState.Live);
     renameSync(tmpPath, this.path);
@@ -167,7 +225,12 @@ export class RingWriter {
     }
     try {
       const previous = openPrevious(path);
-      const writer = new RingWriter(options, lockFd, previous ? previous.generation + 1 : 1);
+      const writer = new RingWriter(
+        options,
+        lockFd,
+        previous ? previous.generation + 1 : 1,
+        previous?.counts ?? null,
+      );
       previous?.retire();
       return writer;
     } catch (error) {
@@ -192,10 +255,27 @@ export class RingWriter {
 
   /**
    * Appends one record and returns its sequence. A record flagged BatchEnd closes the batch and
-   * publishes the header cursor; publish time is taken once, at the batch's first record.
+   * publishes the header cursor; publish time is taken once, at the batch's first record. A
+   * connection status record's size is set to its count (the caller's is ignored).
    */
   append(type: number, flags: number, symbolId: number, price: number, size: number, aux: number): number {
     const seq = this.seq;
+    if (type === RecordType.ConnectionStatus) {
+      size = ++this.connectionCount;
+    } else if (symbolId < this.symbols.length) {
+      const mark = this.batchMarks[symbolId]!;
+      if (mark === 0) this.batchSymbols[this.batchSymbolCount++] = symbolId;
+      if (type === RecordType.Trade) {
+        this.tradeCount[symbolId]!++;
+        this.batchMarks[symbolId] = mark | IN_BATCH;
+      } else if (type === RecordType.BookStatus) {
+        this.bookCount[symbolId]!++;
+        this.bookStatus[symbolId] = aux;
+        this.batchMarks[symbolId] = mark | IN_BATCH;
+      } else {
+        this.batchMarks[symbolId] = mark | IN_BATCH | BOOK_IN_BATCH;
+      }
+    }
     const i32 = this.i32;
     const u32 = this.u32;
     const t = this.times;
@@ -223,10 +303,57 @@ export class RingWriter {
     if ((flags & RecordFlag.BatchEnd) !== 0) {
       // One aligned 8-byte store (single-copy atomic on x86-64 and AArch64), after the slot's
       // seqlock release above; a double avoids a BigInt allocation per batch (25 ns measured).
+      // Any connection record of the batch counted; published before the cursor, like the slots.
+      this.f64[HEADER_CONNECTION_COUNT] = this.connectionCount;
       this.f64[HEADER_NEXT_SEQ] = this.seq;
       this.batchOpen = false;
+      if (this.batchSymbolCount > 0) this.endBatchCounts();
     }
     return seq;
+  }
+
+  /**
+   * Counts the batch's book message per symbol and moves the entries of symbols whose levels it
+   * did not touch (trades, status) to this batch; writeBook does the others with their levels.
+   */
+  private endBatchCounts(): void {
+    for (let i = 0; i < this.batchSymbolCount; i++) {
+      const id = this.batchSymbols[i]!;
+      const mark = this.batchMarks[id]!;
+      this.batchMarks[id] = 0;
+      if ((mark & BOOK_IN_BATCH) !== 0) {
+        this.bookCount[id]!++;
+        this.awaitingBook[id] = 1;
+      } else if (this.awaitingBook[id] === 0) {
+        // An entry whose levels lag a book batch keeps its older lastSeq: levels and counts
+        // always describe the same point of the ring.
+        const i32 = this.i32;
+        const base = this.bookBase(id);
+        const version = i32[base]!;
+        Atomics.store(i32, base, (version + 1) | 0);
+        i32[base + B.status / 4] = this.bookStatus[id]!;
+        writeI64(i32, base + B.lastSeq / 4, this.seq - 1);
+        this.writeCounts(base);
+        Atomics.store(i32, base, (version + 2) | 0);
+      }
+    }
+    this.batchSymbolCount = 0;
+  }
+
+  private writeCounts(base: number): void {
+    const id = (base - this.booksWord) / this.bookWords;
+    writeI64(this.i32, base + B.bookCount / 4, this.bookCount[id]!);
+    writeI64(this.i32, base + B.tradeCount / 4, this.tradeCount[id]!);
+    writeI64(this.i32, base + B.bboCount / 4, this.bboCount[id]!);
+  }
+
+  /** A symbol's topic counts now. */
+  counts(symbolId: number): TopicCounts {
+    return {
+      book: this.bookCount[symbolId]!,
+      trade: this.tradeCount[symbolId]!,
+      bbo: this.bboCount[symbolId]!,
+    };
   }
 
   /**
@@ -240,37 +367,49 @@ export class RingWriter {
 
   /**
    * Replaces a symbol's latest-book entry with the top levels of each side (best first), under
-   * the entry's seqlock. lastSeq is the ring sequence this book reflects.
+   * the entry's seqlock, as of the last record written: call it after each batch that changed
+   * the symbol's levels. It counts a bbo message when the best bid or ask (price or size) moved.
    */
   writeBook(
     symbolId: number,
     status: BookStatus,
     bids: BookSideSource,
     asks: BookSideSource,
-    lastSeq: number,
     venueSeq: number,
   ): void {
+    if (this.batchOpen) throw new Error("writeBook inside an open batch: end the batch first");
     const i32 = this.i32;
     const base = this.bookBase(symbolId);
-    const version = i32[base]!;
-    Atomics.store(i32, base, (version + 1) | 0);
     const bidCount = Math.min(bids.count, this.bookDepth);
     const askCount = Math.min(asks.count, this.bookDepth);
+    const levelWords = LEVEL_SIZE / 4;
+    const bidsAt = base + B.levels / 4;
+    const asksAt = bidsAt + this.bookDepth * levelWords;
+    if (
+      !this.sameBest(base + B.bidCount / 4, bidsAt, bids, bidCount) ||
+      !this.sameBest(base + B.askCount / 4, asksAt, asks, askCount)
+    ) {
+      this.bboCount[symbolId]!++;
+    }
+    this.bookStatus[symbolId] = status;
+    this.awaitingBook[symbolId] = 0;
+    const version = i32[base]!;
+    Atomics.store(i32, base, (version + 1) | 0);
     i32[base + B.status / 4] = status;
     i32[base + B.bidCount / 4] = bidCount;
     i32[base + B.askCount / 4] = askCount;
-    writeI64(i32, base + B.lastSeq / 4, lastSeq);
+    writeI64(i32, base + B.lastSeq / 4, this.seq - 1);
     this.u32[base + B.exchangeSec / 4] = this.times[0]!;
     this.u32[base + B.exchangeNsec / 4] = this.times[1]!;
     realtimeInto(this.u32, base + B.publishSec / 4);
     writeI64(i32, base + B.venueSeq / 4, venueSeq);
-    const levelWords = LEVEL_SIZE / 4;
-    let at = base + B.levels / 4;
+    this.writeCounts(base);
+    let at = bidsAt;
     for (let i = 0; i < bidCount; i++, at += levelWords) {
       writeI64(i32, at, bids.prices[i]!);
       writeI64(i32, at + 2, bids.sizes[i]!);
     }
-    at = base + B.levels / 4 + this.bookDepth * levelWords;
+    at = asksAt;
     for (let i = 0; i < askCount; i++, at += levelWords) {
       writeI64(i32, at, asks.prices[i]!);
       writeI64(i32, at + 2, asks.sizes[i]!);
@@ -278,14 +417,14 @@ export class RingWriter {
     Atomics.store(i32, base, (version + 2) | 0);
   }
 
-  /** Changes only a book entry's status (invalid, resyncing) without touching its levels. */
-  setBookStatus(symbolId: number, status: BookStatus): void {
-    const i32 = this.i32;
-    const base = this.bookBase(symbolId);
-    const version = i32[base]!;
-    Atomics.store(i32, base, (version + 1) | 0);
-    i32[base + B.status / 4] = status;
-    Atomics.store(i32, base, (version + 2) | 0);
+  /** Whether a side's best level in the entry (count word, first level word) equals the new one. */
+  private sameBest(countWord: number, levelWord: number, side: BookSideSource, count: number): boolean {
+    const had = this.i32[countWord]! > 0;
+    if (had !== count > 0) return false;
+    return (
+      !had ||
+      (readI64(this.i32, levelWord) === side.prices[0] && readI64(this.i32, levelWord + 2) === side.sizes[0])
+    );
   }
 
   /** Stamps the header heartbeat (ms since the epoch); readers judge the writer alive by it. */
@@ -341,8 +480,19 @@ function validateOptions(options: RingWriterOptions): void {
   }
 }
 
-/** The ring currently at `path`, if it is ours: its generation, and a way to retire it. */
-function openPrevious(path: string): { generation: number; retire(): void } | null {
+/** What a new generation continues from: the previous one's topic counts, by symbol. */
+interface PreviousCounts {
+  readonly symbols: Map<string, TopicCounts>;
+  readonly connection: number;
+}
+
+/**
+ * The ring currently at `path`, if it is ours: its generation, its topic counts (when its format
+ * is this one) and a way to retire it. Its writer is gone (we hold the lock), so plain reads do.
+ */
+function openPrevious(
+  path: string,
+): { generation: number; counts: PreviousCounts | null; retire(): void } | null {
   let fd: number;
   try {
     fd = openFile(path, O_RDWR);
@@ -350,7 +500,8 @@ function openPrevious(path: string): { generation: number; retire(): void } | nu
     return null;
   }
   try {
-    if (fstatSync(fd).size < H.size) return null;
+    const size = fstatSync(fd).size;
+    if (size < H.size) return null;
     const header = mapFile(fd, H.size, true, path);
     const bytes = new Uint8Array(header.buffer);
     if (readAscii(bytes, H.magic, 8) !== MAGIC) {
@@ -359,8 +510,14 @@ function openPrevious(path: string): { generation: number; retire(): void } | nu
     }
     const view = new DataView(header.buffer);
     const generation = view.getUint32(H.generation, true);
+    const fileSize = Number(view.getBigUint64(H.fileSize, true));
+    const counts =
+      view.getUint32(H.version, true) === FORMAT_VERSION && size >= fileSize
+        ? readCounts(fd, view, fileSize, path)
+        : null;
     return {
       generation,
+      counts,
       retire() {
         Atomics.store(new Int32Array(header.buffer), H.state / 4, RingState.Retired);
         unmap(header);
@@ -368,5 +525,29 @@ function openPrevious(path: string): { generation: number; retire(): void } | nu
     };
   } finally {
     closeFile(fd);
+  }
+}
+
+function readCounts(fd: number, header: DataView, fileSize: number, path: string): PreviousCounts {
+  const whole = mapFile(fd, fileSize, false, path);
+  try {
+    const bytes = new Uint8Array(whole.buffer);
+    const i32 = new Int32Array(whole.buffer);
+    const symbolsOffset = Number(header.getBigUint64(H.symbolsOffset, true));
+    const booksOffset = Number(header.getBigUint64(H.booksOffset, true));
+    const stride = header.getUint32(H.bookStride, true);
+    const symbols = new Map<string, TopicCounts>();
+    for (let id = 0; id < header.getUint32(H.symbolCount, true); id++) {
+      const name = readAscii(bytes, symbolsOffset + id * SYMBOL_ENTRY_SIZE + S.symbol, SYMBOL_NAME_BYTES);
+      const base = (booksOffset + id * stride) / 4;
+      symbols.set(name, {
+        book: readI64(i32, base + B.bookCount / 4),
+        trade: readI64(i32, base + B.tradeCount / 4),
+        bbo: readI64(i32, base + B.bboCount / 4),
+      });
+    }
+    return { symbols, connection: header.getFloat64(H.connectionCount, true) };
+  } finally {
+    unmap(whole);
   }
 }
