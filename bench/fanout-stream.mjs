@@ -5,12 +5,12 @@
 /** One message, stamped with its publish time `pt` (epoch microseconds, CLOCK_REALTIME). */
 function message(topic, seq, pt) {
   if (topic.startsWith("book.")) {
-    return `{"type":"delta","topic":"${topic}","seq":${seq},"prev":${seq - 1},"ts":${pt},"pt":${pt},"bids":[["45000.1","0.51234567"]],"asks":[]}`;
+    return `{"type":"delta","topic":"${topic}","seq":${seq},"ts":${pt},"pt":${pt},"bids":[["45000.1","0.51234567"]],"asks":[]}`;
   }
   if (topic.startsWith("bbo.")) {
     return `{"type":"bbo","topic":"${topic}","seq":${seq},"ts":${pt},"pt":${pt},"bid":["45000.1","0.51234567"],"ask":["45000.2","1.2"]}`;
   }
-  return `{"type":"trade","topic":"${topic}","seq":${seq},"prev":${seq - 1},"ts":${pt},"pt":${pt},"price":"45000.1","size":"0.01","side":"buy","id":"${seq}"}`;
+  return `{"type":"trade","topic":"${topic}","seq":${seq},"ts":${pt},"pt":${pt},"price":"45000.1","size":"0.01","side":"buy","id":"${seq}"}`;
 }
 
 /** Sends the stream for `seconds` on a 1 ms timer: send(topic, text) for each message due. */

@@ -4,8 +4,8 @@
 //
 // usage: bun scripts/ws-probe.ts WS_URL [--topics t1,t2] [--messages N] [--timeout-ms MS] [--chain]
 //   --messages  data messages to wait for (default 1)
-//   --chain     also require every chained message's `prev` to equal the topic's last seq
-import type { DataMessage, ServerMessage } from "../src/client/protocol.ts";
+//   --chain     also require every message to follow its topic's last seq without a hole
+import { type DataMessage, followsOn, type ServerMessage } from "../src/client/protocol.ts";
 
 interface ProbeOptions {
   readonly url: string;
@@ -79,21 +79,14 @@ function probe(options: ProbeOptions): Promise<ProbeResult> {
       const message = JSON.parse(String(event.data)) as ServerMessage;
       if (message.type === "ack") {
         result.acked.push(...message.topics);
-        // Each new topic's position: the `prev` its next chained message will name.
+        // Each new topic's position: the seq of its last message; the next one is + 1.
         for (const [topic, seq] of Object.entries(message.seqs ?? {})) lastSeq.set(topic, seq);
         return;
       }
       if (message.type === "error") return finish(false, `server error ${message.code}: ${message.message}`);
       if (message.type === "pong" || message.type === "warning") return;
       const data: DataMessage = message;
-      if (
-        options.chain &&
-        data.type !== "bbo" &&
-        data.prev !== undefined &&
-        data.prev !== lastSeq.get(data.topic)
-      ) {
-        result.chainBreaks++;
-      }
+      if (options.chain && !followsOn(data, lastSeq.get(data.topic))) result.chainBreaks++;
       lastSeq.set(data.topic, data.seq);
       seen.add(data.topic);
       if (data.type === "status") return;

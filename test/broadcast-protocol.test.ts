@@ -5,12 +5,11 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { rmSync } from "node:fs";
 import WebSocket from "ws";
 import { type Broadcaster, readBroadcastConfig, startBroadcaster } from "../src/broadcast/main.ts";
-import { messageSeq } from "../src/broadcast/ring-follower.ts";
 import { AlphaPulseClient } from "../src/client/client.ts";
 import type { Level } from "../src/client/protocol.ts";
 import { formatScaledTrimmed } from "../src/market/decimal.ts";
 import { BookStatus, StatusReason } from "../src/shm/layout.ts";
-import { RingReader } from "../src/shm/ring-reader.ts";
+import { type BookCopy, RingReader } from "../src/shm/ring-reader.ts";
 import { seededRandom, TestFeed } from "./broadcast-feed.ts";
 
 const DIR = `/dev/shm/ap-test-broadcast-proto-${process.pid}`;
@@ -131,7 +130,7 @@ afterAll(async () => {
 });
 
 describe("plain ws client", () => {
-  test("subscribe: ack with the position, a snapshot equal to the ring, then chained deltas", async () => {
+  test("subscribe: ack with the position, a snapshot equal to the ring, then deltas seq + 1 each", async () => {
     const client = new RawClient(URL_WS);
     await client.opened();
     client.send({ op: "subscribe", topics: ["book.kraken.BTC-USD"], id: 7 });
@@ -139,15 +138,15 @@ describe("plain ws client", () => {
     expect(ack.id).toBe(7);
     expect(ack.topics).toEqual(["book.kraken.BTC-USD"]);
     const position = (ack.seqs as Record<string, number>)["book.kraken.BTC-USD"]!;
-    expect(position).toBe(messageSeq(feed.writer.generation, ringLastSeq(0)));
+    // The position is the topic's message count, which the writer keeps in the entry.
+    expect(position).toBe(ringEntry(0).bookCount);
     const snapshot = await client.next((m) => m.type === "snapshot");
     expect(snapshot.seq).toBe(position);
-    expect(snapshot.prev).toBeUndefined();
     expect(snapshot.decimals).toEqual([1, 8]);
     expect(snapshot.status).toBe("valid");
     expect({ bids: snapshot.bids, asks: snapshot.asks }).toEqual(ringBook(0));
 
-    // Deltas: each names the previous seq; applying them gives the ring's book.
+    // Deltas: each one seq past the last, no holes; applying them gives the ring's book.
     const book = new Map<string, string>();
     const key = (ask: boolean, p: string) => `${ask ? "a" : "b"}${p}`;
     for (const [p, s] of snapshot.bids as string[][]) book.set(key(false, p!), s!);
@@ -159,8 +158,8 @@ describe("plain ws client", () => {
       if (seq === 0) continue;
       const delta = await client.next((m) => m.type === "delta");
       expect(delta.topic).toBe("book.kraken.BTC-USD");
-      expect(delta.prev).toBe(last);
-      expect(delta.seq).toBe(messageSeq(feed.writer.generation, seq));
+      expect(delta.seq).toBe(last + 1);
+      expect(delta.seq).toBe(ringEntry(0).bookCount);
       last = delta.seq as number;
       for (const [p, s] of delta.bids as string[][])
         s === "0" ? book.delete(key(false, p!)) : book.set(key(false, p!), s!);
@@ -181,22 +180,21 @@ describe("plain ws client", () => {
     client.send({ op: "subscribe", topics: ["trades.*.BTC-USD"] });
     const ack = await client.next((m) => m.type === "ack");
     expect(ack.topics).toEqual(["trades.kraken.BTC-USD"]);
-    const seq = feed.trade(0, 450_012_3, 12_345_678, true, 991);
+    feed.trade(0, 450_012_3, 12_345_678, true, 991);
     const trade = await client.next((m) => m.type === "trade");
     expect(trade).toMatchObject({
       topic: "trades.kraken.BTC-USD",
-      seq: messageSeq(feed.writer.generation, seq),
+      seq: feed.writer.counts(0).trade,
       price: "450012.3",
       size: "0.12345678",
       side: "sell",
       id: "991",
     });
     expect(typeof trade.pt).toBe("number");
-    const second = feed.trade(0, 450_000_0, 100_000_000, false, 992);
+    feed.trade(0, 450_000_0, 100_000_000, false, 992);
     const next = await client.next((m) => m.type === "trade");
     expect(next).toMatchObject({
-      prev: trade.seq,
-      seq: messageSeq(feed.writer.generation, second),
+      seq: (trade.seq as number) + 1,
       price: "450000",
       size: "1",
       side: "buy",
@@ -218,13 +216,17 @@ describe("plain ws client", () => {
     feed.snapshot(1, [[299_990, 5]], [[300_010, 7]]);
     const snapshot = await client.next((m) => m.type === "snapshot");
     expect(snapshot).toMatchObject({
-      prev: status.seq,
+      seq: (status.seq as number) + 1,
       status: "valid",
       bids: [["2999.9", "0.00000005"]],
       asks: [["3000.1", "0.00000007"]],
     });
     const top = await client.next((m) => m.type === "bbo");
-    expect(top).toMatchObject({ bid: ["2999.9", "0.00000005"], ask: ["3000.1", "0.00000007"] });
+    expect(top).toMatchObject({
+      seq: (bbo.seq as number) + 1,
+      bid: ["2999.9", "0.00000005"],
+      ask: ["3000.1", "0.00000007"],
+    });
     client.close();
   });
 
@@ -269,7 +271,7 @@ describe("SDK client", () => {
     for (let i = 0; i < 300; i++) {
       const seq = feed.randomUpdate(0, random, BTC_MID, 5);
       if (seq === 0) continue;
-      const want = messageSeq(feed.writer.generation, seq);
+      const want = feed.writer.counts(0).book;
       await until(() => client.lastSeq("book.kraken.BTC-USD") === want);
       const book = client.book("book.kraken.BTC-USD")!;
       expect({ bids: book.bids(), asks: book.asks() }).toEqual(ringBook(0));
@@ -329,11 +331,11 @@ describe("REST and metrics", () => {
   });
 });
 
-/** The book entry's lastSeq for a symbol. */
-function ringLastSeq(symbolId: number): number {
+/** A symbol's latest-book entry, as any reader of the ring sees it. */
+function ringEntry(symbolId: number): BookCopy {
   const copy = ring.newBookCopy();
-  ring.readBook(symbolId, copy);
-  return copy.lastSeq;
+  expect(ring.readBook(symbolId, copy)).toBe(true);
+  return copy;
 }
 
 describe("lapped by the writer", () => {
@@ -352,15 +354,13 @@ describe("lapped by the writer", () => {
       if (i % 4 === 0) feed.randomUpdate(0, random, BTC_MID, 5);
       else feed.trade(0, BTC_MID, 1 + i, false, i);
     }
-    await until(
-      () => client.lastSeq("trades.kraken.BTC-USD") === messageSeq(feed.writer.generation, feed.lastSeq),
-    );
+    await until(() => client.lastSeq("trades.kraken.BTC-USD") === feed.writer.counts(0).trade);
     expect(statuses).toContain("book.kraken.BTC-USD gap");
     expect(statuses).toContain("trades.kraken.BTC-USD gap");
-    const seq =
-      feed.randomUpdate(0, random, BTC_MID, 5) ||
+    if (feed.randomUpdate(0, random, BTC_MID, 5) === 0) {
       feed.update(0, [{ ask: false, price: BTC_MID - 1, size: 3 }]);
-    await until(() => client.lastSeq("book.kraken.BTC-USD") === messageSeq(feed.writer.generation, seq));
+    }
+    await until(() => client.lastSeq("book.kraken.BTC-USD") === feed.writer.counts(0).book);
     const book = client.book("book.kraken.BTC-USD")!;
     expect({ bids: book.bids(), asks: book.asks() }).toEqual(ringBook(0));
     const text = await (await fetch(`http://127.0.0.1:${METRICS_PORT}/metrics`)).text();
@@ -392,11 +392,10 @@ describe("rings that appear later", () => {
     try {
       const ack = await client.next((m) => m.type === "ack");
       expect(ack.topics).toEqual(["trades.binance.BTC-USD"]);
-      const seq = binance.trade(0, 4_500_012, 25_000_000, false, 5);
+      binance.trade(0, 4_500_012, 25_000_000, false, 5);
       const trade = await client.next((m) => m.type === "trade" && m.topic === "trades.binance.BTC-USD");
       expect(trade).toMatchObject({
-        seq: messageSeq(1, seq),
-        prev: messageSeq(1, 0),
+        seq: 1,
         price: "45000.12",
         size: "0.25",
       });

@@ -1,15 +1,15 @@
 // Rollout without loss, with real broadcaster processes on the same rings: a client on one that
 // gets SIGTERM (1001) resumes on the other with zero missed messages, then on a freshly started
-// one; a writer restart reaches it as a "restarted" status and a fresh book, still chained.
+// one; a writer restart reaches it as a "restarted" status and a fresh book, seqs still one
+// apart: the new writer carries each topic's count over.
 import { afterAll, beforeAll, expect, test } from "bun:test";
 import { rmSync } from "node:fs";
 import path from "node:path";
 import type { Subprocess } from "bun";
-import { messageSeq } from "../src/broadcast/ring-follower.ts";
 import { AlphaPulseClient } from "../src/client/client.ts";
 import type { DataMessage, Level } from "../src/client/protocol.ts";
 import { formatScaledTrimmed } from "../src/market/decimal.ts";
-import { RingReader } from "../src/shm/ring-reader.ts";
+import { type BookCopy, RingReader } from "../src/shm/ring-reader.ts";
 import { seededRandom, TestFeed } from "./broadcast-feed.ts";
 
 const ROOT = path.resolve(import.meta.dir, "..");
@@ -118,18 +118,15 @@ test("a client resumes across broadcaster restarts with zero missed messages", a
 
   // The writer runs on a timer throughout, like a collector.
   const random = seededRandom(12);
-  const tradeSeqs: number[] = [];
-  let tradeId = 1;
+  let tradesWritten = 0;
   const writer = setInterval(() => {
     for (let i = 0; i < 5; i++) feed.randomUpdate(0, random, MID, 5);
-    tradeSeqs.push(
-      feed.trade(
-        0,
-        MID + Math.floor(random() * 100),
-        1 + Math.floor(random() * 1e6),
-        random() < 0.5,
-        tradeId++,
-      ),
+    feed.trade(
+      0,
+      MID + Math.floor(random() * 100),
+      1 + Math.floor(random() * 1e6),
+      random() < 0.5,
+      1 + tradesWritten++,
     );
   }, 2);
   const tradesSeen = () => received.filter((m) => m.type === "trade").length;
@@ -138,55 +135,61 @@ test("a client resumes across broadcaster restarts with zero missed messages", a
     a.process.kill("SIGTERM"); // A closes its clients with 1001; the client moves to B
     expect(await a.process.exited).toBe(0);
     running.delete(a.process);
-    await until(() => client.connections === 2 && tradesSeen() >= tradeSeqs.length - 5);
+    await until(() => client.connections === 2 && tradesSeen() >= tradesWritten - 5);
     const c = spawnBroadcaster(19314); // a fresh process: it rebuilds the same seqs from the ring
     await ready(c);
     await until(() => tradesSeen() >= 300);
     b.process.kill("SIGTERM");
     expect(await b.process.exited).toBe(0);
     running.delete(b.process);
-    await until(() => client.connections === 3 && tradesSeen() >= tradeSeqs.length - 5);
+    await until(() => client.connections === 3 && tradesSeen() >= tradesWritten - 5);
     await until(() => tradesSeen() >= 500);
   } finally {
     clearInterval(writer);
   }
-  const lastTrade = messageSeq(feed.writer.generation, tradeSeqs.at(-1)!);
-  await until(() => client.lastSeq(TRADES) === lastTrade);
-  await until(() => client.lastSeq(BOOK) === messageSeq(feed.writer.generation, ringLastSeq()));
+  // A topic's seq is its message count: the last trade's seq is the number of trades written.
+  await until(() => client.lastSeq(TRADES) === tradesWritten);
+  await until(() => client.lastSeq(BOOK) === ringEntry().bookCount);
 
   expect(closes.slice(0, 2)).toEqual([1001, 1001]);
   expect(client.gaps).toBe(0);
   // Every trade the writer wrote arrived exactly once, in order, across three broadcasters.
   const trades = received.filter((m) => m.type === "trade").map((m) => m.seq);
   const firstTrade = trades[0]!;
-  expect(trades).toEqual(
-    tradeSeqs.map((seq) => messageSeq(feed.writer.generation, seq)).filter((s) => s >= firstTrade),
-  );
+  expect(trades).toEqual(Array.from({ length: tradesWritten - firstTrade + 1 }, (_, i) => firstTrade + i));
+  const bookSeqs = received.filter((m) => m.topic === BOOK).map((m) => m.seq);
+  expect(bookSeqs).toEqual(Array.from({ length: bookSeqs.length }, (_, i) => bookSeqs[0]! + i));
   // Resumed, not restarted: the only snapshot is the one from the first subscribe.
   expect(received.filter((m) => m.type === "snapshot")).toHaveLength(1);
   const book = client.book(BOOK)!;
   expect({ bids: book.bids(), asks: book.asks() }).toEqual(ringBook());
 
   // A writer restart: a new generation reaches the client as "restarted", then the new book.
+  const before = { book: client.lastSeq(BOOK)!, trades: client.lastSeq(TRADES)! };
   feed.close();
   feed = new TestFeed(DIR, "kraken", "kraken", SYMBOLS, 10, 1 << 16);
   feed.snapshot(0, [[MID - 5, 7]], [[MID + 5, 9]]);
   await until(
     () => client.book(BOOK)?.hasSnapshot === true && client.book(BOOK)?.bids()[0]?.[1] === "0.00000007",
   );
-  const restarted = received.find((m) => m.type === "status" && m.status === "restarted" && m.topic === BOOK);
-  expect(restarted?.seq).toBe(messageSeq(2, 0));
+  const restarted = received.filter((m) => m.type === "status" && m.status === "restarted");
+  expect(restarted.map((m) => [m.topic, m.seq])).toEqual([
+    [BOOK, before.book + 1],
+    [TRADES, before.trades + 1],
+  ]);
+  const fresh = received.find((m) => m.type === "snapshot" && m.seq > before.book);
+  expect(fresh?.seq).toBe(before.book + 2);
   expect(client.book(BOOK)!.asks()).toEqual([["450000.5", "0.00000009"]]);
   expect(client.gaps).toBe(0);
   client.close();
 }, 120_000);
 
-function ringLastSeq(): number {
+function ringEntry(): BookCopy {
   const reader = RingReader.open(`${DIR}/kraken.ring`);
   try {
     const copy = reader.newBookCopy();
-    reader.readBook(0, copy);
-    return copy.lastSeq;
+    expect(reader.readBook(0, copy)).toBe(true);
+    return copy;
   } finally {
     reader.close();
   }

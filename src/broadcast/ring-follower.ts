@@ -1,7 +1,8 @@
 // Follows one ring file for the broadcaster: keeps each symbol's book (the ring's top-N view)
 // from the latest-book entry plus the ring's records, and turns each batch into the messages
-// of its topics (delta, snapshot, trade, bbo, status) with seqs derived from the ring alone, so
-// every broadcaster on the same ring sends the same message under the same seq.
+// of its topics (delta, snapshot, trade, bbo, status). Each topic's seq counts its messages,
+// from the counts the writer keeps in the ring (docs/shm-format.md, "Topic counts"), so every
+// broadcaster on the same ring sends the same message under the same seq, without holes.
 
 import { BookSide } from "../client/book-side.ts";
 import type { BookValidity, Level, StatusState } from "../client/protocol.ts";
@@ -17,19 +18,7 @@ import {
   type SymbolInfo,
 } from "../shm/layout.ts";
 import { type BookCopy, RecordView, RingReader, type RingSink } from "../shm/ring-reader.ts";
-import { type Topic, UNKNOWN_POSITION } from "./topic.ts";
-
-/**
- * Message seqs: generation (mod 8192) * 2^40 + the ring sequence of the record the message
- * comes from. Exact in a double, deterministic across broadcasters, and increasing within a
- * generation; a new generation starts a new stream (status "restarted", then the new book).
- */
-const GENERATION_SPAN = 2 ** 40;
-const GENERATIONS = 8192;
-
-export function messageSeq(generation: number, ringSeq: number): number {
-  return (generation % GENERATIONS) * GENERATION_SPAN + ringSeq;
-}
+import { gapText, type Topic, UNKNOWN_POSITION } from "./topic.ts";
 
 /** Where the follower's messages go: history, then subscribers. */
 export interface MessageOutlet {
@@ -71,12 +60,14 @@ class SymbolState {
   readonly bids: BookSide;
   readonly asks: BookSide;
   status = BookStatus.Unknown;
-  /** Book records at or below this ring seq are already in the book (it came from the entry). */
+  /** Records at or below this ring seq are already in the book and the counts (from the entry). */
   skipThrough = 0;
   // The batch being read: level changes wait for its BatchEnd.
   readonly pendingBids = new Map<number, number>();
   readonly pendingAsks = new Map<number, number>();
   cleared = false;
+  /** The batch carried levels (or a clear) for this symbol: it makes one book message. */
+  batchLevels = false;
   batchStatus = BookStatus.Unknown;
   touched = false;
   exchangeSec = 0;
@@ -138,35 +129,61 @@ export class RingFollower implements RingSink {
     this.exchange = reader.exchange;
     this.generation = reader.generation;
     this.buildSymbols(reader);
-    const oldest = reader.oldestSeq();
-    if (oldest === 1) {
-      // The whole generation is still in the ring: read it all, so this broadcaster's books,
-      // seqs and history are exactly those of any other broadcaster on this ring.
-      for (const topic of this.allTopics()) topic.reset(messageSeq(this.generation, 0));
-      reader.seek(1);
-    } else {
-      reader.seek(this.loadBooksFromEntries(reader, oldest));
-    }
+    if (reader.oldestSeq() === 1) this.startWhole(reader);
+    else this.startAtEntries(reader, reader.oldestSeq(), false);
     this.outlet.topicsChanged();
   }
 
-  /** The latest-book entries as the starting books; returns the ring seq to read from. */
-  private loadBooksFromEntries(reader: RingReader, oldest: number): number {
+  /**
+   * The whole generation is still in the ring: read it all from the generation's base counts,
+   * so this broadcaster's books, seqs and history are exactly those of one that was there.
+   */
+  private startWhole(reader: RingReader): void {
     const copy = reader.newBookCopy();
     for (const state of this.symbols) {
-      if (!this.takeEntry(reader, state, copy)) continue;
-      state.publishSec = copy.publishSec;
-      state.publishNsec = copy.publishNsec;
-      const position = copy.lastSeq > 0 ? messageSeq(this.generation, copy.lastSeq) : UNKNOWN_POSITION;
-      state.book?.reset(position);
-      state.bbo?.reset(position);
-      state.trades?.reset(UNKNOWN_POSITION);
-      this.rememberBest(state);
+      const known = reader.readBook(state.info.id, copy);
+      continueAt(state.book, known ? copy.bookBase : UNKNOWN_POSITION);
+      continueAt(state.trades, known ? copy.tradeBase : UNKNOWN_POSITION);
+      continueAt(state.bbo, known ? copy.bboBase : UNKNOWN_POSITION);
     }
-    this.statusTopic?.reset(UNKNOWN_POSITION);
-    // Trades need no book: read from the oldest record still there; book records the entries
-    // already hold are skipped by skipThrough.
-    return oldest;
+    continueAt(this.statusTopic, reader.connectionBase());
+    reader.seek(1);
+  }
+
+  /**
+   * Starts every topic at its latest-book entry (books, counts) and reads on from `from`,
+   * skipping what the entries already hold. With `notify`, subscribers are told: a gap notice
+   * on each topic, then the book and the bbo as they are now.
+   */
+  private startAtEntries(reader: RingReader, from: number, notify: boolean, reason = ""): void {
+    const copy = reader.newBookCopy();
+    for (const state of this.symbols) {
+      state.pendingBids.clear();
+      state.pendingAsks.clear();
+      state.touched = false;
+      state.batchLevels = false;
+      if (!this.takeEntry(reader, state, copy)) {
+        for (const topic of [state.book, state.trades, state.bbo]) topic?.reset(UNKNOWN_POSITION);
+        continue;
+      }
+      state.book?.reset(copy.bookCount);
+      state.trades?.reset(copy.tradeCount);
+      state.bbo?.reset(copy.bboCount);
+      this.rememberBest(state);
+      if (!notify) continue;
+      for (const topic of [state.book, state.trades]) {
+        if (topic) this.outlet.publish(topic, gapText(topic, reason), copy.publishSec, copy.publishNsec);
+      }
+      for (const topic of [state.book, state.bbo]) {
+        const text = topic?.initial?.();
+        if (topic && text) this.outlet.publish(topic, text, copy.publishSec, copy.publishNsec);
+      }
+    }
+    this.touched.length = 0;
+    const status = this.statusTopic;
+    status?.reset(reader.connectionCount());
+    if (notify && status) this.outlet.publish(status, gapText(status, reason), 0, 0);
+    reader.seek(from);
   }
 
   private buildSymbols(reader: RingReader): void {
@@ -176,7 +193,7 @@ export class RingFollower implements RingSink {
       const claim = (channel: "book" | "trades" | "bbo") =>
         this.directory.claim(this, { channel, exchange, symbol: info.symbol });
       const state = new SymbolState(info, claim("book"), claim("trades"), claim("bbo"));
-      if (state.book) state.book.initial = () => this.snapshotText(state, state.book!.position, false);
+      if (state.book) state.book.initial = () => this.snapshotText(state, state.book!.position);
       // The current best levels (also when they have not changed since this broadcaster attached).
       if (state.bbo) state.bbo.initial = () => bboText(state.bbo!, state, state.bbo!.position);
       return state;
@@ -242,7 +259,7 @@ export class RingFollower implements RingSink {
   bookSnapshot(symbol: string, depth: number): string | null {
     const state = this.symbols.find((s) => s.info.symbol === symbol);
     if (!state?.book) return null;
-    return this.snapshotText(state, state.book.position, false, depth);
+    return this.snapshotText(state, state.book.position, depth);
   }
 
   record(r: RecordView): void {
@@ -251,10 +268,12 @@ export class RingFollower implements RingSink {
       this.onConnectionStatus(r);
     } else if (r.symbolId < this.symbols.length) {
       const state = this.symbols[r.symbolId]!;
-      if (type === RecordType.Trade) this.onTrade(state, r);
-      else if (r.seq > state.skipThrough) this.onBookRecord(state, r);
+      if (r.seq <= state.skipThrough) {
+        // Already in the entry this symbol started from.
+      } else if (type === RecordType.Trade) this.onTrade(state, r);
+      else this.onBookRecord(state, r);
     }
-    if ((r.flags & RecordFlag.BatchEnd) !== 0) this.endBatch(r);
+    if ((r.flags & RecordFlag.BatchEnd) !== 0) this.endBatch();
   }
 
   /** Replaces a symbol's book with its latest-book entry; false if the entry could not be copied. */
@@ -268,6 +287,8 @@ export class RingFollower implements RingSink {
     state.skipThrough = copy.lastSeq;
     state.exchangeSec = copy.exchangeSec;
     state.exchangeNsec = copy.exchangeNsec;
+    state.publishSec = copy.publishSec;
+    state.publishNsec = copy.publishNsec;
     return true;
   }
 
@@ -275,39 +296,14 @@ export class RingFollower implements RingSink {
     this.outlet.lost(this.path, lost);
     const reader = this.reader;
     if (reader === null) return;
-    // Books are unknown now: start again from the latest-book entries, telling subscribers.
-    for (const state of this.symbols) {
-      state.pendingBids.clear();
-      state.pendingAsks.clear();
-      state.touched = false;
-    }
-    this.touched.length = 0;
-    const copy = reader.newBookCopy();
-    for (const state of this.symbols) {
-      if (!this.takeEntry(reader, state, copy)) continue;
-      // The notices sit just before the first record read again; the book restarts at its entry.
-      const resumed = messageSeq(this.generation, fromSeq + lost - 1);
-      const at = messageSeq(this.generation, Math.max(copy.lastSeq, fromSeq + lost - 1));
-      const reason = `lost ${lost} records from ring seq ${fromSeq}`;
-      for (const topic of [state.book, state.trades]) {
-        if (topic) {
-          this.sendStatus(topic, topic.nextSeq(resumed), "gap", reason, copy.publishSec, copy.publishNsec);
-        }
-      }
-      if (state.book) {
-        const seq = state.book.nextSeq(at);
-        const text = this.snapshotText(state, seq, true);
-        state.book.record(seq, text);
-        this.outlet.publish(state.book, text, copy.publishSec, copy.publishNsec);
-      }
-      this.publishBbo(state, at);
-    }
+    // What was lost is unknown: every topic starts again at its latest-book entry.
+    this.startAtEntries(reader, reader.position, true, `lost ${lost} records from ring seq ${fromSeq}`);
   }
 
   private onTrade(state: SymbolState, r: RecordView): void {
     const topic = state.trades;
     if (topic === null) return;
-    const seq = topic.nextSeq(messageSeq(this.generation, r.seq));
+    const seq = topic.position + 1;
     const side =
       (r.flags & RecordFlag.SideUnknown) !== 0
         ? "unknown"
@@ -315,7 +311,7 @@ export class RingFollower implements RingSink {
           ? "sell"
           : "buy";
     const info = state.info;
-    const text = `{"type":"trade","topic":"${topic.name}","seq":${seq},${prevField(topic)}"ts":${toEpochMicros(
+    const text = `{"type":"trade","topic":"${topic.name}","seq":${seq},"ts":${toEpochMicros(
       r.exchangeSec,
       r.exchangeNsec,
     )},"pt":${toEpochMicros(r.publishSec, r.publishNsec)},"price":"${formatScaledTrimmed(
@@ -330,6 +326,7 @@ export class RingFollower implements RingSink {
     if (!state.touched) {
       state.touched = true;
       state.cleared = false;
+      state.batchLevels = false;
       state.batchStatus = state.status;
       this.touched.push(state);
     }
@@ -339,9 +336,11 @@ export class RingFollower implements RingSink {
     state.publishNsec = r.publishNsec;
     switch (r.type) {
       case RecordType.BookLevel:
+        state.batchLevels = true;
         ((r.flags & RecordFlag.Side) !== 0 ? state.pendingAsks : state.pendingBids).set(r.price, r.size);
         break;
       case RecordType.BookClear:
+        state.batchLevels = true;
         state.cleared = true;
         state.pendingBids.clear();
         state.pendingAsks.clear();
@@ -349,12 +348,10 @@ export class RingFollower implements RingSink {
         break;
       case RecordType.BookStatus: {
         state.batchStatus = r.aux;
-        // Told at once, under the status record's own seq: the batch's book changes follow.
-        if (r.aux !== BookStatus.Valid && state.book) {
-          const seq = state.book.nextSeq(messageSeq(this.generation, r.seq));
+        // One message per status record, told at once: the batch's book changes follow.
+        if (state.book) {
           this.sendStatus(
             state.book,
-            seq,
             VALIDITY[r.aux] ?? "unknown",
             reasonText(r.price),
             r.publishSec,
@@ -369,20 +366,26 @@ export class RingFollower implements RingSink {
   private onConnectionStatus(r: RecordView): void {
     const topic = this.statusTopic;
     this.connection = CONNECTION[r.aux] ?? "disconnected";
-    if (topic === null) return;
-    const seq = topic.nextSeq(messageSeq(this.generation, r.seq));
-    this.sendStatus(topic, seq, this.connection, reasonText(r.price), r.publishSec, r.publishNsec);
+    // The record carries its own count (in size): one the starting position already holds is old.
+    if (topic === null || r.size <= topic.position) return;
+    this.sendStatus(topic, this.connection, reasonText(r.price), r.publishSec, r.publishNsec);
   }
 
-  private endBatch(r: RecordView): void {
-    const at = messageSeq(this.generation, r.seq);
-    for (const state of this.touched) this.flush(state, at);
+  private endBatch(): void {
+    for (const state of this.touched) this.flush(state);
     this.touched.length = 0;
   }
 
-  /** Applies a symbol's batch and sends its book message (delta, or snapshot after a resync). */
-  private flush(state: SymbolState, at: number): void {
+  /**
+   * Applies a symbol's batch. A batch with levels makes exactly one book message (a delta, even
+   * an empty one, or a snapshot after a resync), as the writer counts it.
+   */
+  private flush(state: SymbolState): void {
     state.touched = false;
+    if (!state.batchLevels) {
+      state.status = state.batchStatus;
+      return;
+    }
     const wasValid = state.status === BookStatus.Valid;
     const deltaBids: Level[] = [];
     const deltaAsks: Level[] = [];
@@ -406,14 +409,14 @@ export class RingFollower implements RingSink {
     state.status = state.batchStatus;
     const book = state.book;
     if (book !== null) {
-      const seq = book.nextSeq(at);
+      const seq = book.position + 1;
       if (state.cleared && !wasValid) {
         // A fresh book after a resync or a writer start: the one time a subscriber gets it whole.
-        const text = this.snapshotText(state, seq, true);
+        const text = this.snapshotText(state, seq);
         book.record(seq, text);
         this.outlet.publish(book, text, state.publishSec, state.publishNsec);
-      } else if (deltaBids.length > 0 || deltaAsks.length > 0) {
-        const text = `{"type":"delta","topic":"${book.name}","seq":${seq},${prevField(book)}"ts":${toEpochMicros(
+      } else {
+        const text = `{"type":"delta","topic":"${book.name}","seq":${seq},"ts":${toEpochMicros(
           state.exchangeSec,
           state.exchangeNsec,
         )},"pt":${toEpochMicros(state.publishSec, state.publishNsec)},"bids":${JSON.stringify(
@@ -422,22 +425,20 @@ export class RingFollower implements RingSink {
         book.record(seq, text);
         this.outlet.publish(book, text, state.publishSec, state.publishNsec, fullBookBytes(state));
       }
-      if (state.status === BookStatus.Valid && !wasValid && !state.cleared) {
-        this.sendStatus(book, book.nextSeq(at), "valid", "none", state.publishSec, state.publishNsec);
-      }
     }
-    this.publishBbo(state, at);
+    this.publishBbo(state);
     state.cleared = false;
   }
 
-  private publishBbo(state: SymbolState, at: number): void {
+  /** A bbo message when the best bid or ask (price or size) moved, as the writer counts them. */
+  private publishBbo(state: SymbolState): void {
     const previousBid = state.bestBid;
     const previousAsk = state.bestAsk;
     this.rememberBest(state);
     const topic = state.bbo;
     if (topic === null || (sameLevel(previousBid, state.bestBid) && sameLevel(previousAsk, state.bestAsk)))
       return;
-    const seq = topic.nextSeq(at);
+    const seq = topic.position + 1;
     const text = bboText(topic, state, seq);
     topic.record(seq, text);
     this.outlet.publish(topic, text, state.publishSec, state.publishNsec);
@@ -448,15 +449,16 @@ export class RingFollower implements RingSink {
     state.bestAsk = state.asks.count > 0 ? state.level(state.asks.prices[0]!, state.asks.sizes[0]!) : null;
   }
 
+  /** A status message, the topic's next. */
   private sendStatus(
     topic: Topic,
-    seq: number,
     status: StatusState,
     reason: string,
     publishSec: number,
     publishNsec: number,
+    seq = topic.position + 1,
   ): void {
-    const text = `{"type":"status","topic":"${topic.name}","seq":${seq},${prevField(topic)}"ts":0,"pt":${toEpochMicros(
+    const text = `{"type":"status","topic":"${topic.name}","seq":${seq},"ts":0,"pt":${toEpochMicros(
       publishSec,
       publishNsec,
     )},"status":"${status}","reason":"${reason}"}`;
@@ -464,18 +466,10 @@ export class RingFollower implements RingSink {
     this.outlet.publish(topic, text, publishSec, publishNsec);
   }
 
-  /**
-   * A book snapshot at seq. Chained snapshots (a resync in the stream) name their prev; a
-   * subscriber's starting snapshot sets its position instead.
-   */
-  private snapshotText(
-    state: SymbolState,
-    seq: number,
-    chained: boolean,
-    depth = Number.MAX_SAFE_INTEGER,
-  ): string {
+  /** A book snapshot at seq: the book as it is after the topic's message `seq`. */
+  private snapshotText(state: SymbolState, seq: number, depth = Number.MAX_SAFE_INTEGER): string {
     const book = state.book!;
-    return `{"type":"snapshot","topic":"${book.name}","seq":${seq},${chained ? prevField(book) : ""}"ts":${toEpochMicros(
+    return `{"type":"snapshot","topic":"${book.name}","seq":${seq},"ts":${toEpochMicros(
       state.exchangeSec,
       state.exchangeNsec,
     )},"pt":${toEpochMicros(state.publishSec, state.publishNsec)},"exchange":"${this.exchange}","symbol":"${
@@ -493,7 +487,8 @@ export class RingFollower implements RingSink {
 
   /**
    * The writer restarted: finish the old generation, then follow the new one. Each topic gets a
-   * "restarted" status under the new generation's first seq, then the new writer's records.
+   * "restarted" status under the seq the new writer kept for it (one past the old count, so the
+   * stream goes on without a hole), then the new writer's messages.
    */
   private switchGeneration(): void {
     const old = this.reader;
@@ -510,25 +505,31 @@ export class RingFollower implements RingSink {
       return;
     }
     old.close();
-    const previous = new Map<string, Topic>();
-    for (const topic of this.allTopics()) previous.set(topic.name, topic);
+    const previous = new Set<Topic>(this.allTopics());
     this.reader = reader;
     this.generation = reader.generation;
-    const start = messageSeq(this.generation, 0);
-    for (const topic of previous.values()) {
-      this.sendStatus(topic, start, "restarted", `ring generation ${this.generation}`, 0, 0);
-      topic.reset(start);
-    }
-    const kept = new Set<Topic>();
-    this.buildSymbols(reader);
-    for (const topic of this.allTopics()) {
-      kept.add(topic);
-      if (!previous.has(topic.name)) topic.reset(start);
-    }
-    for (const topic of previous.values()) if (!kept.has(topic)) this.directory.release(this, topic);
     this.touched.length = 0;
+    this.buildSymbols(reader);
+    const copy = reader.newBookCopy();
+    const restart = (topic: Topic | null, base: number) => {
+      if (topic === null || !previous.has(topic)) return;
+      const reason = `ring generation ${this.generation}`;
+      // A base that does not follow on (the counts could not be carried) sets the position.
+      if (base !== topic.position + 1) topic.reset(base - 1);
+      this.sendStatus(topic, "restarted", reason, 0, 0);
+    };
+    restart(this.statusTopic, reader.connectionBase());
+    for (const state of this.symbols) {
+      if (!reader.readBook(state.info.id, copy)) continue;
+      restart(state.book, copy.bookBase);
+      restart(state.trades, copy.tradeBase);
+      restart(state.bbo, copy.bboBase);
+    }
+    const kept = new Set<Topic>(this.allTopics());
+    for (const topic of previous) if (!kept.has(topic)) this.directory.release(this, topic);
     const oldest = reader.oldestSeq();
-    reader.seek(oldest === 1 ? 1 : this.loadBooksFromEntries(reader, oldest));
+    if (oldest === 1) this.startWhole(reader);
+    else this.startAtEntries(reader, oldest, true, `ring generation ${this.generation} already wrapped`);
     this.outlet.topicsChanged();
   }
 
@@ -548,8 +549,9 @@ function bboText(topic: Topic, state: SymbolState, seq: number): string {
   )},"ask":${JSON.stringify(state.bestAsk)}}`;
 }
 
-function prevField(topic: Topic): string {
-  return topic.position === UNKNOWN_POSITION ? "" : `"prev":${topic.position},`;
+/** Starts a topic at `position`, keeping its history if it is already there (it carried on). */
+function continueAt(topic: Topic | null, position: number): void {
+  if (topic !== null && topic.position !== position) topic.reset(position);
 }
 
 function sameLevel(a: Level | null, b: Level | null): boolean {

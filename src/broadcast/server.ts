@@ -16,7 +16,7 @@ import type { Logger } from "../log.ts";
 import livePage from "./live-page.html";
 import type { BroadcastMetrics } from "./metrics.ts";
 import type { RingHub } from "./ring-hub.ts";
-import type { Topic } from "./topic.ts";
+import { gapText, type Topic } from "./topic.ts";
 
 export interface BroadcastServerOptions {
   readonly port: number;
@@ -114,10 +114,6 @@ export function startBroadcastServer(options: BroadcastServerOptions): Broadcast
     if (text) ws.send(text);
   }
 
-  function gapNotice(topic: Topic, reason: string): string {
-    return `{"type":"status","topic":"${topic.name}","seq":${topic.position},"ts":0,"pt":0,"status":"gap","reason":${JSON.stringify(reason)}}`;
-  }
-
   /** The request's topic list, or null after telling the client what is wrong with it. */
   function requestedTopics(
     ws: Client,
@@ -208,7 +204,7 @@ export function startBroadcastServer(options: BroadcastServerOptions): Broadcast
       if (missed !== undefined) {
         for (const text of missed) ws.send(text);
       } else {
-        if (resumeSeqs[topic.name] !== undefined) ws.send(gapNotice(topic, "resume_unavailable"));
+        if (resumeSeqs[topic.name] !== undefined) ws.send(gapText(topic, "resume_unavailable"));
         sendInitial(ws, topic);
       }
       subscribeOne(ws, topic);

@@ -8,7 +8,7 @@ export const UNKNOWN_POSITION = -1;
 
 export class Topic {
   readonly name: string;
-  /** Seq of the last message sent on this topic, or where the history starts. */
+  /** Seq of the last message sent on this topic (the next one is position + 1), or where the history starts. */
   position = UNKNOWN_POSITION;
   /** The oldest seq a resume may name: `position` when the history was last empty. */
   private base = UNKNOWN_POSITION;
@@ -27,11 +27,6 @@ export class Topic {
 
   get channel(): Channel {
     return this.parts.channel;
-  }
-
-  /** The seq the next message gets: `candidate`, or one past the last if that is not above it. */
-  nextSeq(candidate: number): number {
-    return candidate > this.position ? candidate : this.position + 1;
   }
 
   /** Starts a new stream at a known (or unknown) position: earlier history cannot be resumed. */
@@ -88,4 +83,9 @@ export class Topic {
   latest(): string | null {
     return this.texts.length > this.start ? this.texts[this.texts.length - 1]! : null;
   }
+}
+
+/** A notice that the topic's stream broke: its seq is the position the topic goes on from. */
+export function gapText(topic: Topic, reason: string): string {
+  return `{"type":"status","topic":"${topic.name}","seq":${topic.position},"ts":0,"pt":0,"status":"gap","reason":${JSON.stringify(reason)}}`;
 }

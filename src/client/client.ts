@@ -6,6 +6,7 @@ import {
   type AckMessage,
   type DataMessage,
   type ErrorMessage,
+  followsOn,
   isPattern,
   parseTopic,
   type ServerMessage,
@@ -30,7 +31,7 @@ export interface ClientOptions {
 /** A topic whose messages did not follow on: the client resubscribes it for a fresh start. */
 export interface GapEvent {
   readonly topic: string;
-  /** The seq the client had; the message named `prev` instead (or the server said "gap"). */
+  /** The seq the client had; the message that did not follow it (or the server's "gap" notice). */
   readonly expected: number;
   readonly got: number;
 }
@@ -241,8 +242,8 @@ export class AlphaPulseClient {
   private onData(message: DataMessage): void {
     const topic = message.topic;
     const last = this.seqs.get(topic);
-    if (message.prev !== undefined && last !== undefined && last >= 0 && message.prev !== last) {
-      this.onGap(topic, last, message.prev);
+    if (!followsOn(message, last)) {
+      this.onGap(topic, last ?? -1, message.seq);
       return;
     }
     if (message.type === "status" && message.status === "gap") {

@@ -81,8 +81,8 @@ export interface AckMessage {
   /** Concrete topics this op added or removed. */
   readonly topics: string[];
   /**
-   * For subscribe: each new topic's current position, the seq the next message's `prev` will
-   * name. Resumed topics are absent here: they continue from the client's own seq.
+   * For subscribe: each new topic's current position, the seq of its last message (the next
+   * is one more). Resumed topics are absent here: they continue from the client's own seq.
    */
   readonly seqs?: Record<string, number>;
   /** Topics resumed with nothing missed (their missed messages, if any, follow the ack). */
@@ -122,14 +122,11 @@ export interface WarningMessage {
 /** Fields every data message carries. */
 interface DataMessageBase {
   readonly topic: string;
-  /** Strictly increasing per topic; derived from the ring, identical on every broadcaster. */
-  readonly seq: number;
   /**
-   * The seq of the previous message on this topic. Present on chained messages: a client that
-   * last saw a different seq missed something. Absent on position messages (a subscribe
-   * snapshot, a gap notice) which set the position instead.
+   * The topic's message count: each message is the last one's seq + 1, identical on every
+   * broadcaster. Position messages (see `followsOn`) set it instead.
    */
-  readonly prev?: number;
+  readonly seq: number;
   /** Exchange time of the underlying update, epoch microseconds (0 if the venue gives none). */
   readonly ts: number;
   /** When the collector published it to shared memory, epoch microseconds (the shared clock). */
@@ -164,7 +161,7 @@ export interface TradeMessage extends DataMessageBase {
   readonly id: string;
 }
 
-/** Best bid and ask: a latest-value stream (each one replaces the last; no `prev`). */
+/** Best bid and ask: a latest-value stream (each one replaces the last). */
 export interface BboMessage extends DataMessageBase {
   readonly type: "bbo";
   readonly bid: Level | null;
@@ -189,3 +186,20 @@ export const CloseCode = {
   SlowConsumer: 4008,
   RateLimited: 4029,
 } as const;
+
+/**
+ * Whether `message` follows a topic whose last seq was `last` (undefined or negative: not yet
+ * known) without a hole. Every message is the last one's seq + 1, except a snapshot (the whole
+ * book as of its seq), a bbo (the latest value) and a status that says the stream broke ("gap")
+ * or the collector restarted ("restarted"), which set the position; a message whose seq equals
+ * the last restates the state there (a subscribe's starting venue status).
+ */
+export function followsOn(message: DataMessage, last: number | undefined): boolean {
+  if (last === undefined || last < 0) return true;
+  if (message.seq === last + 1 || message.seq === last) return true;
+  return (
+    message.type === "snapshot" ||
+    message.type === "bbo" ||
+    (message.type === "status" && (message.status === "gap" || message.status === "restarted"))
+  );
+}

@@ -1,0 +1,147 @@
+// Topic seqs count messages without holes and are the same on every broadcaster: one that was
+// there from the ring's first record and one that attached after the ring wrapped (starting
+// from the latest-book entries) send the very same messages under the same seqs.
+import { afterAll, beforeAll, expect, test } from "bun:test";
+import { rmSync } from "node:fs";
+import WebSocket from "ws";
+import { type Broadcaster, readBroadcastConfig, startBroadcaster } from "../src/broadcast/main.ts";
+import { ConnectionState, StatusReason } from "../src/shm/layout.ts";
+import { RingReader } from "../src/shm/ring-reader.ts";
+import { seededRandom, TestFeed } from "./broadcast-feed.ts";
+
+const DIR = `/dev/shm/ap-test-broadcast-seq-${process.pid}`;
+const FIRST_PORT = 19316;
+const LATE_PORT = 19318;
+const SYMBOLS = [
+  { venueSymbol: "XBT/USD", symbol: "BTC-USD", priceDecimals: 1, sizeDecimals: 8 },
+  { venueSymbol: "ETH/USD", symbol: "ETH-USD", priceDecimals: 2, sizeDecimals: 8 },
+];
+const MIDS = [450_000_0, 300_000];
+const TOPICS = SYMBOLS.flatMap(({ symbol }) => [
+  `book.kraken.${symbol}`,
+  `trades.kraken.${symbol}`,
+  `bbo.kraken.${symbol}`,
+]).concat("status.kraken");
+
+let feed: TestFeed;
+const broadcasters: Broadcaster[] = [];
+
+function start(port: number): Broadcaster {
+  const broadcaster = startBroadcaster(
+    readBroadcastConfig({
+      SHARED_MEMORY_PATH: DIR,
+      WEBSOCKET_PORT: String(port),
+      METRICS_PORT: String(port + 1),
+      BROADCAST_HOST: "127.0.0.1",
+      SHUTDOWN_GRACE_MS: "1000",
+    }),
+  );
+  broadcasters.push(broadcaster);
+  return broadcaster;
+}
+
+/** Subscribes every topic; resolves with the ack and the list every later message lands in. */
+async function subscribe(port: number): Promise<{
+  socket: WebSocket;
+  ack: { seqs: Record<string, number> };
+  messages: Array<{ text: string; topic: string; seq: number; type: string; status?: string }>;
+}> {
+  const socket = new WebSocket(`ws://127.0.0.1:${port}/ws`);
+  const messages: Array<{ text: string; topic: string; seq: number; type: string; status?: string }> = [];
+  let ack: { seqs: Record<string, number> } | null = null;
+  socket.on("message", (data) => {
+    const text = String(data);
+    const message = JSON.parse(text);
+    if (message.type === "ack") ack = message;
+    else messages.push({ text, ...message });
+  });
+  await new Promise((resolve, reject) => {
+    socket.once("open", resolve);
+    socket.once("error", reject);
+  });
+  socket.send(JSON.stringify({ op: "subscribe", topics: TOPICS }));
+  await until(() => ack !== null);
+  return { socket, ack: ack!, messages };
+}
+
+async function until(condition: () => boolean, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error("condition not met in time");
+    await Bun.sleep(2);
+  }
+}
+
+/** A stretch of market: book changes, trades, now and then a lost book and its resync. */
+async function market(random: () => number, batches: number): Promise<void> {
+  for (let i = 0; i < batches; i++) {
+    const id = i % SYMBOLS.length;
+    const mid = MIDS[id]!;
+    feed.randomUpdate(id, random, mid, 5);
+    if (random() < 0.4) feed.trade(id, mid + 5, 1 + Math.floor(random() * 1e6), random() < 0.5, i + 1);
+    if (i % 997 === 500) {
+      feed.invalidate(id, 2, StatusReason.SequenceGap);
+      feed.snapshot(id, [[mid - 5, 1 + i]], [[mid + 5, 2 + i]]);
+    }
+    if (i % 1500 === 700) feed.connection(ConnectionState.Reconnecting, StatusReason.Stale);
+    if (i % 1500 === 701) feed.connection(ConnectionState.Connected, StatusReason.None);
+    if (i % 100 === 99) await Bun.sleep(1); // the in-process broadcasters read meanwhile
+  }
+}
+
+beforeAll(() => {
+  rmSync(DIR, { recursive: true, force: true });
+  feed = new TestFeed(DIR, "kraken", "kraken", SYMBOLS, 10, 1024);
+  feed.connection(ConnectionState.Connected, StatusReason.None);
+  SYMBOLS.forEach((_, id) => {
+    const mid = MIDS[id]!;
+    const levels = (sign: number) =>
+      Array.from({ length: 20 }, (_, i): [number, number] => [mid + sign * (i + 1) * 5, 1000 + i]);
+    feed.snapshot(id, levels(-1), levels(1));
+  });
+});
+
+afterAll(async () => {
+  await Promise.all(broadcasters.map((b) => b.stop()));
+  feed?.close();
+  rmSync(DIR, { recursive: true, force: true });
+});
+
+test("a broadcaster that attached after the ring wrapped numbers every topic as one there from the start", async () => {
+  const random = seededRandom(41);
+  start(FIRST_PORT);
+  const early = await subscribe(FIRST_PORT);
+  await market(random, 6000); // ~8,000 records: the 1,024-slot ring wraps many times
+  const ring = RingReader.open(`${DIR}/kraken.ring`);
+  expect(ring.oldestSeq()).toBeGreaterThan(1);
+  ring.close();
+
+  start(LATE_PORT);
+  const late = await subscribe(LATE_PORT);
+  // Both stand at the same position on every topic: the writer's counts.
+  const lastSeqs = (list: typeof early.messages) =>
+    Object.fromEntries(TOPICS.map((topic) => [topic, list.filter((m) => m.topic === topic).at(-1)?.seq]));
+  await until(() => Bun.deepEquals(lastSeqs(early.messages), late.ack.seqs));
+
+  await market(random, 3000);
+  await until(() => Bun.deepEquals(lastSeqs(early.messages), lastSeqs(late.messages)));
+
+  // After that position both sent the very same texts: same seqs, same content.
+  const sentAfterAck = (list: typeof early.messages) =>
+    list.filter((m) => m.seq > late.ack.seqs[m.topic]!).map((m) => m.text);
+  expect(sentAfterAck(late.messages)).toEqual(sentAfterAck(early.messages));
+  expect(sentAfterAck(late.messages).length).toBeGreaterThan(3000);
+
+  // And on each topic every message is the last one's seq + 1, across the whole run.
+  for (const topic of TOPICS) {
+    const seqs = early.messages.filter((m) => m.topic === topic).map((m) => m.seq);
+    // A subscriber's first message restates the position (seq == ack position) or follows it.
+    const start = early.ack.seqs[topic]!;
+    const expected = Array.from({ length: seqs.length }, (_, i) =>
+      seqs[0] === start ? start + i : start + 1 + i,
+    );
+    expect({ topic, seqs }).toEqual({ topic, seqs: expected });
+  }
+  early.socket.close();
+  late.socket.close();
+}, 60_000);
