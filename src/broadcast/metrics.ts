@@ -19,6 +19,10 @@ export class BroadcastMetrics {
   /** Bytes sent as deltas, and what the same updates would have cost as snapshots. */
   deltaBytes = 0;
   deltaAsSnapshotBytes = 0;
+  /** Those two totals at past scrapes: the ratio is over the last minute, not since start. */
+  private readonly deltaSamples: Array<{ at: number; deltas: number; snapshots: number }> = [
+    { at: Date.now(), deltas: 0, snapshots: 0 },
+  ];
 
   constructor(
     registry: Registry,
@@ -90,10 +94,10 @@ export class BroadcastMetrics {
     const self = this;
     new Gauge({
       name: "alphapulse_delta_compression_ratio",
-      help: "1 - bytes sent as deltas / bytes the same updates would cost as full snapshots",
+      help: "1 - bytes sent as deltas / bytes the same updates would cost as full snapshots, over the last minute",
       registers,
       collect() {
-        this.set(self.deltaAsSnapshotBytes === 0 ? 1 : 1 - self.deltaBytes / self.deltaAsSnapshotBytes);
+        this.set(self.recentCompressionRatio(Date.now()));
       },
     });
     new Gauge({
@@ -116,7 +120,23 @@ export class BroadcastMetrics {
     });
     for (const channel of CHANNELS) this.subscriptions.labels(channel).set(0);
   }
+
+  /**
+   * The compression ratio since the newest scrape at least a minute old (since start before
+   * that), so the alert sees a regression within minutes, not diluted by hours of uptime.
+   * 1 when no deltas were sent in the window.
+   */
+  recentCompressionRatio(now: number): number {
+    const samples = this.deltaSamples;
+    while (samples.length > 1 && now - samples[1]!.at >= COMPRESSION_WINDOW_MS) samples.shift();
+    const base = samples[0]!;
+    samples.push({ at: now, deltas: this.deltaBytes, snapshots: this.deltaAsSnapshotBytes });
+    const snapshots = this.deltaAsSnapshotBytes - base.snapshots;
+    return snapshots === 0 ? 1 : 1 - (this.deltaBytes - base.deltas) / snapshots;
+  }
 }
+
+const COMPRESSION_WINDOW_MS = 60_000;
 
 function byChannel<T>(make: (channel: Channel) => T): Record<Channel, T> {
   return { book: make("book"), trades: make("trades"), bbo: make("bbo"), status: make("status") };
