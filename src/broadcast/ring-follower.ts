@@ -129,9 +129,20 @@ export class RingFollower implements RingSink {
     this.exchange = reader.exchange;
     this.generation = reader.generation;
     this.buildSymbols(reader);
-    if (reader.oldestSeq() === 1) this.startWhole(reader);
-    else this.startAtEntries(reader, reader.oldestSeq(), false);
+    this.startReading(reader, false, "");
     this.outlet.topicsChanged();
+  }
+
+  /** Starts a generation's topics: from its bases if it is whole, else from the entries. */
+  private startReading(reader: RingReader, notify: boolean, reason: string): void {
+    const oldest = reader.oldestSeq();
+    if (oldest === 1) {
+      this.startWhole(reader);
+      reader.seek(1);
+    } else {
+      this.startAtEntries(reader, notify, reason);
+      reader.seek(oldest);
+    }
   }
 
   /**
@@ -147,15 +158,14 @@ export class RingFollower implements RingSink {
       continueAt(state.bbo, known ? copy.bboBase : UNKNOWN_POSITION);
     }
     continueAt(this.statusTopic, reader.connectionBase());
-    reader.seek(1);
   }
 
   /**
-   * Starts every topic at its latest-book entry (books, counts) and reads on from `from`,
-   * skipping what the entries already hold. With `notify`, subscribers are told: a gap notice
-   * on each topic, then the book and the bbo as they are now.
+   * Starts every topic at its latest-book entry (books, counts); the records the entries
+   * already hold are skipped as they come. With `notify`, subscribers are told: a gap notice on
+   * each topic, then the book and the bbo as they are now.
    */
-  private startAtEntries(reader: RingReader, from: number, notify: boolean, reason = ""): void {
+  private startAtEntries(reader: RingReader, notify: boolean, reason: string): void {
     const copy = reader.newBookCopy();
     for (const state of this.symbols) {
       state.pendingBids.clear();
@@ -183,7 +193,6 @@ export class RingFollower implements RingSink {
     const status = this.statusTopic;
     status?.reset(reader.connectionCount());
     if (notify && status) this.outlet.publish(status, gapText(status, reason), 0, 0);
-    reader.seek(from);
   }
 
   private buildSymbols(reader: RingReader): void {
@@ -296,8 +305,9 @@ export class RingFollower implements RingSink {
     this.outlet.lost(this.path, lost);
     const reader = this.reader;
     if (reader === null) return;
-    // What was lost is unknown: every topic starts again at its latest-book entry.
-    this.startAtEntries(reader, reader.position, true, `lost ${lost} records from ring seq ${fromSeq}`);
+    // What was lost is unknown: every topic starts again at its latest-book entry, and reading
+    // goes on after the lost records.
+    this.startAtEntries(reader, true, `lost ${lost} records from ring seq ${fromSeq}`);
   }
 
   private onTrade(state: SymbolState, r: RecordView): void {
@@ -527,9 +537,7 @@ export class RingFollower implements RingSink {
     }
     const kept = new Set<Topic>(this.allTopics());
     for (const topic of previous) if (!kept.has(topic)) this.directory.release(this, topic);
-    const oldest = reader.oldestSeq();
-    if (oldest === 1) this.startWhole(reader);
-    else this.startAtEntries(reader, oldest, true, `ring generation ${this.generation} already wrapped`);
+    this.startReading(reader, true, `ring generation ${this.generation} already wrapped`);
     this.outlet.topicsChanged();
   }
 
