@@ -69,6 +69,7 @@ const HEADER_CONNECTION_COUNT = H.connectionCount / 8;
 /** Marks on a symbol inside the open batch. */
 const IN_BATCH = 1;
 const BOOK_IN_BATCH = 2;
+const STATUS_IN_BATCH = 4;
 
 /** Topic message counts of one symbol (see docs/shm-format.md, "Topic counts"). */
 export interface TopicCounts {
@@ -106,6 +107,15 @@ export class RingWriter {
   private readonly bookStatus: Uint8Array;
   /** A book batch was written and its entry not yet refreshed by writeBook. */
   private readonly awaitingBook: Uint8Array;
+  /** The lastSeq each entry holds, and whether later trades are not in it yet. */
+  private readonly anchoredAt: Float64Array;
+  private readonly unanchored: Uint8Array;
+  /**
+   * Trades move an entry on once this many records have passed since it was last written,
+   * not at every batch (an entry write is two more fences per trade): still well inside the
+   * ring, which is all a reader starting from the entry needs.
+   */
+  private readonly anchorSpacing: number;
   private readonly batchMarks: Uint8Array;
   private readonly batchSymbols: Int32Array;
   private batchSymbolCount = 0;
@@ -126,6 +136,9 @@ export class RingWriter {
     this.bboCount = new Float64Array(n);
     this.bookStatus = new Uint8Array(n);
     this.awaitingBook = new Uint8Array(n);
+    this.anchoredAt = new Float64Array(n);
+    this.unanchored = new Uint8Array(n);
+    this.anchorSpacing = Math.max(1, capacity >> 3);
     this.batchMarks = new Uint8Array(n);
     this.batchSymbols = new Int32Array(n);
     // A topic that lived in the previous generation continues its count; the one message in
@@ -201,7 +214,7 @@ export class RingWriter {
       writeI64(this.i32, base + B.bookBase / 4, this.bookCount[id]!);
       writeI64(this.i32, base + B.tradeBase / 4, this.tradeCount[id]!);
       writeI64(this.i32, base + B.bboBase / 4, this.bboCount[id]!);
-      this.writeCounts(base, id);
+      this.writeCounts(base, id, 0);
     }
     this.heartbeat();
     Atomics.store(this.i32, H.state / 4, RingState.Live);
@@ -271,7 +284,7 @@ export class RingWriter {
       } else if (type === RecordType.BookStatus) {
         this.bookCount[symbolId]!++;
         this.bookStatus[symbolId] = aux;
-        this.batchMarks[symbolId] = mark | IN_BATCH;
+        this.batchMarks[symbolId] = mark | IN_BATCH | STATUS_IN_BATCH;
       } else {
         this.batchMarks[symbolId] = mark | IN_BATCH | BOOK_IN_BATCH;
       }
@@ -313,10 +326,12 @@ export class RingWriter {
   }
 
   /**
-   * Counts the batch's book message per symbol and moves the entries of symbols whose levels it
-   * did not touch (trades, status) to this batch; writeBook does the others with their levels.
+   * Counts the batch's book message per symbol, and moves on the entries of symbols whose levels
+   * it did not touch: at once for a status change, after trades once anchorSpacing records have
+   * passed. writeBook moves the others, with their levels.
    */
   private endBatchCounts(): void {
+    const last = this.seq - 1;
     for (let i = 0; i < this.batchSymbolCount; i++) {
       const id = this.batchSymbols[i]!;
       const mark = this.batchMarks[id]!;
@@ -324,23 +339,34 @@ export class RingWriter {
       if ((mark & BOOK_IN_BATCH) !== 0) {
         this.bookCount[id]!++;
         this.awaitingBook[id] = 1;
-      } else if (this.awaitingBook[id] === 0) {
-        // An entry whose levels lag a book batch keeps its older lastSeq: levels and counts
-        // always describe the same point of the ring.
-        const i32 = this.i32;
-        const base = this.bookBase(id);
-        const version = i32[base]!;
-        Atomics.store(i32, base, (version + 1) | 0);
-        i32[base + B.status / 4] = this.bookStatus[id]!;
-        writeI64(i32, base + B.lastSeq / 4, this.seq - 1);
-        this.writeCounts(base, id);
-        Atomics.store(i32, base, (version + 2) | 0);
+      } else if (this.awaitingBook[id] === 1) {
+        // Levels lag a book batch: the entry keeps its older lastSeq until writeBook, so levels
+        // and counts always describe the same point of the ring.
+      } else if ((mark & STATUS_IN_BATCH) !== 0 || last - this.anchoredAt[id]! >= this.anchorSpacing) {
+        this.writeAnchor(id, last);
+      } else {
+        this.unanchored[id] = 1;
       }
     }
     this.batchSymbolCount = 0;
   }
 
-  private writeCounts(base: number, id: number): void {
+  /** Moves an entry to `lastSeq` with its status and counts, leaving its levels. */
+  private writeAnchor(id: number, lastSeq: number): void {
+    const i32 = this.i32;
+    const base = this.bookBase(id);
+    const version = i32[base]!;
+    Atomics.store(i32, base, (version + 1) | 0);
+    i32[base + B.status / 4] = this.bookStatus[id]!;
+    this.writeCounts(base, id, lastSeq);
+    Atomics.store(i32, base, (version + 2) | 0);
+  }
+
+  /** An entry's lastSeq and the counts through it (inside the entry's seqlock). */
+  private writeCounts(base: number, id: number, lastSeq: number): void {
+    writeI64(this.i32, base + B.lastSeq / 4, lastSeq);
+    this.anchoredAt[id] = lastSeq;
+    this.unanchored[id] = 0;
     writeI64(this.i32, base + B.bookCount / 4, this.bookCount[id]!);
     writeI64(this.i32, base + B.tradeCount / 4, this.tradeCount[id]!);
     writeI64(this.i32, base + B.bboCount / 4, this.bboCount[id]!);
@@ -397,12 +423,11 @@ export class RingWriter {
     i32[base + B.status / 4] = status;
     i32[base + B.bidCount / 4] = bidCount;
     i32[base + B.askCount / 4] = askCount;
-    writeI64(i32, base + B.lastSeq / 4, this.seq - 1);
     this.u32[base + B.exchangeSec / 4] = this.times[0]!;
     this.u32[base + B.exchangeNsec / 4] = this.times[1]!;
     realtimeInto(this.u32, base + B.publishSec / 4);
     writeI64(i32, base + B.venueSeq / 4, venueSeq);
-    this.writeCounts(base, symbolId);
+    this.writeCounts(base, symbolId, this.seq - 1);
     let at = bidsAt;
     for (let i = 0; i < bidCount; i++, at += levelWords) {
       writeI64(i32, at, bids.prices[i]!);
@@ -436,10 +461,17 @@ export class RingWriter {
     this.heartbeatTimer.unref?.();
   }
 
-  /** Marks the ring Closed (data stays readable), unmaps it and releases the writer lock. */
+  /**
+   * Brings every entry's counts up to date (the next generation continues from them), marks
+   * the ring Closed (data stays readable), unmaps it and releases the writer lock.
+   */
   close(): void {
     if (this.mapping === null) return;
     if (this.heartbeatTimer) clearInterval(this.heartbeatTimer);
+    const committed = this.f64[HEADER_NEXT_SEQ]! - 1;
+    for (let id = 0; id < this.symbols.length; id++) {
+      if (this.unanchored[id] === 1 && this.awaitingBook[id] === 0) this.writeAnchor(id, committed);
+    }
     Atomics.store(this.i32, H.state / 4, RingState.Closed);
     unmap(this.mapping);
     this.mapping = null;
