@@ -120,9 +120,10 @@ describe("alphapulse inspect", () => {
     expect(text).toContain("exchange kraken   state closed   generation 1");
     expect(text).toContain("next seq 10");
     expect(text).toMatch(/0\s+BTC-USD\s+XBT\/USD\s+1\s+8/);
-    // The trades batch (6, 7) moved BTC-USD's entry on; PEPE-USD's moved with its trade and status.
+    // Closing the ring moved BTC-USD's entry past its trades (6, 7) to the end; PEPE-USD's
+    // moved with its status record (9).
     expect(text).toContain(
-      "book BTC-USD: valid, 2 bids / 1 asks, last seq 7, venue seq 77, topic counts book 1 trades 2 bbo 1",
+      "book BTC-USD: valid, 2 bids / 1 asks, last seq 9, venue seq 77, topic counts book 1 trades 2 bbo 1",
     );
     expect(text).toMatch(/0\.50000000\s+45283\.4\s+45283\.5\s+1\.20000000/);
     expect(text).toContain(
