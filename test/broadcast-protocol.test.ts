@@ -283,6 +283,37 @@ describe("SDK client", () => {
   });
 });
 
+describe("resume", () => {
+  test("from a seq this broadcaster has not reached yet: held until it gets there, then only what follows", async () => {
+    const TRADES = "trades.kraken.ETH-USD";
+    const position = feed.writer.counts(1).trade;
+    await until(() => broadcaster.hub.topics.get(TRADES)!.position === position);
+    // As if it came from a broadcaster three trades ahead of this one.
+    const client = new RawClient(URL_WS);
+    await client.opened();
+    client.send({ op: "subscribe", topics: [TRADES], resume: { [TRADES]: position + 3 } });
+    const ack = await client.next((m) => m.type === "ack");
+    expect(ack.resumed).toEqual([TRADES]);
+    for (let i = 1; i <= 5; i++) feed.trade(1, 300_000 + i, 1_000, false, 7000 + i);
+    const fourth = await client.next((m) => m.type === "trade");
+    const fifth = await client.next((m) => m.type === "trade");
+    expect([fourth.seq, fifth.seq]).toEqual([position + 4, position + 5]);
+    expect([fourth.id, fifth.id]).toEqual(["7004", "7005"]);
+    expect(client.messages.filter((m) => m.type === "status")).toEqual([]);
+
+    // A seq it does not reach within the wait: a gap notice at its own position.
+    const far = new RawClient(URL_WS);
+    await far.opened();
+    far.send({ op: "subscribe", topics: [TRADES], resume: { [TRADES]: position + 1000 } });
+    const gap = await far.next((m) => m.type === "status", 5_000);
+    expect(gap).toMatchObject({ status: "gap", reason: "resume_unavailable", seq: position + 5 });
+    feed.trade(1, 300_100, 1_000, true, 7006);
+    expect((await far.next((m) => m.type === "trade")).seq).toBe(position + 6);
+    client.close();
+    far.close();
+  });
+});
+
 describe("REST and metrics", () => {
   test("symbols, book and trades", async () => {
     const base = `http://127.0.0.1:${PORT}/api/v1`;

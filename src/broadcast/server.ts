@@ -67,6 +67,16 @@ const JSON_HEADERS = { "content-type": "application/json" };
 const HARD_FRAME_LIMIT = 1024 * 1024;
 /** Concrete topics or patterns one subscribe may name. */
 const MAX_TOPICS_PER_REQUEST = 1000;
+/** How long a resume from a seq this broadcaster has not reached yet waits for it to get there. */
+const RESUME_AHEAD_WAIT_MS = 1000;
+
+/** A client resuming from a seq past this broadcaster's position (it came from one ahead). */
+interface WaitingResume {
+  readonly ws: ServerWebSocket<ClientState>;
+  readonly topic: Topic;
+  readonly last: number;
+  readonly until: number;
+}
 
 export function startBroadcastServer(options: BroadcastServerOptions): BroadcastServer {
   const { hub, metrics, log } = options;
@@ -74,6 +84,8 @@ export function startBroadcastServer(options: BroadcastServerOptions): Broadcast
   const patternClients = new Set<Client>();
   let nextId = 1;
   let accepting = true;
+  const waitingResumes: WaitingResume[] = [];
+  let resumeTimer: ReturnType<typeof setInterval> | null = null;
 
   function sendError(ws: Client, code: ErrorCode, message: string, id?: string | number): void {
     metrics.clientErrors.labels(code).inc();
@@ -95,9 +107,10 @@ export function startBroadcastServer(options: BroadcastServerOptions): Broadcast
     return a.length === b.length && timingSafeEqual(a, b);
   }
 
-  function subscribeOne(ws: Client, topic: Topic): void {
+  /** Adds a subscription; `live` false holds the topic's messages back until ws.subscribe. */
+  function subscribeOne(ws: Client, topic: Topic, live = true): void {
     ws.data.topics.add(topic.name);
-    ws.subscribe(topic.name);
+    if (live) ws.subscribe(topic.name);
     metrics.subscriptions.labels(topic.channel).inc();
   }
 
@@ -178,9 +191,17 @@ export function startBroadcastServer(options: BroadcastServerOptions): Broadcast
     const seqs: Record<string, number> = {};
     const resumed: string[] = [];
     const backlog = new Map<Topic, string[]>();
+    const ahead = new Map<Topic, number>();
     for (const topic of fresh) {
       const last = resumeSeqs[topic.name];
       if (typeof last === "number" && Number.isSafeInteger(last)) {
+        if (last > topic.position && topic.position >= 0) {
+          // The client saw more than this broadcaster has read (it came from one a little
+          // ahead): resume it once this one gets there.
+          resumed.push(topic.name);
+          ahead.set(topic, last);
+          continue;
+        }
         const missed = resumeBacklog(topic, last);
         if (missed !== null) {
           resumed.push(topic.name);
@@ -200,6 +221,13 @@ export function startBroadcastServer(options: BroadcastServerOptions): Broadcast
     if (id !== undefined) ack.id = id;
     ws.send(JSON.stringify(ack));
     for (const topic of fresh) {
+      const last = ahead.get(topic);
+      if (last !== undefined) {
+        subscribeOne(ws, topic, false);
+        waitingResumes.push({ ws, topic, last, until: Date.now() + RESUME_AHEAD_WAIT_MS });
+        resumeTimer ??= setInterval(settleWaitingResumes, 2);
+        continue;
+      }
       const missed = backlog.get(topic);
       if (missed !== undefined) {
         for (const text of missed) ws.send(text);
@@ -212,6 +240,34 @@ export function startBroadcastServer(options: BroadcastServerOptions): Broadcast
     if (newPatterns.length > 0) {
       ws.data.patterns.push(...newPatterns);
       patternClients.add(ws);
+    }
+  }
+
+  /**
+   * Resumes waiting for this broadcaster to reach the client's seq: once it has, the client
+   * gets what came after its seq and joins the topic; past the wait, a gap notice and a fresh
+   * start. A client that left or unsubscribed meanwhile is dropped.
+   */
+  function settleWaitingResumes(): void {
+    const now = Date.now();
+    for (let i = waitingResumes.length - 1; i >= 0; i--) {
+      const { ws, topic, last, until } = waitingResumes[i]!;
+      const waiting = clients.has(ws) && ws.data.topics.has(topic.name);
+      if (waiting && topic.position < last && now < until) continue;
+      waitingResumes.splice(i, 1);
+      if (!waiting) continue;
+      const missed = topic.position >= last ? resumeBacklog(topic, last) : null;
+      if (missed !== null) {
+        for (const text of missed) ws.send(text);
+      } else {
+        ws.send(gapText(topic, "resume_unavailable"));
+        sendInitial(ws, topic);
+      }
+      ws.subscribe(topic.name);
+    }
+    if (waitingResumes.length === 0 && resumeTimer !== null) {
+      clearInterval(resumeTimer);
+      resumeTimer = null;
     }
   }
 
@@ -518,6 +574,7 @@ export function startBroadcastServer(options: BroadcastServerOptions): Broadcast
     async drain(graceMs) {
       accepting = false;
       clearInterval(slowTimer);
+      if (resumeTimer !== null) clearInterval(resumeTimer);
       hub.stop();
       for (const ws of clients) ws.close(CloseCode.GoingAway, "server shutting down");
       const deadline = Date.now() + graceMs;
@@ -526,6 +583,7 @@ export function startBroadcastServer(options: BroadcastServerOptions): Broadcast
     },
     stop() {
       clearInterval(slowTimer);
+      if (resumeTimer !== null) clearInterval(resumeTimer);
       hub.stop();
       server.stop(true);
     },
