@@ -39,6 +39,12 @@ export class RingHub implements TopicDirectory, MessageOutlet {
   private scanTimer: ReturnType<typeof setInterval> | null = null;
   private running = false;
   private idleSince = 0;
+  /**
+   * Bumped before and after every poll round and scan: ring-derived state (books, topic
+   * positions) changes only inside them, so anything built from it between two of them stays
+   * valid while this number does not move.
+   */
+  round = 0;
 
   constructor(private readonly options: RingHubOptions) {}
 
@@ -90,6 +96,7 @@ export class RingHub implements TopicDirectory, MessageOutlet {
   };
 
   private pollAll(): number {
+    this.round++;
     let read = 0;
     for (const follower of this.followers.values()) {
       try {
@@ -101,11 +108,21 @@ export class RingHub implements TopicDirectory, MessageOutlet {
         });
       }
     }
+    this.round++;
     return read;
   }
 
   /** Finds new ring files, drops removed ones, and checks known ones for a new generation. */
   scan(): void {
+    this.round++;
+    try {
+      this.scanRings();
+    } finally {
+      this.round++;
+    }
+  }
+
+  private scanRings(): void {
     let names: string[];
     try {
       names = readdirSync(this.options.dir);

@@ -108,9 +108,31 @@ export function startBroadcastServer(options: BroadcastServerOptions): Broadcast
     if (channel) metrics.subscriptions.labels(channel).dec();
   }
 
+  /**
+   * Starting texts built since the hub last polled, by topic. A reconnect storm subscribes
+   * thousands of clients between two polls: they share one snapshot string instead of each
+   * building its own (a 20-level book is about a hundred short-lived strings and arrays, which
+   * is what used to set the broadcaster's peak memory).
+   */
+  const initialTexts = new Map<Topic, string | null>();
+  let initialRound = -1;
+
+  function initialText(topic: Topic): string | null {
+    if (initialRound !== hub.round) {
+      initialTexts.clear();
+      initialRound = hub.round;
+    }
+    let text = initialTexts.get(topic);
+    if (text === undefined) {
+      text = topic.initial?.() ?? null;
+      initialTexts.set(topic, text);
+    }
+    return text;
+  }
+
   /** The starting message of a fresh subscription: snapshot, latest bbo, venue status. */
   function sendInitial(ws: Client, topic: Topic): void {
-    const text = topic.initial?.();
+    const text = initialText(topic);
     if (text) ws.send(text);
   }
 
@@ -224,7 +246,7 @@ export function startBroadcastServer(options: BroadcastServerOptions): Broadcast
     if (topic.channel === "bbo") {
       // A latest-value stream: the current value is all that was missed.
       if (last === topic.position) return [];
-      const current = topic.initial?.() ?? null;
+      const current = initialText(topic);
       return current === null ? null : [current];
     }
     return topic.since(last);
@@ -509,7 +531,9 @@ export function startBroadcastServer(options: BroadcastServerOptions): Broadcast
               resumed: [],
             }),
           );
-          sendInitial(ws, topic);
+          // Inside a poll round, where books may still change: built fresh, not from the cache.
+          const text = topic.initial?.();
+          if (text) ws.send(text);
           subscribeOne(ws, topic);
         }
       }
