@@ -5,6 +5,7 @@
 import { timingSafeEqual } from "node:crypto";
 import type { Server, ServerWebSocket } from "bun";
 import {
+  type Channel,
   CloseCode,
   type ErrorCode,
   isPattern,
@@ -98,14 +99,19 @@ export function startBroadcastServer(options: BroadcastServerOptions): Broadcast
   function subscribeOne(ws: Client, topic: Topic): void {
     ws.data.topics.add(topic.name);
     ws.subscribe(topic.name);
-    metrics.subscriptions.labels(topic.channel).inc();
+    metrics.subscriptionsBy[topic.channel].inc();
+  }
+
+  /** A subscribed topic's channel: from the topic registry, without parsing its name. */
+  function channelOf(name: string): Channel | undefined {
+    return hub.topics.get(name)?.channel ?? parseTopic(name)?.channel;
   }
 
   function unsubscribeOne(ws: Client, name: string): void {
     if (!ws.data.topics.delete(name)) return;
     ws.unsubscribe(name);
-    const channel = parseTopic(name)?.channel;
-    if (channel) metrics.subscriptions.labels(channel).dec();
+    const channel = channelOf(name);
+    if (channel) metrics.subscriptionsBy[channel].dec();
   }
 
   /**
@@ -424,12 +430,9 @@ export function startBroadcastServer(options: BroadcastServerOptions): Broadcast
       const url = new URL(request.url);
       if (url.pathname === "/ws") {
         if (!accepting) return restError(503, "shutting down");
-        const origin = request.headers.get("origin");
-        if (
-          origin !== null &&
-          options.allowedOrigins.length > 0 &&
-          !options.allowedOrigins.includes(origin)
-        ) {
+        // Headers are read only when needed: an upgrade storm makes thousands of Headers objects.
+        const origin = options.allowedOrigins.length > 0 ? request.headers.get("origin") : null;
+        if (origin !== null && !options.allowedOrigins.includes(origin)) {
           return restError(403, `origin ${origin} is not allowed`);
         }
         if (!authorized(request, url)) return restError(401, "missing or wrong token");
@@ -472,8 +475,8 @@ export function startBroadcastServer(options: BroadcastServerOptions): Broadcast
         patternClients.delete(ws);
         metrics.clients.dec();
         for (const name of ws.data.topics) {
-          const channel = parseTopic(name)?.channel;
-          if (channel) metrics.subscriptions.labels(channel).dec();
+          const channel = channelOf(name);
+          if (channel) metrics.subscriptionsBy[channel].dec();
         }
         ws.data.topics.clear();
       },
