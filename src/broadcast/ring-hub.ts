@@ -1,6 +1,7 @@
 // Every ring under SHARED_MEMORY_PATH for the broadcaster: finds ring files (also ones that
 // appear later), follows each, owns the topic registry, and polls on an adaptive loop that
 // spins briefly after activity and then backs off to timer sleeps, so it never burns a core.
+// It numbers its poll rounds: what is built from ring state stays valid within one.
 import { readdirSync } from "node:fs";
 import type { Logger } from "../log.ts";
 import { nanosSince } from "../shm/clock.ts";

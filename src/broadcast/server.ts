@@ -1,7 +1,8 @@
 // The broadcaster's public port: WebSocket clients at /ws (subscribe, resume, ping; native
 // topic pub/sub so each message is built once and fanned out in native code), REST under
 // /api/v1, and the live page at /. It enforces the client limits, auth and Origin allowlist,
-// and warns then closes slow consumers.
+// and warns then closes slow consumers. Subscribers that arrive between two ring polls share one
+// starting text per topic, so a reconnect storm does not build a snapshot per client.
 import { timingSafeEqual } from "node:crypto";
 import type { Server, ServerWebSocket } from "bun";
 import {
