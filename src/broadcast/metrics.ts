@@ -4,10 +4,13 @@ import { Counter, Gauge, Histogram, type Registry } from "prom-client";
 import { CHANNELS, type Channel } from "../client/protocol.ts";
 
 type ChannelCounter = ReturnType<Counter["labels"]>;
+type ChannelGauge = ReturnType<Gauge["labels"]>;
 
 export class BroadcastMetrics {
   readonly clients: Gauge;
   readonly subscriptions: Gauge;
+  /** The subscriptions gauge's children: a subscribe or a close touches them without a label lookup. */
+  readonly subscriptionsBy: Record<Channel, ChannelGauge>;
   readonly slowWarnings: Counter;
   readonly slowDisconnects: Counter;
   readonly clientErrors: Counter;
@@ -55,6 +58,7 @@ export class BroadcastMetrics {
       labelNames: ["channel"],
       registers,
     });
+    this.subscriptionsBy = byChannel((channel) => this.subscriptions.labels(channel));
     this.messagesSent = byChannel((channel) => messages.labels(channel));
     this.bytesSent = byChannel((channel) => bytes.labels(channel));
     this.slowWarnings = new Counter({
@@ -118,7 +122,7 @@ export class BroadcastMetrics {
         this.set(sources.rings());
       },
     });
-    for (const channel of CHANNELS) this.subscriptions.labels(channel).set(0);
+    for (const channel of CHANNELS) this.subscriptionsBy[channel].set(0);
   }
 
   /**

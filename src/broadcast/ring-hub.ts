@@ -1,6 +1,7 @@
 // Every ring under SHARED_MEMORY_PATH for the broadcaster: finds ring files (also ones that
 // appear later), follows each, owns the topic registry, and polls on an adaptive loop that
 // spins briefly after activity and then backs off to timer sleeps, so it never burns a core.
+// It numbers its poll rounds: what is built from ring state stays valid within one.
 import { readdirSync } from "node:fs";
 import type { Logger } from "../log.ts";
 import { nanosSince } from "../shm/clock.ts";
@@ -39,6 +40,12 @@ export class RingHub implements TopicDirectory, MessageOutlet {
   private scanTimer: ReturnType<typeof setInterval> | null = null;
   private running = false;
   private idleSince = 0;
+  /**
+   * Bumped before and after every poll round and scan: ring-derived state (books, topic
+   * positions) changes only inside them, so anything built from it between two of them stays
+   * valid while this number does not move.
+   */
+  round = 0;
 
   constructor(private readonly options: RingHubOptions) {}
 
@@ -90,6 +97,7 @@ export class RingHub implements TopicDirectory, MessageOutlet {
   };
 
   private pollAll(): number {
+    this.round++;
     let read = 0;
     for (const follower of this.followers.values()) {
       try {
@@ -101,11 +109,21 @@ export class RingHub implements TopicDirectory, MessageOutlet {
         });
       }
     }
+    this.round++;
     return read;
   }
 
   /** Finds new ring files, drops removed ones, and checks known ones for a new generation. */
   scan(): void {
+    this.round++;
+    try {
+      this.scanRings();
+    } finally {
+      this.round++;
+    }
+  }
+
+  private scanRings(): void {
     let names: string[];
     try {
       names = readdirSync(this.options.dir);

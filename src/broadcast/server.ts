@@ -1,10 +1,12 @@
 // The broadcaster's public port: WebSocket clients at /ws (subscribe, resume, ping; native
 // topic pub/sub so each message is built once and fanned out in native code), REST under
 // /api/v1, and the live page at /. It enforces the client limits, auth and Origin allowlist,
-// and warns then closes slow consumers.
+// and warns then closes slow consumers. Subscribers that arrive between two ring polls share one
+// starting text per topic, so a reconnect storm does not build a snapshot per client.
 import { timingSafeEqual } from "node:crypto";
 import type { Server, ServerWebSocket } from "bun";
 import {
+  type Channel,
   CloseCode,
   type ErrorCode,
   isPattern,
@@ -111,19 +113,46 @@ export function startBroadcastServer(options: BroadcastServerOptions): Broadcast
   function subscribeOne(ws: Client, topic: Topic, live = true): void {
     ws.data.topics.add(topic.name);
     if (live) ws.subscribe(topic.name);
-    metrics.subscriptions.labels(topic.channel).inc();
+    metrics.subscriptionsBy[topic.channel].inc();
+  }
+
+  /** A subscribed topic's channel: from the topic registry, without parsing its name. */
+  function channelOf(name: string): Channel | undefined {
+    return hub.topics.get(name)?.channel ?? parseTopic(name)?.channel;
   }
 
   function unsubscribeOne(ws: Client, name: string): void {
     if (!ws.data.topics.delete(name)) return;
     ws.unsubscribe(name);
-    const channel = parseTopic(name)?.channel;
-    if (channel) metrics.subscriptions.labels(channel).dec();
+    const channel = channelOf(name);
+    if (channel) metrics.subscriptionsBy[channel].dec();
+  }
+
+  /**
+   * Starting texts built since the hub last polled, by topic. A reconnect storm subscribes
+   * thousands of clients between two polls: they share one snapshot string instead of each
+   * building its own (a 20-level book is about a hundred short-lived strings and arrays, which
+   * is what used to set the broadcaster's peak memory).
+   */
+  const initialTexts = new Map<Topic, string | null>();
+  let initialRound = -1;
+
+  function initialText(topic: Topic): string | null {
+    if (initialRound !== hub.round) {
+      initialTexts.clear();
+      initialRound = hub.round;
+    }
+    let text = initialTexts.get(topic);
+    if (text === undefined) {
+      text = topic.initial?.() ?? null;
+      initialTexts.set(topic, text);
+    }
+    return text;
   }
 
   /** The starting message of a fresh subscription: snapshot, latest bbo, venue status. */
   function sendInitial(ws: Client, topic: Topic): void {
-    const text = topic.initial?.();
+    const text = initialText(topic);
     if (text) ws.send(text);
   }
 
@@ -276,7 +305,7 @@ export function startBroadcastServer(options: BroadcastServerOptions): Broadcast
     if (topic.channel === "bbo") {
       // A latest-value stream: the current value is all that was missed.
       if (last === topic.position) return [];
-      const current = topic.initial?.() ?? null;
+      const current = initialText(topic);
       return current === null ? null : [current];
     }
     return topic.since(last);
@@ -454,12 +483,9 @@ export function startBroadcastServer(options: BroadcastServerOptions): Broadcast
       const url = new URL(request.url);
       if (url.pathname === "/ws") {
         if (!accepting) return restError(503, "shutting down");
-        const origin = request.headers.get("origin");
-        if (
-          origin !== null &&
-          options.allowedOrigins.length > 0 &&
-          !options.allowedOrigins.includes(origin)
-        ) {
+        // Headers are read only when needed: an upgrade storm makes thousands of Headers objects.
+        const origin = options.allowedOrigins.length > 0 ? request.headers.get("origin") : null;
+        if (origin !== null && !options.allowedOrigins.includes(origin)) {
           return restError(403, `origin ${origin} is not allowed`);
         }
         if (!authorized(request, url)) return restError(401, "missing or wrong token");
@@ -502,8 +528,8 @@ export function startBroadcastServer(options: BroadcastServerOptions): Broadcast
         patternClients.delete(ws);
         metrics.clients.dec();
         for (const name of ws.data.topics) {
-          const channel = parseTopic(name)?.channel;
-          if (channel) metrics.subscriptions.labels(channel).dec();
+          const channel = channelOf(name);
+          if (channel) metrics.subscriptionsBy[channel].dec();
         }
         ws.data.topics.clear();
       },
@@ -561,7 +587,9 @@ export function startBroadcastServer(options: BroadcastServerOptions): Broadcast
               resumed: [],
             }),
           );
-          sendInitial(ws, topic);
+          // Inside a poll round, where books may still change: built fresh, not from the cache.
+          const text = topic.initial?.();
+          if (text) ws.send(text);
           subscribeOne(ws, topic);
         }
       }
