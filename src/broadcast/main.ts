@@ -21,6 +21,7 @@ export interface BroadcastConfig {
   readonly idleTimeoutSeconds: number;
   readonly slowWarnBytes: number;
   readonly slowCloseBytes: number;
+  readonly sendBudgetBytes: number;
   readonly historyLimit: number;
   readonly spinMicros: number;
   readonly burstMicros: number;
@@ -40,6 +41,13 @@ export function readBroadcastConfig(env: Env): BroadcastConfig {
       `${slowCloseBytes} must be larger than BROADCAST_SLOW_WARN_BYTES`,
     );
   }
+  const sendBudgetBytes = settings.int("BROADCAST_SEND_BUDGET_BYTES", 32 << 20, 4096, 2 ** 40);
+  if (sendBudgetBytes < slowWarnBytes) {
+    throw new ConfigError(
+      "BROADCAST_SEND_BUDGET_BYTES",
+      `${sendBudgetBytes} must be at least BROADCAST_SLOW_WARN_BYTES`,
+    );
+  }
   return {
     sharedMemoryPath: common.sharedMemoryPath,
     websocketPort: settings.port("WEBSOCKET_PORT", 8765),
@@ -53,6 +61,7 @@ export function readBroadcastConfig(env: Env): BroadcastConfig {
     idleTimeoutSeconds: settings.int("BROADCAST_IDLE_TIMEOUT_SECONDS", 120, 8, 960),
     slowWarnBytes,
     slowCloseBytes,
+    sendBudgetBytes,
     historyLimit: settings.int("BROADCAST_HISTORY", 1024, 1, 1_000_000),
     spinMicros: settings.int("BROADCAST_SPIN_MICROS", 500, 0, 1_000_000),
     burstMicros: settings.int("BROADCAST_BURST_MICROS", 100, 0, 10_000),
@@ -99,6 +108,7 @@ export function startBroadcaster(config: BroadcastConfig): Broadcaster {
     idleTimeoutSeconds: config.idleTimeoutSeconds,
     slowWarnBytes: config.slowWarnBytes,
     slowCloseBytes: config.slowCloseBytes,
+    sendBudgetBytes: config.sendBudgetBytes,
     slowCheckMs: 50,
     compression: config.compression,
     log: logger,

@@ -13,6 +13,7 @@ export class BroadcastMetrics {
   readonly subscriptionsBy: Record<Channel, ChannelGauge>;
   readonly slowWarnings: Counter;
   readonly slowDisconnects: Counter;
+  readonly unsentBytes: Gauge;
   readonly clientErrors: Counter;
   readonly fanoutLatency: Histogram;
   readonly ringGaps: Counter;
@@ -69,6 +70,11 @@ export class BroadcastMetrics {
     this.slowDisconnects = new Counter({
       name: "alphapulse_broadcast_slow_client_disconnects_total",
       help: "Clients closed (code 4008) because they could not keep up",
+      registers,
+    });
+    this.unsentBytes = new Gauge({
+      name: "alphapulse_broadcast_unsent_bytes",
+      help: "Bytes queued in the broadcaster for all clients, not yet taken by their sockets (at the last check)",
       registers,
     });
     this.clientErrors = new Counter({

@@ -35,6 +35,8 @@ export interface BroadcastServerOptions {
   readonly slowWarnBytes: number;
   /** ...and closed with 4008 past this (checked every slowCheckMs). */
   readonly slowCloseBytes: number;
+  /** All clients' unsent bytes together: past it, the clients furthest behind are closed with 4008. */
+  readonly sendBudgetBytes: number;
   readonly slowCheckMs: number;
   readonly compression: boolean;
   readonly log: Logger;
@@ -539,11 +541,15 @@ export function startBroadcastServer(options: BroadcastServerOptions): Broadcast
     },
   });
 
-  // Slow consumers: warn once past the warning level, close past the limit. Checked on a timer
-  // so the cost does not sit on the fan-out path.
+  // Slow consumers: warn once past the warning level, close past the limit, and keep all of
+  // them together within the send budget. Checked on a timer so the cost stays off the fan-out
+  // path.
   const slowTimer = setInterval(() => {
+    let unsent = 0;
+    const behind: Array<{ ws: Client; buffered: number }> = [];
     for (const ws of clients) {
       const buffered = ws.getBufferedAmount();
+      unsent += buffered;
       if (buffered < options.slowWarnBytes) continue;
       if (!ws.data.warned) {
         // Warned first, even when already past the limit: the warning says why the close comes.
@@ -559,12 +565,29 @@ export function startBroadcastServer(options: BroadcastServerOptions): Broadcast
         );
       }
       if (buffered >= options.slowCloseBytes) {
-        metrics.slowDisconnects.inc();
-        log.throttled("warn", "slow-close", "closing a slow client", { client: ws.data.id, buffered });
-        ws.close(CloseCode.SlowConsumer, "slow consumer: could not keep up");
+        closeSlow(ws, buffered, "slow consumer: could not keep up");
+        unsent -= buffered;
+      } else {
+        behind.push({ ws, buffered });
       }
     }
+    if (unsent > options.sendBudgetBytes && behind.length > 0) {
+      // Many slow clients at once: the ones furthest behind go first, until the rest fit.
+      behind.sort((a, b) => b.buffered - a.buffered);
+      for (const { ws, buffered } of behind) {
+        closeSlow(ws, buffered, "slow consumer: the server's send budget is spent");
+        unsent -= buffered;
+        if (unsent <= options.sendBudgetBytes) break;
+      }
+    }
+    metrics.unsentBytes.set(unsent);
   }, options.slowCheckMs);
+
+  function closeSlow(ws: Client, buffered: number, reason: string): void {
+    metrics.slowDisconnects.inc();
+    log.throttled("warn", "slow-close", "closing a slow client", { client: ws.data.id, buffered, reason });
+    ws.close(CloseCode.SlowConsumer, reason);
+  }
 
   hub.start({
     send(topic, text) {
