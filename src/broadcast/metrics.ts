@@ -86,7 +86,9 @@ export class BroadcastMetrics {
     this.fanoutLatency = new Histogram({
       name: "alphapulse_broadcast_fanout_latency_seconds",
       help: "Time from the collector publishing a record to the broadcaster handing its message to every subscriber",
-      buckets: [0.00001, 0.000025, 0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.05, 0.25, 1, 5],
+      buckets: [
+        0.00001, 0.000025, 0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.05, 0.25, 1, 5,
+      ],
       registers,
     });
     this.ringGaps = new Counter({
