@@ -4,9 +4,10 @@
 import { afterAll, beforeAll, expect, test } from "bun:test";
 import { rmSync } from "node:fs";
 import WebSocket from "ws";
-import { type Broadcaster, readBroadcastConfig, startBroadcaster } from "../src/broadcast/main.ts";
+import type { Broadcaster } from "../src/broadcast/main.ts";
 import { AlphaPulseClient } from "../src/client/client.ts";
 import { TestFeed } from "./broadcast-feed.ts";
+import { startTestBroadcaster, tearDown, until } from "./support/broadcaster.ts";
 
 const DIR = `/dev/shm/ap-test-broadcast-budget-${process.pid}`;
 const PORT = 19322;
@@ -21,14 +22,6 @@ async function metric(name: string): Promise<number> {
   const text = await (await fetch(`http://127.0.0.1:${METRICS_PORT}/metrics`)).text();
   const match = new RegExp(`^${name}(?:\\{[^}]*\\})? (\\S+)$`, "m").exec(text);
   return match ? Number(match[1]) : Number.NaN;
-}
-
-async function until(condition: () => boolean | Promise<boolean>, timeoutMs = 30_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await condition())) {
-    if (Date.now() > deadline) throw new Error("condition not met in time");
-    await Bun.sleep(5);
-  }
 }
 
 /** A client that subscribes, then stops reading its socket. */
@@ -56,26 +49,16 @@ beforeAll(() => {
   feed = new TestFeed(DIR, "binance", "binance", [
     { venueSymbol: "BTCUSDT", symbol: "BTC-USDT", priceDecimals: 2, sizeDecimals: 8 },
   ]);
-  broadcaster = startBroadcaster(
-    readBroadcastConfig({
-      SHARED_MEMORY_PATH: DIR,
-      WEBSOCKET_PORT: String(PORT),
-      METRICS_PORT: String(METRICS_PORT),
-      BROADCAST_HOST: "127.0.0.1",
-      BROADCAST_SLOW_WARN_BYTES: String(64 * 1024),
-      BROADCAST_SLOW_CLOSE_BYTES: String(256 << 20), // never reached here: only the budget closes
-      BROADCAST_SEND_BUDGET_BYTES: String(BUDGET),
-      BROADCAST_COMPRESSION: "false",
-      SHUTDOWN_GRACE_MS: "1000",
-    }),
-  );
+  broadcaster = startTestBroadcaster(DIR, PORT, {
+    BROADCAST_SLOW_WARN_BYTES: String(64 * 1024),
+    BROADCAST_SLOW_CLOSE_BYTES: String(256 << 20), // never reached here: only the budget closes
+    BROADCAST_SEND_BUDGET_BYTES: String(BUDGET),
+    BROADCAST_COMPRESSION: "false",
+    SHUTDOWN_GRACE_MS: "1000",
+  });
 });
 
-afterAll(async () => {
-  await broadcaster?.stop();
-  feed?.close();
-  rmSync(DIR, { recursive: true, force: true });
-});
+afterAll(() => tearDown(DIR, [broadcaster], [feed]));
 
 test("slow clients past the send budget together are closed with 4008; a fast one misses nothing", async () => {
   const fast = new AlphaPulseClient({ urls: [`ws://127.0.0.1:${PORT}/ws`], books: false, reconnect: false });

@@ -5,10 +5,11 @@ import { afterAll, beforeAll, expect, test } from "bun:test";
 import { rmSync } from "node:fs";
 import type { WorkerSpec } from "../bench/fanout-client.ts";
 import { LoadGenerators } from "../bench/fanout-workers.ts";
-import { type Broadcaster, readBroadcastConfig, startBroadcaster } from "../src/broadcast/main.ts";
+import type { Broadcaster } from "../src/broadcast/main.ts";
 import { formatScaledTrimmed } from "../src/market/decimal.ts";
 import { RingReader } from "../src/shm/ring-reader.ts";
 import { seededRandom, TestFeed } from "./broadcast-feed.ts";
+import { startTestBroadcaster } from "./support/broadcaster.ts";
 
 const DIR = `/dev/shm/ap-test-broadcast-fanout-${process.pid}`;
 const PORT = 19360;
@@ -38,15 +39,9 @@ beforeAll(() => {
   SYMBOLS.forEach((_, id) => {
     feed.snapshot(id, side(-1), side(1));
   });
-  broadcaster = startBroadcaster(
-    readBroadcastConfig({
-      SHARED_MEMORY_PATH: DIR,
-      WEBSOCKET_PORT: String(PORT),
-      METRICS_PORT: String(PORT + 1),
-      BROADCAST_HOST: "127.0.0.1",
-      SHUTDOWN_GRACE_MS: "5000",
-    }),
-  );
+  broadcaster = startTestBroadcaster(DIR, PORT, {
+    SHUTDOWN_GRACE_MS: "5000",
+  });
 });
 
 afterAll(async () => {

@@ -4,8 +4,9 @@
 import { afterAll, beforeAll, expect, test } from "bun:test";
 import { rmSync } from "node:fs";
 import WebSocket from "ws";
-import { type Broadcaster, readBroadcastConfig, startBroadcaster } from "../src/broadcast/main.ts";
+import type { Broadcaster } from "../src/broadcast/main.ts";
 import { TestFeed } from "./broadcast-feed.ts";
+import { startTestBroadcaster } from "./support/broadcaster.ts";
 
 const DIR = `/dev/shm/ap-test-broadcast-idle-${process.pid}`;
 const PORT = 19340;
@@ -19,15 +20,9 @@ beforeAll(() => {
     { venueSymbol: "BTC/USD", symbol: "BTC-USD", priceDecimals: 1, sizeDecimals: 8 },
   ]);
   feed.snapshot(0, [[100_0, 1]], [[101_0, 1]]);
-  broadcaster = startBroadcaster(
-    readBroadcastConfig({
-      SHARED_MEMORY_PATH: DIR,
-      WEBSOCKET_PORT: String(PORT),
-      METRICS_PORT: String(PORT + 1),
-      BROADCAST_HOST: "127.0.0.1",
-      BROADCAST_IDLE_TIMEOUT_SECONDS: String(IDLE_SECONDS),
-    }),
-  );
+  broadcaster = startTestBroadcaster(DIR, PORT, {
+    BROADCAST_IDLE_TIMEOUT_SECONDS: String(IDLE_SECONDS),
+  });
 });
 
 afterAll(async () => {

@@ -4,9 +4,10 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { rmSync } from "node:fs";
 import WebSocket from "ws";
-import { type Broadcaster, readBroadcastConfig, startBroadcaster } from "../src/broadcast/main.ts";
+import type { Broadcaster } from "../src/broadcast/main.ts";
 import { AlphaPulseClient } from "../src/client/client.ts";
 import { TestFeed } from "./broadcast-feed.ts";
+import { startTestBroadcaster, tearDown, until } from "./support/broadcaster.ts";
 
 const DIR = `/dev/shm/ap-test-broadcast-limits-${process.pid}`;
 const PORT = 19320;
@@ -47,14 +48,6 @@ function closed(socket: WebSocket): Promise<number> {
   return new Promise((resolve) => socket.once("close", (code) => resolve(code)));
 }
 
-async function until(condition: () => boolean | Promise<boolean>, timeoutMs = 30_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await condition())) {
-    if (Date.now() > deadline) throw new Error("condition not met in time");
-    await Bun.sleep(5);
-  }
-}
-
 async function metric(name: string): Promise<number> {
   const text = await (await fetch(`http://127.0.0.1:${METRICS_PORT}/metrics`)).text();
   const match = new RegExp(`^${name}(?:\\{[^}]*\\})? (\\S+)$`, "m").exec(text);
@@ -66,29 +59,18 @@ beforeAll(() => {
   feed = new TestFeed(DIR, "binance", "binance", SYMBOLS, 10, 1 << 18);
   feed.snapshot(0, [[100_00, 1]], [[101_00, 1]]);
   feed.snapshot(1, [[10_00, 1]], [[11_00, 1]]);
-  broadcaster = startBroadcaster(
-    readBroadcastConfig({
-      SHARED_MEMORY_PATH: DIR,
-      WEBSOCKET_PORT: String(PORT),
-      METRICS_PORT: String(METRICS_PORT),
-      BROADCAST_HOST: "127.0.0.1",
-      BROADCAST_TOKEN: TOKEN,
-      BROADCAST_ALLOWED_ORIGINS: `${GOOD_ORIGIN},http://other.example`,
-      BROADCAST_MAX_TOPICS: "3",
-      BROADCAST_OPS_PER_SECOND: "5",
-      BROADCAST_SLOW_WARN_BYTES: String(64 * 1024),
-      BROADCAST_SLOW_CLOSE_BYTES: String(512 * 1024),
-      BROADCAST_COMPRESSION: "false",
-      SHUTDOWN_GRACE_MS: "2000",
-    }),
-  );
+  broadcaster = startTestBroadcaster(DIR, PORT, {
+    BROADCAST_TOKEN: TOKEN,
+    BROADCAST_ALLOWED_ORIGINS: `${GOOD_ORIGIN},http:, //other.example`,
+    BROADCAST_MAX_TOPICS: "3",
+    BROADCAST_OPS_PER_SECOND: "5",
+    BROADCAST_SLOW_WARN_BYTES: String(64 * 1024),
+    BROADCAST_SLOW_CLOSE_BYTES: String(512 * 1024),
+    BROADCAST_COMPRESSION: "false",
+  });
 });
 
-afterAll(async () => {
-  await broadcaster?.stop();
-  feed?.close();
-  rmSync(DIR, { recursive: true, force: true });
-});
+afterAll(() => tearDown(DIR, [broadcaster], [feed]));
 
 describe("auth and origin", () => {
   test("without the token, or with a wrong one, the upgrade is refused with 401", async () => {

@@ -4,8 +4,9 @@
 import { afterAll, beforeAll, expect, test } from "bun:test";
 import { rmSync } from "node:fs";
 import WebSocket from "ws";
-import { type Broadcaster, readBroadcastConfig, startBroadcaster } from "../src/broadcast/main.ts";
+import type { Broadcaster } from "../src/broadcast/main.ts";
 import { seededRandom, TestFeed } from "./broadcast-feed.ts";
+import { startTestBroadcaster, tearDown } from "./support/broadcaster.ts";
 
 const DIR = `/dev/shm/ap-test-broadcast-memory-${process.pid}`;
 const PORT = 19800;
@@ -31,22 +32,10 @@ beforeAll(() => {
       1 + Math.floor(random() * 1e8),
     ]);
   feed.snapshot(0, side(-1), side(1));
-  broadcaster = startBroadcaster(
-    readBroadcastConfig({
-      SHARED_MEMORY_PATH: DIR,
-      WEBSOCKET_PORT: String(PORT),
-      METRICS_PORT: String(PORT + 1),
-      BROADCAST_HOST: "127.0.0.1",
-      SHUTDOWN_GRACE_MS: "2000",
-    }),
-  );
+  broadcaster = startTestBroadcaster(DIR, PORT);
 });
 
-afterAll(async () => {
-  await broadcaster?.stop();
-  feed?.close();
-  rmSync(DIR, { recursive: true, force: true });
-});
+afterAll(() => tearDown(DIR, [broadcaster], [feed]));
 
 /** Opens a client, subscribes to TOPIC and resolves with the raw text of its snapshot. */
 function subscribeForSnapshot(): Promise<{ socket: WebSocket; text: string }> {

@@ -4,13 +4,14 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { rmSync } from "node:fs";
 import WebSocket from "ws";
-import { type Broadcaster, readBroadcastConfig, startBroadcaster } from "../src/broadcast/main.ts";
+import type { Broadcaster } from "../src/broadcast/main.ts";
 import { AlphaPulseClient } from "../src/client/client.ts";
 import type { Level } from "../src/client/protocol.ts";
 import { formatScaledTrimmed } from "../src/market/decimal.ts";
 import { BookStatus, StatusReason } from "../src/shm/layout.ts";
 import { type BookCopy, RingReader } from "../src/shm/ring-reader.ts";
 import { seededRandom, TestFeed } from "./broadcast-feed.ts";
+import { startTestBroadcaster, until } from "./support/broadcaster.ts";
 
 const DIR = `/dev/shm/ap-test-broadcast-proto-${process.pid}`;
 const PORT = 19301;
@@ -75,14 +76,6 @@ class RawClient {
   }
 }
 
-async function until(condition: () => boolean, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error("condition not met in time");
-    await Bun.sleep(2);
-  }
-}
-
 /** The ring's latest-book entry as decimal-string levels. */
 function ringBook(symbolId: number): { bids: Level[]; asks: Level[] } {
   const copy = ring.newBookCopy();
@@ -110,16 +103,9 @@ beforeAll(() => {
   feed.snapshot(0, levels(BTC_MID, -1, 5), levels(BTC_MID, 1, 5));
   feed.snapshot(1, levels(300_000, -1, 1), levels(300_000, 1, 1));
   ring = RingReader.open(`${DIR}/kraken.ring`);
-  broadcaster = startBroadcaster(
-    readBroadcastConfig({
-      SHARED_MEMORY_PATH: DIR,
-      WEBSOCKET_PORT: String(PORT),
-      METRICS_PORT: String(METRICS_PORT),
-      BROADCAST_HOST: "127.0.0.1",
-      BROADCAST_OPS_PER_SECOND: "1000",
-      SHUTDOWN_GRACE_MS: "2000",
-    }),
-  );
+  broadcaster = startTestBroadcaster(DIR, PORT, {
+    BROADCAST_OPS_PER_SECOND: "1000",
+  });
 });
 
 afterAll(async () => {

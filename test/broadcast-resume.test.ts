@@ -11,6 +11,7 @@ import type { DataMessage, Level } from "../src/client/protocol.ts";
 import { formatScaledTrimmed } from "../src/market/decimal.ts";
 import { type BookCopy, RingReader } from "../src/shm/ring-reader.ts";
 import { seededRandom, TestFeed } from "./broadcast-feed.ts";
+import { until } from "./support/broadcaster.ts";
 
 const ROOT = path.resolve(import.meta.dir, "..");
 const DIR = `/dev/shm/ap-test-broadcast-resume-${process.pid}`;
@@ -46,14 +47,6 @@ function spawnBroadcaster(port: number): Broadcaster {
   });
   running.add(child);
   return { port, metricsPort: port + 1, process: child };
-}
-
-async function until(condition: () => boolean | Promise<boolean>, timeoutMs = 20_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await condition())) {
-    if (Date.now() > deadline) throw new Error("condition not met in time");
-    await Bun.sleep(5);
-  }
 }
 
 async function ready(b: Broadcaster): Promise<void> {

@@ -4,10 +4,11 @@
 import { afterAll, beforeAll, expect, test } from "bun:test";
 import { rmSync } from "node:fs";
 import WebSocket from "ws";
-import { type Broadcaster, readBroadcastConfig, startBroadcaster } from "../src/broadcast/main.ts";
+import type { Broadcaster } from "../src/broadcast/main.ts";
 import { ConnectionState, StatusReason } from "../src/shm/layout.ts";
 import { RingReader } from "../src/shm/ring-reader.ts";
 import { seededRandom, TestFeed } from "./broadcast-feed.ts";
+import { startTestBroadcaster, tearDown, until } from "./support/broadcaster.ts";
 
 const DIR = `/dev/shm/ap-test-broadcast-seq-${process.pid}`;
 const FIRST_PORT = 19316;
@@ -27,15 +28,7 @@ let feed: TestFeed;
 const broadcasters: Broadcaster[] = [];
 
 function start(port: number): Broadcaster {
-  const broadcaster = startBroadcaster(
-    readBroadcastConfig({
-      SHARED_MEMORY_PATH: DIR,
-      WEBSOCKET_PORT: String(port),
-      METRICS_PORT: String(port + 1),
-      BROADCAST_HOST: "127.0.0.1",
-      SHUTDOWN_GRACE_MS: "1000",
-    }),
-  );
+  const broadcaster = startTestBroadcaster(DIR, port);
   broadcasters.push(broadcaster);
   return broadcaster;
 }
@@ -62,14 +55,6 @@ async function subscribe(port: number): Promise<{
   socket.send(JSON.stringify({ op: "subscribe", topics: TOPICS }));
   await until(() => ack !== null);
   return { socket, ack: ack!, messages };
-}
-
-async function until(condition: () => boolean, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error("condition not met in time");
-    await Bun.sleep(2);
-  }
 }
 
 /** A stretch of market: book changes, trades, now and then a lost book and its resync. */
@@ -101,11 +86,7 @@ beforeAll(() => {
   });
 });
 
-afterAll(async () => {
-  await Promise.all(broadcasters.map((b) => b.stop()));
-  feed?.close();
-  rmSync(DIR, { recursive: true, force: true });
-});
+afterAll(() => tearDown(DIR, broadcasters, [feed]));
 
 test("a broadcaster that attached after the ring wrapped numbers every topic as one there from the start", async () => {
   const random = seededRandom(41);

@@ -5,10 +5,11 @@ import { afterAll, beforeAll, expect, test } from "bun:test";
 import { mkdirSync, rmSync } from "node:fs";
 import path from "node:path";
 import { type Browser, chromium } from "playwright-core";
-import { type Broadcaster, readBroadcastConfig, startBroadcaster } from "../src/broadcast/main.ts";
+import type { Broadcaster } from "../src/broadcast/main.ts";
 import { formatScaledTrimmed } from "../src/market/decimal.ts";
 import { ConnectionState, StatusReason } from "../src/shm/layout.ts";
 import { seededRandom, TestFeed } from "./broadcast-feed.ts";
+import { startTestBroadcaster } from "./support/broadcaster.ts";
 
 const DIR = `/dev/shm/ap-test-broadcast-page-${process.pid}`;
 const PORT = 19330;
@@ -52,15 +53,7 @@ beforeAll(async () => {
   kraken.snapshot(0, levels(random, -1), levels(random, 1));
   kraken.snapshot(1, levels(random, -1), levels(random, 1));
   binance.snapshot(0, levels(random, -1), levels(random, 1));
-  broadcaster = startBroadcaster(
-    readBroadcastConfig({
-      SHARED_MEMORY_PATH: DIR,
-      WEBSOCKET_PORT: String(PORT),
-      METRICS_PORT: String(PORT + 1),
-      BROADCAST_HOST: "127.0.0.1",
-      SHUTDOWN_GRACE_MS: "2000",
-    }),
-  );
+  broadcaster = startTestBroadcaster(DIR, PORT);
   browser = await chromium.launch({
     executablePath: "/usr/bin/chromium",
     args: [
