@@ -31,13 +31,8 @@ beforeAll(() => {
   rmSync(DIR, { recursive: true, force: true });
   feed = new TestFeed(DIR, "kraken", "kraken", SYMBOLS, 10, 1 << 16);
   const random = seededRandom(31);
-  const side = (sign: number) =>
-    Array.from({ length: 30 }, (_, i): [number, number] => [
-      MID + sign * (i + 1) * 10,
-      1 + Math.floor(random() * 1e8),
-    ]);
   SYMBOLS.forEach((_, id) => {
-    feed.snapshot(id, side(-1), side(1));
+    feed.randomSnapshot(id, random, MID, 10);
   });
   broadcaster = startTestBroadcaster(DIR, PORT, {
     SHUTDOWN_GRACE_MS: "5000",

@@ -75,6 +75,23 @@ export class TestFeed {
     return this.writeBatch(symbolId, records, BookStatus.Valid);
   }
 
+  /** A snapshot of `levels` levels a side, `tick` apart around `mid`, random sizes below `maxSize`. */
+  randomSnapshot(
+    symbolId: number,
+    random: () => number,
+    mid: number,
+    tick: number,
+    levels = 30,
+    maxSize = 1e8,
+  ): number {
+    const side = (sign: number) =>
+      Array.from({ length: levels }, (_, i): [number, number] => [
+        mid + sign * (i + 1) * tick,
+        1 + Math.floor(random() * maxSize),
+      ]);
+    return this.snapshot(symbolId, side(-1), side(1));
+  }
+
   /** Applies changes to the full book and writes how its top-N view changed (nothing if it did not). */
   update(symbolId: number, changes: readonly LevelChange[]): number {
     const book = this.books[symbolId]!;

@@ -25,13 +25,7 @@ beforeAll(() => {
     [{ venueSymbol: "XBT/USD", symbol: "BTC-USD", priceDecimals: 1, sizeDecimals: 8 }],
     10,
   );
-  const random = seededRandom(7);
-  const side = (sign: number) =>
-    Array.from({ length: 20 }, (_, i): [number, number] => [
-      MID + sign * (i + 1) * 5,
-      1 + Math.floor(random() * 1e8),
-    ]);
-  feed.snapshot(0, side(-1), side(1));
+  feed.randomSnapshot(0, seededRandom(7), MID, 5, 20);
   broadcaster = startTestBroadcaster(DIR, PORT);
 });
 

@@ -95,13 +95,8 @@ beforeAll(() => {
   rmSync(DIR, { recursive: true, force: true });
   feed = new TestFeed(DIR, "kraken", "kraken", SYMBOLS, 10);
   const random = seededRandom(1);
-  const levels = (mid: number, sign: number, tick: number) =>
-    Array.from({ length: 30 }, (_, i): [number, number] => [
-      mid + sign * (i + 1) * tick,
-      1 + Math.floor(random() * 1e8),
-    ]);
-  feed.snapshot(0, levels(BTC_MID, -1, 5), levels(BTC_MID, 1, 5));
-  feed.snapshot(1, levels(300_000, -1, 1), levels(300_000, 1, 1));
+  feed.randomSnapshot(0, random, BTC_MID, 5);
+  feed.randomSnapshot(1, random, 300_000, 1);
   ring = RingReader.open(`${DIR}/kraken.ring`);
   broadcaster = startTestBroadcaster(DIR, PORT, {
     BROADCAST_OPS_PER_SECOND: "1000",

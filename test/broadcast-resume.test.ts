@@ -77,13 +77,7 @@ function ringBook(): { bids: Level[]; asks: Level[] } {
 beforeAll(() => {
   rmSync(DIR, { recursive: true, force: true });
   feed = new TestFeed(DIR, "kraken", "kraken", SYMBOLS, 10, 1 << 16);
-  const random = seededRandom(11);
-  const side = (sign: number) =>
-    Array.from({ length: 30 }, (_, i): [number, number] => [
-      MID + sign * (i + 1) * 5,
-      1 + Math.floor(random() * 1e8),
-    ]);
-  feed.snapshot(0, side(-1), side(1));
+  feed.randomSnapshot(0, seededRandom(11), MID, 5);
 });
 
 afterAll(async () => {

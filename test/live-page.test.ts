@@ -21,13 +21,6 @@ let binance: TestFeed;
 let broadcaster: Broadcaster;
 let browser: Browser;
 
-function levels(random: () => number, sign: number): Array<[number, number]> {
-  return Array.from({ length: 30 }, (_, i): [number, number] => [
-    MID + sign * (i + 1) * 50,
-    1 + Math.floor(random() * 5e8),
-  ]);
-}
-
 beforeAll(async () => {
   rmSync(DIR, { recursive: true, force: true });
   const random = seededRandom(21);
@@ -50,9 +43,9 @@ beforeAll(async () => {
   );
   kraken.connection(ConnectionState.Connected, StatusReason.None);
   binance.connection(ConnectionState.Reconnecting, StatusReason.Disconnected);
-  kraken.snapshot(0, levels(random, -1), levels(random, 1));
-  kraken.snapshot(1, levels(random, -1), levels(random, 1));
-  binance.snapshot(0, levels(random, -1), levels(random, 1));
+  kraken.randomSnapshot(0, random, MID, 50, 30, 5e8);
+  kraken.randomSnapshot(1, random, MID, 50, 30, 5e8);
+  binance.randomSnapshot(0, random, MID, 50, 30, 5e8);
   broadcaster = startTestBroadcaster(DIR, PORT);
   browser = await chromium.launch({
     executablePath: "/usr/bin/chromium",
