@@ -152,6 +152,19 @@ export function startBroadcastServer(options: BroadcastServerOptions): Broadcast
     return text;
   }
 
+  /**
+   * What a new subscriber gets before the topic's live messages: what it missed, when resumed;
+   * else (after a gap notice, if it asked to resume) the topic's starting message.
+   */
+  function sendStart(ws: Client, topic: Topic, missed: string[] | null, askedToResume: boolean): void {
+    if (missed !== null) {
+      for (const text of missed) ws.send(text);
+      return;
+    }
+    if (askedToResume) ws.send(gapText(topic, "resume_unavailable"));
+    sendInitial(ws, topic);
+  }
+
   /** The starting message of a fresh subscription: snapshot, latest bbo, venue status. */
   function sendInitial(ws: Client, topic: Topic): void {
     const text = initialText(topic);
@@ -259,13 +272,7 @@ export function startBroadcastServer(options: BroadcastServerOptions): Broadcast
         resumeTimer ??= setInterval(settleWaitingResumes, 2);
         continue;
       }
-      const missed = backlog.get(topic);
-      if (missed !== undefined) {
-        for (const text of missed) ws.send(text);
-      } else {
-        if (resumeSeqs[topic.name] !== undefined) ws.send(gapText(topic, "resume_unavailable"));
-        sendInitial(ws, topic);
-      }
+      sendStart(ws, topic, backlog.get(topic) ?? null, resumeSeqs[topic.name] !== undefined);
       subscribeOne(ws, topic);
     }
     if (newPatterns.length > 0) {
@@ -287,13 +294,7 @@ export function startBroadcastServer(options: BroadcastServerOptions): Broadcast
       if (waiting && topic.position < last && now < until) continue;
       waitingResumes.splice(i, 1);
       if (!waiting) continue;
-      const missed = topic.position >= last ? resumeBacklog(topic, last) : null;
-      if (missed !== null) {
-        for (const text of missed) ws.send(text);
-      } else {
-        ws.send(gapText(topic, "resume_unavailable"));
-        sendInitial(ws, topic);
-      }
+      sendStart(ws, topic, topic.position >= last ? resumeBacklog(topic, last) : null, true);
       ws.subscribe(topic.name);
     }
     if (waitingResumes.length === 0 && resumeTimer !== null) {
