@@ -103,6 +103,7 @@ export class RingWriter {
   private readonly tradeCount: Float64Array;
   private readonly bboCount: Float64Array;
   private connectionCount: number;
+  private connectionInBatch = false;
   /** Book status per symbol as the records set it. */
   private readonly bookStatus: Uint8Array;
   /** A book batch was written and its entry not yet refreshed by writeBook. */
@@ -275,6 +276,7 @@ export class RingWriter {
     const seq = this.seq;
     if (type === RecordType.ConnectionStatus) {
       size = ++this.connectionCount;
+      this.connectionInBatch = true;
     } else if (symbolId < this.symbols.length) {
       const mark = this.batchMarks[symbolId]!;
       if (mark === 0) this.batchSymbols[this.batchSymbolCount++] = symbolId;
@@ -316,9 +318,13 @@ export class RingWriter {
     if ((flags & RecordFlag.BatchEnd) !== 0) {
       // Each one aligned 8-byte store (single-copy atomic on x86-64 and AArch64), after the
       // slot's seqlock release above; doubles avoid a BigInt allocation per batch (25 ns
-      // measured). The connection count goes first, like the slots it counts.
-      this.f64[HEADER_CONNECTION_COUNT] = this.connectionCount;
+      // measured). The connection count follows the cursor: a reader that sees a count can
+      // also read the record that made it.
       this.f64[HEADER_NEXT_SEQ] = this.seq;
+      if (this.connectionInBatch) {
+        this.f64[HEADER_CONNECTION_COUNT] = this.connectionCount;
+        this.connectionInBatch = false;
+      }
       this.batchOpen = false;
       if (this.batchSymbolCount > 0) this.endBatchCounts();
     }
