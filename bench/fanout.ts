@@ -14,6 +14,7 @@ import path from "node:path";
 import type { Subprocess } from "bun";
 import { realtimeInto } from "../src/shm/clock.ts";
 import { TestFeed } from "../test/broadcast-feed.ts";
+import { broadcasterEnv } from "../test/support/broadcaster.ts";
 import type { WorkerReport, WorkerSpec } from "./fanout-client.ts";
 import { runStream } from "./fanout-stream.mjs";
 import { LoadGenerators } from "./fanout-workers.ts";
@@ -61,14 +62,7 @@ function spawnServer(kind: string): { process: Subprocess; port: number; metrics
         : ["node", "bench/fanout-node-server.mjs", spec];
   const child = Bun.spawn(["sh", "-c", limit, "sh", ...command], {
     cwd: ROOT,
-    env: {
-      ...process.env,
-      SHARED_MEMORY_PATH: DIR,
-      WEBSOCKET_PORT: String(port),
-      METRICS_PORT: String(port + 1),
-      BROADCAST_HOST: "127.0.0.1",
-      LOG_LEVEL: "warn",
-    },
+    env: { ...process.env, ...broadcasterEnv(DIR, port, { LOG_LEVEL: "warn" }) },
     stdout: "ignore",
     stderr: "inherit",
   });

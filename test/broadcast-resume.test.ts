@@ -11,7 +11,7 @@ import type { DataMessage, Level } from "../src/client/protocol.ts";
 import { formatScaledTrimmed } from "../src/market/decimal.ts";
 import { type BookCopy, RingReader } from "../src/shm/ring-reader.ts";
 import { seededRandom, TestFeed } from "./broadcast-feed.ts";
-import { until } from "./support/broadcaster.ts";
+import { broadcasterEnv, until } from "./support/broadcaster.ts";
 
 const ROOT = path.resolve(import.meta.dir, "..");
 const DIR = `/dev/shm/ap-test-broadcast-resume-${process.pid}`;
@@ -34,13 +34,11 @@ function spawnBroadcaster(port: number): Broadcaster {
     cwd: ROOT,
     env: {
       ...process.env,
-      SHARED_MEMORY_PATH: DIR,
-      WEBSOCKET_PORT: String(port),
-      METRICS_PORT: String(port + 1),
-      BROADCAST_HOST: "127.0.0.1",
-      BROADCAST_HISTORY: "100000",
-      SHUTDOWN_GRACE_MS: "5000",
-      LOG_LEVEL: "warn",
+      ...broadcasterEnv(DIR, port, {
+        BROADCAST_HISTORY: "100000",
+        SHUTDOWN_GRACE_MS: "5000",
+        LOG_LEVEL: "warn",
+      }),
     },
     stdout: "inherit",
     stderr: "inherit",

@@ -1,24 +1,32 @@
-// For the broadcaster's tests: an in-process broadcaster on loopback (WebSocket on `port`,
-// metrics on `port + 1`) over the rings in `dir`, its teardown, and the polling wait they use.
+// For the broadcaster's tests and benchmark: the settings of a broadcaster on loopback
+// (WebSocket on `port`, metrics on `port + 1`) over the rings in `dir`, one started in-process,
+// its teardown, and the polling wait they use.
 import { rmSync } from "node:fs";
 import { type Broadcaster, readBroadcastConfig, startBroadcaster } from "../../src/broadcast/main.ts";
 import type { TestFeed } from "../broadcast-feed.ts";
+
+/** A loopback broadcaster's environment; `settings` add to it or override it. */
+export function broadcasterEnv(
+  dir: string,
+  port: number,
+  settings: Record<string, string> = {},
+): Record<string, string> {
+  return {
+    SHARED_MEMORY_PATH: dir,
+    WEBSOCKET_PORT: String(port),
+    METRICS_PORT: String(port + 1),
+    BROADCAST_HOST: "127.0.0.1",
+    SHUTDOWN_GRACE_MS: "2000",
+    ...settings,
+  };
+}
 
 export function startTestBroadcaster(
   dir: string,
   port: number,
   settings: Record<string, string> = {},
 ): Broadcaster {
-  return startBroadcaster(
-    readBroadcastConfig({
-      SHARED_MEMORY_PATH: dir,
-      WEBSOCKET_PORT: String(port),
-      METRICS_PORT: String(port + 1),
-      BROADCAST_HOST: "127.0.0.1",
-      SHUTDOWN_GRACE_MS: "2000",
-      ...settings,
-    }),
-  );
+  return startBroadcaster(readBroadcastConfig(broadcasterEnv(dir, port, settings)));
 }
 
 /** Stops the broadcasters, closes the feeds' rings and removes their directory. */
