@@ -11,10 +11,11 @@
 //   FANOUT_SERVERS=alphapulse,raw,node
 import { readFileSync, rmSync } from "node:fs";
 import path from "node:path";
-import type { Subprocess } from "bun";
 import { realtimeInto } from "../src/shm/clock.ts";
-import { TestFeed } from "../test/broadcast-feed.ts";
+import { TestFeed } from "../test/support/broadcast-feed.ts";
 import { broadcasterEnv } from "../test/support/broadcaster.ts";
+import { FROM_SOURCE, startBroadcasterProcess } from "../test/support/mode-process.ts";
+import { httpStatus, waitFor } from "../test/support/wait.ts";
 import type { WorkerReport, WorkerSpec } from "./fanout-client.ts";
 import { runStream } from "./fanout-stream.mjs";
 import { LoadGenerators } from "./fanout-workers.ts";
@@ -27,7 +28,6 @@ const RATE = Number(process.env.FANOUT_RATE ?? 100);
 const PROCESSES = Number(process.env.FANOUT_PROCESSES ?? 4);
 const SERVERS = (process.env.FANOUT_SERVERS ?? "alphapulse,raw,node").split(",");
 const DIR = `/dev/shm/ap-test-broadcast-bench-${process.pid}`;
-const PORT = 19350;
 const EXCHANGES = ["kraken", "binance", "coinbase"];
 const SYMBOLS = ["BTC-USD", "ETH-USD", "SOL-USD", "XRP-USD"];
 const STREAMS = EXCHANGES.flatMap((exchange) => SYMBOLS.map((symbol) => `${exchange}.${symbol}`));
@@ -50,34 +50,61 @@ function usage(pid: number): { cpu: number; rssMiB: number; peakMiB: number } {
   return { cpu: ticks / 100, rssMiB: round(kib("VmRSS") / 1024, 1), peakMiB: round(kib("VmHWM") / 1024, 1) };
 }
 
-function spawnServer(kind: string): { process: Subprocess; port: number; metricsPort?: number } {
-  const port = PORT + 2 * SERVERS.indexOf(kind);
-  const limit = `ulimit -n ${OPEN_FILES} 2>/dev/null || ulimit -n "$(ulimit -Hn)"; exec "$@"`;
-  const spec = JSON.stringify({ port, symbols: STREAMS, rate: RATE });
-  const command =
-    kind === "alphapulse"
-      ? ["bun", "src/main.ts", "broadcast"]
-      : kind === "raw"
-        ? ["bun", "bench/fanout-raw-server.ts", spec]
-        : ["node", "bench/fanout-node-server.mjs", spec];
-  const child = Bun.spawn(["sh", "-c", limit, "sh", ...command], {
-    cwd: ROOT,
-    env: { ...process.env, ...broadcasterEnv(DIR, port, { LOG_LEVEL: "warn" }) },
-    stdout: "ignore",
-    stderr: "inherit",
-  });
-  return { process: child, port, ...(kind === "alphapulse" ? { metricsPort: port + 1 } : {}) };
+interface Server {
+  readonly pid: number;
+  /** http://127.0.0.1:port: the comparison servers' /start, the broadcaster's REST. */
+  readonly http: string;
+  readonly ws: string;
+  /** alphapulse only: where its /ready and /metrics are. */
+  readonly metrics?: string;
+  stop(): Promise<void>;
 }
 
-async function waitFor(url: string, timeoutMs = 30_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    try {
-      if ((await fetch(url)).status === 200) return;
-    } catch {}
-    if (Date.now() > deadline) throw new Error(`${url} did not answer in time`);
-    await Bun.sleep(50);
+/** One server under test, on a port of its choosing, with the open-file limit the clients need. */
+async function startServer(kind: string): Promise<Server> {
+  const limit = `ulimit -n ${OPEN_FILES} 2>/dev/null || ulimit -n "$(ulimit -Hn)"; exec "$@"`;
+  const wrapper = ["sh", "-c", limit, "sh"];
+  if (kind === "alphapulse") {
+    const broadcaster = await startBroadcasterProcess(broadcasterEnv(DIR), [...wrapper, ...FROM_SOURCE]);
+    await waitFor("the broadcaster", async () => (await httpStatus(`${broadcaster.metrics}/ready`)) === 200);
+    return {
+      pid: broadcaster.process.proc.pid,
+      http: broadcaster.http,
+      ws: broadcaster.ws,
+      metrics: broadcaster.metrics,
+      stop: async () => {
+        await broadcaster.process.stop();
+      },
+    };
   }
+  const spec = JSON.stringify({ port: 0, symbols: STREAMS, rate: RATE });
+  const script =
+    kind === "raw"
+      ? ["bun", "bench/fanout-raw-server.ts", spec]
+      : ["node", "bench/fanout-node-server.mjs", spec];
+  const child = Bun.spawn([...wrapper, ...script], { cwd: ROOT, stdout: "pipe", stderr: "inherit" });
+  // Its first line says where it listens; the rest of its output is drained unread.
+  const lines = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
+  let first = "";
+  while (!first.includes("\n")) {
+    const { value, done } = await lines.read();
+    if (done) throw new Error(`${kind} server exited before listening`);
+    first += value;
+  }
+  void (async () => {
+    while (!(await lines.read()).done) {}
+  })();
+  const { port } = JSON.parse(first.slice(0, first.indexOf("\n"))) as { port: number };
+  return {
+    pid: child.pid,
+    http: `http://127.0.0.1:${port}`,
+    ws: `ws://127.0.0.1:${port}/ws`,
+    stop: async () => {
+      child.kill("SIGTERM");
+      await Promise.race([child.exited, Bun.sleep(10_000)]);
+      if (child.exitCode === null) child.kill("SIGKILL");
+    },
+  };
 }
 
 /** The broadcaster's feed: the same pacing as the comparison servers' stream, through rings. */
@@ -119,8 +146,8 @@ interface RunResult {
 }
 
 /** A quantile of a Prometheus histogram as the upper bound of the bucket that holds it. */
-async function histogramQuantiles(metricsPort: number, name: string, quantiles: number[]): Promise<number[]> {
-  const text = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
+async function histogramQuantiles(metrics: string, name: string, quantiles: number[]): Promise<number[]> {
+  const text = await (await fetch(`${metrics}/metrics`)).text();
   const buckets = [
     ...text.matchAll(new RegExp(`^${name}_bucket\\{[^}]*le="([^"]+)"[^}]*\\} (\\S+)$`, "gm")),
   ].map((m) => [m[1] === "+Inf" ? Number.POSITIVE_INFINITY : Number(m[1]), Number(m[2])] as const);
@@ -131,20 +158,15 @@ async function histogramQuantiles(metricsPort: number, name: string, quantiles: 
 }
 
 async function run(kind: string, clients: number, feeds: Map<string, TestFeed>): Promise<RunResult> {
-  const server = spawnServer(kind);
+  const server = await startServer(kind);
   let generators: LoadGenerators | null = null;
   try {
-    await waitFor(
-      kind === "alphapulse"
-        ? `http://127.0.0.1:${server.metricsPort}/ready`
-        : `http://127.0.0.1:${server.port}/`,
-    );
     const topicSets = STREAMS.map((stream) => [`book.${stream}`, `bbo.${stream}`, `trades.${stream}`]);
     const processes = Math.max(1, Math.min(PROCESSES, Math.ceil(clients / 250)));
     const specs: WorkerSpec[] = Array.from({ length: processes }, (_, i) => {
       const first = Math.floor((i * clients) / processes);
       return {
-        url: `ws://127.0.0.1:${server.port}/ws`,
+        url: server.ws,
         clients: Math.floor(((i + 1) * clients) / processes) - first,
         topicSets,
         firstClient: first,
@@ -154,19 +176,15 @@ async function run(kind: string, clients: number, feeds: Map<string, TestFeed>):
     generators = new LoadGenerators(specs, OPEN_FILES);
     await generators.ready(300_000);
     await generators.start();
-    const before = usage(server.process.pid);
+    const before = usage(server.pid);
     const started = performance.now();
     if (kind === "alphapulse") feedRings(feeds, SECONDS);
-    else await fetch(`http://127.0.0.1:${server.port}/start?seconds=${SECONDS}`);
+    else await fetch(`${server.http}/start?seconds=${SECONDS}`);
     await Bun.sleep(SECONDS * 1000 + 250); // the last messages arrive
-    const after = usage(server.process.pid);
+    const after = usage(server.pid);
     const elapsed = (performance.now() - started) / 1000;
-    const [fanoutP50, fanoutP99] = server.metricsPort
-      ? await histogramQuantiles(
-          server.metricsPort,
-          "alphapulse_broadcast_fanout_latency_seconds",
-          [0.5, 0.99],
-        )
+    const [fanoutP50, fanoutP99] = server.metrics
+      ? await histogramQuantiles(server.metrics, "alphapulse_broadcast_fanout_latency_seconds", [0.5, 0.99])
       : [];
     const reports: WorkerReport[] = await generators.stop();
     generators = null;
@@ -192,9 +210,7 @@ async function run(kind: string, clients: number, feeds: Map<string, TestFeed>):
     };
   } finally {
     generators?.kill();
-    server.process.kill("SIGTERM");
-    await Promise.race([server.process.exited, Bun.sleep(10_000)]);
-    if (server.process.exitCode === null) server.process.kill("SIGKILL");
+    await server.stop();
   }
 }
 

@@ -22,9 +22,9 @@ import { realtimeInto } from "../src/shm/clock.ts";
 import type { SymbolSpec } from "../src/shm/layout.ts";
 import { RingWriter } from "../src/shm/ring-writer.ts";
 import { startSimulator } from "../src/simulator/index.ts";
+import { startCollectorProcess } from "../test/support/mode-process.ts";
 
 const DIR = `/dev/shm/ap-test-collector-bench-${process.pid}`;
-const ROOT = `${import.meta.dir}/..`;
 const quiet = new Logger("error", {}, () => {});
 
 const encoder = new TextEncoder();
@@ -242,7 +242,6 @@ function coinbaseFrames(count: number): string[] {
 async function collectorRss(): Promise<Record<string, { rssMiB: number; validBooks: number }>> {
   const symbols = Array.from({ length: 50 }, (_, i) => `C${String(i).padStart(2, "0")}-USD`);
   const simulator = startSimulator({
-    port: 19190,
     hostname: "127.0.0.1",
     symbols,
     seed: 9,
@@ -253,46 +252,36 @@ async function collectorRss(): Promise<Record<string, { rssMiB: number; validBoo
   const result: Record<string, { rssMiB: number; validBooks: number }> = {};
   try {
     const venues = ["kraken", "binance", "coinbase"] as const;
-    const children = venues.map((venue, i) => {
-      const urls = simulator.urls[venue];
-      return Bun.spawn(["bun", "src/main.ts", "collect"], {
-        cwd: ROOT,
-        env: {
-          ...process.env,
-          EXCHANGE: venue,
+    const children = await Promise.all(
+      venues.map((venue) =>
+        startCollectorProcess(venue, simulator.urls, {
           SYMBOLS: symbols.join(","),
           BOOK_DEPTH: "1000",
-          EXCHANGE_WS_URL: urls.ws,
-          EXCHANGE_REST_URL: "rest" in urls ? urls.rest : "",
           SHARED_MEMORY_PATH: DIR,
-          METRICS_PORT: String(19191 + i),
-          LOG_LEVEL: "error",
-        },
-        stdout: "ignore",
-        stderr: "ignore",
-      });
-    });
+        }),
+      ),
+    );
     // Binance's snapshot budget syncs 50 deep books over minutes, as on the real venue: give
     // every collector 30 s, then read its RSS with however many books are valid by then.
     const deadline = Date.now() + 30_000;
-    const valid = async (port: number) => {
-      const text = await (await fetch(`http://127.0.0.1:${port}/metrics`).catch(() => null))?.text();
+    const valid = async (metrics: string) => {
+      const text = await (await fetch(`${metrics}/metrics`).catch(() => null))?.text();
       return (text ?? "")
         .split("\n")
         .filter((l) => l.startsWith("alphapulse_book_valid{") && l.endsWith(" 1")).length;
     };
     while (Date.now() < deadline) {
-      const counts = await Promise.all(venues.map((_, i) => valid(19191 + i)));
+      const counts = await Promise.all(children.map((child) => valid(child.metrics)));
       if (counts.every((c) => c === symbols.length)) break;
       await Bun.sleep(500);
     }
     for (const [i, venue] of venues.entries()) {
-      const status = await Bun.file(`/proc/${children[i]!.pid}/status`).text();
+      const child = children[i]!;
+      const status = await Bun.file(`/proc/${child.process.proc.pid}/status`).text();
       const kb = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0);
-      result[venue] = { rssMiB: Math.round(kb / 102.4) / 10, validBooks: await valid(19191 + i) };
+      result[venue] = { rssMiB: Math.round(kb / 102.4) / 10, validBooks: await valid(child.metrics) };
     }
-    for (const child of children) child.kill("SIGTERM");
-    await Promise.all(children.map((c) => c.exited));
+    await Promise.all(children.map((child) => child.process.stop()));
   } finally {
     await simulator.stop();
   }

@@ -8,7 +8,9 @@
 import { mkdtempSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { httpStatus, OpsStack, type StackProcess, waitFor } from "../test/support/ops-stack.ts";
+import type { ModeProcess } from "../test/support/mode-process.ts";
+import { OpsStack } from "../test/support/ops-stack.ts";
+import { httpStatus, waitFor } from "../test/support/wait.ts";
 import { latencySummaryUs, round } from "./stats.ts";
 
 const REPO_ROOT = path.resolve(import.meta.dir, "..");
@@ -25,15 +27,14 @@ async function latencyBuckets(url: string): Promise<[number, number][]> {
   ]);
 }
 
-async function msUntil200(process: StackProcess, url: string, started: number): Promise<number> {
+async function msUntil200(process: ModeProcess, url: string, started: number): Promise<number> {
   await waitFor(
     `${process.name} ${url}`,
     async () => {
       if (process.proc.exitCode !== null) throw new Error(`${process.name} exited: ${process.output()}`);
-      return (await httpStatus(url)) === 200 ? true : undefined;
+      return (await httpStatus(url)) === 200;
     },
-    60_000,
-    2,
+    { timeoutMs: 60_000, intervalMs: 2 },
   );
   return performance.now() - started;
 }
@@ -45,23 +46,20 @@ const build = Bun.spawnSync(["bun", "build", "--compile", "--minify", "src/main.
 });
 if (build.exitCode !== 0) throw new Error(`build failed: ${build.stderr.toString()}`);
 
-const stack = new OpsStack("bench", 19470, [binary]);
+const stack = new OpsStack("bench", [binary]);
 try {
-  const simulator = stack.startSimulator();
-  await waitFor("simulator", async () =>
-    (await httpStatus(`http://127.0.0.1:${stack.simulatorPort}/control/stats`)) === 200 ? true : undefined,
-  );
+  const simulator = await stack.startSimulator();
 
-  const collectorUrl = `http://127.0.0.1:${stack.collectorMetricsPort("kraken")}`;
+  // Each process binds port 0 and logs its port once it serves: the clock runs from the spawn.
   let started = performance.now();
-  const collector = stack.startCollector("kraken");
-  const collectorHealthMs = await msUntil200(collector, `${collectorUrl}/health`, started);
-  const collectorReadyMs = await msUntil200(collector, `${collectorUrl}/ready`, started);
+  const collector = await stack.startCollector("kraken");
+  const collectorUrl = collector.metrics;
+  const collectorHealthMs = await msUntil200(collector.process, `${collectorUrl}/health`, started);
+  const collectorReadyMs = await msUntil200(collector.process, `${collectorUrl}/ready`, started);
 
-  const broadcasterUrl = `http://127.0.0.1:${stack.broadcasterMetricsPort}`;
   started = performance.now();
-  const broadcaster = stack.startBroadcaster();
-  const broadcasterReadyMs = await msUntil200(broadcaster, `${broadcasterUrl}/ready`, started);
+  const broadcaster = await stack.startBroadcaster();
+  const broadcasterReadyMs = await msUntil200(broadcaster.process, `${broadcaster.metrics}/ready`, started);
 
   const healthNs = new Float64Array(HEALTH_REQUESTS);
   for (let i = 0; i < HEALTH_REQUESTS; i++) {
@@ -80,12 +78,12 @@ try {
   const p99Bucket = steady.find(([, count]) => count >= frames * 0.99)?.[0];
 
   started = performance.now();
-  const broadcasterExit = await stack.stopProcess(broadcaster);
+  const broadcasterExit = await broadcaster.process.stop();
   const broadcasterStopMs = performance.now() - started;
   started = performance.now();
-  const collectorExit = await stack.stopProcess(collector);
+  const collectorExit = await collector.process.stop();
   const collectorStopMs = performance.now() - started;
-  await stack.stopProcess(simulator);
+  await simulator.process.stop();
 
   console.log(
     JSON.stringify({

@@ -3,10 +3,8 @@
 // simulator generated against its target, and the simulator's CPU share of one core.
 //
 //   bun bench/simulator.ts [updatesPerSecond=1000] [seconds=5]   (the last stdout line is JSON)
-import path from "node:path";
+import { startSimulatorProcess } from "../test/support/mode-process.ts";
 
-const ROOT = path.resolve(import.meta.dir, "..");
-const PORT = 19280;
 const SYMBOLS = ["BTC-USD", "ETH-USD", "SOL-USD", "BTC-USDT", "ETH-USDT"];
 const UPDATES = Number(process.argv[2] ?? 1_000);
 const SECONDS = Number(process.argv[3] ?? 5);
@@ -22,19 +20,6 @@ function cpuTicks(pid: number): number {
   const stat = require("node:fs").readFileSync(`/proc/${pid}/stat`, "utf8") as string;
   const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
   return Number(fields[11]) + Number(fields[12]);
-}
-
-async function waitForServer(): Promise<void> {
-  const deadline = performance.now() + 20_000;
-  while (performance.now() < deadline) {
-    try {
-      if ((await fetch(`http://127.0.0.1:${PORT}/control/stats`)).ok) return;
-    } catch {
-      // not listening yet
-    }
-    await Bun.sleep(50);
-  }
-  throw new Error("simulator did not start");
 }
 
 function open(url: string, counter: Counter, onOpen: (ws: WebSocket) => void): Promise<WebSocket> {
@@ -53,21 +38,14 @@ function open(url: string, counter: Counter, onOpen: (ws: WebSocket) => void): P
 }
 
 async function main(): Promise<void> {
-  const child = Bun.spawn(["bun", "src/main.ts", "simulate"], {
-    cwd: ROOT,
-    env: {
-      ...process.env,
-      SIMULATOR_PORT: String(PORT),
-      SIMULATOR_SYMBOLS: SYMBOLS.join(","),
-      SIMULATOR_UPDATES_PER_SECOND: String(UPDATES),
-      SIMULATOR_TRADES_PER_SECOND: String(TRADES),
-      LOG_LEVEL: "warn",
-    },
-    stdout: "ignore",
-    stderr: "inherit",
+  const simulator = await startSimulatorProcess({
+    SIMULATOR_SYMBOLS: SYMBOLS.join(","),
+    SIMULATOR_UPDATES_PER_SECOND: String(UPDATES),
+    SIMULATOR_TRADES_PER_SECOND: String(TRADES),
   });
+  const child = simulator.process.proc;
+  const { urls } = simulator;
   try {
-    await waitForServer();
     const counters = {
       kraken: { frames: 0, bytes: 0 },
       binance: { frames: 0, bytes: 0 },
@@ -79,25 +57,21 @@ async function main(): Promise<void> {
       `${s}@depth@100ms`,
     ]);
     const sockets = [
-      await open(`ws://127.0.0.1:${PORT}/kraken/v2`, counters.kraken, (ws) => {
+      await open(urls.kraken.ws, counters.kraken, (ws) => {
         ws.send(
           JSON.stringify({ method: "subscribe", params: { channel: "book", symbol: kraken, depth: 100 } }),
         );
         ws.send(JSON.stringify({ method: "subscribe", params: { channel: "trade", symbol: kraken } }));
       }),
-      await open(
-        `ws://127.0.0.1:${PORT}/binance/stream?streams=${binanceStreams.join("/")}`,
-        counters.binance,
-        () => {},
-      ),
-      await open(`ws://127.0.0.1:${PORT}/coinbase`, counters.coinbase, (ws) => {
+      await open(`${urls.binance.ws}/stream?streams=${binanceStreams.join("/")}`, counters.binance, () => {}),
+      await open(urls.coinbase.ws, counters.coinbase, (ws) => {
         ws.send(JSON.stringify({ type: "subscribe", product_ids: SYMBOLS, channel: "level2" }));
         ws.send(JSON.stringify({ type: "subscribe", product_ids: SYMBOLS, channel: "market_trades" }));
         ws.send(JSON.stringify({ type: "subscribe", channel: "heartbeats" }));
       }),
     ];
     await Bun.sleep(1_000); // snapshots and warm-up
-    const statsBefore = (await (await fetch(`http://127.0.0.1:${PORT}/control/stats`)).json()) as Stats;
+    const statsBefore = (await (await fetch(`${simulator.http}/control/stats`)).json()) as Stats;
     const start = {
       kraken: { ...counters.kraken },
       binance: { ...counters.binance },
@@ -108,7 +82,7 @@ async function main(): Promise<void> {
     await Bun.sleep(SECONDS * 1_000);
     const elapsed = (performance.now() - t0) / 1000;
     const cpu = (cpuTicks(child.pid) - ticks) / CLOCK_TICKS / elapsed;
-    const statsAfter = (await (await fetch(`http://127.0.0.1:${PORT}/control/stats`)).json()) as Stats;
+    const statsAfter = (await (await fetch(`${simulator.http}/control/stats`)).json()) as Stats;
     for (const ws of sockets) ws.close();
     const perVenue: Record<string, unknown> = {};
     for (const venue of ["kraken", "binance", "coinbase"] as const) {
@@ -133,8 +107,7 @@ async function main(): Promise<void> {
       }),
     );
   } finally {
-    child.kill("SIGTERM");
-    await child.exited;
+    await simulator.process.stop();
   }
 }
 

@@ -4,22 +4,20 @@
 import { afterAll, beforeAll, expect, test } from "bun:test";
 import { rmSync } from "node:fs";
 import WebSocket from "ws";
-import type { Broadcaster } from "../src/broadcast/main.ts";
 import { AlphaPulseClient } from "../src/client/client.ts";
-import { TestFeed } from "./broadcast-feed.ts";
-import { startTestBroadcaster, tearDown, until } from "./support/broadcaster.ts";
+import { TestFeed } from "./support/broadcast-feed.ts";
+import { type LoopbackBroadcaster, startTestBroadcaster, tearDown } from "./support/broadcaster.ts";
+import { waitFor } from "./support/wait.ts";
 
 const DIR = `/dev/shm/ap-test-broadcast-budget-${process.pid}`;
-const PORT = 19322;
-const METRICS_PORT = 19323;
 const TOPIC = "trades.binance.BTC-USDT";
 const BUDGET = 1 << 20;
 
 let feed: TestFeed;
-let broadcaster: Broadcaster;
+let broadcaster: LoopbackBroadcaster;
 
 async function metric(name: string): Promise<number> {
-  const text = await (await fetch(`http://127.0.0.1:${METRICS_PORT}/metrics`)).text();
+  const text = await (await fetch(`${broadcaster.metrics}/metrics`)).text();
   const match = new RegExp(`^${name}(?:\\{[^}]*\\})? (\\S+)$`, "m").exec(text);
   return match ? Number(match[1]) : Number.NaN;
 }
@@ -29,7 +27,7 @@ async function stalledClient(): Promise<{
   socket: WebSocket;
   closed: Promise<{ code: number; reason: string }>;
 }> {
-  const socket = new WebSocket(`ws://127.0.0.1:${PORT}/ws`);
+  const socket = new WebSocket(broadcaster.ws);
   await new Promise((resolve, reject) => {
     socket.once("open", resolve);
     socket.once("error", reject);
@@ -49,7 +47,7 @@ beforeAll(() => {
   feed = new TestFeed(DIR, "binance", "binance", [
     { venueSymbol: "BTCUSDT", symbol: "BTC-USDT", priceDecimals: 2, sizeDecimals: 8 },
   ]);
-  broadcaster = startTestBroadcaster(DIR, PORT, {
+  broadcaster = startTestBroadcaster(DIR, {
     BROADCAST_SLOW_WARN_BYTES: String(64 * 1024),
     BROADCAST_SLOW_CLOSE_BYTES: String(256 << 20), // never reached here: only the budget closes
     BROADCAST_SEND_BUDGET_BYTES: String(BUDGET),
@@ -61,7 +59,7 @@ beforeAll(() => {
 afterAll(() => tearDown(DIR, [broadcaster], [feed]));
 
 test("slow clients past the send budget together are closed with 4008; a fast one misses nothing", async () => {
-  const fast = new AlphaPulseClient({ urls: [`ws://127.0.0.1:${PORT}/ws`], books: false, reconnect: false });
+  const fast = new AlphaPulseClient({ urls: [broadcaster.ws], books: false, reconnect: false });
   let fastTrades = 0;
   fast.on("message", (message) => {
     if (message.type === "trade") fastTrades++;
@@ -82,10 +80,13 @@ test("slow clients past the send budget together are closed with 4008; a fast on
     expect(await closed).toEqual({ code: 4008, reason: "slow consumer: the server's send budget is spent" });
   }
   expect(await metric("alphapulse_broadcast_slow_client_disconnects_total")).toBe(2);
-  await until(() => fast.lastSeq(TOPIC) === written);
+  await waitFor("every trade at the fast client", () => fast.lastSeq(TOPIC) === written);
   expect(fastTrades).toBe(written);
   expect(fast.gaps).toBe(0);
   // With the stalled clients gone nothing is left queued.
-  await until(async () => (await metric("alphapulse_broadcast_unsent_bytes")) < 64 * 1024);
+  await waitFor(
+    "the queues to drain",
+    async () => (await metric("alphapulse_broadcast_unsent_bytes")) < 64 * 1024,
+  );
   fast.close();
 }, 120_000);

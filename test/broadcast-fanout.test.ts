@@ -5,14 +5,12 @@ import { afterAll, beforeAll, expect, test } from "bun:test";
 import { rmSync } from "node:fs";
 import type { WorkerSpec } from "../bench/fanout-client.ts";
 import { LoadGenerators } from "../bench/fanout-workers.ts";
-import type { Broadcaster } from "../src/broadcast/main.ts";
 import { formatScaledTrimmed } from "../src/market/decimal.ts";
 import { RingReader } from "../src/shm/ring-reader.ts";
-import { seededRandom, TestFeed } from "./broadcast-feed.ts";
-import { startTestBroadcaster } from "./support/broadcaster.ts";
+import { seededRandom, TestFeed } from "./support/broadcast-feed.ts";
+import { type LoopbackBroadcaster, startTestBroadcaster } from "./support/broadcaster.ts";
 
 const DIR = `/dev/shm/ap-test-broadcast-fanout-${process.pid}`;
-const PORT = 19360;
 const CLIENTS = 1000;
 const PROCESSES = 4;
 const SYMBOLS = ["BTC-USD", "ETH-USD", "SOL-USD", "XRP-USD"].map((symbol) => ({
@@ -24,7 +22,7 @@ const SYMBOLS = ["BTC-USD", "ETH-USD", "SOL-USD", "XRP-USD"].map((symbol) => ({
 const MID = 1_000_000;
 
 let feed: TestFeed;
-let broadcaster: Broadcaster;
+let broadcaster: LoopbackBroadcaster;
 let generators: LoadGenerators | null = null;
 
 beforeAll(() => {
@@ -34,7 +32,7 @@ beforeAll(() => {
   SYMBOLS.forEach((_, id) => {
     feed.randomSnapshot(id, random, MID, 10);
   });
-  broadcaster = startTestBroadcaster(DIR, PORT, {
+  broadcaster = startTestBroadcaster(DIR, {
     SHUTDOWN_GRACE_MS: "5000",
   });
 });
@@ -47,7 +45,7 @@ afterAll(async () => {
 });
 
 async function deliveries(): Promise<number> {
-  const text = await (await fetch(`http://127.0.0.1:${PORT + 1}/metrics`)).text();
+  const text = await (await fetch(`${broadcaster.metrics}/metrics`)).text();
   let total = 0;
   for (const match of text.matchAll(/^alphapulse_broadcast_messages_sent_total\{[^}]*\} (\S+)$/gm))
     total += Number(match[1]);
@@ -80,7 +78,7 @@ test("1,000 clients in four processes each get every message, in order, and end 
     `bbo.kraken.${symbol}`,
   ]);
   const specs: WorkerSpec[] = Array.from({ length: PROCESSES }, (_, i) => ({
-    url: `ws://127.0.0.1:${PORT}/ws`,
+    url: broadcaster.ws,
     clients: CLIENTS / PROCESSES,
     topicSets,
     firstClient: (i * CLIENTS) / PROCESSES,

@@ -4,15 +4,13 @@
 import { afterAll, beforeAll, expect, test } from "bun:test";
 import { rmSync } from "node:fs";
 import WebSocket from "ws";
-import type { Broadcaster } from "../src/broadcast/main.ts";
-import { TestFeed } from "./broadcast-feed.ts";
-import { startTestBroadcaster } from "./support/broadcaster.ts";
+import { TestFeed } from "./support/broadcast-feed.ts";
+import { type LoopbackBroadcaster, startTestBroadcaster } from "./support/broadcaster.ts";
 
 const DIR = `/dev/shm/ap-test-broadcast-idle-${process.pid}`;
-const PORT = 19340;
 const IDLE_SECONDS = 8; // the smallest the setting accepts
 let feed: TestFeed;
-let broadcaster: Broadcaster;
+let broadcaster: LoopbackBroadcaster;
 
 beforeAll(() => {
   rmSync(DIR, { recursive: true, force: true });
@@ -20,7 +18,7 @@ beforeAll(() => {
     { venueSymbol: "BTC/USD", symbol: "BTC-USD", priceDecimals: 1, sizeDecimals: 8 },
   ]);
   feed.snapshot(0, [[100_0, 1]], [[101_0, 1]]);
-  broadcaster = startTestBroadcaster(DIR, PORT, {
+  broadcaster = startTestBroadcaster(DIR, {
     BROADCAST_IDLE_TIMEOUT_SECONDS: String(IDLE_SECONDS),
   });
 });
@@ -33,7 +31,7 @@ afterAll(async () => {
 
 function connect(autoPong: boolean): Promise<WebSocket> {
   return new Promise((resolve, reject) => {
-    const socket = new WebSocket(`ws://127.0.0.1:${PORT}/ws`, { autoPong });
+    const socket = new WebSocket(broadcaster.ws, { autoPong });
     socket.once("open", () => resolve(socket));
     socket.once("error", reject);
   });

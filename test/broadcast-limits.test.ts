@@ -4,14 +4,12 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { rmSync } from "node:fs";
 import WebSocket from "ws";
-import type { Broadcaster } from "../src/broadcast/main.ts";
 import { AlphaPulseClient } from "../src/client/client.ts";
-import { TestFeed } from "./broadcast-feed.ts";
-import { startTestBroadcaster, tearDown, until } from "./support/broadcaster.ts";
+import { TestFeed } from "./support/broadcast-feed.ts";
+import { type LoopbackBroadcaster, startTestBroadcaster, tearDown } from "./support/broadcaster.ts";
+import { waitFor } from "./support/wait.ts";
 
 const DIR = `/dev/shm/ap-test-broadcast-limits-${process.pid}`;
-const PORT = 19320;
-const METRICS_PORT = 19321;
 const TOKEN = "s3cret-token";
 const GOOD_ORIGIN = "http://good.example";
 const SYMBOLS = [
@@ -20,10 +18,10 @@ const SYMBOLS = [
 ];
 
 let feed: TestFeed;
-let broadcaster: Broadcaster;
+let broadcaster: LoopbackBroadcaster;
 
 function url(query = `?token=${TOKEN}`): string {
-  return `ws://127.0.0.1:${PORT}/ws${query}`;
+  return `${broadcaster.ws}${query}`;
 }
 
 /** Opens a `ws` client; resolves with it, or rejects with the HTTP status that refused it. */
@@ -49,7 +47,7 @@ function closed(socket: WebSocket): Promise<number> {
 }
 
 async function metric(name: string): Promise<number> {
-  const text = await (await fetch(`http://127.0.0.1:${METRICS_PORT}/metrics`)).text();
+  const text = await (await fetch(`${broadcaster.metrics}/metrics`)).text();
   const match = new RegExp(`^${name}(?:\\{[^}]*\\})? (\\S+)$`, "m").exec(text);
   return match ? Number(match[1]) : Number.NaN;
 }
@@ -59,7 +57,7 @@ beforeAll(() => {
   feed = new TestFeed(DIR, "binance", "binance", SYMBOLS, 10, 1 << 18);
   feed.snapshot(0, [[100_00, 1]], [[101_00, 1]]);
   feed.snapshot(1, [[10_00, 1]], [[11_00, 1]]);
-  broadcaster = startTestBroadcaster(DIR, PORT, {
+  broadcaster = startTestBroadcaster(DIR, {
     BROADCAST_TOKEN: TOKEN,
     BROADCAST_ALLOWED_ORIGINS: `${GOOD_ORIGIN},http:, //other.example`,
     BROADCAST_MAX_TOPICS: "3",
@@ -80,8 +78,8 @@ describe("auth and origin", () => {
     byQuery.close();
     const byHeader = await open(url(""), { headers: { authorization: `Bearer ${TOKEN}` } });
     byHeader.close();
-    expect((await fetch(`http://127.0.0.1:${PORT}/api/v1/symbols`)).status).toBe(401);
-    const rest = await fetch(`http://127.0.0.1:${PORT}/api/v1/symbols`, {
+    expect((await fetch(`${broadcaster.http}/api/v1/symbols`)).status).toBe(401);
+    const rest = await fetch(`${broadcaster.http}/api/v1/symbols`, {
       headers: { authorization: `Bearer ${TOKEN}` },
     });
     expect(rest.status).toBe(200);
@@ -99,7 +97,7 @@ describe("limits", () => {
     const socket = await open(url());
     const messages = collect(socket);
     socket.send(JSON.stringify({ op: "subscribe", topics: ["trades.binance.*", "book.binance.BTC-USDT"] }));
-    await until(() => messages.some((m) => m.type === "error" || m.type === "ack"));
+    await waitFor("an answer", () => messages.some((m) => m.type === "error" || m.type === "ack"));
     expect(messages[0]).toMatchObject({ type: "error", code: "too_many_topics" });
     socket.close();
   });
@@ -109,7 +107,7 @@ describe("limits", () => {
     const messages = collect(socket);
     const code = closed(socket);
     for (let i = 0; i < 15; i++) socket.send(JSON.stringify({ op: "ping" }));
-    await until(() => messages.length === 15);
+    await waitFor("15 answers", () => messages.length === 15);
     expect(messages.filter((m) => m.type === "pong").length).toBeGreaterThanOrEqual(10);
     expect(
       messages.filter((m) => m.type === "error" && m.code === "rate_limited").length,
@@ -132,7 +130,7 @@ test("a slow consumer is warned, then closed with 4008; a fast one on the same t
   const slowMessages = collect(slow);
   const slowClosed = closed(slow);
   slow.send(JSON.stringify({ op: "subscribe", topics: ["trades.binance.BTC-USDT"] }));
-  await until(() => slowMessages.some((m) => m.type === "ack"));
+  await waitFor("the slow client's ack", () => slowMessages.some((m) => m.type === "ack"));
   slow.pause(); // stops reading its socket: the server's send buffer for it grows
 
   const warningsBefore = await metric("alphapulse_broadcast_slow_client_warnings_total");
@@ -142,13 +140,17 @@ test("a slow consumer is warned, then closed with 4008; a fast one on the same t
     feed.trade(0, 100_00 + (i % 100), 1 + i, i % 2 === 0, i);
     if (i % 2000 === 0) await Bun.sleep(1); // let the broadcaster keep up, as a real feed would
   }
-  await until(
+  await waitFor(
+    "the slow client's disconnect",
     async () => (await metric("alphapulse_broadcast_slow_client_disconnects_total")) > disconnectsBefore,
   );
   expect(await metric("alphapulse_broadcast_slow_client_warnings_total")).toBeGreaterThan(warningsBefore);
 
   // The fast client got every trade, in order, while the slow one was stuck.
-  await until(() => fast.lastSeq("trades.binance.BTC-USDT") === feed.writer.counts(0).trade);
+  await waitFor(
+    "every trade at the fast client",
+    () => fast.lastSeq("trades.binance.BTC-USDT") === feed.writer.counts(0).trade,
+  );
   expect(fastTrades).toBe(total);
   expect(fast.gaps).toBe(0);
   fast.close();

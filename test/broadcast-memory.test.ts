@@ -4,17 +4,15 @@
 import { afterAll, beforeAll, expect, test } from "bun:test";
 import { rmSync } from "node:fs";
 import WebSocket from "ws";
-import type { Broadcaster } from "../src/broadcast/main.ts";
-import { seededRandom, TestFeed } from "./broadcast-feed.ts";
-import { startTestBroadcaster, tearDown } from "./support/broadcaster.ts";
+import { seededRandom, TestFeed } from "./support/broadcast-feed.ts";
+import { type LoopbackBroadcaster, startTestBroadcaster, tearDown } from "./support/broadcaster.ts";
 
 const DIR = `/dev/shm/ap-test-broadcast-memory-${process.pid}`;
-const PORT = 19800;
 const TOPIC = "book.kraken.BTC-USD";
 const MID = 4_500_000;
 
 let feed: TestFeed;
-let broadcaster: Broadcaster;
+let broadcaster: LoopbackBroadcaster;
 
 beforeAll(() => {
   rmSync(DIR, { recursive: true, force: true });
@@ -26,7 +24,7 @@ beforeAll(() => {
     10,
   );
   feed.randomSnapshot(0, seededRandom(7), MID, 5, 20);
-  broadcaster = startTestBroadcaster(DIR, PORT);
+  broadcaster = startTestBroadcaster(DIR);
 });
 
 afterAll(() => tearDown(DIR, [broadcaster], [feed]));
@@ -34,7 +32,7 @@ afterAll(() => tearDown(DIR, [broadcaster], [feed]));
 /** Opens a client, subscribes to TOPIC and resolves with the raw text of its snapshot. */
 function subscribeForSnapshot(): Promise<{ socket: WebSocket; text: string }> {
   return new Promise((resolve, reject) => {
-    const socket = new WebSocket(`ws://127.0.0.1:${PORT}/ws`);
+    const socket = new WebSocket(broadcaster.ws);
     socket.on("error", reject);
     socket.on("open", () => socket.send(JSON.stringify({ op: "subscribe", topics: [TOPIC] })));
     socket.on("message", (data) => {

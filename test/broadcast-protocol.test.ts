@@ -4,19 +4,16 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { rmSync } from "node:fs";
 import WebSocket from "ws";
-import type { Broadcaster } from "../src/broadcast/main.ts";
 import { AlphaPulseClient } from "../src/client/client.ts";
 import type { Level } from "../src/client/protocol.ts";
 import { formatScaledTrimmed } from "../src/market/decimal.ts";
 import { BookStatus, StatusReason } from "../src/shm/layout.ts";
 import { type BookCopy, RingReader } from "../src/shm/ring-reader.ts";
-import { seededRandom, TestFeed } from "./broadcast-feed.ts";
-import { startTestBroadcaster, until } from "./support/broadcaster.ts";
+import { seededRandom, TestFeed } from "./support/broadcast-feed.ts";
+import { type LoopbackBroadcaster, startTestBroadcaster } from "./support/broadcaster.ts";
+import { waitFor } from "./support/wait.ts";
 
 const DIR = `/dev/shm/ap-test-broadcast-proto-${process.pid}`;
-const PORT = 19301;
-const METRICS_PORT = 19302;
-const URL_WS = `ws://127.0.0.1:${PORT}/ws`;
 const SYMBOLS = [
   { venueSymbol: "XBT/USD", symbol: "BTC-USD", priceDecimals: 1, sizeDecimals: 8 },
   { venueSymbol: "ETH/USD", symbol: "ETH-USD", priceDecimals: 2, sizeDecimals: 8 },
@@ -24,7 +21,7 @@ const SYMBOLS = [
 const BTC_MID = 450_000_0; // 450000.0 at 1 decimal
 
 let feed: TestFeed;
-let broadcaster: Broadcaster;
+let broadcaster: LoopbackBroadcaster;
 let ring: RingReader;
 
 /** A `ws` client that queues every parsed message and waits for the ones a test wants. */
@@ -98,7 +95,7 @@ beforeAll(() => {
   feed.randomSnapshot(0, random, BTC_MID, 5);
   feed.randomSnapshot(1, random, 300_000, 1);
   ring = RingReader.open(`${DIR}/kraken.ring`);
-  broadcaster = startTestBroadcaster(DIR, PORT, {
+  broadcaster = startTestBroadcaster(DIR, {
     BROADCAST_OPS_PER_SECOND: "1000",
   });
 });
@@ -112,7 +109,7 @@ afterAll(async () => {
 
 describe("plain ws client", () => {
   test("subscribe: ack with the position, a snapshot equal to the ring, then deltas seq + 1 each", async () => {
-    const client = new RawClient(URL_WS);
+    const client = new RawClient(broadcaster.ws);
     await client.opened();
     client.send({ op: "subscribe", topics: ["book.kraken.BTC-USD"], id: 7 });
     const ack = await client.next((m) => m.type === "ack");
@@ -156,7 +153,7 @@ describe("plain ws client", () => {
   });
 
   test("trades on a wildcard topic, exact decimals and side", async () => {
-    const client = new RawClient(URL_WS);
+    const client = new RawClient(broadcaster.ws);
     await client.opened();
     client.send({ op: "subscribe", topics: ["trades.*.BTC-USD"] });
     const ack = await client.next((m) => m.type === "ack");
@@ -184,7 +181,7 @@ describe("plain ws client", () => {
   });
 
   test("status: invalid, then a fresh snapshot after the resync; bbo follows the top", async () => {
-    const client = new RawClient(URL_WS);
+    const client = new RawClient(broadcaster.ws);
     await client.opened();
     client.send({ op: "subscribe", topics: ["book.kraken.ETH-USD", "bbo.kraken.ETH-USD", "status.kraken"] });
     await client.next((m) => m.type === "ack");
@@ -212,7 +209,7 @@ describe("plain ws client", () => {
   });
 
   test("malformed and oversized input get error frames; the connection keeps working", async () => {
-    const client = new RawClient(URL_WS);
+    const client = new RawClient(broadcaster.ws);
     await client.opened();
     const cases: Array<[unknown, string]> = [
       ["{not json", "bad_json"],
@@ -236,24 +233,24 @@ describe("plain ws client", () => {
     expect(await client.next((m) => m.type === "pong")).toMatchObject({ id: "p1" });
     // Past the hard frame limit the WebSocket layer closes with 1009.
     client.send("x".repeat(2 * 1024 * 1024));
-    await until(() => client.closed !== null);
+    await waitFor("the close", () => client.closed !== null);
     expect(client.closed!.code).toBe(1009);
   });
 });
 
 describe("SDK client", () => {
   test("the local book equals the ring's latest-book entry after every update", async () => {
-    const client = new AlphaPulseClient({ urls: [URL_WS] });
+    const client = new AlphaPulseClient({ urls: [broadcaster.ws] });
     await client.connect();
     await client.subscribe(["book.kraken.BTC-USD"]);
-    await until(() => client.book("book.kraken.BTC-USD")?.hasSnapshot === true);
+    await waitFor("the snapshot", () => client.book("book.kraken.BTC-USD")?.hasSnapshot === true);
     const random = seededRandom(3);
     let checked = 0;
     for (let i = 0; i < 300; i++) {
       const seq = feed.randomUpdate(0, random, BTC_MID, 5);
       if (seq === 0) continue;
       const want = feed.writer.counts(0).book;
-      await until(() => client.lastSeq("book.kraken.BTC-USD") === want);
+      await waitFor(`book seq ${want}`, () => client.lastSeq("book.kraken.BTC-USD") === want);
       const book = client.book("book.kraken.BTC-USD")!;
       expect({ bids: book.bids(), asks: book.asks() }).toEqual(ringBook(0));
       checked++;
@@ -268,9 +265,12 @@ describe("resume", () => {
   test("from a seq this broadcaster has not reached yet: held until it gets there, then only what follows", async () => {
     const TRADES = "trades.kraken.ETH-USD";
     const position = feed.writer.counts(1).trade;
-    await until(() => broadcaster.hub.topics.get(TRADES)!.position === position);
+    await waitFor(
+      "the broadcaster to reach the last trade",
+      () => broadcaster.hub.topics.get(TRADES)!.position === position,
+    );
     // As if it came from a broadcaster three trades ahead of this one.
-    const client = new RawClient(URL_WS);
+    const client = new RawClient(broadcaster.ws);
     await client.opened();
     client.send({ op: "subscribe", topics: [TRADES], resume: { [TRADES]: position + 3 } });
     const ack = await client.next((m) => m.type === "ack");
@@ -283,7 +283,7 @@ describe("resume", () => {
     expect(client.messages.filter((m) => m.type === "status")).toEqual([]);
 
     // A seq it does not reach within the wait: a gap notice at its own position.
-    const far = new RawClient(URL_WS);
+    const far = new RawClient(broadcaster.ws);
     await far.opened();
     far.send({ op: "subscribe", topics: [TRADES], resume: { [TRADES]: position + 1000 } });
     const gap = await far.next((m) => m.type === "status", 5_000);
@@ -297,7 +297,7 @@ describe("resume", () => {
 
 describe("REST and metrics", () => {
   test("symbols, book and trades", async () => {
-    const base = `http://127.0.0.1:${PORT}/api/v1`;
+    const base = `${broadcaster.http}/api/v1`;
     const symbols = await (await fetch(`${base}/symbols`)).json();
     expect(symbols.exchanges[0].exchange).toBe("kraken");
     expect(symbols.exchanges[0].symbols.map((s: { symbol: string }) => s.symbol)).toEqual([
@@ -316,11 +316,11 @@ describe("REST and metrics", () => {
     expect(missing.status).toBe(404);
     expect((await missing.json()).status).toBe(404);
     expect((await fetch(`${base}/book/kraken/BTC-USD?depth=zero`)).status).toBe(400);
-    expect((await fetch(`http://127.0.0.1:${PORT}/`)).status).toBe(200);
+    expect((await fetch(`${broadcaster.http}/`)).status).toBe(200);
   });
 
   test("/metrics carries the broadcaster's metrics, /ready says the ring is fresh", async () => {
-    const text = await (await fetch(`http://127.0.0.1:${METRICS_PORT}/metrics`)).text();
+    const text = await (await fetch(`${broadcaster.metrics}/metrics`)).text();
     for (const name of [
       "alphapulse_delta_compression_ratio",
       "alphapulse_broadcast_clients_connected",
@@ -338,7 +338,7 @@ describe("REST and metrics", () => {
     const ratio = Number(/alphapulse_delta_compression_ratio\{[^}]*\} (\S+)/.exec(text)?.[1]);
     expect(ratio).toBeGreaterThan(0.5);
     expect(ratio).toBeLessThan(1);
-    const ready = await fetch(`http://127.0.0.1:${METRICS_PORT}/ready`);
+    const ready = await fetch(`${broadcaster.metrics}/ready`);
     expect(ready.status).toBe(200);
   });
 });
@@ -352,30 +352,36 @@ function ringEntry(symbolId: number): BookCopy {
 
 describe("lapped by the writer", () => {
   test("subscribers get a gap status, then a fresh book from the latest-book entry", async () => {
-    const client = new AlphaPulseClient({ urls: [URL_WS] });
+    const client = new AlphaPulseClient({ urls: [broadcaster.ws] });
     const statuses: string[] = [];
     client.on("message", (message) => {
       if (message.type === "status") statuses.push(`${message.topic} ${message.status}`);
     });
     await client.connect();
     await client.subscribe(["book.kraken.BTC-USD", "trades.kraken.BTC-USD"]);
-    await until(() => client.book("book.kraken.BTC-USD")?.hasSnapshot === true);
+    await waitFor("the snapshot", () => client.book("book.kraken.BTC-USD")?.hasSnapshot === true);
     // The writer outruns the broadcaster (same thread: it cannot read meanwhile) by two rings' worth.
     const random = seededRandom(4);
     for (let i = 0; i < 2 * (1 << 14); i++) {
       if (i % 4 === 0) feed.randomUpdate(0, random, BTC_MID, 5);
       else feed.trade(0, BTC_MID, 1 + i, false, i);
     }
-    await until(() => client.lastSeq("trades.kraken.BTC-USD") === feed.writer.counts(0).trade);
+    await waitFor(
+      "every trade",
+      () => client.lastSeq("trades.kraken.BTC-USD") === feed.writer.counts(0).trade,
+    );
     expect(statuses).toContain("book.kraken.BTC-USD gap");
     expect(statuses).toContain("trades.kraken.BTC-USD gap");
     if (feed.randomUpdate(0, random, BTC_MID, 5) === 0) {
       feed.update(0, [{ ask: false, price: BTC_MID - 1, size: 3 }]);
     }
-    await until(() => client.lastSeq("book.kraken.BTC-USD") === feed.writer.counts(0).book);
+    await waitFor(
+      "every book message",
+      () => client.lastSeq("book.kraken.BTC-USD") === feed.writer.counts(0).book,
+    );
     const book = client.book("book.kraken.BTC-USD")!;
     expect({ bids: book.bids(), asks: book.asks() }).toEqual(ringBook(0));
-    const text = await (await fetch(`http://127.0.0.1:${METRICS_PORT}/metrics`)).text();
+    const text = await (await fetch(`${broadcaster.metrics}/metrics`)).text();
     expect(
       Number(/alphapulse_broadcast_ring_gaps_total\{[^}]*\} (\S+)/.exec(text)?.[1]),
     ).toBeGreaterThanOrEqual(1);
@@ -383,7 +389,7 @@ describe("lapped by the writer", () => {
   });
 
   test("permessage-deflate is used when the client asks for it", async () => {
-    const client = new RawClient(URL_WS, { perMessageDeflate: true });
+    const client = new RawClient(broadcaster.ws, { perMessageDeflate: true });
     await client.opened();
     expect(client.socket.extensions).toContain("permessage-deflate");
     client.send({ op: "subscribe", topics: ["book.kraken.BTC-USD"] });
@@ -394,7 +400,7 @@ describe("lapped by the writer", () => {
 
 describe("rings that appear later", () => {
   test("a wildcard subscriber gets the new ring's topics, from its first record", async () => {
-    const client = new RawClient(URL_WS);
+    const client = new RawClient(broadcaster.ws);
     await client.opened();
     client.send({ op: "subscribe", topics: ["trades.*.BTC-USD"] });
     expect((await client.next((m) => m.type === "ack")).topics).toEqual(["trades.kraken.BTC-USD"]);

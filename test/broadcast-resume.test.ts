@@ -4,57 +4,39 @@
 // apart: the new writer carries each topic's count over.
 import { afterAll, beforeAll, expect, test } from "bun:test";
 import { rmSync } from "node:fs";
-import path from "node:path";
-import type { Subprocess } from "bun";
 import { AlphaPulseClient } from "../src/client/client.ts";
 import type { DataMessage, Level } from "../src/client/protocol.ts";
 import { formatScaledTrimmed } from "../src/market/decimal.ts";
 import { type BookCopy, RingReader } from "../src/shm/ring-reader.ts";
-import { seededRandom, TestFeed } from "./broadcast-feed.ts";
-import { broadcasterEnv, until } from "./support/broadcaster.ts";
+import { seededRandom, TestFeed } from "./support/broadcast-feed.ts";
+import { broadcasterEnv } from "./support/broadcaster.ts";
+import { type BroadcasterProcess, startBroadcasterProcess } from "./support/mode-process.ts";
+import { leasePorts } from "./support/ports.ts";
+import { httpStatus, waitFor } from "./support/wait.ts";
 
-const ROOT = path.resolve(import.meta.dir, "..");
 const DIR = `/dev/shm/ap-test-broadcast-resume-${process.pid}`;
 const SYMBOLS = [{ venueSymbol: "XBT/USD", symbol: "BTC-USD", priceDecimals: 1, sizeDecimals: 8 }];
 const MID = 450_000_0;
 const BOOK = "book.kraken.BTC-USD";
 const TRADES = "trades.kraken.BTC-USD";
 
-interface Broadcaster {
-  readonly port: number;
-  readonly metricsPort: number;
-  readonly process: Subprocess;
-}
-
-const running = new Set<Subprocess>();
+const running: BroadcasterProcess[] = [];
 let feed: TestFeed;
 
-function spawnBroadcaster(port: number): Broadcaster {
-  const child = Bun.spawn(["bun", "src/main.ts", "broadcast"], {
-    cwd: ROOT,
-    env: {
-      ...process.env,
-      ...broadcasterEnv(DIR, port, {
-        BROADCAST_HISTORY: "100000",
-        SHUTDOWN_GRACE_MS: "5000",
-        LOG_LEVEL: "warn",
-      }),
+/** A broadcaster process, ready; on a WebSocket port of its choosing unless given one. */
+async function startBroadcaster(websocketPort?: number): Promise<BroadcasterProcess> {
+  const settings: Record<string, string> = { BROADCAST_HISTORY: "100000", SHUTDOWN_GRACE_MS: "5000" };
+  if (websocketPort !== undefined) settings.WEBSOCKET_PORT = String(websocketPort);
+  const started = await startBroadcasterProcess(broadcasterEnv(DIR, settings));
+  running.push(started);
+  await waitFor(
+    `broadcaster ${started.ws} ready`,
+    async () => (await httpStatus(`${started.metrics}/ready`)) === 200,
+    {
+      intervalMs: 20,
     },
-    stdout: "inherit",
-    stderr: "inherit",
-  });
-  running.add(child);
-  return { port, metricsPort: port + 1, process: child };
-}
-
-async function ready(b: Broadcaster): Promise<void> {
-  await until(async () => {
-    try {
-      return (await fetch(`http://127.0.0.1:${b.metricsPort}/ready`)).status === 200;
-    } catch {
-      return false;
-    }
-  });
+  );
+  return started;
 }
 
 function ringBook(): { bids: Level[]; asks: Level[] } {
@@ -79,19 +61,17 @@ beforeAll(() => {
 });
 
 afterAll(async () => {
-  for (const child of running) child.kill("SIGKILL");
-  await Promise.all([...running].map((child) => child.exited));
+  await Promise.all(running.map((b) => b.process.stop("SIGKILL")));
   feed?.close();
   rmSync(DIR, { recursive: true, force: true });
 });
 
 test("a client resumes across broadcaster restarts with zero missed messages", async () => {
-  const a = spawnBroadcaster(19310);
-  const b = spawnBroadcaster(19312);
-  await Promise.all([ready(a), ready(b)]);
-
+  const [a, b] = await Promise.all([startBroadcaster(), startBroadcaster()]);
+  // The third starts later on a port the client knows from the start, as behind a fixed address.
+  const third = leasePorts(1);
   const client = new AlphaPulseClient({
-    urls: [`ws://127.0.0.1:${a.port}/ws`, `ws://127.0.0.1:${b.port}/ws`, `ws://127.0.0.1:19314/ws`],
+    urls: [a.ws, b.ws, `ws://127.0.0.1:${third.ports[0]}/ws`],
     reconnectDelayMs: 20,
   });
   const received: DataMessage[] = [];
@@ -116,25 +96,22 @@ test("a client resumes across broadcaster restarts with zero missed messages", a
   }, 2);
   const tradesSeen = () => received.filter((m) => m.type === "trade").length;
   try {
-    await until(() => tradesSeen() >= 100);
-    a.process.kill("SIGTERM"); // A closes its clients with 1001; the client moves to B
-    expect(await a.process.exited).toBe(0);
-    running.delete(a.process);
-    await until(() => client.connections === 2 && tradesSeen() >= tradesWritten - 5);
-    const c = spawnBroadcaster(19314); // a fresh process: it rebuilds the same seqs from the ring
-    await ready(c);
-    await until(() => tradesSeen() >= 300);
-    b.process.kill("SIGTERM");
-    expect(await b.process.exited).toBe(0);
-    running.delete(b.process);
-    await until(() => client.connections === 3 && tradesSeen() >= tradesWritten - 5);
-    await until(() => tradesSeen() >= 500);
+    await waitFor("100 trades", () => tradesSeen() >= 100);
+    expect(await a.process.stop()).toBe(0); // A closes its clients with 1001; the client moves to B
+    await waitFor("the client on B", () => client.connections === 2 && tradesSeen() >= tradesWritten - 5);
+    third.release();
+    await startBroadcaster(third.ports[0]); // a fresh process: it rebuilds the same seqs from the ring
+    await waitFor("300 trades", () => tradesSeen() >= 300);
+    expect(await b.process.stop()).toBe(0);
+    await waitFor("the client on C", () => client.connections === 3 && tradesSeen() >= tradesWritten - 5);
+    await waitFor("500 trades", () => tradesSeen() >= 500);
   } finally {
     clearInterval(writer);
+    third.release();
   }
   // A topic's seq is its message count: the last trade's seq is the number of trades written.
-  await until(() => client.lastSeq(TRADES) === tradesWritten);
-  await until(() => client.lastSeq(BOOK) === ringEntry().bookCount);
+  await waitFor("the last trade", () => client.lastSeq(TRADES) === tradesWritten);
+  await waitFor("the last book message", () => client.lastSeq(BOOK) === ringEntry().bookCount);
 
   expect(closes.slice(0, 2)).toEqual([1001, 1001]);
   expect(client.gaps).toBe(0);
@@ -154,7 +131,8 @@ test("a client resumes across broadcaster restarts with zero missed messages", a
   feed.close();
   feed = new TestFeed(DIR, "kraken", "kraken", SYMBOLS, 10, 1 << 16);
   feed.snapshot(0, [[MID - 5, 7]], [[MID + 5, 9]]);
-  await until(
+  await waitFor(
+    "the new generation's book",
     () => client.book(BOOK)?.hasSnapshot === true && client.book(BOOK)?.bids()[0]?.[1] === "0.00000007",
   );
   const restarted = received.filter((m) => m.type === "status" && m.status === "restarted");

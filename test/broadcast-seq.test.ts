@@ -4,15 +4,13 @@
 import { afterAll, beforeAll, expect, test } from "bun:test";
 import { rmSync } from "node:fs";
 import WebSocket from "ws";
-import type { Broadcaster } from "../src/broadcast/main.ts";
 import { ConnectionState, StatusReason } from "../src/shm/layout.ts";
 import { RingReader } from "../src/shm/ring-reader.ts";
-import { seededRandom, TestFeed } from "./broadcast-feed.ts";
-import { startTestBroadcaster, tearDown, until } from "./support/broadcaster.ts";
+import { seededRandom, TestFeed } from "./support/broadcast-feed.ts";
+import { type LoopbackBroadcaster, startTestBroadcaster, tearDown } from "./support/broadcaster.ts";
+import { waitFor } from "./support/wait.ts";
 
 const DIR = `/dev/shm/ap-test-broadcast-seq-${process.pid}`;
-const FIRST_PORT = 19316;
-const LATE_PORT = 19318;
 const SYMBOLS = [
   { venueSymbol: "XBT/USD", symbol: "BTC-USD", priceDecimals: 1, sizeDecimals: 8 },
   { venueSymbol: "ETH/USD", symbol: "ETH-USD", priceDecimals: 2, sizeDecimals: 8 },
@@ -25,21 +23,21 @@ const TOPICS = SYMBOLS.flatMap(({ symbol }) => [
 ]).concat("status.kraken");
 
 let feed: TestFeed;
-const broadcasters: Broadcaster[] = [];
+const broadcasters: LoopbackBroadcaster[] = [];
 
-function start(port: number): Broadcaster {
-  const broadcaster = startTestBroadcaster(DIR, port);
+function start(): LoopbackBroadcaster {
+  const broadcaster = startTestBroadcaster(DIR);
   broadcasters.push(broadcaster);
   return broadcaster;
 }
 
 /** Subscribes every topic; resolves with the ack and the list every later message lands in. */
-async function subscribe(port: number): Promise<{
+async function subscribe(broadcaster: LoopbackBroadcaster): Promise<{
   socket: WebSocket;
   ack: { seqs: Record<string, number> };
   messages: Array<{ text: string; topic: string; seq: number; type: string; status?: string }>;
 }> {
-  const socket = new WebSocket(`ws://127.0.0.1:${port}/ws`);
+  const socket = new WebSocket(broadcaster.ws);
   const messages: Array<{ text: string; topic: string; seq: number; type: string; status?: string }> = [];
   let ack: { seqs: Record<string, number> } | null = null;
   socket.on("message", (data) => {
@@ -53,7 +51,7 @@ async function subscribe(port: number): Promise<{
     socket.once("error", reject);
   });
   socket.send(JSON.stringify({ op: "subscribe", topics: TOPICS }));
-  await until(() => ack !== null);
+  await waitFor("the ack", () => ack !== null);
   return { socket, ack: ack!, messages };
 }
 
@@ -90,22 +88,24 @@ afterAll(() => tearDown(DIR, broadcasters, [feed]));
 
 test("a broadcaster that attached after the ring wrapped numbers every topic as one there from the start", async () => {
   const random = seededRandom(41);
-  start(FIRST_PORT);
-  const early = await subscribe(FIRST_PORT);
+  const early = await subscribe(start());
   await market(random, 6000); // ~8,000 records: the 1,024-slot ring wraps many times
   const ring = RingReader.open(`${DIR}/kraken.ring`);
   expect(ring.oldestSeq()).toBeGreaterThan(1);
   ring.close();
 
-  start(LATE_PORT);
-  const late = await subscribe(LATE_PORT);
+  const late = await subscribe(start());
   // Both stand at the same position on every topic: the writer's counts.
   const lastSeqs = (list: typeof early.messages) =>
     Object.fromEntries(TOPICS.map((topic) => [topic, list.filter((m) => m.topic === topic).at(-1)?.seq]));
-  await until(() => Bun.deepEquals(lastSeqs(early.messages), late.ack.seqs));
+  await waitFor("the first to stand where the late one started", () =>
+    Bun.deepEquals(lastSeqs(early.messages), late.ack.seqs),
+  );
 
   await market(random, 3000);
-  await until(() => Bun.deepEquals(lastSeqs(early.messages), lastSeqs(late.messages)));
+  await waitFor("both at the same seqs", () =>
+    Bun.deepEquals(lastSeqs(early.messages), lastSeqs(late.messages)),
+  );
 
   // After that position both sent the very same texts: same seqs, same content.
   const sentAfterAck = (list: typeof early.messages) =>

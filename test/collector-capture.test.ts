@@ -5,16 +5,16 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { readdirSync, readFileSync, rmSync } from "node:fs";
 import { CaptureFile, parseCapture } from "../src/collector/capture.ts";
 import { type Simulator, startSimulator } from "../src/simulator/index.ts";
+import { startCollectorProcess } from "./support/mode-process.ts";
+import { REPO_ROOT } from "./support/ops-source-settings.ts";
+import { httpStatus, waitFor } from "./support/wait.ts";
 
-const ROOT = `${import.meta.dir}/..`;
-const SIM_PORT = 19120;
 const SYMBOLS = ["BTC-USD", "ETH-USD"];
 const DIR = `/dev/shm/ap-test-collector-capture-${process.pid}`;
 
 let simulator: Simulator;
 beforeAll(() => {
   simulator = startSimulator({
-    port: SIM_PORT,
     hostname: "127.0.0.1",
     symbols: SYMBOLS,
     seed: 3,
@@ -26,18 +26,9 @@ afterAll(async () => {
   rmSync(DIR, { recursive: true, force: true });
 });
 
-async function waitFor(what: string, check: () => Promise<boolean>, timeoutMs = 30_000) {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (await check()) return;
-    await Bun.sleep(50);
-  }
-  throw new Error(`timed out waiting for ${what}`);
-}
-
 async function dump(ring: string): Promise<unknown> {
   const child = Bun.spawn(["bun", "test/support/ring-book-dump.ts", ring, "10"], {
-    cwd: ROOT,
+    cwd: REPO_ROOT,
     stdout: "pipe",
   });
   const text = await new Response(child.stdout).text();
@@ -45,48 +36,29 @@ async function dump(ring: string): Promise<unknown> {
   return JSON.parse(text);
 }
 
-const PORTS = { kraken: 19121, binance: 19122, coinbase: 19123 } as const;
-
 describe("capture and replay", () => {
   for (const venue of ["kraken", "binance", "coinbase"] as const) {
     test(`${venue}: replaying the capture rebuilds the live ring's final books exactly`, async () => {
       const captureDir = `${DIR}/${venue}-capture`;
-      const urls = simulator.urls[venue];
       const env = {
-        ...process.env,
         EXCHANGE: venue,
         SYMBOLS: SYMBOLS.join(","),
         BOOK_DEPTH: "10",
         SHARED_MEMORY_PATH: DIR,
-        LOG_LEVEL: "error",
       };
-      const collector = Bun.spawn(["bun", "src/main.ts", "collect"], {
-        cwd: ROOT,
-        env: {
-          ...env,
-          EXCHANGE_WS_URL: urls.ws,
-          EXCHANGE_REST_URL: "rest" in urls ? urls.rest : "",
-          METRICS_PORT: String(PORTS[venue]),
-          CAPTURE_PATH: captureDir,
-        },
-        stdout: "ignore",
-        stderr: "inherit",
+      const collector = await startCollectorProcess(venue, simulator.urls, {
+        ...env,
+        CAPTURE_PATH: captureDir,
       });
+      const ready = async () => (await httpStatus(`${collector.metrics}/ready`)) === 200;
       try {
-        await waitFor("ready", async () => {
-          const r = await fetch(`http://127.0.0.1:${PORTS[venue]}/ready`).catch(() => null);
-          return r?.status === 200;
-        });
+        await waitFor("ready", ready, { timeoutMs: 30_000, intervalMs: 50 });
         // Some live traffic, including a resync, goes into the capture.
         simulator.inject(venue, venue === "kraken" ? "corrupt-checksum" : "skip-sequence", "BTC-USD");
         await Bun.sleep(2_000);
-        await waitFor("ready again", async () => {
-          const r = await fetch(`http://127.0.0.1:${PORTS[venue]}/ready`).catch(() => null);
-          return r?.status === 200;
-        });
+        await waitFor("ready again", ready, { timeoutMs: 30_000, intervalMs: 50 });
       } finally {
-        collector.kill("SIGTERM");
-        expect(await collector.exited).toBe(0);
+        expect(await collector.process.stop()).toBe(0);
       }
       const live = await dump(`${DIR}/${venue}.ring`);
 
@@ -103,8 +75,8 @@ describe("capture and replay", () => {
       }
 
       const replay = Bun.spawn(["bun", "src/main.ts", "replay", ...files], {
-        cwd: ROOT,
-        env: { ...env, RING_NAME: `${venue}-replayed` },
+        cwd: REPO_ROOT,
+        env: { ...process.env, ...env, LOG_LEVEL: "error", RING_NAME: `${venue}-replayed` },
         stdout: "pipe",
         stderr: "inherit",
       });

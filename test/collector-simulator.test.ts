@@ -6,9 +6,10 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { rmSync } from "node:fs";
 import { type FaultKind, type Simulator, startSimulator } from "../src/simulator/index.ts";
+import { type CollectorProcess, ModeProcess, startCollectorProcess } from "./support/mode-process.ts";
+import { REPO_ROOT } from "./support/ops-source-settings.ts";
+import { waitFor } from "./support/wait.ts";
 
-const ROOT = `${import.meta.dir}/..`;
-const SIM_PORT = 19110;
 const SYMBOLS = ["BTC-USD", "ETH-USD"];
 const DEPTH = 10;
 const DIR = `/dev/shm/ap-test-collector-sim-${process.pid}`;
@@ -17,7 +18,6 @@ let simulator: Simulator;
 
 beforeAll(() => {
   simulator = startSimulator({
-    port: SIM_PORT,
     hostname: "127.0.0.1",
     symbols: SYMBOLS,
     seed: 7,
@@ -32,51 +32,41 @@ afterAll(async () => {
   rmSync(DIR, { recursive: true, force: true });
 });
 
-async function waitFor(what: string, check: () => Promise<boolean> | boolean, timeoutMs = 30_000) {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (await check()) return;
-    await Bun.sleep(50);
-  }
-  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-}
+/** How the waits on a collector's HTTP endpoints poll; a resync can take a while on a loaded machine. */
+const POLL = { timeoutMs: 45_000, intervalMs: 50 };
 
 class Collector {
-  readonly process: ReturnType<typeof Bun.spawn>;
   readonly ring: string;
 
-  constructor(
+  private constructor(
     readonly venue: "kraken" | "binance" | "coinbase",
-    readonly metricsPort: number,
+    private readonly started: CollectorProcess,
   ) {
-    const urls = simulator.urls[venue];
     this.ring = `${DIR}/${venue}.ring`;
-    this.process = Bun.spawn(["bun", "src/main.ts", "collect"], {
-      cwd: ROOT,
-      env: {
-        ...process.env,
-        EXCHANGE: venue,
-        SYMBOLS: SYMBOLS.join(","),
-        BOOK_DEPTH: String(DEPTH),
-        EXCHANGE_WS_URL: urls.ws,
-        EXCHANGE_REST_URL: "rest" in urls ? urls.rest : "",
-        SHARED_MEMORY_PATH: DIR,
-        METRICS_PORT: String(metricsPort),
-        LOG_LEVEL: "error",
-      },
-      stdout: "ignore",
-      stderr: "inherit",
+  }
+
+  static async start(venue: "kraken" | "binance" | "coinbase"): Promise<Collector> {
+    const started = await startCollectorProcess(venue, simulator.urls, {
+      SYMBOLS: SYMBOLS.join(","),
+      BOOK_DEPTH: String(DEPTH),
+      SHARED_MEMORY_PATH: DIR,
     });
+    return new Collector(venue, started);
+  }
+
+  /** http://127.0.0.1:port of its /ready and /metrics. */
+  get metrics(): string {
+    return this.started.metrics;
   }
 
   async ready(): Promise<boolean> {
-    const response = await fetch(`http://127.0.0.1:${this.metricsPort}/ready`).catch(() => null);
+    const response = await fetch(`${this.metrics}/ready`).catch(() => null);
     return response?.status === 200;
   }
 
   /** Sum of a metric's samples whose labels include every given pair. */
   async metric(name: string, labels: Record<string, string> = {}): Promise<number> {
-    const text = await (await fetch(`http://127.0.0.1:${this.metricsPort}/metrics`)).text();
+    const text = await (await fetch(`${this.metrics}/metrics`)).text();
     let sum = 0;
     for (const line of text.split("\n")) {
       if (!line.startsWith(`${name}{`) && !line.startsWith(`${name} `)) continue;
@@ -87,8 +77,7 @@ class Collector {
   }
 
   async stop(): Promise<void> {
-    this.process.kill("SIGTERM");
-    await this.process.exited;
+    await this.started.process.stop();
   }
 }
 
@@ -97,7 +86,7 @@ async function dumpRing(
   ring: string,
 ): Promise<Record<string, { status: string; bids: string[][]; asks: string[][] }>> {
   const child = Bun.spawn(["bun", "test/support/ring-book-dump.ts", ring, String(DEPTH)], {
-    cwd: ROOT,
+    cwd: REPO_ROOT,
     stdout: "pipe",
     stderr: "inherit",
   });
@@ -211,14 +200,12 @@ const FAULTS: Record<"kraken" | "binance" | "coinbase", FaultCase[]> = {
   ],
 };
 
-const PORTS = { kraken: 19111, binance: 19112, coinbase: 19113 } as const;
-
 for (const venue of ["kraken", "binance", "coinbase"] as const) {
   describe(`collector against the simulator: ${venue}`, () => {
     let collector: Collector;
     beforeAll(async () => {
-      collector = new Collector(venue, PORTS[venue]);
-      await waitFor(`${venue} collector ready`, () => collector.ready());
+      collector = await Collector.start(venue);
+      await waitFor(`${venue} collector ready`, () => collector.ready(), POLL);
     });
     afterAll(async () => {
       await collector.stop();
@@ -229,7 +216,7 @@ for (const venue of ["kraken", "binance", "coinbase"] as const) {
     }, 30_000);
 
     test("/metrics has every series the alert rules use", async () => {
-      const text = await (await fetch(`http://127.0.0.1:${collector.metricsPort}/metrics`)).text();
+      const text = await (await fetch(`${collector.metrics}/metrics`)).text();
       for (const name of [
         "alphapulse_messages_received_total",
         "alphapulse_parse_errors_total",
@@ -297,17 +284,17 @@ for (const venue of ["kraken", "binance", "coinbase"] as const) {
             ? undefined
             : "BTC-USD";
         simulator.inject(venue, spec, symbol);
-        await waitFor(`${fault.kind} detected`, async () => (await detected()) > before, 45_000);
+        await waitFor(`${fault.kind} detected`, async () => (await detected()) > before, POLL);
         if (fault.kind === "stall") {
           // Reconnected inside the stall: no snapshot yet, so not ready, and /ready says why.
-          const response = await fetch(`http://127.0.0.1:${collector.metricsPort}/ready`);
+          const response = await fetch(`${collector.metrics}/ready`);
           expect(response.status).toBe(503);
           expect(((await response.json()) as { reason: string }).reason).toMatch(/not (valid|connected)/);
           // Readers see it too: the ring's latest-book entries are no longer marked valid.
           const books = await dumpRing(collector.ring);
           expect(SYMBOLS.map((symbol) => books[symbol]!.status)).toEqual(["Invalid", "Invalid"]);
         }
-        await waitFor(`${venue} ready again`, () => collector.ready(), 45_000);
+        await waitFor(`${venue} ready again`, () => collector.ready(), POLL);
         if (fault.symbolOnly) {
           expect(await collector.metric("alphapulse_book_resyncs_total", { symbol: "ETH-USD" })).toBe(
             ethResyncs,
@@ -330,10 +317,13 @@ for (const venue of ["kraken", "binance", "coinbase"] as const) {
           const refusals = await collector.metric("alphapulse_rest_requests_total", { result: status });
           simulator.inject(venue, { kind, durationMs: 2_000 }, "BTC-USD");
           simulator.inject(venue, "skip-sequence", "BTC-USD"); // forces a snapshot request
-          await waitFor(`HTTP ${status} seen`, async () => {
-            return (await collector.metric("alphapulse_rest_requests_total", { result: status })) > refusals;
-          });
-          await waitFor("ready again", () => collector.ready(), 45_000);
+          await waitFor(
+            `HTTP ${status} seen`,
+            async () =>
+              (await collector.metric("alphapulse_rest_requests_total", { result: status })) > refusals,
+            POLL,
+          );
+          await waitFor("ready again", () => collector.ready(), POLL);
           expect(simulator.stats().venues.binance.details.retryAfterViolations ?? 0).toBe(0);
           await expectRingEqualsTruth(collector);
         }, 90_000);
@@ -346,25 +336,17 @@ describe("collector start-up errors", () => {
   for (const venue of ["kraken", "binance", "coinbase"] as const) {
     test(`${venue}: a symbol the venue does not list stops the collector with exit 2, naming it`, async () => {
       const urls = simulator.urls[venue];
-      const child = Bun.spawn(["bun", "src/main.ts", "collect"], {
-        cwd: ROOT,
-        env: {
-          ...process.env,
-          EXCHANGE: venue,
-          SYMBOLS: "BTC-USD,DOGE-EUR",
-          EXCHANGE_WS_URL: urls.ws,
-          EXCHANGE_REST_URL: "rest" in urls ? urls.rest : "",
-          SHARED_MEMORY_PATH: DIR,
-          METRICS_PORT: "19114",
-          LOG_LEVEL: "error",
-        },
-        stdout: "ignore",
-        stderr: "pipe",
+      const collector = new ModeProcess(`${venue}-collector`, "collect", {
+        EXCHANGE: venue,
+        SYMBOLS: "BTC-USD,DOGE-EUR",
+        EXCHANGE_WS_URL: urls.ws,
+        EXCHANGE_REST_URL: "rest" in urls ? urls.rest : "",
+        SHARED_MEMORY_PATH: DIR,
+        METRICS_PORT: "0",
       });
-      const stderr = await new Response(child.stderr).text();
-      expect(await child.exited).toBe(2);
-      expect(stderr).toContain("SYMBOLS");
-      expect(stderr).toContain("DOGE-EUR");
+      expect(await collector.finished()).toBe(2);
+      expect(collector.output()).toContain("SYMBOLS");
+      expect(collector.output()).toContain("DOGE-EUR");
     }, 30_000);
   }
 });

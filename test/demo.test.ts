@@ -2,51 +2,81 @@
 // broadcaster; a WebSocket client gets live books from every venue; SIGTERM stops the whole tree.
 import { afterAll, expect, test } from "bun:test";
 import { rmSync } from "node:fs";
+import { type LogRecord, ModeProcess } from "./support/mode-process.ts";
+import { onFreePorts } from "./support/ports.ts";
+import { httpStatus, waitFor } from "./support/wait.ts";
 
 const SHM = `/dev/shm/ap-test-demo-${process.pid}`;
-const PORTS = { SIMULATOR_PORT: "19601", WEBSOCKET_PORT: "19602", METRICS_PORT: "19603" };
 afterAll(() => rmSync(SHM, { recursive: true, force: true }));
 
-async function until<T>(probe: () => Promise<T | undefined>, what: string, timeoutMs = 45_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe().catch(() => undefined);
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await Bun.sleep(100);
-  }
+/** Demo waits poll HTTP: every 100 ms, for up to 45 s (three collectors sync on a busy machine). */
+const POLL = { timeoutMs: 45_000, intervalMs: 100 };
+
+/**
+ * The demo with its children's start-up lines. The collectors must know the simulator's port and
+ * the demo numbers collector ports from one base, so those are named in advance (again on other
+ * ports if someone else took one first); the broadcaster picks its own and logs them.
+ */
+function startDemo(): Promise<{ demo: ModeProcess; broadcaster: LogRecord; collectors: LogRecord[] }> {
+  return onFreePorts(4, async ([simulatorPort, firstCollectorPort]) => {
+    const demo = new ModeProcess("demo", "demo", {
+      SIMULATOR_PORT: String(simulatorPort),
+      DEMO_COLLECTOR_METRICS_PORT: String(firstCollectorPort),
+      WEBSOCKET_PORT: "0",
+      METRICS_PORT: "0",
+      SHARED_MEMORY_PATH: SHM,
+    });
+    try {
+      const broadcaster = await demo.logged("broadcasting");
+      const collectors = await waitFor(
+        "three collectors",
+        () => {
+          if (demo.proc.exitCode !== null) throw new Error(`the demo exited: ${demo.output()}`);
+          const started = demo.records.filter((record) => record.msg === "collecting");
+          return started.length === 3 ? started : undefined;
+        },
+        POLL,
+      );
+      return { demo, broadcaster, collectors };
+    } catch (error) {
+      await demo.stop();
+      throw error;
+    }
+  });
 }
 
 test("demo: every venue's book reaches a WebSocket client, and SIGTERM stops every process", async () => {
-  const demo = Bun.spawn(["bun", `${import.meta.dir}/../src/main.ts`, "demo"], {
-    env: { ...process.env, ...PORTS, DEMO_COLLECTOR_METRICS_PORT: "19611", SHARED_MEMORY_PATH: SHM },
-    stdout: "pipe",
-    stderr: "inherit",
-  });
-  const logText = new Response(demo.stdout).text();
+  const { demo, broadcaster, collectors } = await startDemo();
+  const http = `http://127.0.0.1:${broadcaster.websocketPort}`;
   try {
-    await until(async () => {
-      const response = await fetch(`http://127.0.0.1:${PORTS.METRICS_PORT}/ready`);
-      return response.status === 200 ? true : undefined;
-    }, "the broadcaster to be ready");
-    for (const port of [19611, 19612, 19613]) {
-      await until(
-        async () => ((await fetch(`http://127.0.0.1:${port}/ready`)).status === 200 ? true : undefined),
-        `collector :${port} ready`,
+    await waitFor(
+      "the broadcaster to be ready",
+      async () => (await httpStatus(`http://127.0.0.1:${broadcaster.metricsPort}/ready`)) === 200,
+      POLL,
+    );
+    for (const { metricsPort } of collectors) {
+      await waitFor(
+        `collector :${metricsPort} ready`,
+        async () => (await httpStatus(`http://127.0.0.1:${metricsPort}/ready`)) === 200,
+        POLL,
       );
     }
     const topics = ["book.kraken.BTC-USD", "book.binance.BTC-USDT", "book.coinbase.ETH-USD"];
     // A client subscribes to what the broadcaster lists: it finds each ring a moment after its collector makes it.
-    await until(async () => {
-      const listing = await (await fetch(`http://127.0.0.1:${PORTS.WEBSOCKET_PORT}/api/v1/symbols`)).json();
-      const listed = new Set<string>();
-      for (const venue of listing.exchanges) {
-        for (const entry of venue.symbols)
-          if (entry.book === "valid") listed.add(`book.${venue.exchange}.${entry.symbol}`);
-      }
-      return topics.every((topic) => listed.has(topic)) ? true : undefined;
-    }, "every venue's books listed as valid");
-    const ws = new WebSocket(`ws://127.0.0.1:${PORTS.WEBSOCKET_PORT}/ws`);
+    await waitFor(
+      "every venue's books listed as valid",
+      async () => {
+        const listing = await (await fetch(`${http}/api/v1/symbols`)).json();
+        const listed = new Set<string>();
+        for (const venue of listing.exchanges) {
+          for (const entry of venue.symbols)
+            if (entry.book === "valid") listed.add(`book.${venue.exchange}.${entry.symbol}`);
+        }
+        return topics.every((topic) => listed.has(topic));
+      },
+      POLL,
+    );
+    const ws = new WebSocket(`ws://127.0.0.1:${broadcaster.websocketPort}/ws`);
     const snapshots = new Map<string, { bids: [string, string][]; asks: [string, string][] }>();
     const deltas = new Set<string>();
     const errors: unknown[] = [];
@@ -57,14 +87,13 @@ test("demo: every venue's book reaches a WebSocket client, and SIGTERM stops eve
       if (message.type === "delta") deltas.add(message.topic);
       if (message.type === "error") errors.push(message);
     };
-    await until(
-      async () => (topics.every((t) => snapshots.has(t) && deltas.has(t)) ? true : undefined),
-      "books",
-    ).catch((error) => {
-      throw new Error(
-        `${error.message}: snapshots ${[...snapshots.keys()]}, deltas ${[...deltas]}, errors ${JSON.stringify(errors)}`,
-      );
-    });
+    await waitFor("books", () => topics.every((t) => snapshots.has(t) && deltas.has(t)), POLL).catch(
+      (error) => {
+        throw new Error(
+          `${error.message}: snapshots ${[...snapshots.keys()]}, deltas ${[...deltas]}, errors ${JSON.stringify(errors)}`,
+        );
+      },
+    );
     for (const topic of topics) {
       const book = snapshots.get(topic)!;
       expect(book.bids.length).toBeGreaterThan(0);
@@ -75,11 +104,9 @@ test("demo: every venue's book reaches a WebSocket client, and SIGTERM stops eve
     }
     ws.close();
   } finally {
-    demo.kill("SIGTERM");
+    expect(await demo.stop()).toBe(0);
   }
-  expect(await demo.exited).toBe(0);
-  const lines = (await logText).trim().split("\n");
-  const pids = new Set(lines.map((line) => JSON.parse(line).pid as number));
+  const pids = new Set(demo.records.map((record) => record.pid));
   expect(pids.size).toBeGreaterThanOrEqual(6); // demo + simulator + three collectors + broadcaster
   for (const pid of pids) {
     expect(() => process.kill(pid, 0)).toThrow(); // every one of them is gone

@@ -5,20 +5,18 @@ import { afterAll, beforeAll, expect, test } from "bun:test";
 import { mkdirSync, rmSync } from "node:fs";
 import path from "node:path";
 import { type Browser, chromium } from "playwright-core";
-import type { Broadcaster } from "../src/broadcast/main.ts";
 import { formatScaledTrimmed } from "../src/market/decimal.ts";
 import { ConnectionState, StatusReason } from "../src/shm/layout.ts";
-import { seededRandom, TestFeed } from "./broadcast-feed.ts";
-import { startTestBroadcaster } from "./support/broadcaster.ts";
+import { seededRandom, TestFeed } from "./support/broadcast-feed.ts";
+import { type LoopbackBroadcaster, startTestBroadcaster } from "./support/broadcaster.ts";
 
 const DIR = `/dev/shm/ap-test-broadcast-page-${process.pid}`;
-const PORT = 19330;
 const ARTIFACTS = path.resolve(import.meta.dir, "../test-artifacts");
 const MID = 4_500_000; // 45000.00 at 2 decimals
 
 let kraken: TestFeed;
 let binance: TestFeed;
-let broadcaster: Broadcaster;
+let broadcaster: LoopbackBroadcaster;
 let browser: Browser;
 
 beforeAll(async () => {
@@ -46,7 +44,7 @@ beforeAll(async () => {
   kraken.randomSnapshot(0, random, MID, 50, 30, 5e8);
   kraken.randomSnapshot(1, random, MID, 50, 30, 5e8);
   binance.randomSnapshot(0, random, MID, 50, 30, 5e8);
-  broadcaster = startTestBroadcaster(DIR, PORT);
+  broadcaster = startTestBroadcaster(DIR);
   browser = await chromium.launch({
     executablePath: "/usr/bin/chromium",
     args: [
@@ -76,7 +74,7 @@ test("the live page shows the book, trades and venue status, live", async () => 
   page.on("console", (message) => {
     if (message.type() === "error") errors.push(message.text());
   });
-  await page.goto(`http://127.0.0.1:${PORT}/`);
+  await page.goto(`${broadcaster.http}/`);
   await page.waitForSelector("#connection.live", { timeout: 20_000 });
   // Venues are listed alphabetically; pick kraken.
   await page.waitForFunction(

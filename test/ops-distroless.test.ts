@@ -10,19 +10,30 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { REPO_ROOT } from "./support/ops-source-settings.ts";
 import { OpsStack } from "./support/ops-stack.ts";
+import { onFreePorts, PORT_IN_USE } from "./support/ports.ts";
 
 const NONROOT = 65532;
 const isRoot = process.getuid?.() === 0;
-const stack = new OpsStack("distroless", 19440);
+const stack = new OpsStack("distroless");
 const buildDir = mkdtempSync(path.join(tmpdir(), "ap-test-ops-distroless-"));
 const binary = path.join(buildDir, "alphapulse");
 
-function distrolessCheck(args: string[], env: Record<string, string> = {}) {
-  const result = Bun.spawnSync(["bash", path.join(REPO_ROOT, "scripts/ci/distroless-check.sh"), ...args], {
-    cwd: REPO_ROOT,
-    env: { ...process.env, BINARY: binary, GRACE_MS: "5000", ...env },
+/**
+ * Runs the check on a metrics port it must be told (it polls that port from outside the root),
+ * again on another one if a process elsewhere took it first. The WebSocket port is left to the
+ * broadcaster (0): nothing polls it.
+ */
+function distrolessCheck(mode: string, settings: string[], env: Record<string, string> = {}) {
+  return onFreePorts(1, ([metricsPort]) => {
+    const script = path.join(REPO_ROOT, "scripts/ci/distroless-check.sh");
+    const result = Bun.spawnSync(["bash", script, mode, String(metricsPort), ...settings], {
+      cwd: REPO_ROOT,
+      env: { ...process.env, BINARY: binary, GRACE_MS: "5000", ...env },
+    });
+    const output = `${result.stdout.toString()}${result.stderr.toString()}`;
+    if (result.exitCode !== 0 && PORT_IN_USE.test(output)) throw new Error(output);
+    return { exitCode: result.exitCode, output };
   });
-  return { exitCode: result.exitCode, output: `${result.stdout.toString()}${result.stderr.toString()}` };
 }
 
 describe.skipIf(!isRoot)("distroless runtime (root only)", () => {
@@ -36,8 +47,7 @@ describe.skipIf(!isRoot)("distroless runtime (root only)", () => {
     mkdirSync(stack.shmDir, { recursive: true });
     chownSync(stack.shmDir, 0, NONROOT);
     chmodSync(stack.shmDir, 0o2770);
-    const simulator = stack.startSimulator();
-    await stack.waitReady(simulator, `http://127.0.0.1:${stack.simulatorPort}/control/stats`);
+    await stack.startSimulator();
   }, 120_000);
 
   afterAll(async () => {
@@ -45,13 +55,11 @@ describe.skipIf(!isRoot)("distroless runtime (root only)", () => {
     rmSync(buildDir, { recursive: true, force: true });
   }, 60_000);
 
-  test("a collector serves /health and /ready and stops on SIGTERM as PID 1", () => {
-    const { exitCode, output } = distrolessCheck([
-      "collect",
-      String(stack.basePort + 6),
+  test("a collector serves /health and /ready and stops on SIGTERM as PID 1", async () => {
+    const { exitCode, output } = await distrolessCheck("collect", [
       "EXCHANGE=kraken",
       "SYMBOLS=BTC-USD,ETH-USD",
-      `EXCHANGE_WS_URL=ws://127.0.0.1:${stack.simulatorPort}/kraken/v2`,
+      `EXCHANGE_WS_URL=${stack.simulator.urls.kraken.ws}`,
       "RING_CAPACITY=16384",
     ]);
     expect(output).toContain("distroless-check: /ready answered 200");
@@ -61,15 +69,11 @@ describe.skipIf(!isRoot)("distroless runtime (root only)", () => {
   }, 120_000);
 
   test("a broadcaster reads a collector's ring through a read-only mount", async () => {
-    const collector = stack.startCollector("kraken");
-    await stack.waitReady(collector, `http://127.0.0.1:${stack.collectorMetricsPort("kraken")}/ready`);
-    const { exitCode, output } = distrolessCheck(
-      [
-        "broadcast",
-        String(stack.basePort + 7),
-        `WEBSOCKET_PORT=${stack.basePort + 8}`,
-        "BROADCAST_HOST=127.0.0.1",
-      ],
+    const collector = await stack.startCollector("kraken");
+    await stack.waitReady(collector.process, `${collector.metrics}/ready`);
+    const { exitCode, output } = await distrolessCheck(
+      "broadcast",
+      ["WEBSOCKET_PORT=0", "BROADCAST_HOST=127.0.0.1"],
       { RINGS_DIR: stack.shmDir },
     );
     expect(output).toContain("distroless-check: /ready answered 200");
@@ -77,8 +81,8 @@ describe.skipIf(!isRoot)("distroless runtime (root only)", () => {
     expect(exitCode).toBe(0);
   }, 120_000);
 
-  test("the check fails when the mode cannot become ready", () => {
-    const { exitCode, output } = distrolessCheck(["broadcast", String(stack.basePort + 7)], {
+  test("the check fails when the mode cannot become ready", async () => {
+    const { exitCode, output } = await distrolessCheck("broadcast", ["WEBSOCKET_PORT=0"], {
       READY_TIMEOUT: "3",
     });
     expect(output).toContain("FAIL /ready never answered 200");

@@ -9,15 +9,17 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { writeOfflineConfig } from "../scripts/ci/prometheus-offline-config.ts";
+import type { ModeProcess } from "./support/mode-process.ts";
 import { type K8sObject, renderOverlay } from "./support/ops-manifests.ts";
 import { REPO_ROOT } from "./support/ops-source-settings.ts";
-import { httpStatus, OpsStack, type StackProcess, waitFor } from "./support/ops-stack.ts";
+import { OpsStack } from "./support/ops-stack.ts";
+import { httpStatus, waitFor } from "./support/wait.ts";
 
 const MONITORING = path.join(REPO_ROOT, "monitoring");
-const PROMETHEUS_PORT = 19460;
-const PROMETHEUS = `http://127.0.0.1:${PROMETHEUS_PORT}`;
-/** promtool lint findings we accept: the seed's HighLatency alert fixes this gauge in microseconds (issue 3). */
+/** promtool lint findings we accept: the HighLatency alert names this gauge in microseconds. */
 const ACCEPTED_LINT = ['alphapulse_shared_memory_latency_microseconds use base unit "seconds"'];
+/** Prometheus scrapes and evaluates every second here: polling faster only adds load. */
+const PROMETHEUS_POLL = { timeoutMs: 60_000, intervalMs: 200 };
 const JOBS = { collect: "alphapulse-collectors", broadcast: "alphapulse-websocket-server" } as const;
 
 type Rule = { alert: string; expr: string };
@@ -99,34 +101,37 @@ describe("monitoring agrees with the manifests", () => {
 });
 
 describe("monitoring against a live collector, broadcaster and Prometheus", () => {
-  const stack = new OpsStack("prometheus", 19450);
+  const stack = new OpsStack("prometheus");
   const prometheusDir = mkdtempSync(path.join(tmpdir(), "ap-test-ops-prometheus-"));
   let prometheus: Bun.Subprocess<"ignore", "ignore", "pipe"> | null = null;
-  let kraken: StackProcess;
+  let prometheusUrl = "";
+  let kraken: ModeProcess;
   const scrapes: Record<keyof typeof JOBS, string> = { collect: "", broadcast: "" };
   const pod = deployment(renderOverlay("production")).spec.template.spec;
-  const local: Record<string, number> = {
-    "kraken-collector": stack.collectorMetricsPort("kraken"),
-    "binance-collector": stack.collectorMetricsPort("binance"),
-    broadcaster: stack.broadcasterMetricsPort,
-  };
+  /** Each container's metrics port here, by its name in the pod. */
+  const local: Record<string, number> = {};
+  let websocketPort = 0;
 
   beforeAll(async () => {
     for (const tool of ["prometheus", "promtool"]) {
       if (Bun.which(tool) === null) throw new Error(`${tool} is missing: apt-get install prometheus`);
     }
-    const simulator = stack.startSimulator();
-    await stack.waitReady(simulator, `http://127.0.0.1:${stack.simulatorPort}/control/stats`);
-    kraken = stack.startCollector("kraken");
-    const binance = stack.startCollector("binance");
-    const broadcaster = stack.startBroadcaster();
-    await stack.waitReady(kraken, `http://127.0.0.1:${local["kraken-collector"]}/ready`);
-    await stack.waitReady(binance, `http://127.0.0.1:${local["binance-collector"]}/ready`);
-    await stack.waitReady(broadcaster, `http://127.0.0.1:${local.broadcaster}/ready`);
+    await stack.startSimulator();
+    const krakenCollector = await stack.startCollector("kraken");
+    const binance = await stack.startCollector("binance");
+    const broadcaster = await stack.startBroadcaster();
+    kraken = krakenCollector.process;
+    local["kraken-collector"] = krakenCollector.metricsPort;
+    local["binance-collector"] = binance.metricsPort;
+    local.broadcaster = broadcaster.metricsPort;
+    websocketPort = broadcaster.websocketPort;
+    for (const started of [krakenCollector, binance, broadcaster]) {
+      await stack.waitReady(started.process, `http://127.0.0.1:${started.metricsPort}/ready`);
+    }
     // Let trades, deltas and fan-out happen so every series has samples.
     await Bun.sleep(2000);
-    scrapes.collect = await (await fetch(`http://127.0.0.1:${local["kraken-collector"]}/metrics`)).text();
-    scrapes.broadcast = await (await fetch(`http://127.0.0.1:${local.broadcaster}/metrics`)).text();
+    scrapes.collect = await (await fetch(`${krakenCollector.metrics}/metrics`)).text();
+    scrapes.broadcast = await (await fetch(`${broadcaster.metrics}/metrics`)).text();
 
     // The labels Kubernetes pod discovery would give each container port of the production pod;
     // ports of containers not running here are left out, the WebSocket port is kept (it must be dropped).
@@ -134,7 +139,7 @@ describe("monitoring against a live collector, broadcaster and Prometheus", () =
       .filter((container) => local[container.name] !== undefined)
       .flatMap((container) =>
         (container.ports ?? []).map((port) => ({
-          targets: [`127.0.0.1:${port.name === "websocket" ? stack.websocketPort : local[container.name]}`],
+          targets: [`127.0.0.1:${port.name === "websocket" ? websocketPort : local[container.name]}`],
           labels: {
             __meta_kubernetes_namespace: "alphapulse",
             __meta_kubernetes_pod_name: "alphapulse-0",
@@ -148,18 +153,35 @@ describe("monitoring against a live collector, broadcaster and Prometheus", () =
       );
     writeFileSync(path.join(prometheusDir, "targets.json"), JSON.stringify(targets));
     const config = writeOfflineConfig({ outDir: prometheusDir, interval: "1s", withoutAlertmanager: true });
-    prometheus = Bun.spawn(
+    // Port 0: Prometheus logs the address it bound ("Listening on" at info level).
+    const server = Bun.spawn(
       [
         "prometheus",
         `--config.file=${config}`,
-        `--web.listen-address=127.0.0.1:${PROMETHEUS_PORT}`,
+        "--web.listen-address=127.0.0.1:0",
         `--storage.tsdb.path=${path.join(prometheusDir, "data")}`,
-        "--log.level=warn",
+        "--log.level=info",
       ],
       { stdin: "ignore", stdout: "ignore", stderr: "pipe" },
     );
-    await waitFor("Prometheus ready", async () =>
-      (await httpStatus(`${PROMETHEUS}/-/ready`)) === 200 ? true : undefined,
+    prometheus = server;
+    let log = "";
+    void (async () => {
+      for await (const chunk of server.stderr) log = (log + new TextDecoder().decode(chunk)).slice(-50_000);
+    })();
+    const address = await waitFor(
+      "Prometheus to log its address",
+      () => {
+        if (server.exitCode !== null) throw new Error(`prometheus exited ${server.exitCode}: ${log}`);
+        return /msg="Listening on" address=(127\.0\.0\.1:\d+)/.exec(log)?.[1];
+      },
+      { timeoutMs: 60_000, intervalMs: 50 },
+    );
+    prometheusUrl = `http://${address}`;
+    await waitFor(
+      "Prometheus ready",
+      async () => (await httpStatus(`${prometheusUrl}/-/ready`)) === 200,
+      PROMETHEUS_POLL,
     );
   }, 180_000);
 
@@ -173,7 +195,7 @@ describe("monitoring against a live collector, broadcaster and Prometheus", () =
   }, 60_000);
 
   async function api<T>(pathAndQuery: string): Promise<T> {
-    const response = await fetch(`${PROMETHEUS}${pathAndQuery}`, { signal: AbortSignal.timeout(10_000) });
+    const response = await fetch(`${prometheusUrl}${pathAndQuery}`, { signal: AbortSignal.timeout(10_000) });
     const body = (await response.json()) as { status: string; data: T; error?: string };
     if (body.status !== "success") throw new Error(`${pathAndQuery}: ${body.error}`);
     return body.data;
@@ -221,13 +243,19 @@ describe("monitoring against a live collector, broadcaster and Prometheus", () =
   }, 60_000);
 
   test("the relabel rules sort the pod's ports into the two jobs and drop the WebSocket port", async () => {
-    const active = await waitFor("targets scraped", async () => {
-      const data = await api<{ activeTargets: { labels: Record<string, string>; health: string }[] }>(
-        "/api/v1/targets?state=active",
-      );
-      const targets = data.activeTargets;
-      return targets.length === 3 && targets.every((target) => target.health === "up") ? targets : undefined;
-    });
+    const active = await waitFor(
+      "targets scraped",
+      async () => {
+        const data = await api<{ activeTargets: { labels: Record<string, string>; health: string }[] }>(
+          "/api/v1/targets?state=active",
+        );
+        const targets = data.activeTargets;
+        return targets.length === 3 && targets.every((target) => target.health === "up")
+          ? targets
+          : undefined;
+      },
+      PROMETHEUS_POLL,
+    );
     const byContainer = Object.fromEntries(
       active.map((target) => [target.labels.container, target.labels.job]),
     );
@@ -243,12 +271,16 @@ describe("monitoring against a live collector, broadcaster and Prometheus", () =
       const query = expr.replaceAll("$namespace", "alphapulse");
       await api(`/api/v1/query?query=${encodeURIComponent(query)}`);
     }
-    const withData = await waitFor("book validity and clients in Prometheus", async () => {
-      const valid = await api<{ result: unknown[] }>(
-        `/api/v1/query?query=${encodeURIComponent('alphapulse_book_valid{kubernetes_namespace="alphapulse"}')}`,
-      );
-      return valid.result.length === 4 ? valid.result : undefined;
-    });
+    const withData = await waitFor(
+      "book validity and clients in Prometheus",
+      async () => {
+        const valid = await api<{ result: unknown[] }>(
+          `/api/v1/query?query=${encodeURIComponent('alphapulse_book_valid{kubernetes_namespace="alphapulse"}')}`,
+        );
+        return valid.result.length === 4 ? valid.result : undefined;
+      },
+      PROMETHEUS_POLL,
+    );
     expect(withData.length).toBe(4);
   }, 60_000);
 
@@ -256,7 +288,7 @@ describe("monitoring against a live collector, broadcaster and Prometheus", () =
     type Alert = { labels: Record<string, string>; state: string };
     const alerts = async () => (await api<{ alerts: Alert[] }>("/api/v1/alerts")).alerts;
     expect((await alerts()).filter((alert) => alert.state === "firing")).toEqual([]);
-    await stack.stopProcess(kraken, "SIGKILL");
+    await kraken.stop("SIGKILL");
     const fired = await waitFor(
       "CollectorDown firing",
       async () => {
@@ -265,7 +297,7 @@ describe("monitoring against a live collector, broadcaster and Prometheus", () =
         );
         return found;
       },
-      240_000,
+      { ...PROMETHEUS_POLL, timeoutMs: 240_000 },
     );
     expect(fired.labels.instance).toBe(`127.0.0.1:${local["kraken-collector"]}`);
     expect(fired.labels.container).toBe("kraken-collector");

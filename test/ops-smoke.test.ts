@@ -3,10 +3,12 @@
 // and shown to fail when there is nothing to test.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import path from "node:path";
+import type { BroadcasterProcess } from "./support/mode-process.ts";
 import { REPO_ROOT } from "./support/ops-source-settings.ts";
 import { OpsStack } from "./support/ops-stack.ts";
+import { freePorts } from "./support/ports.ts";
 
-const stack = new OpsStack("smoke", 19430);
+const stack = new OpsStack("smoke");
 
 function runScript(script: string, args: string[], env: Record<string, string> = {}) {
   const result = Bun.spawnSync(["bash", path.join(REPO_ROOT, "scripts", script), ...args], {
@@ -17,18 +19,16 @@ function runScript(script: string, args: string[], env: Record<string, string> =
 }
 
 describe("smoke and integration scripts against a live stack", () => {
-  const wsBase = `http://127.0.0.1:${stack.websocketPort}`;
-  const metricsBase = `http://127.0.0.1:${stack.broadcasterMetricsPort}`;
+  let broadcaster: BroadcasterProcess;
 
   beforeAll(async () => {
-    const simulator = stack.startSimulator();
-    await stack.waitReady(simulator, `http://127.0.0.1:${stack.simulatorPort}/control/stats`);
+    await stack.startSimulator();
     for (const exchange of ["kraken", "binance"] as const) {
-      const collector = stack.startCollector(exchange);
-      await stack.waitReady(collector, `http://127.0.0.1:${stack.collectorMetricsPort(exchange)}/ready`);
+      const collector = await stack.startCollector(exchange);
+      await stack.waitReady(collector.process, `${collector.metrics}/ready`);
     }
-    const broadcaster = stack.startBroadcaster();
-    await stack.waitReady(broadcaster, `${metricsBase}/health`);
+    broadcaster = await stack.startBroadcaster();
+    await stack.waitReady(broadcaster.process, `${broadcaster.metrics}/health`);
   }, 120_000);
 
   afterAll(async () => {
@@ -36,13 +36,13 @@ describe("smoke and integration scripts against a live stack", () => {
   }, 60_000);
 
   test("smoke-tests.sh passes: /health, /ready, REST symbols, WebSocket data", () => {
-    const { exitCode, output } = runScript("smoke-tests.sh", [wsBase, metricsBase]);
+    const { exitCode, output } = runScript("smoke-tests.sh", [broadcaster.http, broadcaster.metrics]);
     expect(output).toContain("smoke: OK");
     expect(exitCode).toBe(0);
   }, 120_000);
 
   test("integration-tests.sh passes: REST books of every venue, 200 chained messages, metrics", () => {
-    const { exitCode, output } = runScript("integration-tests.sh", [wsBase, metricsBase]);
+    const { exitCode, output } = runScript("integration-tests.sh", [broadcaster.http, broadcaster.metrics]);
     expect(output).toContain("integration: REST book kraken BTC-USD ok");
     expect(output).toContain("integration: REST book binance ETH-USDT ok");
     expect(output).toContain("integration: OK");
@@ -50,15 +50,10 @@ describe("smoke and integration scripts against a live stack", () => {
   }, 180_000);
 
   test("smoke-tests.sh fails, naming the check, when nothing answers", () => {
-    const { exitCode, output } = runScript(
-      "smoke-tests.sh",
-      ["http://127.0.0.1:19498", "http://127.0.0.1:19499"],
-      {
-        READY_TIMEOUT: "1",
-      },
-    );
+    const [ws, metrics] = freePorts(2).map((port) => `http://127.0.0.1:${port}`);
+    const { exitCode, output } = runScript("smoke-tests.sh", [ws!, metrics!], { READY_TIMEOUT: "1" });
     expect(exitCode).toBe(1);
-    expect(output).toContain("smoke: FAIL http://127.0.0.1:19499/health");
+    expect(output).toContain(`smoke: FAIL ${metrics}/health`);
   }, 60_000);
 
   test("the WebSocket probe fails on a topic that never sends data", () => {
@@ -66,7 +61,7 @@ describe("smoke and integration scripts against a live stack", () => {
       [
         "bun",
         path.join(REPO_ROOT, "scripts/ws-probe.ts"),
-        `ws://127.0.0.1:${stack.websocketPort}/ws`,
+        broadcaster.ws,
         "--topics",
         "trades.nosuchvenue.BTC-USD",
         "--timeout-ms",

@@ -4,6 +4,7 @@ import { afterAll, beforeAll, expect, test } from "bun:test";
 import { existsSync, mkdirSync, rmSync } from "node:fs";
 import { RecordView, RingReader } from "../src/shm/ring-reader.ts";
 import { recordIsIntact } from "./support/stress-record.ts";
+import { waitFor } from "./support/wait.ts";
 
 const DIR = `/dev/shm/ap-test-shmproc-${process.pid}`;
 const SUPPORT = `${import.meta.dir}/support`;
@@ -20,14 +21,6 @@ interface ReaderReport {
   position: number;
 }
 
-async function waitFor(condition: () => boolean, what: string, timeoutMs = 20_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await Bun.sleep(5);
-  }
-}
-
 test("10 million records, one writer, two lapped readers: nothing torn, every loss counted exactly", async () => {
   const count = 10_000_000;
   const path = `${DIR}/stress.ring`;
@@ -38,7 +31,7 @@ test("10 million records, one writer, two lapped readers: nothing torn, every lo
       stderr: "inherit",
     },
   );
-  await waitFor(() => existsSync(path), "the ring file");
+  await waitFor("the ring file", () => existsSync(path), { intervalMs: 5 });
   const readers = [0, 1].map(() =>
     Bun.spawn(["bun", `${SUPPORT}/stress-reader.ts`, path, String(count)], {
       stdout: "pipe",
@@ -72,7 +65,7 @@ test("a writer killed with SIGKILL mid-stream and restarted: the reader re-attac
       stderr: "inherit",
     });
   const first = start();
-  await waitFor(() => existsSync(path), "the first ring");
+  await waitFor("the first ring", () => existsSync(path), { intervalMs: 5 });
   let reader = RingReader.open(path, 1);
   const view = new RecordView();
   let delivered = 0;
@@ -84,10 +77,14 @@ test("a writer killed with SIGKILL mid-stream and restarted: the reader re-attac
     },
     gap() {},
   };
-  await waitFor(() => {
-    reader.poll(sink, view);
-    return delivered > 2000;
-  }, "records from the first writer");
+  await waitFor(
+    "records from the first writer",
+    () => {
+      reader.poll(sink, view);
+      return delivered > 2000;
+    },
+    { intervalMs: 5 },
+  );
   first.kill("SIGKILL");
   await first.exited;
   reader.poll(sink, view);
@@ -97,24 +94,28 @@ test("a writer killed with SIGKILL mid-stream and restarted: the reader re-attac
 
   const second = start();
   try {
-    await waitFor(() => reader.replaced(), "the new generation to replace the old file");
+    await waitFor("the new generation to replace the old file", () => reader.replaced(), { intervalMs: 5 });
     reader.close();
     reader = RingReader.open(path, 1);
     expect(reader.generation).toBe(firstGeneration + 1);
     const seqsAfter: number[] = [];
-    await waitFor(() => {
-      reader.poll(
-        {
-          record(r) {
-            sink.record(r);
-            seqsAfter.push(r.seq);
+    await waitFor(
+      "records from the restarted writer",
+      () => {
+        reader.poll(
+          {
+            record(r) {
+              sink.record(r);
+              seqsAfter.push(r.seq);
+            },
+            gap() {},
           },
-          gap() {},
-        },
-        view,
-      );
-      return seqsAfter.length > 2000;
-    }, "records from the restarted writer");
+          view,
+        );
+        return seqsAfter.length > 2000;
+      },
+      { intervalMs: 5 },
+    );
     expect(seqsAfter[0]).toBe(1);
     expect(seqsAfter.every((s, i) => s === i + 1)).toBe(true);
     expect(delivered).toBeGreaterThan(fromFirst);

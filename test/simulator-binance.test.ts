@@ -6,12 +6,12 @@ import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "
 import WebSocketClient from "ws";
 import { parseScaled } from "../src/market/decimal.ts";
 import { type Simulator, startSimulator } from "../src/simulator/index.ts";
-import { RecordingClient, waitFor } from "./simulator-ws-client.ts";
+import { RecordingClient } from "./support/simulator-ws-client.ts";
+import { waitFor } from "./support/wait.ts";
 
 // Generous on a loaded 2-core machine: the waits inside poll with their own deadlines.
 setDefaultTimeout(30_000);
 
-const PORT = 19210;
 const SYMBOLS = ["BTC-USDT", "ETH-USDT", "SOL-USD"];
 
 interface DepthUpdate {
@@ -88,7 +88,6 @@ const rest = () => sim.urls.binance.rest;
 
 beforeAll(() => {
   sim = startSimulator({
-    port: PORT,
     symbols: SYMBOLS,
     seed: 11,
     updatesPerSecond: 150,
@@ -246,7 +245,6 @@ describe("binance streams", () => {
 describe("binance connection limits", () => {
   test("a connection is closed when its lifetime (24 h on Binance) runs out", async () => {
     const short = startSimulator({
-      port: PORT + 3,
       symbols: ["BTC-USDT"],
       binance: { connectionLifetimeMs: 400 },
     });
@@ -301,7 +299,7 @@ describe("binance faults", () => {
   });
 
   test("rate-limit then ban: 429 with Retry-After, an early retry earns 418, both counted", async () => {
-    const own = startSimulator({ port: PORT + 1, symbols: ["BTC-USDT"], updatesPerSecond: 10 });
+    const own = startSimulator({ symbols: ["BTC-USDT"], updatesPerSecond: 10 });
     try {
       const url = `${own.urls.binance.rest}/api/v3/depth?symbol=BTCUSDT&limit=10`;
       own.inject("binance", { kind: "rate-limit", durationMs: 2_000 });
@@ -315,7 +313,7 @@ describe("binance faults", () => {
       expect(stats.details).toMatchObject({ rateLimited: 1, retryAfterViolations: 1 });
       expect(stats.faultsApplied["rate-limit"]).toBe(1);
 
-      const fresh = startSimulator({ port: PORT + 2, symbols: ["BTC-USDT"], updatesPerSecond: 10 });
+      const fresh = startSimulator({ symbols: ["BTC-USDT"], updatesPerSecond: 10 });
       try {
         fresh.inject("binance", { kind: "ban", durationMs: 1_000 }, "BTC-USDT");
         const banned = await fetch(`${fresh.urls.binance.rest}/api/v3/depth?symbol=BTCUSDT`);

@@ -5,12 +5,11 @@
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { formatScaled, parseScaled } from "../src/market/decimal.ts";
 import { type Simulator, startSimulator } from "../src/simulator/index.ts";
-import { RecordingClient, waitFor, waitForQuiet } from "./simulator-ws-client.ts";
+import { RecordingClient, waitForQuiet } from "./support/simulator-ws-client.ts";
+import { waitFor } from "./support/wait.ts";
 
 // Generous on a loaded 2-core machine: the waits inside poll with their own deadlines.
 setDefaultTimeout(30_000);
-
-const PORT = 19230;
 
 interface Envelope {
   channel: string;
@@ -84,7 +83,6 @@ let sim: Simulator;
 
 beforeAll(() => {
   sim = startSimulator({
-    port: PORT,
     symbols: ["BTC-USD", "ETH-USD"],
     seed: 5,
     updatesPerSecond: 150,
@@ -163,7 +161,7 @@ describe("coinbase protocol", () => {
       sim.inject("coinbase", { kind: "stall", durationMs: 5_000 }, "ETH-USD");
       await waitForQuiet(cb.client);
       const truth = (await (
-        await fetch(`http://127.0.0.1:${PORT}/control/book/coinbase/ETH-USD`)
+        await fetch(`http://127.0.0.1:${sim.port}/control/book/coinbase/ETH-USD`)
       ).json()) as {
         bids: [string, string][];
         asks: [string, string][];
@@ -216,8 +214,8 @@ describe("coinbase protocol", () => {
       tradesPerSecond: 50,
       bookLevels: 100,
     };
-    const maker = startSimulator({ ...options, port: PORT + 1, coinbase: { tradeSide: "maker" } });
-    const taker = startSimulator({ ...options, port: PORT + 2, coinbase: { tradeSide: "taker" } });
+    const maker = startSimulator({ ...options, coinbase: { tradeSide: "maker" } });
+    const taker = startSimulator({ ...options, coinbase: { tradeSide: "taker" } });
     const collect = async (s: Simulator) => {
       const cb = await CoinbaseClient.open(s);
       cb.client.send({ type: "subscribe", product_ids: ["BTC-USD"], channel: "market_trades" });
@@ -285,7 +283,7 @@ describe("coinbase faults", () => {
     const cb = await subscribed();
     try {
       const post = (body: unknown) =>
-        fetch(`http://127.0.0.1:${PORT}/control/fault`, { method: "POST", body: JSON.stringify(body) });
+        fetch(`http://127.0.0.1:${sim.port}/control/fault`, { method: "POST", body: JSON.stringify(body) });
       expect((await post({ venue: "coinbase", kind: "garbage" })).status).toBe(200);
       await waitFor("a non-JSON frame", () => cb.client.frames.length > cb.client.json().length);
       expect((await post({ venue: "coinbase", kind: "disconnect", symbol: "BTC-USD" })).status).toBe(200);

@@ -7,12 +7,13 @@ import { type Simulator, startSimulator } from "../src/simulator/index.ts";
 // Generous on a loaded 2-core machine: the waits inside poll with their own deadlines.
 setDefaultTimeout(30_000);
 
-const PORT = 19240;
-const base = `http://127.0.0.1:${PORT}`;
 let sim: Simulator;
+/** The control API's base, on the port the simulator picked. */
+let base: string;
 
 beforeAll(() => {
-  sim = startSimulator({ port: PORT, symbols: ["BTC-USD", "ETH-USDT"], seed: 3, bookLevels: 50 });
+  sim = startSimulator({ symbols: ["BTC-USD", "ETH-USDT"], seed: 3, bookLevels: 50 });
+  base = `http://127.0.0.1:${sim.port}`;
 });
 
 afterAll(async () => {
@@ -67,7 +68,7 @@ describe("simulator control API", () => {
   });
 
   test("a venue-wide disconnect with a duration refuses new connections for that long", async () => {
-    const client = new WebSocket(`ws://127.0.0.1:${PORT}/coinbase`);
+    const client = new WebSocket(`ws://127.0.0.1:${sim.port}/coinbase`);
     await new Promise((resolve) => {
       client.onopen = resolve;
     });
@@ -78,7 +79,7 @@ describe("simulator control API", () => {
     await closed;
     const attempt = () =>
       new Promise<boolean>((resolve) => {
-        const ws = new WebSocket(`ws://127.0.0.1:${PORT}/coinbase`);
+        const ws = new WebSocket(`ws://127.0.0.1:${sim.port}/coinbase`);
         ws.onopen = () => {
           ws.close();
           resolve(true);
@@ -99,7 +100,7 @@ describe("simulator control API", () => {
     expect((await fetch(`${base}/nasdaq/feed`)).status).toBe(404);
     expect((await fetch(`${base}/binance/api/v3/trades`)).status).toBe(404);
     const refused = await new Promise<boolean>((resolve) => {
-      const ws = new WebSocket(`ws://127.0.0.1:${PORT}/kraken/v1`);
+      const ws = new WebSocket(`ws://127.0.0.1:${sim.port}/kraken/v1`);
       ws.onopen = () => resolve(false);
       ws.onerror = () => resolve(true);
     });

@@ -5,13 +5,13 @@
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import path from "node:path";
 import { type Simulator, startSimulator } from "../src/simulator/index.ts";
-import { RecordingClient, waitFor } from "./simulator-ws-client.ts";
+import { RecordingClient } from "./support/simulator-ws-client.ts";
+import { waitFor } from "./support/wait.ts";
 
 // Generous on a loaded 2-core machine: the waits inside poll with their own deadlines.
 setDefaultTimeout(30_000);
 
 const FIXTURES = path.resolve(import.meta.dir, "../../shared/fixtures");
-const PORT = 19235;
 
 /** Keys (sorted), nesting and JSON types; an array's shape is its first element's. */
 function shape(value: unknown): unknown {
@@ -37,7 +37,6 @@ let ccxtCoinbase: Recorded;
 
 beforeAll(async () => {
   sim = startSimulator({
-    port: PORT,
     symbols: ["BTC-USD", "NKN-USDT"],
     seed: 4,
     updatesPerSecond: 100,

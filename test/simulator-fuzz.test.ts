@@ -4,16 +4,16 @@
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import fc from "fast-check";
 import { type Simulator, startSimulator } from "../src/simulator/index.ts";
-import { RecordingClient, waitFor } from "./simulator-ws-client.ts";
+import { RecordingClient } from "./support/simulator-ws-client.ts";
+import { waitFor } from "./support/wait.ts";
 
 // Generous on a loaded 2-core machine: the waits inside poll with their own deadlines.
 setDefaultTimeout(60_000);
 
-const PORT = 19245;
 let sim: Simulator;
 
 beforeAll(() => {
-  sim = startSimulator({ port: PORT, symbols: ["BTC-USD", "ETH-USDT"], seed: 2, bookLevels: 50 });
+  sim = startSimulator({ symbols: ["BTC-USD", "ETH-USDT"], seed: 2, bookLevels: 50 });
 });
 
 afterAll(async () => {
@@ -59,7 +59,7 @@ async function stillServes(): Promise<void> {
   } finally {
     client.close();
   }
-  expect((await fetch(`http://127.0.0.1:${PORT}/control/stats`)).status).toBe(200);
+  expect((await fetch(`http://127.0.0.1:${sim.port}/control/stats`)).status).toBe(200);
 }
 
 describe("simulator under malformed input", () => {
@@ -72,11 +72,11 @@ describe("simulator under malformed input", () => {
       const samples = fc.sample(inputs, { numRuns: 150, seed: 17 });
       // Binance closes a connection after 5 messages a second: send in batches of 5 per connection.
       for (let i = 0; i < samples.length; i += 5) {
-        const client = await RecordingClient.connect(`ws://127.0.0.1:${PORT}${path}`);
+        const client = await RecordingClient.connect(`ws://127.0.0.1:${sim.port}${path}`);
         for (const text of samples.slice(i, i + 5)) client.send(text);
-        await waitFor("replies or silence", () => client.frames.length > 0 || client.closed, 200).catch(
-          () => {},
-        );
+        await waitFor("replies or silence", () => client.frames.length > 0 || client.closed, {
+          timeoutMs: 200,
+        }).catch(() => {});
         client.close();
       }
       await stillServes();
@@ -95,13 +95,13 @@ describe("simulator under malformed input", () => {
       { numRuns: 200, seed: 5 },
     );
     for (const body of bodies) {
-      const response = await fetch(`http://127.0.0.1:${PORT}/control/fault`, { method: "POST", body });
+      const response = await fetch(`http://127.0.0.1:${sim.port}/control/fault`, { method: "POST", body });
       // A random body may happen to be a valid fault request; anything else is a 400.
       expect([200, 400]).toContain(response.status);
     }
     for (const segment of fc.sample(fc.string({ minLength: 1, maxLength: 30 }), { numRuns: 100, seed: 9 })) {
       const response = await fetch(
-        `http://127.0.0.1:${PORT}/control/book/kraken/${encodeURIComponent(segment)}?depth=3`,
+        `http://127.0.0.1:${sim.port}/control/book/kraken/${encodeURIComponent(segment)}?depth=3`,
       );
       expect([400, 404]).toContain(response.status);
     }

@@ -5,12 +5,12 @@ import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "
 import path from "node:path";
 import { formatScaled, parseScaled } from "../src/market/decimal.ts";
 import { type Simulator, startSimulator } from "../src/simulator/index.ts";
-import { RecordingClient, waitFor, waitForQuiet } from "./simulator-ws-client.ts";
+import { RecordingClient, waitForQuiet } from "./support/simulator-ws-client.ts";
+import { waitFor } from "./support/wait.ts";
 
 // Generous on a loaded 2-core machine: the waits inside poll with their own deadlines.
 setDefaultTimeout(30_000);
 
-const PORT = 19201;
 const FIXTURES = path.resolve(import.meta.dir, "../../shared/fixtures");
 
 /** Kraken's checksum (PROTOCOLS.md 1.3), written here from the spec, not imported. */
@@ -138,7 +138,6 @@ let sim: Simulator;
 
 beforeAll(() => {
   sim = startSimulator({
-    port: PORT,
     symbols: ["BTC-USD", "ETH-USD", "DOGE-USDT"],
     seed: 7,
     updatesPerSecond: 200,
@@ -237,7 +236,7 @@ describe("kraken protocol", () => {
       sim.inject("kraken", { kind: "stall", durationMs: 5_000 }, "ETH-USD");
       await waitForQuiet(client);
       const truth = (await (
-        await fetch(`http://127.0.0.1:${PORT}/control/book/kraken/ETH-USD?depth=25`)
+        await fetch(`http://127.0.0.1:${sim.port}/control/book/kraken/ETH-USD?depth=25`)
       ).json()) as {
         bids: [string, string][];
         asks: [string, string][];
@@ -311,7 +310,6 @@ describe("kraken protocol", () => {
 
   test("ping/pong, heartbeat when idle, unknown pair and bad depth are refused, unsubscribe", async () => {
     const quiet = startSimulator({
-      port: PORT + 50,
       symbols: ["BTC-USD"],
       updatesPerSecond: 0,
       tradesPerSecond: 0,

@@ -21,8 +21,8 @@ sys.path.insert(0, str(REPO / "python"))
 from alphapulse_shm import Book, BookStatus, BookView, Gap, Record, RecordType, Ring, StartAt  # noqa: E402
 
 BUN = shutil.which("bun") or "bun"
-WRITER = REPO / "test" / "python-ring-writer.ts"
-DUMPER = REPO / "test" / "python-ring-dump.ts"
+WRITER = REPO / "test" / "support" / "python-ring-writer.ts"
+DUMPER = REPO / "test" / "support" / "python-ring-dump.ts"
 TIME_KEYS = ("exchangeSec", "exchangeNsec", "receiveSec", "receiveNsec", "publishSec", "publishNsec")
 COUNT_KEYS = ("bookCount", "tradeCount", "bboCount", "bookBase", "tradeBase", "bboBase")
 """A latest book's topic counts in the JSON lines, named as src/shm/ring-reader.ts's BookCopy."""

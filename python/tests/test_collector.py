@@ -6,13 +6,14 @@ restart is followed into its new generation, whose topic counts go on from the o
 
 from __future__ import annotations
 
+import json
 import os
 import signal
-import socket
 import subprocess
 import time
 import unittest
 from collections.abc import Callable
+from typing import Any
 
 from .support import BUN, REPO, RingTestCase, TopicCounter, bases_of, counts_of, from_base, ts_dump
 
@@ -28,8 +29,6 @@ from alphapulse_shm import (
     RingState,
 )
 
-SIMULATOR_PORT = 19510
-METRICS_PORT = 19511
 WAIT = 60.0
 MAIN = str(REPO / "src" / "main.ts")
 VENUE_SYMBOLS = {
@@ -39,28 +38,25 @@ VENUE_SYMBOLS = {
 }
 
 
-def simulator_listening() -> bool:
-    """True once the simulator accepts connections (a collector started earlier gives up)."""
-    try:
-        socket.create_connection(("127.0.0.1", SIMULATOR_PORT), timeout=1).close()
-    except OSError:
-        return False
-    return True
-
-
 class CollectorTest(RingTestCase):
     def setUp(self) -> None:
         super().setUp()
         self.path = os.path.join(self.dir, "kraken.ring")
         self.logs: list[str] = []
+        # Port 0: the simulator picks a free port and logs it (other tests run on this machine too).
         self.spawn(
             "simulate",
-            SIMULATOR_PORT=str(SIMULATOR_PORT),
+            SIMULATOR_PORT="0",
+            SIMULATOR_HOST="127.0.0.1",
             SIMULATOR_SYMBOLS="BTC-USD,ETH-USD,BTC-USDT,ETH-USDT",
             SIMULATOR_UPDATES_PER_SECOND="200",
             SIMULATOR_TRADES_PER_SECOND="20",
         )
-        self.wait_until(simulator_listening, "the simulator to listen")
+        log = self.logs[0]
+        self.wait_until(lambda: self.logged(log, "simulator listening") is not None, "the simulator to listen")
+        listening = self.logged(log, "simulator listening")
+        assert listening is not None
+        self.simulator_port = int(listening["port"])
 
     def spawn(self, mode: str, **env: str) -> subprocess.Popen[bytes]:
         """Starts an alphapulse mode logging to a file in the test directory; cleanup stops it
@@ -86,6 +82,18 @@ class CollectorTest(RingTestCase):
         self.addCleanup(stop)
         return process
 
+    @staticmethod
+    def logged(path: str, msg: str) -> dict[str, Any] | None:
+        """The first JSON log line in `path` whose msg is `msg`, if it was written yet."""
+        with open(path, errors="replace") as log_file:
+            for line in log_file:
+                if not line.endswith("\n") or not line.startswith("{"):
+                    continue
+                record = json.loads(line)
+                if record.get("msg") == msg:
+                    return record
+        return None
+
     def log_tails(self) -> str:
         tails = []
         for path in self.logs:
@@ -95,14 +103,14 @@ class CollectorTest(RingTestCase):
 
     def collect(self, capacity: int = 65536, exchange: str = "kraken") -> subprocess.Popen[bytes]:
         """Starts a collector of `exchange` (its ring: <dir>/<exchange>.ring) on the simulator."""
-        base = f"127.0.0.1:{SIMULATOR_PORT}/{exchange}"
+        base = f"127.0.0.1:{self.simulator_port}/{exchange}"
         return self.spawn(
             "collect",
             EXCHANGE=exchange,
             SYMBOLS=",".join(VENUE_SYMBOLS[exchange]),
             EXCHANGE_WS_URL=f"ws://{base}/v2" if exchange == "kraken" else f"ws://{base}",
             EXCHANGE_REST_URL=f"http://{base}",
-            METRICS_PORT=str(METRICS_PORT),
+            METRICS_PORT="0",
             SHARED_MEMORY_PATH=self.dir,
             RING_CAPACITY=str(capacity),
             BOOK_DEPTH="10",

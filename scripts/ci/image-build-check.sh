@@ -10,14 +10,13 @@
 # on loopback), wait for /health and /ready, run the image's own HEALTHCHECK, stop it with SIGTERM
 # and check it exits 0 within the grace period.
 #
-# usage: scripts/ci/image-build-check.sh [PORT_BASE]   (default 19480: uses PORT_BASE..+1)
+# usage: scripts/ci/image-build-check.sh
+# The simulator picks its own port; the container's metrics port is one found free here (the
+# image's HEALTHCHECK reads it from METRICS_PORT, so it cannot be 0).
 # Needs root, buildah, podman, runc and busybox-static (installed here when missing).
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$repo"
-port_base=${1:-19480}
-simulator_port=$port_base
-metrics_port=$((port_base + 1))
 grace_ms=5000
 storage=(--storage-driver vfs)
 tag=localhost/alphapulse:ci-check
@@ -103,8 +102,17 @@ echo "image-build-check: user|entrypoint|healthcheck = $config"
 size=$(podman "${storage[@]}" image inspect --format '{{.Size}}' "$tag")
 echo "image-build-check: image size $((size / 1048576)) MiB"
 
-SIMULATOR_PORT=$simulator_port SIMULATOR_HOST=127.0.0.1 LOG_LEVEL=warn bun src/main.ts simulate &
+SIMULATOR_PORT=0 SIMULATOR_HOST=127.0.0.1 LOG_LEVEL=info bun src/main.ts simulate >"$work/simulator.log" &
 simulator_pid=$!
+simulator_port=""
+for _ in $(seq 1 200); do
+  simulator_port=$(grep -m1 -oE '"msg":"simulator listening".*"port":[0-9]+' "$work/simulator.log" | grep -oE '[0-9]+$' || true)
+  [[ -n $simulator_port ]] && break
+  kill -0 "$simulator_pid" 2>/dev/null || { cat "$work/simulator.log" >&2; echo "image-build-check: FAIL simulator" >&2; exit 1; }
+  sleep 0.1
+done
+[[ -n $simulator_port ]] || { echo "image-build-check: FAIL the simulator did not report its port" >&2; exit 1; }
+metrics_port=$(bun -e 'import { freePorts } from "./test/support/ports.ts"; console.log(freePorts(1)[0]);')
 
 # Explicit ulimits: podman's defaults (nofile/nproc 1048576) exceed what this sandbox lets the
 # runtime set. The timer-driven healthcheck needs systemd; it is run by hand below instead.

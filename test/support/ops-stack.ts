@@ -1,164 +1,100 @@
 // A real AlphaPulse stack on loopback for the ops tests and bench: the simulator, collectors
-// pointed at it and a broadcaster over their rings, each its own `alphapulse <mode>` process with
-// its own ports and a /dev/shm/ap-test-ops-* directory. Everything it starts, it stops and removes.
+// pointed at it and a broadcaster over their rings, each its own `alphapulse <mode>` process on
+// ports it picks itself, with a /dev/shm/ap-test-ops-* directory. Everything it starts, it stops
+// and removes.
 import { rmSync } from "node:fs";
-import path from "node:path";
-import type { Subprocess } from "bun";
-import { REPO_ROOT } from "./ops-source-settings.ts";
+import {
+  type BroadcasterProcess,
+  type CollectorProcess,
+  FROM_SOURCE,
+  type ModeProcess,
+  type SimulatorProcess,
+  startBroadcasterProcess,
+  startCollectorProcess,
+  startSimulatorProcess,
+} from "./mode-process.ts";
+import { httpStatus, waitFor } from "./wait.ts";
 
-export interface StackProcess {
-  readonly name: string;
-  readonly proc: Subprocess<"ignore", "pipe", "pipe">;
-  readonly output: () => string;
-}
+export type StackVenue = "kraken" | "binance" | "coinbase";
 
-/** Polls `check` every `intervalMs` until it returns a value (not undefined), or throws after `timeoutMs`. */
-export async function waitFor<T>(
-  what: string,
-  check: () => Promise<T | undefined>,
-  timeoutMs = 60_000,
-  intervalMs = 200,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let lastError: unknown;
-  while (Date.now() < deadline) {
-    try {
-      const value = await check();
-      if (value !== undefined) return value;
-    } catch (error) {
-      lastError = error;
-    }
-    await Bun.sleep(intervalMs);
-  }
-  throw new Error(`timed out waiting for ${what}${lastError === undefined ? "" : `: ${String(lastError)}`}`);
-}
-
-export async function httpStatus(url: string): Promise<number> {
-  try {
-    const response = await fetch(url, { signal: AbortSignal.timeout(5000) });
-    await response.arrayBuffer();
-    return response.status;
-  } catch {
-    return 0;
-  }
-}
+/** Symbols each collector follows: two a venue, listed by the simulator under every venue. */
+const SYMBOLS: Record<StackVenue, string> = {
+  kraken: "BTC-USD,ETH-USD",
+  binance: "BTC-USDT,ETH-USDT",
+  coinbase: "BTC-USD,ETH-USD",
+};
 
 export class OpsStack {
   readonly shmDir: string;
-  readonly processes: StackProcess[] = [];
+  readonly processes: ModeProcess[] = [];
+  private simulatorProcess: SimulatorProcess | undefined;
 
   /** `command` runs the binary: the source by default, or a compiled dist/alphapulse. */
   constructor(
     readonly name: string,
-    readonly basePort: number,
-    readonly command: string[] = ["bun", path.join(REPO_ROOT, "src/main.ts")],
+    readonly command: readonly string[] = FROM_SOURCE,
   ) {
     this.shmDir = `/dev/shm/ap-test-ops-${name}-${process.pid}`;
   }
 
-  get simulatorPort(): number {
-    return this.basePort;
-  }
-  get websocketPort(): number {
-    return this.basePort + 1;
-  }
-  get broadcasterMetricsPort(): number {
-    return this.basePort + 2;
-  }
-  /** Collector metrics ports follow: kraken +3, binance +4, coinbase +5. */
-  collectorMetricsPort(exchange: "kraken" | "binance" | "coinbase"): number {
-    return this.basePort + { kraken: 3, binance: 4, coinbase: 5 }[exchange];
+  /** The running simulator (started by `startSimulator`). */
+  get simulator(): SimulatorProcess {
+    if (this.simulatorProcess === undefined) throw new Error("OpsStack: start the simulator first");
+    return this.simulatorProcess;
   }
 
-  start(name: string, mode: string, env: Record<string, string>): StackProcess {
-    const proc = Bun.spawn([...this.command, mode], {
-      cwd: REPO_ROOT,
-      env: {
-        PATH: process.env.PATH ?? "/usr/bin:/bin",
-        HOME: process.env.HOME ?? "/tmp",
-        LOG_LEVEL: "warn",
-        ...env,
-      },
-      stdin: "ignore",
-      stdout: "pipe",
-      stderr: "pipe",
-    });
-    let text = "";
-    const decoder = new TextDecoder();
-    const drain = async (stream: ReadableStream<Uint8Array>) => {
-      for await (const chunk of stream) text = (text + decoder.decode(chunk)).slice(-20_000);
-    };
-    void drain(proc.stdout);
-    void drain(proc.stderr);
-    const started: StackProcess = { name, proc, output: () => text };
-    this.processes.push(started);
-    return started;
+  async startSimulator(): Promise<SimulatorProcess> {
+    this.simulatorProcess = await this.track(
+      startSimulatorProcess(
+        {
+          SIMULATOR_SYMBOLS: "BTC-USD,ETH-USD,BTC-USDT,ETH-USDT",
+          SIMULATOR_UPDATES_PER_SECOND: "50",
+          SIMULATOR_TRADES_PER_SECOND: "10",
+        },
+        this.command,
+      ),
+    );
+    return this.simulatorProcess;
   }
 
-  startSimulator(): StackProcess {
-    return this.start("simulator", "simulate", {
-      SIMULATOR_PORT: String(this.simulatorPort),
-      SIMULATOR_HOST: "127.0.0.1",
-      SIMULATOR_SYMBOLS: "BTC-USD,ETH-USD,BTC-USDT,ETH-USDT",
-      SIMULATOR_UPDATES_PER_SECOND: "50",
-      SIMULATOR_TRADES_PER_SECOND: "10",
-    });
+  startCollector(venue: StackVenue): Promise<CollectorProcess> {
+    return this.track(
+      startCollectorProcess(
+        venue,
+        this.simulator.urls,
+        { SYMBOLS: SYMBOLS[venue], SHARED_MEMORY_PATH: this.shmDir, RING_CAPACITY: "16384" },
+        this.command,
+      ),
+    );
   }
 
-  startCollector(exchange: "kraken" | "binance" | "coinbase"): StackProcess {
-    const base = `127.0.0.1:${this.simulatorPort}`;
-    const urls = {
-      kraken: { ws: `ws://${base}/kraken/v2`, rest: `http://${base}/kraken`, symbols: "BTC-USD,ETH-USD" },
-      binance: { ws: `ws://${base}/binance`, rest: `http://${base}/binance`, symbols: "BTC-USDT,ETH-USDT" },
-      coinbase: { ws: `ws://${base}/coinbase`, rest: `http://${base}/coinbase`, symbols: "BTC-USD,ETH-USD" },
-    }[exchange];
-    return this.start(`${exchange}-collector`, "collect", {
-      EXCHANGE: exchange,
-      SYMBOLS: urls.symbols,
-      EXCHANGE_WS_URL: urls.ws,
-      EXCHANGE_REST_URL: urls.rest,
-      METRICS_PORT: String(this.collectorMetricsPort(exchange)),
-      SHARED_MEMORY_PATH: this.shmDir,
-      RING_CAPACITY: "16384",
-    });
-  }
-
-  startBroadcaster(): StackProcess {
-    return this.start("broadcaster", "broadcast", {
-      WEBSOCKET_PORT: String(this.websocketPort),
-      METRICS_PORT: String(this.broadcasterMetricsPort),
-      BROADCAST_HOST: "127.0.0.1",
-      SHARED_MEMORY_PATH: this.shmDir,
-    });
+  startBroadcaster(): Promise<BroadcasterProcess> {
+    return this.track(startBroadcasterProcess({ SHARED_MEMORY_PATH: this.shmDir }, this.command));
   }
 
   /** Waits until `url` answers 200, failing early (with its output) if the process died. */
-  async waitReady(process: StackProcess, url: string, timeoutMs = 60_000): Promise<void> {
+  async waitReady(process: ModeProcess, url: string, timeoutMs = 60_000): Promise<void> {
     await waitFor(
       `${process.name} ${url}`,
       async () => {
         if (process.proc.exitCode !== null) {
           throw new Error(`${process.name} exited ${process.proc.exitCode}: ${process.output()}`);
         }
-        return (await httpStatus(url)) === 200 ? true : undefined;
+        return (await httpStatus(url)) === 200;
       },
-      timeoutMs,
+      { timeoutMs, intervalMs: 200 },
     );
-  }
-
-  async stopProcess(process: StackProcess, signal: NodeJS.Signals = "SIGTERM"): Promise<number> {
-    if (process.proc.exitCode === null && process.proc.signalCode === null) {
-      process.proc.kill(signal);
-      const timer = setTimeout(() => process.proc.kill("SIGKILL"), 30_000);
-      await process.proc.exited;
-      clearTimeout(timer);
-    }
-    return process.proc.exitCode ?? -1;
   }
 
   /** Stops everything (broadcaster first, simulator last) and removes the rings. */
   async stop(): Promise<void> {
-    for (const process of [...this.processes].reverse()) await this.stopProcess(process);
+    for (const process of [...this.processes].reverse()) await process.stop();
     rmSync(this.shmDir, { recursive: true, force: true });
+  }
+
+  private async track<T extends { process: ModeProcess }>(starting: Promise<T>): Promise<T> {
+    const started = await starting;
+    this.processes.push(started.process);
+    return started;
   }
 }

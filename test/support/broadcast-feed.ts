@@ -1,7 +1,7 @@
 // A test collector for the broadcaster's tests and benchmark: writes a ring with exactly the
 // record semantics real collectors use (snapshot batches, top-N view deltas, trades, book and
 // connection status) from a full book it keeps, so the ring's latest-book entry is the truth.
-import { realtimeInto } from "../src/shm/clock.ts";
+import { realtimeInto } from "../../src/shm/clock.ts";
 import {
   BookStatus,
   type ConnectionState,
@@ -10,8 +10,8 @@ import {
   RecordType,
   type StatusReason,
   type SymbolSpec,
-} from "../src/shm/layout.ts";
-import { RingWriter } from "../src/shm/ring-writer.ts";
+} from "../../src/shm/layout.ts";
+import { RingWriter } from "../../src/shm/ring-writer.ts";
 
 type Side = Map<number, number>;
 

@@ -1,5 +1,6 @@
 // Test helper for the simulator tests: a real WebSocket client that records every frame with its
-// arrival time and lets a test wait (polling, generous timeouts) for a condition over them.
+// arrival time, and a wait for a quiet moment in what it receives.
+import { waitFor } from "./wait.ts";
 
 export interface Received {
   readonly text: string;
@@ -70,15 +71,6 @@ export class RecordingClient {
   }
 }
 
-/** Polls `condition` until it holds, or fails after `timeoutMs` with `what`. */
-export async function waitFor(what: string, condition: () => boolean, timeoutMs = 10_000): Promise<void> {
-  const deadline = performance.now() + timeoutMs;
-  while (!condition()) {
-    if (performance.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await Bun.sleep(10);
-  }
-}
-
 /** Waits until `client` has received nothing for `quietMs` (a stalled feed has drained). */
 export async function waitForQuiet(
   client: RecordingClient,
@@ -91,6 +83,6 @@ export async function waitForQuiet(
       const last = client.frames[client.frames.length - 1];
       return last === undefined || performance.now() - last.atMs >= quietMs;
     },
-    timeoutMs,
+    { timeoutMs },
   );
 }

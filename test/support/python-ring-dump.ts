@@ -2,13 +2,14 @@
 // src/shm/ring-reader.ts and prints it as JSON lines, one per record or gap, then one per
 // latest book. python/tests compares this, line for line, with what alphapulse_shm decodes.
 //
-//   bun test/python-ring-dump.ts PATH [oldest|latest|SEQ]
-import { formatScaled } from "../src/market/decimal.ts";
-import { RecordType } from "../src/shm/layout.ts";
-import { RecordView, RingReader, type StartAt } from "../src/shm/ring-reader.ts";
+//   bun test/support/python-ring-dump.ts PATH [oldest|latest|SEQ]
+import { formatScaled } from "../../src/market/decimal.ts";
+import { RecordType } from "../../src/shm/layout.ts";
+import { RecordView, RingReader, type StartAt } from "../../src/shm/ring-reader.ts";
 
 const [path, startArg = "oldest"] = process.argv.slice(2);
-if (path === undefined) throw new Error("usage: bun test/python-ring-dump.ts PATH [oldest|latest|SEQ]");
+if (path === undefined)
+  throw new Error("usage: bun test/support/python-ring-dump.ts PATH [oldest|latest|SEQ]");
 const start: StartAt = startArg === "oldest" || startArg === "latest" ? startArg : Number(startArg);
 const reader = RingReader.open(path, start);
 const lines: string[] = [];

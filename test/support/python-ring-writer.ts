@@ -2,16 +2,16 @@
 // changes with snapshots, status records, extreme exact values) written through the real
 // RingWriter. Python tests and bench/python.ts run it as a separate process.
 //
-//   bun test/python-ring-writer.ts --dir D --name N --batches B [--capacity 64] [--depth 5]
+//   bun test/support/python-ring-writer.ts --dir D --name N --batches B [--capacity 64] [--depth 5]
 //     [--seed 1] [--interval-ms 0] [--hold] [--no-close]
 //
 // --interval-ms paces batches (a live writer); --hold keeps the ring open after the last batch
 // until stdin closes or SIGTERM; --no-close exits as a crashed writer would (state stays live).
 // The last stdout line is JSON: {"path", "generation", "nextSeq"}.
 import { parseArgs } from "node:util";
-import { BookStatus, ConnectionState, RecordFlag, RecordType, StatusReason } from "../src/shm/layout.ts";
-import { realtimeInto } from "../src/shm/libc.ts";
-import { RingWriter } from "../src/shm/ring-writer.ts";
+import { BookStatus, ConnectionState, RecordFlag, RecordType, StatusReason } from "../../src/shm/layout.ts";
+import { realtimeInto } from "../../src/shm/libc.ts";
+import { RingWriter } from "../../src/shm/ring-writer.ts";
 
 const MAX_EXACT = Number.MAX_SAFE_INTEGER;
 
