@@ -6,7 +6,7 @@ import path from "node:path";
 
 export const REPO_ROOT = path.resolve(import.meta.dir, "../..");
 
-export type SettingKind = "string" | "optionalString" | "int" | "port" | "oneOf" | "list" | "bool" | "env";
+type SettingKind = "string" | "optionalString" | "int" | "port" | "oneOf" | "list" | "bool" | "env";
 
 export interface SettingUse {
   readonly file: string; // relative to the repo root

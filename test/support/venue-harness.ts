@@ -11,7 +11,7 @@ import { Logger } from "../../src/log.ts";
 import type { SymbolSpec } from "../../src/shm/layout.ts";
 import { RingWriter } from "../../src/shm/ring-writer.ts";
 
-export const FIXTURES = `${import.meta.dir}/../../../shared/fixtures`;
+const FIXTURES = `${import.meta.dir}/../../../shared/fixtures`;
 
 export function fixtureText(relative: string): Promise<string> {
   return Bun.file(`${FIXTURES}/${relative}`).text();
