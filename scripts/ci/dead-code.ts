@@ -1,4 +1,4 @@
-// Dead code fails lint: knip (configured in knip.json) finds exports, types, files and
+// Dead code fails lint: knip (configured in knip.jsonc) finds exports, types, files and
 // dependencies that nothing uses. Findings already known are listed, one a line, in
 // scripts/ci/dead-code-baseline.txt; anything else fails, and so does a listed line that knip no
 // longer finds, so the list only ever shrinks: remove the line with the export.
