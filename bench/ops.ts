@@ -1,5 +1,5 @@
-// `bun bench/ops.ts`: the operational figures docs/operations.md sets against the seed's
-// deployment targets, measured on the compiled binary with a simulator on loopback: start to
+// `bun bench/ops.ts`: the operational figures docs/operations.md sets against the deployment
+// targets, measured on the compiled binary with a simulator on loopback: start to
 // /health and to /ready for a collector and a broadcaster (what a pod needs before a rollout moves
 // on), /health response time under sequential load, the collector's receipt-to-ring p99 (its own
 // histogram, as a bucket bound, over 10 steady seconds on a simulator at 50 updates/s per symbol),

@@ -23,7 +23,10 @@ interface DepthUpdate {
   a: [string, string][];
 }
 
-/** A client's Binance book, kept with the procedure of PROTOCOLS.md 2.3, counting gaps. */
+/**
+ * A client's Binance book, kept as Binance documents it: buffer the stream, load a REST snapshot,
+ * drop the events it covers, then each event starts one past the last one's end. Counts gaps.
+ */
 class LocalBook {
   bids = new Map<string, string>();
   asks = new Map<string, string>();

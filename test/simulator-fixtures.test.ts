@@ -1,5 +1,5 @@
 // Field by field against real captures: the simulator's frames have the same shape (keys, nesting
-// and JSON types of every value) as the recorded frames in ../shared/fixtures (ccxt's 2026 Kraken
+// and JSON types of every value) as the recorded fixture frames (ccxt's 2026 Kraken
 // v2 and Coinbase Advanced Trade recordings, nautilus' Kraken trade and Coinbase l2_data frames,
 // cryptofeed's Binance combined stream and REST depth).
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";

@@ -13,7 +13,10 @@ setDefaultTimeout(30_000);
 
 const FIXTURES = path.resolve(import.meta.dir, "../../shared/fixtures");
 
-/** Kraken's checksum (PROTOCOLS.md 1.3), written here from the spec, not imported. */
+/**
+ * Kraken's book checksum as Kraken documents it (CRC-32 of the top ten asks, then bids, each price
+ * and quantity as its digits without the point and leading zeros), written here, not imported.
+ */
 function krakenChecksum(
   asks: [number, number][],
   bids: [number, number][],
@@ -30,7 +33,7 @@ function krakenChecksum(
   return Bun.hash.crc32(text) >>> 0;
 }
 
-/** Option C of PROTOCOLS.md: price and qty number tokens become strings before JSON.parse. */
+/** Kraken v2 sends prices and quantities as JSON numbers: as strings before JSON.parse, no digit is lost. */
 function parseExact(text: string): Record<string, unknown> {
   return JSON.parse(text.replace(/"(price|qty)":\s*(-?[0-9][0-9.eE+-]*)/g, '"$1":"$2"')) as Record<
     string,

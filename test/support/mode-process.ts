@@ -84,7 +84,7 @@ export class ModeProcess {
     }
   }
 
-  /** Resolves with the exit code (-1 if killed by a signal) once the process ended and all its output is read. */
+  /** The exit code (-1 after a signal), once the process has ended and all its output is read. */
   async finished(): Promise<number> {
     await Promise.all([this.stdoutDone, this.stderrDone]);
     return this.proc.exitCode ?? -1;
