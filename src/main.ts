@@ -1,6 +1,8 @@
 #!/usr/bin/env bun
 // The one executable. It runs a mode chosen by its first argument or by ALPHAPULSE_MODE, so a
 // container needs no arguments: collect, broadcast, simulate, demo, replay, inspect, healthcheck.
+// With ALPHAPULSE_MODE set, the arguments are that mode's (`ALPHAPULSE_MODE=inspect alphapulse
+// PATH`), unless the first one names a mode itself (a container's `alphapulse healthcheck`).
 import pkg from "../package.json" with { type: "json" };
 import { ConfigError, type Env } from "./config.ts";
 import { installSignalHandlers } from "./lifecycle.ts";
@@ -9,6 +11,8 @@ import { log } from "./log.ts";
 export interface Mode {
   readonly summary: string;
   readonly usage: string;
+  /** False for modes configured by the environment alone: an argument is then a mistake. */
+  readonly takesArguments: boolean;
   load(): Promise<{ run(args: string[], env: Env): Promise<void> }>;
 }
 
@@ -17,36 +21,43 @@ export const MODES: Record<string, Mode> = {
   collect: {
     summary: "connect to one exchange, rebuild exact books, write its ring",
     usage: "EXCHANGE=kraken SYMBOLS=BTC-USD,ETH-USD alphapulse collect",
+    takesArguments: false,
     load: () => import("./collector/main.ts"),
   },
   broadcast: {
     summary: "serve every ring to WebSocket and REST clients, with the live page",
     usage: "alphapulse broadcast",
+    takesArguments: false,
     load: () => import("./broadcast/main.ts"),
   },
   simulate: {
     summary: "run the built-in exchange simulator (Kraken, Binance, Coinbase) on loopback",
     usage: "alphapulse simulate",
+    takesArguments: false,
     load: () => import("./simulator/main.ts"),
   },
   demo: {
     summary: "everything offline in one process tree: simulator, three collectors, broadcaster",
     usage: "alphapulse demo",
+    takesArguments: false,
     load: () => import("./cli/demo.ts"),
   },
   replay: {
     summary: "feed captured frames through a venue adapter into a ring",
     usage: "EXCHANGE=binance alphapulse replay FILE...",
+    takesArguments: true,
     load: () => import("./collector/replay.ts"),
   },
   inspect: {
     summary: "print a ring's header, symbols, latest books and last records",
-    usage: "alphapulse inspect PATH",
+    usage: "alphapulse inspect [PATH] [--json] [--records N] [--levels N]",
+    takesArguments: true,
     load: () => import("./cli/inspect.ts"),
   },
   healthcheck: {
     summary: "exit 0 if this host's /health answers 200 (for container HEALTHCHECKs)",
     usage: "alphapulse healthcheck [URL]",
+    takesArguments: true,
     load: () => import("./cli/healthcheck.ts"),
   },
 };
@@ -57,7 +68,7 @@ export function helpText(): string {
   return [
     `alphapulse ${pkg.version}: exact crypto market data, exchange -> shared memory -> WebSocket`,
     "",
-    "usage: alphapulse <mode> [args]   (or ALPHAPULSE_MODE=<mode> alphapulse)",
+    "usage: alphapulse <mode> [args]   (or ALPHAPULSE_MODE=<mode> alphapulse [args])",
     "",
     "modes:",
     ...lines,
@@ -66,8 +77,31 @@ export function helpText(): string {
   ].join("\n");
 }
 
-async function main(argv: string[], env: Env): Promise<number> {
+/** The mode to run and its arguments, or why there is none. */
+type ModeChoice = { readonly name: string; readonly args: string[] } | { readonly error: string };
+
+/**
+ * A first argument that names a mode picks it, with the rest as its arguments. Otherwise
+ * ALPHAPULSE_MODE picks the mode and every argument is that mode's.
+ */
+function chooseMode(argv: readonly string[], env: Env): ModeChoice {
   const [first, ...rest] = argv;
+  if (first !== undefined && Object.hasOwn(MODES, first)) return { name: first, args: rest };
+  const fromEnv = env.ALPHAPULSE_MODE;
+  if (fromEnv !== undefined && fromEnv !== "") {
+    if (!Object.hasOwn(MODES, fromEnv)) {
+      return { error: `ALPHAPULSE_MODE: unknown mode "${fromEnv}"; one of ${Object.keys(MODES).join(", ")}` };
+    }
+    return { name: fromEnv, args: [...argv] };
+  }
+  if (first === undefined) {
+    return { error: "no mode given: pass one (collect, broadcast, ...) or set ALPHAPULSE_MODE" };
+  }
+  return { error: `mode: unknown mode "${first}"; one of ${Object.keys(MODES).join(", ")}` };
+}
+
+async function main(argv: string[], env: Env): Promise<number> {
+  const first = argv[0];
   if (first === "--help" || first === "-h" || first === "help") {
     console.log(helpText());
     return 0;
@@ -76,21 +110,23 @@ async function main(argv: string[], env: Env): Promise<number> {
     console.log(pkg.version);
     return 0;
   }
-  const name = first ?? env.ALPHAPULSE_MODE;
-  if (name === undefined || name === "") {
-    console.error("alphapulse: no mode given: pass one (collect, broadcast, ...) or set ALPHAPULSE_MODE");
-    console.error("run 'alphapulse --help' for the list");
+  const choice = chooseMode(argv, env);
+  if ("error" in choice) {
+    console.error(`alphapulse: ${choice.error}`);
+    if (first === undefined) console.error("run 'alphapulse --help' for the list");
     return 2;
   }
-  const mode = MODES[name];
-  if (mode === undefined) {
-    const source = first === undefined ? "ALPHAPULSE_MODE" : "mode";
-    console.error(`alphapulse: ${source}: unknown mode "${name}"; one of ${Object.keys(MODES).join(", ")}`);
+  const { name, args } = choice;
+  const mode = MODES[name]!;
+  if (!mode.takesArguments && args.length > 0) {
+    console.error(
+      `alphapulse ${name}: takes no arguments (settings come from the environment), got ${JSON.stringify(args[0])}; usage: ${mode.usage}`,
+    );
     return 2;
   }
   installSignalHandlers();
   try {
-    await (await mode.load()).run(first === undefined ? [] : rest, env);
+    await (await mode.load()).run(args, env);
     return 0;
   } catch (error) {
     if (error instanceof ConfigError) {

@@ -1,7 +1,11 @@
-// The executable's front door: modes, --help, --version, and one clear line with exit code 2 for
-// an unknown mode or a bad setting.
+// The executable's front door: modes (by argument or ALPHAPULSE_MODE, whose arguments are then
+// the mode's), --help, --version, and one clear line with exit code 2 for an unknown mode, a
+// stray argument or a bad setting.
 import { expect, test } from "bun:test";
+import { mkdtempSync, rmSync } from "node:fs";
+import path from "node:path";
 import pkg from "../package.json" with { type: "json" };
+import { RingWriter } from "../src/shm/ring-writer.ts";
 
 const MAIN = `${import.meta.dir}/../src/main.ts`;
 
@@ -65,5 +69,51 @@ test("healthcheck exits 0 against a server that answers 200 and 1 otherwise", as
     expect(await check("/ready")).toBe(1);
   } finally {
     server.stop(true);
+  }
+});
+
+test("with ALPHAPULSE_MODE set, the arguments are the mode's; a first argument naming a mode still picks it", async () => {
+  const dir = mkdtempSync(path.join("/dev/shm", "ap-test-cli-"));
+  const writer = RingWriter.create({
+    dir,
+    name: "kraken",
+    exchange: "kraken",
+    capacity: 64,
+    bookDepth: 5,
+    symbols: [{ venueSymbol: "BTC/USD", symbol: "BTC-USD", priceDecimals: 1, sizeDecimals: 8 }],
+  });
+  const server = Bun.serve({ port: 0, hostname: "127.0.0.1", fetch: () => new Response("ok") });
+  try {
+    const ring = path.join(dir, "kraken.ring");
+    const fromEnv = run([ring], { ALPHAPULSE_MODE: "inspect" });
+    expect(fromEnv.stderr).toBe("");
+    expect(fromEnv.code).toBe(0);
+    const heartbeatAge = / heartbeat \d+ ms ago/;
+    expect(fromEnv.stdout.replace(heartbeatAge, "")).toBe(
+      run(["inspect", ring]).stdout.replace(heartbeatAge, ""),
+    );
+    expect(fromEnv.stdout).toContain("BTC-USD");
+    const flags = run(["--json", "--records", "1", ring], { ALPHAPULSE_MODE: "inspect" });
+    expect(flags.code).toBe(0);
+    expect((JSON.parse(flags.stdout) as { exchange: string }).exchange).toBe("kraken");
+
+    // The image's HEALTHCHECK runs `alphapulse healthcheck` in a container whose mode is set.
+    const check = Bun.spawn(["bun", MAIN, "healthcheck", `http://127.0.0.1:${server.port}/health`], {
+      env: { ...process.env, ALPHAPULSE_MODE: "broadcast" },
+      stdout: "pipe",
+      stderr: "pipe",
+    });
+    expect(await check.exited).toBe(0);
+
+    // A mode set up by the environment alone refuses an argument instead of ignoring it.
+    const stray = run(["kraken"], { ALPHAPULSE_MODE: "collect" });
+    expect(stray.code).toBe(2);
+    expect(stray.stderr.trim()).toBe(
+      'alphapulse collect: takes no arguments (settings come from the environment), got "kraken"; usage: EXCHANGE=kraken SYMBOLS=BTC-USD,ETH-USD alphapulse collect',
+    );
+  } finally {
+    server.stop(true);
+    writer.close();
+    rmSync(dir, { recursive: true, force: true });
   }
 });

@@ -9,7 +9,8 @@ import { type BinanceVenue, binance, parseExchangeInfo } from "../src/exchanges/
 import { formatScaled } from "../src/market/decimal.ts";
 import { BookStatus, type SymbolSpec } from "../src/shm/layout.ts";
 import { RecordView, RingReader } from "../src/shm/ring-reader.ts";
-import { fixtureText, VenueHarness } from "./support/venue-harness.ts";
+import { fixtureText } from "./support/fixtures.ts";
+import { VenueHarness } from "./support/venue-harness.ts";
 
 const harnesses: VenueHarness[] = [];
 const readers: RingReader[] = [];

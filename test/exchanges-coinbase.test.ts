@@ -9,7 +9,8 @@ import {
   parseProduct,
 } from "../src/exchanges/coinbase/venue.ts";
 import { TradeSide, UnknownSymbolError } from "../src/exchanges/venue.ts";
-import { fixtureText, RecordingStream, VenueHarness } from "./support/venue-harness.ts";
+import { fixtureText } from "./support/fixtures.ts";
+import { RecordingStream, VenueHarness } from "./support/venue-harness.ts";
 
 const SPECS = [
   { venueSymbol: "BTC-USD", symbol: "BTC-USD", priceDecimals: 2, sizeDecimals: 8 },

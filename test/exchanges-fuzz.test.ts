@@ -13,7 +13,8 @@ import { kraken, mapKrakenSymbols } from "../src/exchanges/kraken/venue.ts";
 import { rfc3339Into } from "../src/exchanges/timestamps.ts";
 import type { VenueDefinition } from "../src/exchanges/venue.ts";
 import type { SymbolSpec } from "../src/shm/layout.ts";
-import { fixtureText, RecordingStream, VenueHarness } from "./support/venue-harness.ts";
+import { fixtureText } from "./support/fixtures.ts";
+import { RecordingStream, VenueHarness } from "./support/venue-harness.ts";
 
 const harnesses: VenueHarness[] = [];
 afterEach(() => {

@@ -10,7 +10,8 @@ import { UnknownSymbolError } from "../src/exchanges/venue.ts";
 import { formatScaled } from "../src/market/decimal.ts";
 import { BookStatus, RecordType } from "../src/shm/layout.ts";
 import { RecordView, RingReader } from "../src/shm/ring-reader.ts";
-import { fixtureText, VenueHarness } from "./support/venue-harness.ts";
+import { fixtureText } from "./support/fixtures.ts";
+import { VenueHarness } from "./support/venue-harness.ts";
 
 const PAIRS = [
   { symbol: "BTC/USD", base: "BTC", quote: "USD", pricePrecision: 1, qtyPrecision: 8 },

@@ -23,10 +23,7 @@ interface DepthUpdate {
   a: [string, string][];
 }
 
-/**
- * A client's Binance book, kept as Binance documents it: buffer the stream, load a REST snapshot,
- * drop the events it covers, then each event starts one past the last one's end. Counts gaps.
- */
+/** A client's Binance book, kept with Binance's official sync procedure (docs/exchanges/binance.md), counting gaps. */
 class LocalBook {
   bids = new Map<string, string>();
   asks = new Map<string, string>();

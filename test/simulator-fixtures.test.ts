@@ -1,17 +1,15 @@
 // Field by field against real captures: the simulator's frames have the same shape (keys, nesting
-// and JSON types of every value) as the recorded fixture frames (ccxt's 2026 Kraken
+// and JSON types of every value) as recorded frames (scripts/fetch-fixtures.sh: ccxt's 2026 Kraken
 // v2 and Coinbase Advanced Trade recordings, nautilus' Kraken trade and Coinbase l2_data frames,
 // cryptofeed's Binance combined stream and REST depth).
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
-import path from "node:path";
 import { type Simulator, startSimulator } from "../src/simulator/index.ts";
+import { fixtureText } from "./support/fixtures.ts";
 import { RecordingClient } from "./support/simulator-ws-client.ts";
 import { waitFor } from "./support/wait.ts";
 
 // Generous on a loaded 2-core machine: the waits inside poll with their own deadlines.
 setDefaultTimeout(30_000);
-
-const FIXTURES = path.resolve(import.meta.dir, "../../shared/fixtures");
 
 /** Keys (sorted), nesting and JSON types; an array's shape is its first element's. */
 function shape(value: unknown): unknown {
@@ -25,7 +23,7 @@ function shape(value: unknown): unknown {
   return typeof value;
 }
 
-const json = async (file: string) => JSON.parse(await Bun.file(`${FIXTURES}/${file}`).text()) as unknown;
+const json = async (file: string) => JSON.parse(await fixtureText(file)) as unknown;
 
 interface Recorded {
   methods: Record<string, { messages: Record<string, unknown>[] }[]>;
@@ -121,12 +119,12 @@ describe("simulator frames match recorded frames", () => {
   });
 
   test("binance: combined depthUpdate and REST depth", async () => {
-    const lines = (await Bun.file(`${FIXTURES}/cryptofeed/BINANCE.ws.1.0`).text()).split("\n");
+    const lines = (await fixtureText("cryptofeed/BINANCE.ws.1.0")).split("\n");
     const depthLine = lines.find(
       (l) => l.includes('"depthUpdate"') && l.includes('"a":[["') && l.includes('"b":[["'),
     )!;
     const recordedDepth = JSON.parse(depthLine.slice(depthLine.indexOf(": ") + 2)) as unknown;
-    const restLine = (await Bun.file(`${FIXTURES}/cryptofeed/BINANCE.http.0.0`).text()).split("\n")[0]!;
+    const restLine = (await fixtureText("cryptofeed/BINANCE.http.0.0")).split("\n")[0]!;
     const recordedRest = JSON.parse(restLine.slice(restLine.indexOf(": {") + 2)) as unknown;
     const client = await RecordingClient.connect(`${sim.urls.binance.ws}/stream?streams=nknusdt@depth@100ms`);
     try {

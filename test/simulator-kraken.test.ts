@@ -2,21 +2,16 @@
 // checksum recomputed here from the received levels (independently of the simulator's code), the
 // true-book endpoint against the rebuilt book, and each Kraken fault kind as a client observes it.
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
-import path from "node:path";
 import { formatScaled, parseScaled } from "../src/market/decimal.ts";
 import { type Simulator, startSimulator } from "../src/simulator/index.ts";
+import { fixtureText } from "./support/fixtures.ts";
 import { RecordingClient, waitForQuiet } from "./support/simulator-ws-client.ts";
 import { waitFor } from "./support/wait.ts";
 
 // Generous on a loaded 2-core machine: the waits inside poll with their own deadlines.
 setDefaultTimeout(30_000);
 
-const FIXTURES = path.resolve(import.meta.dir, "../../shared/fixtures");
-
-/**
- * Kraken's book checksum as Kraken documents it (CRC-32 of the top ten asks, then bids, each price
- * and quantity as its digits without the point and leading zeros), written here, not imported.
- */
+/** Kraken's checksum (docs/exchanges/kraken.md), written here from the spec, not imported. */
 function krakenChecksum(
   asks: [number, number][],
   bids: [number, number][],
@@ -155,7 +150,7 @@ afterAll(async () => {
 
 describe("kraken checksum reference", () => {
   test("the test's own checksum reproduces Kraken's documented example (3310070434)", async () => {
-    const snapshot = parseExact(await Bun.file(`${FIXTURES}/nautilus/kraken/ws_book_snapshot.json`).text());
+    const snapshot = parseExact(await fixtureText("nautilus/kraken/ws_book_snapshot.json"));
     const data = (snapshot.data as BookData[])[0]!;
     const book = new ClientBook(10, { priceDecimals: 1, qtyDecimals: 8 });
     expect(book.apply(data)).toBe(true);
@@ -163,8 +158,8 @@ describe("kraken checksum reference", () => {
   });
 
   test("the test's own checksum verifies every checksum in ccxt's recorded 2026 Kraken v2 frames", async () => {
-    // Parsed with option C, so exponent tokens such as 5.1e-05 stay exact text.
-    const cases = parseExact(await Bun.file(`${FIXTURES}/ccxt/kraken.json`).text()) as {
+    // Parsed exactly, so exponent tokens such as 5.1e-05 stay exact text.
+    const cases = parseExact(await fixtureText("ccxt/kraken.json")) as {
       methods: { watchOrderBook: { messages: { channel?: string; type?: string; data?: BookData[] }[] }[] };
     };
     const precision: Record<string, Pair> = {

@@ -1,8 +1,9 @@
 // Capture files: every raw frame with its receive time, one file per connection, in the line
-// format of cryptofeed's captures (../shared/fixtures/cryptofeed): `<epoch>: <frame>` for a
-// frame, `<url> <-> <epoch>` for a connect, `<url> <- <epoch>: <frame>` for a frame sent and
-// `<url> -> <epoch>: <body>` for a REST answer. Files rotate by size. The reader and the
-// recorded REST client let `replay` and the tests feed a capture back through a venue.
+// format of cryptofeed's sample captures (github.com/bmoscon/cryptofeed, sample_data/; the tests
+// replay some): `<epoch>: <frame>` for a frame, `<url> <-> <epoch>` for a connect,
+// `<url> <- <epoch>: <frame>` for a frame sent and `<url> -> <epoch>: <body>` for a REST answer.
+// Files rotate by size. The reader and the recorded REST client let `replay` and the tests feed a
+// capture back through a venue.
 import { closeSync, mkdirSync, openSync, writeSync } from "node:fs";
 import type { RestClient } from "../exchanges/venue.ts";
 

@@ -11,12 +11,6 @@ import { Logger } from "../../src/log.ts";
 import type { SymbolSpec } from "../../src/shm/layout.ts";
 import { RingWriter } from "../../src/shm/ring-writer.ts";
 
-const FIXTURES = `${import.meta.dir}/../../../shared/fixtures`;
-
-export function fixtureText(relative: string): Promise<string> {
-  return Bun.file(`${FIXTURES}/${relative}`).text();
-}
-
 let harnessCount = 0;
 
 /** A stand-in connection: it records what the venue sends and asks. */
