@@ -161,6 +161,46 @@ describe("the checks catch what they are for", () => {
     }
   }, 60_000);
 
+  test("the rules reach the fabric's containers: NATS and its exporter, relays, collectors", () => {
+    const broken = renderOverlay("fabric");
+    const containersOf = (kind: string, name: string) =>
+      (
+        broken.find((object) => object.kind === kind && object.metadata.name === name)!.spec as {
+          template: { spec: { containers: Record<string, unknown>[] } };
+        }
+      ).template.spec.containers;
+    const byName = (containers: Record<string, unknown>[], name: string) =>
+      containers.find((container) => container.name === name) as {
+        resources: { limits: Record<string, string> };
+        securityContext: Record<string, unknown>;
+        readinessProbe?: unknown;
+        image: string;
+        env: { name: string; value: string }[];
+      };
+    const nats = containersOf("StatefulSet", "nats");
+    delete byName(nats, "nats").resources.limits.memory;
+    byName(nats, "nats").securityContext.readOnlyRootFilesystem = false;
+    byName(nats, "exporter").image = "natsio/prometheus-nats-exporter";
+    delete byName(nats, "exporter").readinessProbe;
+    byName(containersOf("Deployment", "alphapulse"), "kraken-relay").env.push({
+      name: "NATS_CREDS",
+      value: "x",
+    });
+    const collector = byName(containersOf("Deployment", "alphapulse-collector-binance"), "collector");
+    collector.env.find((variable) => variable.name === "EXCHANGE")!.value = "bitstamp";
+    const violations = ruleViolations(broken, settings).join("\n");
+    for (const expected of [
+      "StatefulSet nats container nats: no memory limit",
+      "StatefulSet nats container nats: root filesystem is not read-only",
+      "StatefulSet nats container exporter: image natsio/prometheus-nats-exporter has no pinned tag",
+      "StatefulSet nats container exporter: no readinessProbe",
+      "Deployment alphapulse container kraken-relay: env NATS_CREDS is not read by the binary",
+      'Deployment alphapulse-collector-binance container collector: the binary refuses its settings: EXCHANGE: "bitstamp"',
+    ]) {
+      expect(violations).toContain(expected);
+    }
+  }, 60_000);
+
   test("the source scan finds the settings the binary reads", () => {
     for (const name of [
       "SHARED_MEMORY_PATH",
