@@ -375,6 +375,34 @@ describe("the NetworkPolicies let through exactly the intended connections", () 
     expect(verdicts(renderOverlay("single-node"), singleNodeChecks)).toEqual(expected(singleNodeChecks));
   }, 60_000);
 
+  test.each(Object.keys(TOPOLOGY_OF))(
+    "k8s/%s: Prometheus reaches every metrics port of every pod",
+    (overlay) => {
+      const objects = renderOverlay(overlay);
+      const policy = networkPolicies(objects);
+      const namespace = objects.find((object) => object.kind === "Namespace")!.metadata.name;
+      const unreachable = objects
+        .filter((object) => ["Deployment", "StatefulSet"].includes(object.kind))
+        .flatMap((object) => {
+          const template = (object as Workload).spec.template;
+          const pod: Endpoint = {
+            name: object.metadata.name,
+            ip: "10.244.1.20",
+            namespace,
+            podLabels: template.metadata.labels,
+          };
+          return template.spec.containers.flatMap((c) =>
+            (c.ports ?? [])
+              .filter((port) => port.name.endsWith("metrics"))
+              .filter((port) => !policy.allowed(endpoints(namespace).prometheus, pod, port.containerPort))
+              .map((port) => `${object.metadata.name}/${c.name}:${port.containerPort}`),
+          );
+        });
+      expect(unreachable).toEqual([]);
+    },
+    60_000,
+  );
+
   test("the evaluation catches a missing or loosened policy", () => {
     const objects = renderOverlay("fabric");
     const withoutNats = objects.filter((o) => !(o.kind === "NetworkPolicy" && o.metadata.name === "nats"));
