@@ -39,7 +39,7 @@ fi
 namespace=$(namespace_for "$environment")
 # Configuration: exactly what was applied, so restore.sh can apply it again.
 config="$work/config-$environment-$stamp.json"
-kinds=deployment,service,horizontalpodautoscaler,poddisruptionbudget,networkpolicy,serviceaccount,role,rolebinding
+kinds=deployment,statefulset,configmap,service,horizontalpodautoscaler,poddisruptionbudget,networkpolicy,serviceaccount,role,rolebinding
 if [[ ${DRY_RUN:-0} == 1 ]]; then
   run kubectl get "$kinds" -n "$namespace" -l app.kubernetes.io/part-of=alphapulse -o json
 else
@@ -54,7 +54,8 @@ else
   echo "backup: configuration -> $backup_url/$(basename "$config")"
 fi
 
-# Rings: one archive per pod (replicas are independent copies of the same venues).
+# Rings: one archive per serving pod (single-node: independent copies of the venues; fabric: the
+# relays' copies of the same streams).
 pods=$(kubectl get pods -n "$namespace" -l app=alphapulse --field-selector=status.phase=Running \
   -o jsonpath='{.items[*].metadata.name}' 2>/dev/null || true)
 [[ ${DRY_RUN:-0} == 1 ]] && pods=${pods:-POD}

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Deploys AlphaPulse to an environment: renders its kustomize overlay with the image tag pinned,
-# applies it, waits for the rollout (a new pod must be Ready before an old one goes), checks every
+# applies it, waits for every workload's rollout (a new pod must be Ready before an old one goes;
+# in the fabric: NATS, each venue's collectors, the serving pods), checks every AlphaPulse
 # container's /health from inside its pod, then runs the smoke tests through port-forwards. If
-# anything fails after the apply changed the Deployment, it rolls back to the previous revision.
+# anything fails after the apply changed a Deployment, each changed one goes back to the revision
+# that was serving.
 #
 # usage: scripts/deploy.sh ENVIRONMENT IMAGE_TAG     (ENVIRONMENT: staging | production)
 # INTEGRATION=1 runs the integration tests instead of the smoke tests.
@@ -42,29 +44,32 @@ YAML
 }
 
 check_rollout() {
-  run kubectl rollout status "deployment/$DEPLOYMENT" -n "$namespace" --timeout=600s
-  [[ ${DRY_RUN:-0} == 1 ]] && return 0
-  local ready desired
-  ready=$(kubectl get deployment "$DEPLOYMENT" -n "$namespace" -o jsonpath='{.status.readyReplicas}')
-  desired=$(kubectl get deployment "$DEPLOYMENT" -n "$namespace" -o jsonpath='{.spec.replicas}')
-  if [[ $ready != "$desired" ]]; then
-    echo "deploy: $DEPLOYMENT has $ready/$desired replicas ready" >&2
-    exit 1
-  fi
-  echo "deploy: $DEPLOYMENT healthy, $ready/$desired replicas ready"
+  local workload ready desired
+  for workload in "${workloads[@]}"; do
+    run kubectl rollout status "$workload" -n "$namespace" --timeout=600s
+    [[ ${DRY_RUN:-0} == 1 ]] && continue
+    ready=$(kubectl get "$workload" -n "$namespace" -o jsonpath='{.status.readyReplicas}')
+    desired=$(kubectl get "$workload" -n "$namespace" -o jsonpath='{.spec.replicas}')
+    if [[ $ready != "$desired" ]]; then
+      echo "deploy: $workload has $ready/$desired replicas ready" >&2
+      exit 1
+    fi
+    echo "deploy: $workload healthy, $ready/$desired replicas ready"
+  done
 }
 
-# Distroless has no curl: each container checks itself with `alphapulse healthcheck`.
+# Distroless has no curl: each AlphaPulse container (every container of our Deployments) checks
+# itself with `alphapulse healthcheck`, in one pod of each Deployment.
 check_health() {
   [[ ${DRY_RUN:-0} == 1 ]] && return 0
-  local pod container port
-  pod=$(kubectl get pods -n "$namespace" -l app=alphapulse --field-selector=status.phase=Running \
-    -o jsonpath='{.items[0].metadata.name}')
-  while read -r container port; do
-    kubectl exec "$pod" -n "$namespace" -c "$container" -- \
-      /app/alphapulse healthcheck "http://127.0.0.1:$port/health"
-    echo "deploy: $pod/$container /health ok"
-  done < <(kubectl get deployment "$DEPLOYMENT" -n "$namespace" -o jsonpath='{range .spec.template.spec.containers[*]}{.name}{" "}{.ports[?(@.name!="websocket")].containerPort}{"\n"}{end}')
+  local deployment container port
+  for deployment in "${deployments[@]}"; do
+    while read -r container port; do
+      kubectl exec "deployment/$deployment" -n "$namespace" -c "$container" -- \
+        /app/alphapulse healthcheck "http://127.0.0.1:$port/health"
+      echo "deploy: $deployment/$container /health ok"
+    done < <(kubectl get deployment "$deployment" -n "$namespace" -o jsonpath='{range .spec.template.spec.containers[*]}{.name}{" "}{.ports[?(@.name!="websocket")].containerPort}{"\n"}{end}')
+  done
 }
 
 # Smoke tests (or, with INTEGRATION=1, the integration tests) through port-forwards to the Services.
@@ -84,21 +89,31 @@ post_deploy_tests() {
   "$REPO_ROOT/scripts/$tests" http://127.0.0.1:18765 http://127.0.0.1:18766
 }
 
-revision() {
-  kubectl get deployment "$DEPLOYMENT" -n "$namespace" \
-    -o jsonpath='{.metadata.annotations.deployment\.kubernetes\.io/revision}' 2>/dev/null || true
+# "NAME=REVISION" for each of our Deployments (REVISION empty where it does not exist yet).
+revisions() {
+  local deployment revision
+  for deployment in "${deployments[@]}"; do
+    revision=$(kubectl get deployment "$deployment" -n "$namespace" \
+      -o jsonpath='{.metadata.annotations.deployment\.kubernetes\.io/revision}' 2>/dev/null || true)
+    echo "$deployment=$revision"
+  done
 }
 
-# On failure after the apply changed the pod template, go back to the revision that was serving.
+# On failure after the apply changed pod templates, each changed Deployment goes back to the
+# revision that was serving.
 forwards=()
-revision_before=""
-revision_after=""
+revisions_before=()
+revisions_after=()
 on_exit() {
-  local status=$?
+  local status=$? i changed=()
   if ((${#forwards[@]} > 0)); then kill "${forwards[@]}" 2>/dev/null || true; fi
-  if ((status != 0)) && [[ -n $revision_before && $revision_after != "$revision_before" ]]; then
-    echo "deploy: failed; rolling back to revision $revision_before" >&2
-    "$REPO_ROOT/scripts/rollback.sh" "$environment" "$revision_before" || true
+  for i in "${!revisions_before[@]}"; do
+    [[ ${revisions_before[i]} != *= && ${revisions_after[i]:-} != "${revisions_before[i]}" ]] &&
+      changed+=("${revisions_before[i]}")
+  done
+  if ((status != 0 && ${#changed[@]} > 0)); then
+    echo "deploy: failed; rolling back to ${changed[*]}" >&2
+    "$REPO_ROOT/scripts/rollback.sh" "$environment" "${changed[@]}" || true
   fi
   exit "$status"
 }
@@ -106,12 +121,15 @@ trap on_exit EXIT
 
 started=$SECONDS
 echo "deploy: $environment ($namespace) <- $IMAGE_REPOSITORY:$image_tag"
+manifests=$(render)
+mapfile -t workloads < <(workloads_of <<<"$manifests")
+mapfile -t deployments < <(workloads_of <<<"$manifests" | sed -n 's#^deployment/##p')
 if [[ ${DRY_RUN:-0} == 1 ]]; then
-  render
+  echo "$manifests"
 else
-  revision_before=$(revision)
-  render | kubectl apply -f -
-  revision_after=$(revision)
+  mapfile -t revisions_before < <(revisions)
+  kubectl apply -f - <<<"$manifests"
+  mapfile -t revisions_after < <(revisions)
 fi
 check_rollout
 check_health

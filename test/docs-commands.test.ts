@@ -149,7 +149,7 @@ const COMMANDS: Record<string, How> = {
     ready: demoServes,
   },
   "bun run typecheck # tsc --noEmit, strict": { kind: "run" },
-  "bun run lint # Biome": { kind: "run" },
+  "bun run lint # Biome, and knip for dead code (scripts/ci/dead-code.ts)": { kind: "run" },
   "bun run test # the TypeScript tests (bun test --timeout 60000)": { kind: "excluded", why: RECURSIVE },
   "bun run test:all # those, the Python tests and the operations checks": {
     kind: "excluded",

@@ -70,7 +70,7 @@ function deployment(objects: K8sObject[]) {
 }
 
 describe("monitoring agrees with the manifests", () => {
-  const pod = deployment(renderOverlay("production")).spec.template.spec;
+  const pod = deployment(renderOverlay("single-node")).spec.template.spec;
 
   test("HighMemoryUsage fires at 90% of each job's container memory limit", () => {
     const memoryRule = rules.find((rule) => rule.alert === "HighMemoryUsage")!;
@@ -85,6 +85,14 @@ describe("monitoring agrees with the manifests", () => {
       [JOBS.collect]: limitOf("kraken-collector"),
       [JOBS.broadcast]: limitOf("broadcaster"),
     });
+    // The fabric's collectors have the single-node collectors' limit, so one threshold fits both.
+    const fabricCollector = renderOverlay("fabric").find(
+      (object) => object.kind === "Deployment" && object.metadata.name === "alphapulse-collector-kraken",
+    )!;
+    expect(
+      deployment([fabricCollector]).spec.template.spec.containers.find((c) => c.name === "collector")!
+        .resources,
+    ).toMatchObject({ limits: { memory: thresholds[JOBS.collect] } });
   }, 60_000);
 
   test("Prometheus discovers the namespaces the overlays deploy to", () => {
@@ -107,7 +115,7 @@ describe("monitoring against a live collector, broadcaster and Prometheus", () =
   let prometheusUrl = "";
   let kraken: ModeProcess;
   const scrapes: Record<keyof typeof JOBS, string> = { collect: "", broadcast: "" };
-  const pod = deployment(renderOverlay("production")).spec.template.spec;
+  const pod = deployment(renderOverlay("single-node")).spec.template.spec;
   /** Each container's metrics port here, by its name in the pod. */
   const local: Record<string, number> = {};
   let websocketPort = 0;
@@ -133,7 +141,7 @@ describe("monitoring against a live collector, broadcaster and Prometheus", () =
     scrapes.collect = await (await fetch(`${krakenCollector.metrics}/metrics`)).text();
     scrapes.broadcast = await (await fetch(`${broadcaster.metrics}/metrics`)).text();
 
-    // The labels Kubernetes pod discovery would give each container port of the production pod;
+    // The labels Kubernetes pod discovery would give each container port of the single-node pod;
     // ports of containers not running here are left out, the WebSocket port is kept (it must be dropped).
     const targets = pod.containers
       .filter((container) => local[container.name] !== undefined)

@@ -87,17 +87,32 @@ describe("backup.sh and restore.sh with real rings", () => {
 });
 
 describe("cluster scripts in DRY_RUN", () => {
-  test("deploy.sh renders the overlay with the tag pinned on every container", () => {
+  test("deploy.sh renders the overlay with the tag pinned on every AlphaPulse container, and waits for every workload", () => {
     const result = script("deploy.sh", ["staging", "sha-0123456789ab"], { DRY_RUN: "1" });
     expect(result.exitCode).toBe(0);
     const images: string[] = [...(result.output.match(/image: \S+/g) ?? [])];
-    expect(images).toEqual(
-      Array.from({ length: 4 }, () => "image: ghcr.io/alphapulse/alphapulse:sha-0123456789ab"),
+    const ours = images.filter((image) => image.includes("alphapulse/alphapulse"));
+    // Staging runs the fabric: three relays and the broadcaster, and a collector per venue.
+    expect(ours).toEqual(
+      Array.from({ length: 7 }, () => "image: ghcr.io/alphapulse/alphapulse:sha-0123456789ab"),
     );
+    expect(images.filter((image) => !ours.includes(image)).sort()).toEqual([
+      "image: nats:2.10.29",
+      "image: natsio/prometheus-nats-exporter:0.17.3",
+    ]);
     expect(result.output).toContain("namespace: alphapulse-staging");
-    expect(result.output).toContain(
-      "dry-run: kubectl rollout status deployment/alphapulse -n alphapulse-staging --timeout=600s",
-    );
+    const waits = [
+      ...result.output.matchAll(
+        /dry-run: kubectl rollout status (\S+) -n alphapulse-staging --timeout=600s/g,
+      ),
+    ];
+    expect(waits.map((wait) => wait[1]).sort()).toEqual([
+      "deployment/alphapulse",
+      "deployment/alphapulse-collector-binance",
+      "deployment/alphapulse-collector-coinbase",
+      "deployment/alphapulse-collector-kraken",
+      "statefulset/nats",
+    ]);
   }, 60_000);
 
   test("deploy.sh refuses an unknown environment or a malformed tag", () => {
@@ -105,13 +120,28 @@ describe("cluster scripts in DRY_RUN", () => {
     expect(script("deploy.sh", ["production", "v1;rm -rf /"], { DRY_RUN: "1" }).exitCode).toBe(2);
   }, 60_000);
 
-  test("rollback.sh undoes the one Deployment, to a given revision when asked", () => {
-    const result = script("rollback.sh", ["production", "3"], { DRY_RUN: "1" });
-    expect(result.exitCode).toBe(0);
-    expect(result.output).toContain(
+  test("rollback.sh undoes every AlphaPulse Deployment, or the named ones to given revisions", () => {
+    const all = script("rollback.sh", ["production"], { DRY_RUN: "1" });
+    expect(all.exitCode).toBe(0);
+    const undone = [...all.output.matchAll(/dry-run: kubectl rollout undo (\S+) -n alphapulse\n/g)];
+    expect(undone.map((undo) => undo[1])).toEqual([
+      "deployment/alphapulse",
+      "deployment/alphapulse-collector-binance",
+      "deployment/alphapulse-collector-coinbase",
+      "deployment/alphapulse-collector-kraken",
+    ]);
+    const named = script("rollback.sh", ["production", "alphapulse=3", "alphapulse-collector-kraken=7"], {
+      DRY_RUN: "1",
+    });
+    expect(named.exitCode).toBe(0);
+    expect(named.output).toContain(
       "dry-run: kubectl rollout undo deployment/alphapulse -n alphapulse --to-revision=3",
     );
-    expect(script("rollback.sh", ["production", "three"], { DRY_RUN: "1" }).exitCode).toBe(2);
+    expect(named.output).toContain(
+      "dry-run: kubectl rollout undo deployment/alphapulse-collector-kraken -n alphapulse --to-revision=7",
+    );
+    expect(named.output).not.toContain("alphapulse-collector-binance");
+    expect(script("rollback.sh", ["production", "alphapulse=three"], { DRY_RUN: "1" }).exitCode).toBe(2);
   }, 60_000);
 
   test("backup.sh reads a pod's rings through a restricted ephemeral container", () => {
@@ -168,7 +198,10 @@ esac
     writeFileSync(path.join(cluster, "tag"), "alphapulse:sha-old\n");
     const result = deploy("sha-new");
     expect(result.exitCode).not.toBe(0);
-    expect(result.output).toContain("deploy: failed; rolling back to revision 4");
+    // Every Deployment the apply changed goes back to the revision it had.
+    expect(result.output).toContain(
+      "deploy: failed; rolling back to alphapulse=4 alphapulse-collector-binance=4 alphapulse-collector-coinbase=4 alphapulse-collector-kraken=4",
+    );
     expect(await result.calls).toContain("rollout undo deployment/alphapulse -n alphapulse --to-revision=4");
   }, 60_000);
 

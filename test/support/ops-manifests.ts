@@ -1,6 +1,8 @@
 // The Kubernetes manifests as the cluster would get them (kubectl kustomize), and the checks the
 // ops tests run on them: schema validation (kubernetes-models), unknown fields (kubernetes-types
 // under tsc), and our own rules (probes, limits, non-root, read-only root, settings, ports).
+// AlphaPulse containers (our image) are held to the binary's own settings and ports; every
+// container, ours or not (NATS and its exporter), to the security and resource rules.
 import { mkdirSync, rmSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { readBroadcastConfig } from "../../src/broadcast/main.ts";
@@ -99,7 +101,11 @@ export function typeErrors(objects: K8sObject[]): string[] {
   }
 }
 
-type Probe = { httpGet?: { path?: string; port?: number | string } };
+type Probe = {
+  httpGet?: { path?: string; port?: number | string };
+  tcpSocket?: { port?: number | string };
+  exec?: unknown;
+};
 type ContainerPort = { name?: string; containerPort: number };
 type EnvVar = { name: string; value?: string; valueFrom?: { secretKeyRef?: unknown } };
 type Container = {
@@ -130,12 +136,42 @@ type PodSpec = {
 };
 type PodTemplate = { metadata?: { labels?: Record<string, string>; annotations?: Record<string, string> } };
 
+/**
+ * The overlays one can deploy, and the topology each one is (docs/operations.md). k8s/base is
+ * rendered too (scripts/ci/ops-static-checks.sh) but is not deployable alone: its image is bare.
+ */
+export const TOPOLOGY_OF: Record<string, "single-node" | "fabric"> = {
+  "single-node": "single-node",
+  fabric: "fabric",
+  staging: "fabric",
+  production: "fabric",
+};
+
 /** Long-running modes a manifest may run, and the src/ directory each one's settings live in. */
 const SERVICE_MODES: Record<string, string> = {
   collect: "collector",
   broadcast: "broadcast",
   simulate: "simulator",
+  relay: "fabric",
 };
+
+/**
+ * What the fabric manifests run that src/ does not have yet, because the fabric code is built
+ * on another branch: the relay mode and the NATS_URL setting. They are exempt from the checks
+ * against src/ until then; "nothing the manifests need is still pending" (ops-k8s.test.ts) fails
+ * as soon as src/ has one of them, so the entry is then deleted rather than forgotten, and the
+ * relay's config reader wired into refusedSettings below.
+ */
+export const PENDING_IN_SRC: { readonly modes: readonly string[]; readonly settings: readonly string[] } = {
+  modes: ["relay"],
+  settings: ["NATS_URL"],
+};
+
+/** Our image, as the overlays name it (bare in k8s/base, the registry's name elsewhere). */
+export function isAlphaPulseImage(image: string | undefined): boolean {
+  const name = (image ?? "").replace(/[:@].*$/, "");
+  return name === "alphapulse" || name.endsWith("/alphapulse");
+}
 const SYMBOL_LIST = /^[A-Z0-9]+-[A-Z0-9]+(,[A-Z0-9]+-[A-Z0-9]+)*$/;
 
 function podTemplates(objects: K8sObject[]): { owner: string; template: PodTemplate; spec: PodSpec }[] {
@@ -159,23 +195,24 @@ function refusedSettings(mode: string, env: Env): string | undefined {
       readCollectorConfig(settings);
     } else if (mode === "broadcast") readBroadcastConfig(env);
     else if (mode === "simulate") readSimulatorOptions(env);
+    else if (!PENDING_IN_SRC.modes.includes(mode)) return `no config reader for mode ${mode} in these rules`;
     return undefined;
   } catch (error) {
     return (error as Error).message;
   }
 }
 
-function containerRules(
-  where: string,
-  container: Container,
-  spec: PodSpec,
-  settings: Map<string, SettingUse[]>,
-): { problems: string[]; ports: number[] } {
+/** Rules for every container, ours or not: probes, requests and limits, a locked-down runtime, a pinned image. */
+function commonContainerRules(where: string, container: Container, spec: PodSpec): string[] {
   const problems: string[] = [];
   const pod = spec.securityContext ?? {};
   const own = container.securityContext ?? {};
-  if (container.livenessProbe?.httpGet === undefined) problems.push(`${where}: no HTTP livenessProbe`);
-  if (container.readinessProbe?.httpGet === undefined) problems.push(`${where}: no HTTP readinessProbe`);
+  for (const kind of ["livenessProbe", "readinessProbe"] as const) {
+    const probe = container[kind];
+    if (probe?.httpGet === undefined && probe?.tcpSocket === undefined && probe?.exec === undefined) {
+      problems.push(`${where}: no ${kind}`);
+    }
+  }
   for (const resource of ["cpu", "memory"]) {
     if (container.resources?.limits?.[resource] === undefined)
       problems.push(`${where}: no ${resource} limit`);
@@ -199,10 +236,22 @@ function containerRules(
   ) {
     problems.push(`${where}: image ${container.image} has no pinned tag`);
   }
+  return problems;
+}
 
+/** AlphaPulse's own containers: real settings the binary accepts, ports it listens on, the rings' volume. */
+function alphaPulseContainerRules(
+  where: string,
+  container: Container,
+  spec: PodSpec,
+  settings: Map<string, SettingUse[]>,
+): { problems: string[]; ports: number[] } {
+  const problems: string[] = [];
+  if (container.livenessProbe?.httpGet === undefined) problems.push(`${where}: no HTTP livenessProbe`);
+  if (container.readinessProbe?.httpGet === undefined) problems.push(`${where}: no HTTP readinessProbe`);
   const env = new Map<string, string>();
   for (const variable of container.env ?? []) {
-    if (!settings.has(variable.name)) {
+    if (!settings.has(variable.name) && !PENDING_IN_SRC.settings.includes(variable.name)) {
       problems.push(`${where}: env ${variable.name} is not read by the binary (src/)`);
       continue;
     }
@@ -219,7 +268,8 @@ function containerRules(
   }
 
   const mode = env.get("ALPHAPULSE_MODE");
-  const modeDir = mode === undefined || !(mode in MODES) ? undefined : SERVICE_MODES[mode];
+  const known = mode !== undefined && (mode in MODES || PENDING_IN_SRC.modes.includes(mode));
+  const modeDir = known ? SERVICE_MODES[mode] : undefined;
   if (mode === undefined || modeDir === undefined) {
     return { problems: [...problems, `${where}: ALPHAPULSE_MODE is not a long-running mode`], ports: [] };
   }
@@ -294,7 +344,9 @@ export function ruleViolations(objects: K8sObject[], settings: Map<string, Setti
     const used = new Map<number, string>();
     for (const container of spec.containers) {
       const where = `${owner} container ${container.name}`;
-      const result = containerRules(where, container, spec, settings);
+      problems.push(...commonContainerRules(where, container, spec));
+      if (!isAlphaPulseImage(container.image)) continue;
+      const result = alphaPulseContainerRules(where, container, spec, settings);
       problems.push(...result.problems);
       for (const port of result.ports) {
         const other = used.get(port);
