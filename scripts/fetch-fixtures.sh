@@ -22,11 +22,6 @@ shared=$(cd "$repo/.." && pwd)/shared/fixtures
 #   exact    byte for byte the upstream file at that commit.
 #   rebuilt  rebuilt from the upstream file's published text and checked against its length and
 #            content (ccxt's recordings): the download is expected to match the pinned sum.
-#   derived  no upstream file holds these bytes, so it cannot be downloaded: take a verified copy
-#            from a fixtures folder ($ALPHAPULSE_FIXTURES). nautilus/kraken/ws_book_snapshot.json is
-#            Kraken's documented checksum example (BTC/USD, 10 levels a side, checksum 3310070434,
-#            docs.kraken.com/api/docs/guides/spot-ws-book-v2) written in the layout of
-#            nautilus_trader's ws_book_snapshot.json at the commit named.
 #
 # local name | sha256 | upstream repository | commit | path in the repository | how
 pins=$(
@@ -41,7 +36,6 @@ cryptofeed/KRAKEN.ws.50.0 b7faccd1f457a11fd39de563500369a18b7c7e159e8725497a36ad
 nautilus/coinbase/ws_l2_data_snapshot.json a3d6083c2da04e07db53a4d2f778c028f468ba7581d6db96b939ce2ede9a54ed nautechsystems/nautilus_trader da3425add0b960de61cf3a3cdf3175f70745e1a0 crates/adapters/coinbase/test_data/ws_l2_data_snapshot.json exact
 nautilus/coinbase/ws_l2_data_update.json c75f372ac854411bbf629a6ad3f054205b2fe79499d8efa7fbb63c8aef842d5e nautechsystems/nautilus_trader da3425add0b960de61cf3a3cdf3175f70745e1a0 crates/adapters/coinbase/test_data/ws_l2_data_update.json exact
 nautilus/coinbase/ws_market_trades.json 0db3fa776f3efa1c80e8ed3aac36d8450181fa970e406487f1a0d754e9a1b399 nautechsystems/nautilus_trader da3425add0b960de61cf3a3cdf3175f70745e1a0 crates/adapters/coinbase/test_data/ws_market_trades.json exact
-nautilus/kraken/ws_book_snapshot.json 04e86ea87accfb4eb74e2cc19aa3d00dc046df63a92d85ee8fe0d8f3f8fd3fb1 nautechsystems/nautilus_trader 01b96a0764f834d645fb94bb6d69084a028e3bdb crates/adapters/kraken/test_data/ws_book_snapshot.json derived
 nautilus/kraken/ws_trade_update.json d80987074a1e46f407585e3c06b48f903a9b5c0d3a15aaee6dc45118488cada8 nautechsystems/nautilus_trader 17b9c239c1d86a16ae1ed6d937aacc7f4c4633a8 crates/adapters/kraken/test_data/ws_trade_update.json exact
 EOF
 )
@@ -76,10 +70,6 @@ verify() {
 # download NAME DIR SHA256 REPOSITORY COMMIT PATH HOW: fetches into DIR/NAME, checked before it lands.
 download() {
   local name=$1 dir=$2 sum=$3 upstream=$4 commit=$5 path=$6 how=$7
-  if [[ $how == derived ]]; then
-    fail "$name: no upstream file holds these bytes (derived, see this script's notes); put a verified copy in a fixtures folder and set ALPHAPULSE_FIXTURES to it"
-    return
-  fi
   local url="$base_url/$upstream/$commit/$path" partial="$dir/$name.partial"
   mkdir -p "$(dirname "$partial")"
   if ! curl -fsSL --retry 3 --connect-timeout 20 -o "$partial" "$url"; then

@@ -14,6 +14,7 @@ import { rfc3339Into } from "../src/exchanges/timestamps.ts";
 import type { VenueDefinition } from "../src/exchanges/venue.ts";
 import type { SymbolSpec } from "../src/shm/layout.ts";
 import { fixtureText } from "./support/fixtures.ts";
+import { KRAKEN_EXAMPLE_SNAPSHOT } from "./support/kraken-checksum-example.ts";
 import { RecordingStream, VenueHarness } from "./support/venue-harness.ts";
 
 const harnesses: VenueHarness[] = [];
@@ -214,7 +215,7 @@ describe("venue parsers under malformed input", () => {
   test("a Kraken level whose qty has more decimals than the instrument allows invalidates the book", async () => {
     const h = new VenueHarness(kraken, CASES[0]!.specs);
     harnesses.push(h);
-    h.feed(await fixtureText("nautilus/kraken/ws_book_snapshot.json"));
+    h.feed(KRAKEN_EXAMPLE_SNAPSHOT);
     expect(h.publisher.isValid(0)).toBe(true);
     h.feed(
       '{"channel":"book","type":"update","data":[{"symbol":"BTC/USD","bids":[{"price":45283.55,"qty":1}],"asks":[],"checksum":1}]}',

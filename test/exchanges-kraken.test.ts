@@ -1,5 +1,5 @@
 // Kraken: the checksum and book engine against real captured frames (ccxt's v2 cases, Kraken's
-// documented example via nautilus, and every update checksum of cryptofeed's v1 depth-1000
+// documented checksum example, and every update checksum of cryptofeed's v1 depth-1000
 // capture), and the v2 adapter end to end into a real ring.
 import { afterEach, describe, expect, test } from "bun:test";
 import fc from "fast-check";
@@ -11,6 +11,7 @@ import { formatScaled } from "../src/market/decimal.ts";
 import { BookStatus, RecordType } from "../src/shm/layout.ts";
 import { RecordView, RingReader } from "../src/shm/ring-reader.ts";
 import { fixtureText } from "./support/fixtures.ts";
+import { KRAKEN_EXAMPLE_CHECKSUM, KRAKEN_EXAMPLE_SNAPSHOT } from "./support/kraken-checksum-example.ts";
 import { VenueHarness } from "./support/venue-harness.ts";
 
 const PAIRS = [
@@ -36,14 +37,11 @@ interface CcxtCase {
 }
 
 describe("kraken checksum", () => {
-  test("Kraken's documented example (nautilus fixture) gives 3310070434", async () => {
+  test("Kraken's documented example gives 3310070434", async () => {
     const h = harness(["BTC-USD"]);
-    const text = await fixtureText("nautilus/kraken/ws_book_snapshot.json");
-    const expected = (JSON.parse(text) as { data: { checksum: number }[] }).data[0]!.checksum;
-    expect(expected).toBe(3310070434);
-    h.feed(text);
+    h.feed(KRAKEN_EXAMPLE_SNAPSHOT);
     expect(h.counters.total(h.counters.checksumMismatches)).toBe(0);
-    expect(new KrakenChecksum().of(h.publisher.books[0]!)).toBe(3310070434);
+    expect(new KrakenChecksum().of(h.publisher.books[0]!)).toBe(KRAKEN_EXAMPLE_CHECKSUM);
     expect(h.publisher.isValid(0)).toBe(true);
     // The exact qty text survived: 0.10000000 at 8 decimals, not a rounded double.
     expect(h.top(0, false, 1)).toEqual([[452835, 10000000]]);
@@ -82,7 +80,7 @@ describe("kraken checksum", () => {
   test("a corrupted checksum invalidates the book in the ring and resubscribes it alone", async () => {
     const h = harness(["BTC-USD", "DOGE-USDT"]);
     h.open();
-    const snapshot = await fixtureText("nautilus/kraken/ws_book_snapshot.json");
+    const snapshot = KRAKEN_EXAMPLE_SNAPSHOT;
     h.feed(snapshot);
     expect(h.publisher.isValid(0)).toBe(true);
     const sentBefore = h.sent.length;

@@ -3,15 +3,7 @@
 // an empty folder from a mirror and checks each sha256 (a wrong file stops it, naming the file),
 // and a missing fixture fails a test with one line naming the script.
 import { afterAll, beforeAll, expect, test } from "bun:test";
-import {
-  copyFileSync,
-  mkdirSync,
-  mkdtempSync,
-  readdirSync,
-  readFileSync,
-  rmSync,
-  writeFileSync,
-} from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import type { Server } from "bun";
@@ -106,7 +98,7 @@ test("the script pins exactly the fixtures the tests name", () => {
   for (const pin of pins) {
     expect(pin.sha256).toMatch(/^[0-9a-f]{64}$/);
     expect(pin.commit).toMatch(/^[0-9a-f]{40}$/);
-    expect(["exact", "rebuilt", "derived"]).toContain(pin.how);
+    expect(["exact", "rebuilt"]).toContain(pin.how);
   }
 });
 
@@ -121,22 +113,11 @@ test("the fixtures the tests read are the pinned bytes", () => {
 
 test("the script fills an empty folder from a mirror, checks every file, and then downloads nothing", async () => {
   const folder = path.join(work, "fetched");
-  const derived = pins.filter((pin) => pin.how === "derived");
-  // A derived file exists upstream in no form: without a copy the script says so and fails.
-  const without = await fetchInto(path.join(work, "without-derived"));
-  expect(without.code).toBe(1);
-  for (const pin of derived)
-    expect(without.stderr).toContain(`${pin.name}: no upstream file holds these bytes`);
-
-  for (const pin of derived) {
-    mkdirSync(path.dirname(path.join(folder, pin.name)), { recursive: true });
-    copyFileSync(fixturePath(pin.name), path.join(folder, pin.name));
-  }
   const first = await fetchInto(folder);
   expect(first.stderr).toBe("");
   expect(first.code).toBe(0);
   expect(first.stdout).toContain(
-    `${pins.length} fixtures verified in ${folder}: ${pins.length - derived.length} downloaded, ${derived.length} already present`,
+    `${pins.length} fixtures verified in ${folder}: ${pins.length} downloaded, 0 already present`,
   );
   for (const pin of pins) expect(sha256(readFileSync(path.join(folder, pin.name)))).toBe(pin.sha256);
 
@@ -149,10 +130,6 @@ test("the script fills an empty folder from a mirror, checks every file, and the
 
 test("a file that is not the pinned one stops the script with its name, downloaded or already there", async () => {
   const folder = path.join(work, "wrong");
-  for (const pin of pins.filter((p) => p.how === "derived")) {
-    mkdirSync(path.dirname(path.join(folder, pin.name)), { recursive: true });
-    copyFileSync(fixturePath(pin.name), path.join(folder, pin.name));
-  }
   mirrorFails = true;
   try {
     const bad = await fetchInto(folder);

@@ -5,6 +5,7 @@ import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "
 import { formatScaled, parseScaled } from "../src/market/decimal.ts";
 import { type Simulator, startSimulator } from "../src/simulator/index.ts";
 import { fixtureText } from "./support/fixtures.ts";
+import { KRAKEN_EXAMPLE_SNAPSHOT } from "./support/kraken-checksum-example.ts";
 import { RecordingClient, waitForQuiet } from "./support/simulator-ws-client.ts";
 import { waitFor } from "./support/wait.ts";
 
@@ -150,7 +151,7 @@ afterAll(async () => {
 
 describe("kraken checksum reference", () => {
   test("the test's own checksum reproduces Kraken's documented example (3310070434)", async () => {
-    const snapshot = parseExact(await fixtureText("nautilus/kraken/ws_book_snapshot.json"));
+    const snapshot = parseExact(KRAKEN_EXAMPLE_SNAPSHOT);
     const data = (snapshot.data as BookData[])[0]!;
     const book = new ClientBook(10, { priceDecimals: 1, qtyDecimals: 8 });
     expect(book.apply(data)).toBe(true);
