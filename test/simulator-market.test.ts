@@ -6,7 +6,7 @@ import fc from "fast-check";
 import { parseScaled } from "../src/market/decimal.ts";
 import { instrumentFor, VENUES } from "../src/simulator/instruments.ts";
 import { krakenNumber } from "../src/simulator/kraken.ts";
-import { BookSide, Market } from "../src/simulator/market.ts";
+import { Market, MarketSide } from "../src/simulator/market.ts";
 import { Random } from "../src/simulator/random.ts";
 
 // Generous on a loaded 2-core machine: the waits inside poll with their own deadlines.
@@ -48,7 +48,7 @@ describe("simulator market", () => {
         fc.constantFrom("BTC-USD", "ETH-USDT", "SOL-USD", "DOGE-USD", "ABC-EUR"),
         (seed, venue, symbol) => {
           const m = market(seed, venue, symbol, 50);
-          const replica = { bid: new BookSide("bid"), ask: new BookSide("ask") };
+          const replica = { bid: new MarketSide("bid"), ask: new MarketSide("ask") };
           for (const [price, size] of m.bids.top(1_000)) replica.bid.set(price, size);
           for (const [price, size] of m.asks.top(1_000)) replica.ask.set(price, size);
           let lastUpdate = 1_000;

@@ -1,7 +1,7 @@
 // The collector's settings, from the environment (src/config.ts accessors): which exchange and
 // symbols, book depth, endpoints, ring, metrics port, capture.
 import { ConfigError, type Settings } from "../config.ts";
-import { EXCHANGE_NAMES, type ExchangeName, VENUES } from "../exchanges/registry.ts";
+import { EXCHANGE_NAMES, type ExchangeName, VENUE_DEFINITIONS } from "../exchanges/registry.ts";
 import { isPowerOfTwo } from "../shm/layout.ts";
 
 export interface CollectorConfig {
@@ -20,7 +20,7 @@ export interface CollectorConfig {
 
 export function readCollectorConfig(settings: Settings): CollectorConfig {
   const exchange = settings.oneOf("EXCHANGE", EXCHANGE_NAMES, "kraken");
-  const definition = VENUES[exchange];
+  const definition = VENUE_DEFINITIONS[exchange];
   const symbols = settings.list("SYMBOLS", []).map((s) => s.toUpperCase());
   if (symbols.length === 0)
     throw new ConfigError("SYMBOLS", "give at least one symbol, e.g. BTC-USD,ETH-USD");

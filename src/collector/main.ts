@@ -2,7 +2,7 @@
 // metadata, creates the ring, opens the venue's connections and serves /health, /ready and
 // /metrics on METRICS_PORT. Returns once running; the connections and server keep it alive.
 import { ConfigError, type Env, readCommonConfig, Settings } from "../config.ts";
-import { VENUES } from "../exchanges/registry.ts";
+import { VENUE_DEFINITIONS } from "../exchanges/registry.ts";
 import { UnknownSymbolError } from "../exchanges/venue.ts";
 import { newRegistry, type Readiness, startHealthServer } from "../health/server.ts";
 import { onShutdown } from "../lifecycle.ts";
@@ -25,7 +25,7 @@ export async function run(_args: string[], env: Env): Promise<void> {
   const common = readCommonConfig(settings);
   const config = readCollectorConfig(settings);
   log.setLevel(common.logLevel);
-  const definition = VENUES[config.exchange];
+  const definition = VENUE_DEFINITIONS[config.exchange];
   const logger = log.child({ exchange: config.exchange });
   const budget = new TokenBucket(definition.requestBudget.capacity, definition.requestBudget.perSecond);
   // Every (re)connect goes through this, at the venue's connection rate: Coinbase opens one

@@ -4,7 +4,7 @@
 // capture (Binance snapshots, metadata) are served back from it; one JSON summary line at the end.
 import { basename } from "node:path";
 import { ConfigError, type Env, readCommonConfig, Settings } from "../config.ts";
-import { VENUES } from "../exchanges/registry.ts";
+import { VENUE_DEFINITIONS } from "../exchanges/registry.ts";
 import { type StreamHandle, UnknownSymbolError, type VenueDefinition } from "../exchanges/venue.ts";
 import { type Logger, log } from "../log.ts";
 import { BookStatus, type SymbolSpec } from "../shm/layout.ts";
@@ -78,8 +78,12 @@ export async function replayFiles(
 ): Promise<ReplaySummary> {
   const settings = new Settings(env);
   const common = readCommonConfig(settings);
-  const exchange = settings.oneOf("EXCHANGE", Object.keys(VENUES) as (keyof typeof VENUES)[], "kraken");
-  const definition: VenueDefinition = VENUES[exchange];
+  const exchange = settings.oneOf(
+    "EXCHANGE",
+    Object.keys(VENUE_DEFINITIONS) as (keyof typeof VENUE_DEFINITIONS)[],
+    "kraken",
+  );
+  const definition: VenueDefinition = VENUE_DEFINITIONS[exchange];
   const symbols = settings.list("SYMBOLS", []).map((s) => s.toUpperCase());
   if (symbols.length === 0) throw new ConfigError("SYMBOLS", "give the symbols to replay, e.g. BTC-USD");
   const depth = settings.int("BOOK_DEPTH", definition.defaultDepth, 1, 1000);

@@ -5,7 +5,7 @@
 import { formatScaled, formatScaledTrimmed } from "../market/decimal.ts";
 import type { FaultKind } from "./faults.ts";
 import type { Instrument } from "./instruments.ts";
-import type { BookSide, LevelChange, Market, MarketEvent, Trade } from "./market.ts";
+import type { LevelChange, Market, MarketEvent, MarketSide, Trade } from "./market.ts";
 import { type MarketSettings, parseRequest, type SimSocket, VenueSimulator } from "./venue.ts";
 import { rfc3339, rfc3339OfMs } from "./wire-time.ts";
 
@@ -35,7 +35,7 @@ class BookView {
    * top: changed or newly visible levels, and size 0 for visible levels that were deleted. A level
    * pushed out of view is not sent, exactly as Kraken does.
    */
-  diff(book: BookSide, changes: readonly LevelChange[]): Level[] {
+  diff(book: MarketSide, changes: readonly LevelChange[]): Level[] {
     const old = book.side === "bid" ? this.bids : this.asks;
     const worst = old[old.length - 1];
     const touched = changes.some(
