@@ -1,6 +1,7 @@
 // Test support: one venue wired to a real Publisher and a real ring in /dev/shm, fed frame by
 // frame through the same FrameIngest the collector uses. The stream handle records what the
 // venue sends, since these tests replay captured frames instead of a live connection.
+import { spyOn } from "bun:test";
 import { rmSync } from "node:fs";
 import { TokenBucket } from "../../src/collector/budget.ts";
 import type { CollectorCounters } from "../../src/collector/counters.ts";
@@ -18,6 +19,20 @@ export function fixtureText(relative: string): Promise<string> {
 }
 
 let harnessCount = 0;
+
+/**
+ * How many times `run` called JSON.parse: 0 shows that a venue read its frames in place (its
+ * fast path), more that they went through the JSON path.
+ */
+export function jsonParseCalls(run: () => void): number {
+  const spy = spyOn(JSON, "parse");
+  try {
+    run();
+    return spy.mock.calls.length;
+  } finally {
+    spy.mockRestore();
+  }
+}
 
 /** A stand-in connection: it records what the venue sends and asks. */
 export class RecordingStream implements StreamHandle {

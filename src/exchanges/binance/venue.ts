@@ -177,8 +177,6 @@ export class BinanceVenue implements Venue {
   private readonly sync: DepthSync[];
   private readonly snapshot: { limit: number; weight: number };
   private readonly time = new Uint32Array(2);
-  /** Trade frames read in place rather than through JSON.parse (for tests and the bench). */
-  fastTrades = 0;
   /** Scratch for integers read in place. */
   private readonly fields = new Float64Array(1);
   /** Open connections, newest last; two during a make-before-break rollover. */
@@ -324,7 +322,6 @@ export class BinanceVenue implements Venue {
     const price = parseScaledAt(text, priceAt, priceEnd, symbol.priceDecimals);
     const size = parseScaledAt(text, sizeAt, sizeEnd, symbol.sizeDecimals);
     this.context.counters.message("trade");
-    this.fastTrades++;
     epochMillisInto(tradeTime, this.time);
     const sink = this.context.sink;
     sink.exchangeTime(this.time[0]!, this.time[1]!);

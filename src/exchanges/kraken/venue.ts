@@ -127,8 +127,6 @@ export class KrakenVenue implements Venue {
   private readonly ids = new Map<string, number>();
   private readonly fields = new NumericFieldReader();
   private readonly staged = new StagedLevels();
-  /** Book frames read in place rather than through JSON.parse (for tests and the bench). */
-  fastBooks = 0;
   private readonly checksums: KrakenChecksum[];
   private readonly subscribeDepth: number;
   private stream: StreamHandle | null = null;
@@ -320,7 +318,6 @@ export class KrakenVenue implements Venue {
     // The frame is sound: from here on it is applied exactly as the JSON.parse path would.
     const sink = this.context.sink;
     this.context.counters.message("book");
-    this.fastBooks++;
     const book = isSnapshot ? sink.snapshot(id) : sink.book(id);
     if (book === null) return true;
     levels.applyTo(book);
