@@ -72,7 +72,6 @@ function pipeline(
     definition,
     writer,
     depth,
-    maxLevels: 5000,
     wsUrl: "ws://bench",
     restUrl: "http://bench",
     rest,

@@ -65,8 +65,6 @@ export async function run(_args: string[], env: Env): Promise<void> {
     definition,
     writer,
     depth: config.depth,
-    // Binance's snapshot may be deeper than the view; the other venues never exceed it.
-    maxLevels: Math.max(config.depth, 5000),
     wsUrl: config.wsUrl,
     restUrl: config.restUrl,
     rest,

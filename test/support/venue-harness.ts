@@ -66,7 +66,7 @@ export class VenueHarness implements StreamHandle {
   constructor(
     definition: VenueDefinition,
     specs: SymbolSpec[],
-    options: { depth?: number; maxLevels?: number; rest?: RestClient } = {},
+    options: { depth?: number; rest?: RestClient } = {},
   ) {
     this.name = definition.name;
     const depth = options.depth ?? 10;
@@ -83,7 +83,6 @@ export class VenueHarness implements StreamHandle {
       definition,
       writer: this.writer,
       depth,
-      maxLevels: options.maxLevels ?? 5000,
       wsUrl: "ws://127.0.0.1:1/unused",
       restUrl: "http://127.0.0.1:1/unused",
       rest: options.rest ?? { getJson: () => Promise.reject(new Error("no REST in this test")) },

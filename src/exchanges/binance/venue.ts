@@ -29,10 +29,18 @@ const WATCHDOG_MS = 60_000;
 /** Connections last 24 h: roll over well before. */
 const MAX_LIFETIME_MS = 23.5 * 3600_000;
 
-/** REST depth limit and its request weight (rest-api.md): deep enough to refill the view. */
+/** The deepest REST depth snapshot Binance serves. */
+export const MAX_DEPTH_LIMIT = 5_000;
+
+/** Request weight of a REST depth snapshot by its limit. */
+export function depthWeight(limit: number): number {
+  return limit <= 100 ? 5 : limit <= 500 ? 25 : limit <= 1_000 ? 50 : 250;
+}
+
+/** The REST depth limit to ask for: deep enough to refill the view. */
 function binanceSnapshotLimit(viewDepth: number): { limit: number; weight: number } {
-  if (viewDepth <= 100) return { limit: 1000, weight: 50 };
-  return { limit: 5000, weight: 250 };
+  const limit = viewDepth <= 100 ? 1_000 : MAX_DEPTH_LIMIT;
+  return { limit, weight: depthWeight(limit) };
 }
 
 /** The hash the trade fast path computes over a trade stream's name ("btcusdt@trade"). */
@@ -119,6 +127,9 @@ export const binance: VenueDefinition = {
   defaultWsUrl: "wss://data-stream.binance.vision",
   defaultRestUrl: "https://data-api.binance.vision",
   defaultDepth: 100,
+  // Snapshots go as deep as Binance serves; diffs may add levels below, which fall off.
+  bookLevels: (viewDepth) => Math.max(viewDepth, MAX_DEPTH_LIMIT),
+  replayStream: "binance",
   sequentialTradeIds: true,
   // 300 connection attempts per 5 minutes per IP.
   connectionsPerSecond: 1,

@@ -33,6 +33,11 @@ export const COINBASE_TRADE_SIDE_IS: "maker" | "taker" = "maker";
 /** Heartbeats arrive every second: five without any frame means the link is gone. */
 const WATCHDOG_MS = 5_000;
 const TRADES_STREAM = "coinbase-trades";
+/**
+ * A level2 snapshot is the whole book, often deeper than this: the best levels a side kept, far
+ * below any view, so deletions near the top still pull real levels into it.
+ */
+const BOOK_LEVELS = 5_000;
 
 function bookStreamName(symbol: SymbolInfo): string {
   return `coinbase-book-${symbol.venueSymbol}`;
@@ -68,6 +73,10 @@ export const coinbase: VenueDefinition = {
   defaultWsUrl: "wss://advanced-trade-ws.coinbase.com",
   defaultRestUrl: "https://api.coinbase.com",
   defaultDepth: 100,
+  bookLevels: (viewDepth) => Math.max(viewDepth, BOOK_LEVELS),
+  // Other tools capture every product on one connection: the trades connection reads any
+  // product's books too.
+  replayStream: TRADES_STREAM,
   sequentialTradeIds: false,
   // 8 a second per IP (PROTOCOLS.md 3.3); one book connection per product adds up fast.
   connectionsPerSecond: 6,

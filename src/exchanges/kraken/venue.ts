@@ -103,6 +103,10 @@ export const kraken: VenueDefinition = {
   defaultWsUrl: "wss://ws.kraken.com/v2",
   defaultRestUrl: "",
   defaultDepth: 100,
+  // Books are cut to the subscribed depth after every message; a message inserts at most that
+  // many levels a side before its deletes.
+  bookLevels: (viewDepth) => 2 * krakenSubscribeDepth(viewDepth),
+  replayStream: "kraken",
   sequentialTradeIds: true,
   // Cloudflare's limit is about 150 connection attempts per 10 minutes.
   connectionsPerSecond: 0.25,
