@@ -1,4 +1,5 @@
-// Every venue the collector can run, by EXCHANGE name: one line per venue folder.
+// Every venue the collector can run, by EXCHANGE name: one line per venue folder. The simulator's
+// side of each venue is listed beside this, in simulators.ts (docs/adding-a-venue.md).
 import { binance } from "./binance/venue.ts";
 import { coinbase } from "./coinbase/venue.ts";
 import { kraken } from "./kraken/venue.ts";

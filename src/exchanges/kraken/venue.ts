@@ -21,7 +21,7 @@ import { KrakenChecksum } from "./checksum.ts";
 import { NumericFieldReader } from "./numeric-fields.ts";
 
 /** Depths Kraken's book channel accepts. */
-const BOOK_DEPTHS = [10, 25, 100, 500, 1000] as const;
+export const BOOK_DEPTHS = [10, 25, 100, 500, 1000] as const;
 /** Kraken's reconnection guide: no message of any kind for about 5 s means reconnect. */
 const WATCHDOG_MS = 5_000;
 const INSTRUMENT_TIMEOUT_MS = 15_000;
