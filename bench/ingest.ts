@@ -15,6 +15,7 @@ import { binance } from "../src/exchanges/binance/venue.ts";
 import { coinbase } from "../src/exchanges/coinbase/venue.ts";
 import { KrakenChecksum } from "../src/exchanges/kraken/checksum.ts";
 import { kraken } from "../src/exchanges/kraken/venue.ts";
+import { EXCHANGE_NAMES } from "../src/exchanges/registry.ts";
 import type { RestClient, StreamHandle, VenueDefinition } from "../src/exchanges/venue.ts";
 import { Logger } from "../src/log.ts";
 import { formatScaled } from "../src/market/decimal.ts";
@@ -251,7 +252,7 @@ async function collectorRss(): Promise<Record<string, { rssMiB: number; validBoo
   });
   const result: Record<string, { rssMiB: number; validBooks: number }> = {};
   try {
-    const venues = ["kraken", "binance", "coinbase"] as const;
+    const venues = EXCHANGE_NAMES;
     const children = venues.map((venue, i) => {
       const urls = simulator.urls[venue];
       return Bun.spawn(["bun", "src/main.ts", "collect"], {
@@ -262,7 +263,7 @@ async function collectorRss(): Promise<Record<string, { rssMiB: number; validBoo
           SYMBOLS: symbols.join(","),
           BOOK_DEPTH: "1000",
           EXCHANGE_WS_URL: urls.ws,
-          EXCHANGE_REST_URL: "rest" in urls ? urls.rest : "",
+          EXCHANGE_REST_URL: urls.rest,
           SHARED_MEMORY_PATH: DIR,
           METRICS_PORT: String(19191 + i),
           LOG_LEVEL: "error",

@@ -4,7 +4,8 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { readdirSync, readFileSync, rmSync } from "node:fs";
 import { CaptureFile, parseCapture } from "../src/collector/capture.ts";
-import { type Simulator, startSimulator } from "../src/simulator/index.ts";
+import { EXCHANGE_NAMES, type ExchangeName } from "../src/exchanges/registry.ts";
+import { type FaultKind, type Simulator, startSimulator } from "../src/simulator/index.ts";
 
 const ROOT = `${import.meta.dir}/..`;
 const SIM_PORT = 19120;
@@ -45,10 +46,19 @@ async function dump(ring: string): Promise<unknown> {
   return JSON.parse(text);
 }
 
-const PORTS = { kraken: 19121, binance: 19122, coinbase: 19123 } as const;
+/**
+ * Per registered venue: a fault that makes it resync (so the capture holds one), and how many
+ * capture files its session writes (one per connection, plus the REST answers where it has REST).
+ */
+const CAPTURES: Record<ExchangeName, { readonly resyncFault: FaultKind; readonly files: number }> = {
+  kraken: { resyncFault: "corrupt-checksum", files: 1 },
+  binance: { resyncFault: "skip-sequence", files: 2 },
+  coinbase: { resyncFault: "skip-sequence", files: 4 },
+};
 
 describe("capture and replay", () => {
-  for (const venue of ["kraken", "binance", "coinbase"] as const) {
+  for (const [index, venue] of EXCHANGE_NAMES.entries()) {
+    const metricsPort = SIM_PORT + 1 + index;
     test(`${venue}: replaying the capture rebuilds the live ring's final books exactly`, async () => {
       const captureDir = `${DIR}/${venue}-capture`;
       const urls = simulator.urls[venue];
@@ -65,8 +75,8 @@ describe("capture and replay", () => {
         env: {
           ...env,
           EXCHANGE_WS_URL: urls.ws,
-          EXCHANGE_REST_URL: "rest" in urls ? urls.rest : "",
-          METRICS_PORT: String(PORTS[venue]),
+          EXCHANGE_REST_URL: urls.rest,
+          METRICS_PORT: String(metricsPort),
           CAPTURE_PATH: captureDir,
         },
         stdout: "ignore",
@@ -74,14 +84,14 @@ describe("capture and replay", () => {
       });
       try {
         await waitFor("ready", async () => {
-          const r = await fetch(`http://127.0.0.1:${PORTS[venue]}/ready`).catch(() => null);
+          const r = await fetch(`http://127.0.0.1:${metricsPort}/ready`).catch(() => null);
           return r?.status === 200;
         });
         // Some live traffic, including a resync, goes into the capture.
-        simulator.inject(venue, venue === "kraken" ? "corrupt-checksum" : "skip-sequence", "BTC-USD");
+        simulator.inject(venue, CAPTURES[venue].resyncFault, "BTC-USD");
         await Bun.sleep(2_000);
         await waitFor("ready again", async () => {
-          const r = await fetch(`http://127.0.0.1:${PORTS[venue]}/ready`).catch(() => null);
+          const r = await fetch(`http://127.0.0.1:${metricsPort}/ready`).catch(() => null);
           return r?.status === 200;
         });
       } finally {
@@ -92,7 +102,7 @@ describe("capture and replay", () => {
 
       const files = readdirSync(captureDir).map((f) => `${captureDir}/${f}`);
       // One file per connection, plus the REST answers where the venue has REST.
-      expect(files.length).toBe({ kraken: 1, binance: 2, coinbase: 4 }[venue]);
+      expect(files.length).toBe(CAPTURES[venue].files);
       for (const file of files) {
         for (const line of readFileSync(file, "utf8").split("\n")) {
           if (line === "") continue;

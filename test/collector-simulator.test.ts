@@ -5,6 +5,7 @@
 // separate reader process reads from the ring equal the simulator's true books.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { rmSync } from "node:fs";
+import { EXCHANGE_NAMES, type ExchangeName } from "../src/exchanges/registry.ts";
 import { type FaultKind, type Simulator, startSimulator } from "../src/simulator/index.ts";
 
 const ROOT = `${import.meta.dir}/..`;
@@ -46,7 +47,7 @@ class Collector {
   readonly ring: string;
 
   constructor(
-    readonly venue: "kraken" | "binance" | "coinbase",
+    readonly venue: ExchangeName,
     readonly metricsPort: number,
   ) {
     const urls = simulator.urls[venue];
@@ -59,7 +60,7 @@ class Collector {
         SYMBOLS: SYMBOLS.join(","),
         BOOK_DEPTH: String(DEPTH),
         EXCHANGE_WS_URL: urls.ws,
-        EXCHANGE_REST_URL: "rest" in urls ? urls.rest : "",
+        EXCHANGE_REST_URL: urls.rest,
         SHARED_MEMORY_PATH: DIR,
         METRICS_PORT: String(metricsPort),
         LOG_LEVEL: "error",
@@ -147,7 +148,8 @@ interface FaultCase {
 
 const BTC = { symbol: "BTC-USD" };
 
-const FAULTS: Record<"kraken" | "binance" | "coinbase", FaultCase[]> = {
+/** Every registered venue's faults, as its simulator injects them and its collector sees them. */
+const FAULTS: Record<ExchangeName, FaultCase[]> = {
   kraken: [
     {
       kind: "corrupt-checksum",
@@ -211,13 +213,11 @@ const FAULTS: Record<"kraken" | "binance" | "coinbase", FaultCase[]> = {
   ],
 };
 
-const PORTS = { kraken: 19111, binance: 19112, coinbase: 19113 } as const;
-
-for (const venue of ["kraken", "binance", "coinbase"] as const) {
+for (const [index, venue] of EXCHANGE_NAMES.entries()) {
   describe(`collector against the simulator: ${venue}`, () => {
     let collector: Collector;
     beforeAll(async () => {
-      collector = new Collector(venue, PORTS[venue]);
+      collector = new Collector(venue, SIM_PORT + 1 + index);
       await waitFor(`${venue} collector ready`, () => collector.ready());
     });
     afterAll(async () => {
@@ -343,7 +343,7 @@ for (const venue of ["kraken", "binance", "coinbase"] as const) {
 }
 
 describe("collector start-up errors", () => {
-  for (const venue of ["kraken", "binance", "coinbase"] as const) {
+  for (const venue of EXCHANGE_NAMES) {
     test(`${venue}: a symbol the venue does not list stops the collector with exit 2, naming it`, async () => {
       const urls = simulator.urls[venue];
       const child = Bun.spawn(["bun", "src/main.ts", "collect"], {
@@ -353,9 +353,9 @@ describe("collector start-up errors", () => {
           EXCHANGE: venue,
           SYMBOLS: "BTC-USD,DOGE-EUR",
           EXCHANGE_WS_URL: urls.ws,
-          EXCHANGE_REST_URL: "rest" in urls ? urls.rest : "",
+          EXCHANGE_REST_URL: urls.rest,
           SHARED_MEMORY_PATH: DIR,
-          METRICS_PORT: "19114",
+          METRICS_PORT: String(SIM_PORT + 1 + EXCHANGE_NAMES.length),
           LOG_LEVEL: "error",
         },
         stdout: "ignore",

@@ -1,10 +1,17 @@
-// The README's main command: `alphapulse demo` brings up the simulator, three collectors and the
-// broadcaster; a WebSocket client gets live books from every venue; SIGTERM stops the whole tree.
+// The README's main command: `alphapulse demo` brings up the simulator, a collector per venue and
+// the broadcaster; a WebSocket client gets live books from every venue; SIGTERM stops the whole tree.
 import { afterAll, expect, test } from "bun:test";
 import { rmSync } from "node:fs";
+import { SIMULATED_VENUES } from "../src/exchanges/simulators.ts";
 
 const SHM = `/dev/shm/ap-test-demo-${process.pid}`;
 const PORTS = { SIMULATOR_PORT: "19601", WEBSOCKET_PORT: "19602", METRICS_PORT: "19603" };
+const COLLECTOR_METRICS_PORT = 19611;
+/** Every venue the demo runs, with the metrics port its collector gets and a topic of its. */
+const VENUES = Object.entries(SIMULATED_VENUES).map(([exchange, venue], i) => ({
+  port: COLLECTOR_METRICS_PORT + i,
+  topic: `book.${exchange}.${venue.demoSymbols[0]}`,
+}));
 afterAll(() => rmSync(SHM, { recursive: true, force: true }));
 
 async function until<T>(probe: () => Promise<T | undefined>, what: string, timeoutMs = 45_000): Promise<T> {
@@ -19,7 +26,12 @@ async function until<T>(probe: () => Promise<T | undefined>, what: string, timeo
 
 test("demo: every venue's book reaches a WebSocket client, and SIGTERM stops every process", async () => {
   const demo = Bun.spawn(["bun", `${import.meta.dir}/../src/main.ts`, "demo"], {
-    env: { ...process.env, ...PORTS, DEMO_COLLECTOR_METRICS_PORT: "19611", SHARED_MEMORY_PATH: SHM },
+    env: {
+      ...process.env,
+      ...PORTS,
+      DEMO_COLLECTOR_METRICS_PORT: String(COLLECTOR_METRICS_PORT),
+      SHARED_MEMORY_PATH: SHM,
+    },
     stdout: "pipe",
     stderr: "inherit",
   });
@@ -29,13 +41,13 @@ test("demo: every venue's book reaches a WebSocket client, and SIGTERM stops eve
       const response = await fetch(`http://127.0.0.1:${PORTS.METRICS_PORT}/ready`);
       return response.status === 200 ? true : undefined;
     }, "the broadcaster to be ready");
-    for (const port of [19611, 19612, 19613]) {
+    for (const { port } of VENUES) {
       await until(
         async () => ((await fetch(`http://127.0.0.1:${port}/ready`)).status === 200 ? true : undefined),
         `collector :${port} ready`,
       );
     }
-    const topics = ["book.kraken.BTC-USD", "book.binance.BTC-USDT", "book.coinbase.ETH-USD"];
+    const topics = VENUES.map((venue) => venue.topic);
     // A client subscribes to what the broadcaster lists: it finds each ring a moment after its collector makes it.
     await until(async () => {
       const listing = await (await fetch(`http://127.0.0.1:${PORTS.WEBSOCKET_PORT}/api/v1/symbols`)).json();
@@ -80,7 +92,7 @@ test("demo: every venue's book reaches a WebSocket client, and SIGTERM stops eve
   expect(await demo.exited).toBe(0);
   const lines = (await logText).trim().split("\n");
   const pids = new Set(lines.map((line) => JSON.parse(line).pid as number));
-  expect(pids.size).toBeGreaterThanOrEqual(6); // demo + simulator + three collectors + broadcaster
+  expect(pids.size).toBeGreaterThanOrEqual(3 + VENUES.length); // demo, simulator, collectors, broadcaster
   for (const pid of pids) {
     expect(() => process.kill(pid, 0)).toThrow(); // every one of them is gone
   }

@@ -15,14 +15,32 @@ import { scanSettings } from "./support/ops-source-settings.ts";
 const OVERLAYS = ["staging", "production"];
 const settings = scanSettings();
 
+type TestContainer = {
+  name?: string;
+  env: { name: string; value: string }[];
+  securityContext: Record<string, unknown>;
+  livenessProbe?: unknown;
+  livenesProbe?: unknown;
+  resources: { limits: Record<string, string> };
+  image: string;
+  volumeMounts: { readOnly?: boolean }[];
+};
+
 function deploymentOf(objects: K8sObject[]) {
   const deployment = objects.find((object) => object.kind === "Deployment");
   if (deployment === undefined) throw new Error("no Deployment rendered");
   return deployment as K8sObject & {
     spec: {
-      template: { spec: { containers: Record<string, unknown>[]; volumes: Record<string, unknown>[] } };
+      template: { spec: { containers: TestContainer[]; volumes: Record<string, unknown>[] } };
     };
   };
+}
+
+/** The Deployment's container of that name (containers are found by name, never by position). */
+function containerOf(objects: K8sObject[], name: string): TestContainer {
+  const container = deploymentOf(objects).spec.template.spec.containers.find((c) => c.name === name);
+  if (container === undefined) throw new Error(`no container ${name} in the Deployment`);
+  return container;
 }
 
 describe.each(OVERLAYS)("k8s/%s", (overlay) => {
@@ -68,7 +86,7 @@ describe("the checks catch what they are for", () => {
 
   test("a misspelt field fails the type check", () => {
     const broken = structuredClone(objects);
-    const container = deploymentOf(broken).spec.template.spec.containers[0]!;
+    const container = containerOf(broken, "broadcaster");
     container.livenesProbe = container.livenessProbe;
     const errors = typeErrors(broken).join("\n");
     expect(errors).toContain("livenesProbe");
@@ -76,31 +94,30 @@ describe("the checks catch what they are for", () => {
 
   test("a missing required field fails the schema check", async () => {
     const broken = structuredClone(objects);
-    delete deploymentOf(broken).spec.template.spec.containers[0]!.name;
+    delete containerOf(broken, "broadcaster").name;
     expect((await modelErrors(broken)).join("\n")).toContain("Deployment alphapulse");
   }, 60_000);
 
   test("each rule reports its violation", () => {
     const broken = structuredClone(objects);
     const pod = deploymentOf(broken).spec.template.spec;
-    const [coinbase, kraken, binance, broadcaster] = pod.containers as {
-      env: { name: string; value: string }[];
-      securityContext: Record<string, unknown>;
-      livenessProbe?: unknown;
-      resources: { limits: Record<string, string> };
-      image: string;
-      volumeMounts: { readOnly?: boolean }[];
-    }[];
-    delete coinbase!.livenessProbe;
-    coinbase!.env.push({ name: "RUST_LOG", value: "info" });
-    kraken!.securityContext.readOnlyRootFilesystem = false;
-    delete kraken!.resources.limits.memory;
-    kraken!.env.find((variable) => variable.name === "EXCHANGE")!.value = "bitstamp";
-    kraken!.env.find((variable) => variable.name === "METRICS_PORT")!.value = "8080";
-    binance!.env.push({ name: "BOOK_DEPTH", value: "5000" });
-    broadcaster!.image = "ghcr.io/alphapulse/alphapulse:latest";
-    broadcaster!.volumeMounts[0]!.readOnly = false;
-    pod.volumes[0] = { name: "rings", hostPath: { path: "/dev/shm/alphapulse" } };
+    const coinbase = containerOf(broken, "coinbase-collector");
+    const kraken = containerOf(broken, "kraken-collector");
+    const binance = containerOf(broken, "binance-collector");
+    const broadcaster = containerOf(broken, "broadcaster");
+    delete coinbase.livenessProbe;
+    coinbase.env.push({ name: "RUST_LOG", value: "info" });
+    kraken.securityContext.readOnlyRootFilesystem = false;
+    delete kraken.resources.limits.memory;
+    kraken.env.find((variable) => variable.name === "EXCHANGE")!.value = "bitstamp";
+    kraken.env.find((variable) => variable.name === "METRICS_PORT")!.value = "8080";
+    binance.env.push({ name: "BOOK_DEPTH", value: "5000" });
+    broadcaster.image = "ghcr.io/alphapulse/alphapulse:latest";
+    broadcaster.volumeMounts[0]!.readOnly = false;
+    pod.volumes[pod.volumes.findIndex((volume) => volume.name === "rings")] = {
+      name: "rings",
+      hostPath: { path: "/dev/shm/alphapulse" },
+    };
     const violations = ruleViolations(broken, settings).join("\n");
     for (const expected of [
       "coinbase-collector: no HTTP livenessProbe",

@@ -78,6 +78,17 @@ export interface Simulator {
   stop(): Promise<void>;
 }
 
+/** The venues' URLs on a simulator listening at `hostPort` ("127.0.0.1:9100"). */
+export function simulatorUrls(hostPort: string): SimulatorUrls {
+  const names = Object.keys(SIMULATED_VENUES) as SimulatedVenueName[];
+  return Object.fromEntries(
+    names.map((name) => [
+      name,
+      { ws: `ws://${hostPort}/${name}${SIMULATED_VENUES[name].wsPath}`, rest: `http://${hostPort}/${name}` },
+    ]),
+  ) as SimulatorUrls;
+}
+
 export class SimulatorError extends Error {
   constructor(message: string) {
     super(message);
@@ -220,17 +231,9 @@ export function startSimulator(options: SimulatorOptions = {}): Simulator {
   for (const venue of venues.values()) venue.start();
 
   const port = server.port ?? 0;
-  const host = options.hostname ?? "127.0.0.1";
-  const http = `http://${host}:${port}`;
-  const ws = `ws://${host}:${port}`;
   return {
     port,
-    urls: Object.fromEntries(
-      names.map((name) => [
-        name,
-        { ws: `${ws}/${name}${SIMULATED_VENUES[name].wsPath}`, rest: `${http}/${name}` },
-      ]),
-    ) as SimulatorUrls,
+    urls: simulatorUrls(`${options.hostname ?? "127.0.0.1"}:${port}`),
     trueBook,
     inject,
     stats,

@@ -4,6 +4,9 @@
 import { rmSync } from "node:fs";
 import path from "node:path";
 import type { Subprocess } from "bun";
+import { EXCHANGE_NAMES, type ExchangeName } from "../../src/exchanges/registry.ts";
+import { SIMULATED_VENUES } from "../../src/exchanges/simulators.ts";
+import { simulatorUrls } from "../../src/simulator/index.ts";
 import { REPO_ROOT } from "./ops-source-settings.ts";
 
 export interface StackProcess {
@@ -65,9 +68,9 @@ export class OpsStack {
   get broadcasterMetricsPort(): number {
     return this.basePort + 2;
   }
-  /** Collector metrics ports follow: kraken +3, binance +4, coinbase +5. */
-  collectorMetricsPort(exchange: "kraken" | "binance" | "coinbase"): number {
-    return this.basePort + { kraken: 3, binance: 4, coinbase: 5 }[exchange];
+  /** Collector metrics ports follow, one per venue in registry order: +3, +4, ... */
+  collectorMetricsPort(exchange: ExchangeName): number {
+    return this.basePort + 3 + EXCHANGE_NAMES.indexOf(exchange);
   }
 
   start(name: string, mode: string, env: Record<string, string>): StackProcess {
@@ -95,26 +98,22 @@ export class OpsStack {
     return started;
   }
 
+  /** The simulator, serving every venue's demo symbols. */
   startSimulator(): StackProcess {
     return this.start("simulator", "simulate", {
       SIMULATOR_PORT: String(this.simulatorPort),
       SIMULATOR_HOST: "127.0.0.1",
-      SIMULATOR_SYMBOLS: "BTC-USD,ETH-USD,BTC-USDT,ETH-USDT",
       SIMULATOR_UPDATES_PER_SECOND: "50",
       SIMULATOR_TRADES_PER_SECOND: "10",
     });
   }
 
-  startCollector(exchange: "kraken" | "binance" | "coinbase"): StackProcess {
-    const base = `127.0.0.1:${this.simulatorPort}`;
-    const urls = {
-      kraken: { ws: `ws://${base}/kraken/v2`, rest: `http://${base}/kraken`, symbols: "BTC-USD,ETH-USD" },
-      binance: { ws: `ws://${base}/binance`, rest: `http://${base}/binance`, symbols: "BTC-USDT,ETH-USDT" },
-      coinbase: { ws: `ws://${base}/coinbase`, rest: `http://${base}/coinbase`, symbols: "BTC-USD,ETH-USD" },
-    }[exchange];
+  /** A collector of the venue's demo symbols, pointed at the simulator. */
+  startCollector(exchange: ExchangeName): StackProcess {
+    const urls = simulatorUrls(`127.0.0.1:${this.simulatorPort}`)[exchange];
     return this.start(`${exchange}-collector`, "collect", {
       EXCHANGE: exchange,
-      SYMBOLS: urls.symbols,
+      SYMBOLS: SIMULATED_VENUES[exchange].demoSymbols.join(","),
       EXCHANGE_WS_URL: urls.ws,
       EXCHANGE_REST_URL: urls.rest,
       METRICS_PORT: String(this.collectorMetricsPort(exchange)),
