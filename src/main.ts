@@ -2,7 +2,7 @@
 // The one executable. It runs a mode chosen by its first argument or by ALPHAPULSE_MODE, so a
 // container needs no arguments: collect, broadcast, simulate, demo, replay, inspect, healthcheck.
 import pkg from "../package.json" with { type: "json" };
-import { ConfigError, type Env } from "./config.ts";
+import { ConfigError, type Env, readProcessConfig, Settings } from "./config.ts";
 import { installSignalHandlers } from "./lifecycle.ts";
 import { log } from "./log.ts";
 
@@ -62,7 +62,7 @@ export function helpText(): string {
     "modes:",
     ...lines,
     "",
-    "common settings (environment): SHARED_MEMORY_PATH, METRICS_PORT, LOG_LEVEL; see README.md",
+    "common settings (environment): SHARED_MEMORY_PATH, METRICS_PORT, LOG_LEVEL, SHUTDOWN_GRACE_MS; see README.md",
   ].join("\n");
 }
 
@@ -88,8 +88,10 @@ async function main(argv: string[], env: Env): Promise<number> {
     console.error(`alphapulse: ${source}: unknown mode "${name}"; one of ${Object.keys(MODES).join(", ")}`);
     return 2;
   }
-  installSignalHandlers();
   try {
+    const { logLevel, shutdownGraceMs } = readProcessConfig(new Settings(env));
+    log.setLevel(logLevel);
+    installSignalHandlers(shutdownGraceMs);
     await (await mode.load()).run(first === undefined ? [] : rest, env);
     return 0;
   } catch (error) {

@@ -39,7 +39,6 @@ export async function run(_args: string[], env: Env): Promise<void> {
   const settings = new Settings(env);
   const common = readCommonConfig(settings);
   const config = readCollectorConfig(settings);
-  log.setLevel(common.logLevel);
   const definition = VENUE_DEFINITIONS[config.exchange];
   const logger = log.child({ exchange: config.exchange });
   const lock = RingLock.acquire(common.sharedMemoryPath, config.ringName);

@@ -5,7 +5,7 @@ import { mkdirSync, rmSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { readBroadcastConfig } from "../../src/broadcast/main.ts";
 import { readCollectorConfig } from "../../src/collector/config.ts";
-import { type Env, readCommonConfig, Settings } from "../../src/config.ts";
+import { type Env, readCommonConfig, readProcessConfig, Settings } from "../../src/config.ts";
 import { MODES } from "../../src/main.ts";
 import { readSimulatorOptions } from "../../src/simulator/main.ts";
 import { portDefault, REPO_ROOT, type SettingUse } from "./ops-source-settings.ts";
@@ -153,8 +153,9 @@ function podTemplates(objects: K8sObject[]): { owner: string; template: PodTempl
  */
 function refusedSettings(mode: string, env: Env): string | undefined {
   try {
+    const settings = new Settings(env);
+    readProcessConfig(settings);
     if (mode === "collect") {
-      const settings = new Settings(env);
       readCommonConfig(settings);
       readCollectorConfig(settings);
     } else if (mode === "broadcast") readBroadcastConfig(env);
