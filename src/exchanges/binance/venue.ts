@@ -1,4 +1,4 @@
-// Binance spot (PROTOCOLS.md section 2): one combined stream (`trade`, `depth@100ms`) plus a
+// Binance spot (docs/exchanges/binance.md): one combined stream (`trade`, `depth@100ms`) plus a
 // REST depth snapshot per symbol, synced by Binance's official procedure with continuity
 // (U == previous u + 1) checked on every event; a gap resyncs that symbol alone. Symbols and
 // precisions come from /api/v3/exchangeInfo. Trade side: `m` true means the buyer was the

@@ -1,5 +1,5 @@
-// Coinbase Advanced Trade (PROTOCOLS.md section 3): `level2` (channel l2_data, side "offer" is
-// the ask side), `market_trades` and `heartbeats`. sequence_num is one counter per connection
+// Coinbase Advanced Trade (docs/exchanges/coinbase.md): `level2` (channel l2_data, side
+// "offer" is the ask side), `market_trades` and `heartbeats`. sequence_num is one counter per connection
 // across every channel, so a gap cannot be pinned on one product: each product's book gets a
 // connection of its own, and a gap there resubscribes that product alone (fresh snapshot).
 // Trades for all products share one more connection. Precisions come from the products REST.
@@ -22,7 +22,7 @@ import {
 } from "../venue.ts";
 
 /**
- * THE switch for market_trades' disputed `side` (PROTOCOLS.md 3.4). We read it as the MAKER's
+ * THE switch for market_trades' disputed `side` (docs/exchanges/coinbase.md). We read it as the MAKER's
  * side, so the aggressor is the opposite: Coinbase's REST trades and legacy `match` messages
  * document `side` as the maker side ("a buy side indicates a down-tick"), Advanced Trade
  * serves the same trade ids from the same engine, and NautilusTrader's current adapter reached
@@ -78,7 +78,7 @@ export const coinbase: VenueDefinition = {
   // product's books too.
   replayStream: TRADES_STREAM,
   sequentialTradeIds: false,
-  // 8 a second per IP (PROTOCOLS.md 3.3); one book connection per product adds up fast.
+  // 8 a second per IP (docs/exchanges/coinbase.md); one book connection per product adds up fast.
   connectionsPerSecond: 6,
   // Messages: half of the 8 a second an unauthenticated IP may send.
   requestBudget: { capacity: 8, perSecond: 4 },

@@ -1,6 +1,6 @@
-// Kraken's book checksum (PROTOCOLS.md 1.3): CRC-32 (zlib's) of the top 10 asks (low to high)
-// then the top 10 bids (high to low), each level as price then qty with the dot and leading
-// zeros removed. At the instrument's precision that text is exactly the scaled integer, so the
+// Kraken's book checksum (docs/exchanges/kraken.md): CRC-32 (zlib's) of the top 10 asks (low
+// to high) then the top 10 bids (high to low), each level as price then qty with the dot and
+// leading zeros removed. At the instrument's precision that text is exactly the scaled integer, so the
 // text is never built: a level's digits go straight into a table-driven CRC.
 //
 // Most of an update's 20 levels are unchanged, only moved by a rank at most, so per level the

@@ -1,4 +1,4 @@
-// Kraken WebSocket v2 (PROTOCOLS.md section 1): symbols and precisions from the `instrument`
+// Kraken WebSocket v2 (docs/exchanges/kraken.md): symbols and precisions from the `instrument`
 // channel, then `book` (checksum verified on every snapshot and update, book truncated to the
 // subscribed depth) and `trade` (side is the taker's) on one connection.
 import type { OrderBook } from "../../book/order-book.ts";
