@@ -238,6 +238,7 @@ for (const [index, venue] of EXCHANGE_NAMES.entries()) {
         "alphapulse_sequence_gaps_total",
         "alphapulse_book_resyncs_total",
         "alphapulse_book_valid",
+        "alphapulse_book_integrity",
         "alphapulse_last_message_age_seconds",
         "alphapulse_ring_records_written_total",
         "alphapulse_shared_memory_latency_microseconds",
@@ -246,6 +247,10 @@ for (const [index, venue] of EXCHANGE_NAMES.entries()) {
         expect(text).toContain(`\n${name}{`);
       }
       expect(await collector.metric("alphapulse_book_valid")).toBe(SYMBOLS.length);
+      // Every book says what guards it: its venue's checksum, its sequence, or both.
+      for (const symbol of SYMBOLS) {
+        expect(await collector.metric("alphapulse_book_integrity", { symbol })).toBeGreaterThanOrEqual(1);
+      }
       expect(await collector.metric("alphapulse_shared_memory_latency_microseconds")).toBeGreaterThan(0);
       const observed = await collector.metric("alphapulse_shared_memory_publish_latency_seconds_count");
       expect(observed).toBeGreaterThan(0);

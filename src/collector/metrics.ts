@@ -1,5 +1,5 @@
-// The collector's Prometheus series. Names are fixed by issue 3 (alert rules use them): do not
-// rename. Hot-path counts live in plain fields (CollectorCounters, Publisher, connections) and
+// The collector's Prometheus series. The alert rules and the dashboard use these names: do not
+// rename them. Hot-path counts live in plain fields (CollectorCounters, Publisher, connections) and
 // are copied into the series at scrape time, so a frame never pays for a label lookup.
 import { Counter, Gauge, Histogram, type Registry } from "prom-client";
 import { BookStatus, type SymbolInfo } from "../shm/layout.ts";
@@ -191,6 +191,17 @@ export class CollectorMetrics {
       collect() {
         for (const s of symbols) {
           this.set({ exchange, symbol: s.symbol }, publisher.status[s.id] === BookStatus.Valid ? 1 : 0);
+        }
+      },
+    });
+    new Gauge({
+      name: "alphapulse_book_integrity",
+      help: "1 while the check (checksum, sequence) guards the symbol's book, else 0.",
+      labelNames: ["exchange", "symbol", "check"],
+      registers,
+      collect() {
+        for (const [check, guarded] of Object.entries(counters.guards)) {
+          for (const s of symbols) this.set({ exchange, symbol: s.symbol, check }, guarded[s.id]!);
         }
       },
     });

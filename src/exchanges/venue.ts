@@ -31,9 +31,17 @@ export interface FeedSink {
   isValid(symbolId: number): boolean;
 }
 
+/** What guards a book's exactness: the venue's checksum, or its update sequence. */
+export type BookCheck = "checksum" | "sequence";
+
 /** Counters a venue reports into (the runtime owns the metric names). */
 export interface VenueCounters {
   message(type: string): void;
+  /**
+   * Whether `check` guards the symbol's book now. A venue reports each check it applies (once is
+   * enough), and reports a checksum off when the venue stops sending one.
+   */
+  guardedBy(symbolId: number, check: BookCheck, on: boolean): void;
   /** A frame the venue could not understand: kind is malformed, unknown_type or oversized. */
   parseError(kind: string, detail: string, frame: string): void;
   sequenceGap(symbolId: number): void;

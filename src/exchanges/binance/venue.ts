@@ -203,7 +203,10 @@ export class BinanceVenue implements Venue {
       if (hashes.indexOf(hashes[i]!) === hashes.lastIndexOf(hashes[i]!))
         this.byHash.set(hashes[i]!, symbol.id);
     });
-    this.sync = context.symbols.map(() => new DepthSync());
+    this.sync = context.symbols.map((symbol) => {
+      context.counters.guardedBy(symbol.id, "sequence", true);
+      return new DepthSync();
+    });
     this.snapshot = binanceSnapshotLimit(context.depth);
     const streams = context.symbols.flatMap((s) => {
       const name = s.venueSymbol.toLowerCase();

@@ -118,6 +118,7 @@ export class CoinbaseVenue implements Venue {
     const plans: StreamPlan[] = [];
     for (const symbol of context.symbols) {
       this.ids.set(symbol.venueSymbol, symbol.id);
+      context.counters.guardedBy(symbol.id, "sequence", true);
       const name = bookStreamName(symbol);
       this.connections.set(name, { symbol, handle: null, lastSeq: -1 });
       plans.push({ name, url: context.wsUrl, watchdogMs: WATCHDOG_MS, maxLifetimeMs: 0 });

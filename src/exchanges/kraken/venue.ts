@@ -139,7 +139,10 @@ export class KrakenVenue implements Venue {
 
   constructor(private readonly context: VenueContext) {
     for (const symbol of context.symbols) this.ids.set(symbol.venueSymbol, symbol.id);
-    this.checksums = context.symbols.map(() => new KrakenChecksum());
+    this.checksums = context.symbols.map((symbol) => {
+      context.counters.guardedBy(symbol.id, "checksum", true);
+      return new KrakenChecksum();
+    });
     this.subscribeDepth = krakenSubscribeDepth(context.depth);
     this.streams = [{ name: "kraken", url: context.wsUrl, watchdogMs: WATCHDOG_MS, maxLifetimeMs: 0 }];
   }
