@@ -25,12 +25,12 @@ export const MODES: Record<string, Mode> = {
     load: () => import("./broadcast/main.ts"),
   },
   simulate: {
-    summary: "run the built-in exchange simulator (Kraken, Binance, Coinbase) on loopback",
+    summary: "run the built-in exchange simulator (every venue's protocol) on loopback",
     usage: "alphapulse simulate",
     load: () => import("./simulator/main.ts"),
   },
   demo: {
-    summary: "everything offline in one process tree: simulator, three collectors, broadcaster",
+    summary: "everything offline in one process tree: simulator, a collector per venue, broadcaster",
     usage: "alphapulse demo",
     load: () => import("./cli/demo.ts"),
   },

@@ -125,6 +125,10 @@ describe("the checks catch what they are for", () => {
     };
     for (const rule of policy.ingress) rule.ports = rule.ports.filter((port) => port.port !== 8082);
     for (const rule of policy.egress) rule.ports = rule.ports.filter((port) => port.port !== 443);
+    const metricsService = broken.find(
+      (o) => o.kind === "Service" && o.metadata.name === "alphapulse-metrics",
+    )!.spec as { ports: { targetPort: string }[] };
+    metricsService.ports = metricsService.ports.filter((port) => port.targetPort !== "cb-metrics");
     const violations = ruleViolations(broken, settings).join("\n");
     for (const expected of [
       "coinbase-collector: no HTTP livenessProbe",
@@ -139,6 +143,7 @@ describe("the checks catch what they are for", () => {
       "not an emptyDir of medium Memory",
       "no collector container for kraken (kraken-collector with EXCHANGE=kraken)",
       "metrics port 8082 of binance-collector is not open to Prometheus",
+      "metrics port cb-metrics of coinbase-collector is in no Service",
       "egress to coinbase at wss://advanced-trade-ws.coinbase.com (port 443) is not allowed",
     ]) {
       expect(violations).toContain(expected);

@@ -307,8 +307,9 @@ function urlPort(url: string): number {
 
 /**
  * Every venue in src/exchanges/registry.ts runs in every pod: a `<venue>-collector` container
- * with EXCHANGE=<venue>; the NetworkPolicies that select the pod let Prometheus (namespace
- * monitoring) reach each container's metrics port and let the pod reach each venue's endpoints.
+ * with EXCHANGE=<venue>. Each container's metrics port is in a Service and open to Prometheus
+ * (namespace monitoring) in the NetworkPolicies that select the pod, which also let the pod
+ * reach each venue's endpoints.
  */
 function venueRules(owner: string, template: PodTemplate, spec: PodSpec, objects: K8sObject[]): string[] {
   const problems: string[] = [];
@@ -321,7 +322,7 @@ function venueRules(owner: string, template: PodTemplate, spec: PodSpec, objects
   }
   const policies = objects
     .filter((object) => object.kind === "NetworkPolicy")
-    .map((object) => ({ name: object.metadata.name, spec: object.spec as PolicySpec }))
+    .map((object) => ({ spec: object.spec as PolicySpec }))
     .filter(({ spec: policy }) => policy.podSelector?.matchLabels !== undefined)
     .filter(({ spec: policy }) => selects(policy.podSelector?.matchLabels, template.metadata?.labels));
   const allows = (rules: { ports?: PolicyPort[] }[] | undefined, port: number) =>
@@ -334,12 +335,20 @@ function venueRules(owner: string, template: PodTemplate, spec: PodSpec, objects
         (peer) => peer.namespaceSelector?.matchLabels?.["kubernetes.io/metadata.name"] === "monitoring",
       ),
     );
+  const servicePorts = objects
+    .filter((object) => object.kind === "Service")
+    .map((object) => object.spec as { selector?: Record<string, string>; ports: { targetPort?: unknown }[] })
+    .filter((service) => selects(service.selector, template.metadata?.labels))
+    .flatMap((service) => service.ports.map((port) => port.targetPort));
   for (const container of spec.containers) {
     for (const port of (container.ports ?? []).filter((p) => p.name?.endsWith("-metrics"))) {
       if (!policies.some(({ spec: policy }) => allows(fromMonitoring(policy), port.containerPort))) {
         problems.push(
           `${owner}: metrics port ${port.containerPort} of ${container.name} is not open to Prometheus`,
         );
+      }
+      if (!servicePorts.includes(port.name) && !servicePorts.includes(port.containerPort)) {
+        problems.push(`${owner}: metrics port ${port.name} of ${container.name} is in no Service`);
       }
     }
   }
