@@ -23,7 +23,7 @@ interface DepthUpdate {
   a: [string, string][];
 }
 
-/** A client's Binance book, kept with Binance's sync procedure (docs/exchanges/binance.md), counting gaps. */
+/** A client's Binance book, kept with the procedure of PROTOCOLS.md 2.3, counting gaps. */
 class LocalBook {
   bids = new Map<string, string>();
   asks = new Map<string, string>();

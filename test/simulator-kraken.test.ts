@@ -13,7 +13,7 @@ setDefaultTimeout(30_000);
 const PORT = 19201;
 const FIXTURES = path.resolve(import.meta.dir, "../../shared/fixtures");
 
-/** Kraken's checksum (docs/exchanges/kraken.md), written here from the spec, not imported. */
+/** Kraken's checksum (PROTOCOLS.md 1.3), written here from the spec, not imported. */
 function krakenChecksum(
   asks: [number, number][],
   bids: [number, number][],
@@ -30,7 +30,7 @@ function krakenChecksum(
   return Bun.hash.crc32(text) >>> 0;
 }
 
-/** Price and qty number tokens become strings before JSON.parse, so no double rounds them. */
+/** Option C of PROTOCOLS.md: price and qty number tokens become strings before JSON.parse. */
 function parseExact(text: string): Record<string, unknown> {
   return JSON.parse(text.replace(/"(price|qty)":\s*(-?[0-9][0-9.eE+-]*)/g, '"$1":"$2"')) as Record<
     string,
