@@ -144,51 +144,13 @@ export function startSimulator(options: SimulatorOptions = {}): Simulator {
     };
   };
 
-  const control = async (request: Request, path: string, url: URL): Promise<Response> => {
-    try {
-      if (path === "/control/fault" && request.method === "POST") {
-        const body = parseRequest(await request.text());
-        if (body === undefined)
-          throw new FaultError("the body must be a JSON object {venue, kind, symbol?, durationMs?}");
-        const kind = body.kind;
-        if (!isFaultKind(kind)) throw new FaultError(`unknown fault kind "${String(kind)}"`);
-        const durationMs = body.durationMs;
-        if (durationMs !== undefined && (typeof durationMs !== "number" || !(durationMs >= 0))) {
-          throw new FaultError("durationMs must be a number of milliseconds");
-        }
-        const symbol = body.symbol;
-        if (symbol !== undefined && typeof symbol !== "string")
-          throw new FaultError("symbol must be a string");
-        inject(String(body.venue), durationMs === undefined ? { kind } : { kind, durationMs }, symbol);
-        return Response.json({ ok: true, venue: body.venue, kind, symbol: symbol ?? null });
-      }
-      const book = /^\/control\/book\/([a-z]+)\/([^/]+)$/.exec(path);
-      if (book && request.method === "GET") {
-        const depthText = url.searchParams.get("depth");
-        const depth = depthText === null ? undefined : Number(depthText);
-        if (depth !== undefined && !(Number.isInteger(depth) && depth > 0)) {
-          throw new SimulatorError("depth must be a positive whole number");
-        }
-        return Response.json(trueBook(book[1]!, decodeURIComponent(book[2]!), depth));
-      }
-      if (path === "/control/stats" && request.method === "GET") return Response.json(stats());
-      return Response.json({ error: `no route ${request.method} ${path}` }, { status: 404 });
-    } catch (error) {
-      if (error instanceof SimulatorError || error instanceof FaultError) {
-        return Response.json({ error: error.message }, { status: 400 });
-      }
-      log.error("simulator control request failed", { path, error });
-      return Response.json({ error: String(error) }, { status: 500 });
-    }
-  };
-
   const server = Bun.serve<SocketData>({
     port: options.port ?? 0,
     hostname: options.hostname ?? "127.0.0.1",
     fetch(request, server) {
       const url = new URL(request.url);
       const path = url.pathname;
-      if (path.startsWith("/control/")) return control(request, path, url);
+      if (path.startsWith("/control/")) return control({ inject, trueBook, stats }, request, path, url);
       const slash = path.indexOf("/", 1);
       const name = slash < 0 ? path.slice(1) : path.slice(1, slash);
       const rest = slash < 0 ? "" : path.slice(slash);
@@ -242,4 +204,49 @@ export function startSimulator(options: SimulatorOptions = {}): Simulator {
       await server.stop(true);
     },
   };
+}
+
+/** What the control API reaches of a running simulator. */
+interface ControlTarget {
+  inject(venue: string, fault: FaultSpec, symbol?: string): void;
+  trueBook(venue: string, symbol: string, depth?: number): TrueBook;
+  stats(): SimulatorStats;
+}
+
+/** The control API: POST /control/fault, GET /control/book/<venue>/<symbol>, GET /control/stats. */
+async function control(target: ControlTarget, request: Request, path: string, url: URL): Promise<Response> {
+  try {
+    if (path === "/control/fault" && request.method === "POST") {
+      const body = parseRequest(await request.text());
+      if (body === undefined)
+        throw new FaultError("the body must be a JSON object {venue, kind, symbol?, durationMs?}");
+      const kind = body.kind;
+      if (!isFaultKind(kind)) throw new FaultError(`unknown fault kind "${String(kind)}"`);
+      const durationMs = body.durationMs;
+      if (durationMs !== undefined && (typeof durationMs !== "number" || !(durationMs >= 0))) {
+        throw new FaultError("durationMs must be a number of milliseconds");
+      }
+      const symbol = body.symbol;
+      if (symbol !== undefined && typeof symbol !== "string") throw new FaultError("symbol must be a string");
+      target.inject(String(body.venue), durationMs === undefined ? { kind } : { kind, durationMs }, symbol);
+      return Response.json({ ok: true, venue: body.venue, kind, symbol: symbol ?? null });
+    }
+    const book = /^\/control\/book\/([a-z]+)\/([^/]+)$/.exec(path);
+    if (book && request.method === "GET") {
+      const depthText = url.searchParams.get("depth");
+      const depth = depthText === null ? undefined : Number(depthText);
+      if (depth !== undefined && !(Number.isInteger(depth) && depth > 0)) {
+        throw new SimulatorError("depth must be a positive whole number");
+      }
+      return Response.json(target.trueBook(book[1]!, decodeURIComponent(book[2]!), depth));
+    }
+    if (path === "/control/stats" && request.method === "GET") return Response.json(target.stats());
+    return Response.json({ error: `no route ${request.method} ${path}` }, { status: 404 });
+  } catch (error) {
+    if (error instanceof SimulatorError || error instanceof FaultError) {
+      return Response.json({ error: error.message }, { status: 400 });
+    }
+    log.error("simulator control request failed", { path, error });
+    return Response.json({ error: String(error) }, { status: 500 });
+  }
 }
