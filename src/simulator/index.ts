@@ -14,8 +14,6 @@ import {
   type VenueStats,
 } from "./venue.ts";
 
-export type { BinanceOptions } from "../exchanges/binance/simulator.ts";
-export type { CoinbaseOptions, CoinbaseTradeSide } from "../exchanges/coinbase/simulator.ts";
 export type { SimulatedVenueName } from "../exchanges/simulators.ts";
 export type { TrueBook, VenueStats } from "./venue.ts";
 

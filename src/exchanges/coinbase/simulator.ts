@@ -13,7 +13,7 @@ import {
   type SimulatedVenue,
   VenueSimulator,
 } from "../../simulator/venue.ts";
-import { rfc3339, rfc3339OfMs, spacedTime } from "../../simulator/wire-time.ts";
+import { rfc3339, rfc3339OfMs } from "../../simulator/wire-time.ts";
 
 /**
  * What market_trades `side` means, which the docs leave open (docs/exchanges/coinbase.md):
@@ -338,4 +338,10 @@ export class CoinbaseSimulator extends VenueSimulator {
   private error(ws: SimSocket, message: string): void {
     this.send(ws, JSON.stringify({ type: "error", message }));
   }
+}
+
+/** The heartbeat's current_time, e.g. "2026-04-07 14:30:10.000000000+00:00". */
+function spacedTime(): string {
+  const text = rfc3339(9);
+  return `${text.slice(0, 10)} ${text.slice(11, -1)}+00:00`;
 }
