@@ -15,6 +15,7 @@ import { binance } from "../src/exchanges/binance/venue.ts";
 import { coinbase } from "../src/exchanges/coinbase/venue.ts";
 import { KrakenChecksum } from "../src/exchanges/kraken/checksum.ts";
 import { kraken } from "../src/exchanges/kraken/venue.ts";
+import { EXCHANGE_NAMES } from "../src/exchanges/registry.ts";
 import type { RestClient, StreamHandle, VenueDefinition } from "../src/exchanges/venue.ts";
 import { Logger } from "../src/log.ts";
 import { formatScaled } from "../src/market/decimal.ts";
@@ -72,7 +73,6 @@ function pipeline(
     definition,
     writer,
     depth,
-    maxLevels: 5000,
     wsUrl: "ws://bench",
     restUrl: "http://bench",
     rest,
@@ -251,7 +251,7 @@ async function collectorRss(): Promise<Record<string, { rssMiB: number; validBoo
   });
   const result: Record<string, { rssMiB: number; validBooks: number }> = {};
   try {
-    const venues = ["kraken", "binance", "coinbase"] as const;
+    const venues = EXCHANGE_NAMES;
     const children = await Promise.all(
       venues.map((venue) =>
         startCollectorProcess(venue, simulator.urls, {

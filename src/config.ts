@@ -67,10 +67,25 @@ export class Settings {
   }
 }
 
-/** Settings every mode shares. */
+/** Settings of the process itself, read for every mode before it starts (src/main.ts). */
+export interface ProcessConfig {
+  readonly logLevel: LogLevel;
+  /** How long the shutdown steps may take in all after SIGTERM/SIGINT. */
+  readonly shutdownGraceMs: number;
+}
+
+export const DEFAULT_SHUTDOWN_GRACE_MS = 10_000;
+
+export function readProcessConfig(settings: Settings): ProcessConfig {
+  return {
+    logLevel: settings.oneOf("LOG_LEVEL", LOG_LEVELS, "info"),
+    shutdownGraceMs: settings.int("SHUTDOWN_GRACE_MS", DEFAULT_SHUTDOWN_GRACE_MS, 0, 600_000),
+  };
+}
+
+/** Settings every mode that reads or writes rings shares. */
 export interface CommonConfig {
   readonly sharedMemoryPath: string;
-  readonly logLevel: LogLevel;
 }
 
 export const DEFAULT_SHARED_MEMORY_PATH = "/tmp/alphapulse_shm";
@@ -80,5 +95,5 @@ export function readCommonConfig(settings: Settings): CommonConfig {
   if (!sharedMemoryPath.startsWith("/")) {
     throw new ConfigError("SHARED_MEMORY_PATH", `"${sharedMemoryPath}" must be an absolute path`);
   }
-  return { sharedMemoryPath, logLevel: settings.oneOf("LOG_LEVEL", LOG_LEVELS, "info") };
+  return { sharedMemoryPath };
 }

@@ -72,6 +72,5 @@ function errorReplacer(_key: string, value: unknown): unknown {
   return value;
 }
 
-export const log = new Logger((process.env.LOG_LEVEL as LogLevel | undefined) ?? "info", {
-  pid: process.pid,
-});
+/** The process's logger; src/main.ts sets its level from LOG_LEVEL before a mode starts. */
+export const log = new Logger("info", { pid: process.pid });

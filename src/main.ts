@@ -4,7 +4,7 @@
 // With ALPHAPULSE_MODE set, the arguments are that mode's (`ALPHAPULSE_MODE=inspect alphapulse
 // PATH`), unless the first one names a mode itself (a container's `alphapulse healthcheck`).
 import pkg from "../package.json" with { type: "json" };
-import { ConfigError, type Env } from "./config.ts";
+import { ConfigError, type Env, readProcessConfig, Settings } from "./config.ts";
 import { installSignalHandlers } from "./lifecycle.ts";
 import { log } from "./log.ts";
 
@@ -31,13 +31,13 @@ export const MODES: Record<string, Mode> = {
     load: () => import("./broadcast/main.ts"),
   },
   simulate: {
-    summary: "run the built-in exchange simulator (Kraken, Binance, Coinbase) on loopback",
+    summary: "run the built-in exchange simulator (every venue's protocol) on loopback",
     usage: "alphapulse simulate",
     takesArguments: false,
     load: () => import("./simulator/main.ts"),
   },
   demo: {
-    summary: "everything offline in one process tree: simulator, three collectors, broadcaster",
+    summary: "everything offline in one process tree: simulator, a collector per venue, broadcaster",
     usage: "alphapulse demo",
     takesArguments: false,
     load: () => import("./cli/demo.ts"),
@@ -73,7 +73,7 @@ export function helpText(): string {
     "modes:",
     ...lines,
     "",
-    "common settings (environment): SHARED_MEMORY_PATH, METRICS_PORT, LOG_LEVEL; see README.md",
+    "common settings (environment): SHARED_MEMORY_PATH, METRICS_PORT, LOG_LEVEL, SHUTDOWN_GRACE_MS; see README.md",
   ].join("\n");
 }
 
@@ -124,8 +124,10 @@ async function main(argv: string[], env: Env): Promise<number> {
     );
     return 2;
   }
-  installSignalHandlers();
   try {
+    const { logLevel, shutdownGraceMs } = readProcessConfig(new Settings(env));
+    log.setLevel(logLevel);
+    installSignalHandlers(shutdownGraceMs);
     await (await mode.load()).run(args, env);
     return 0;
   } catch (error) {

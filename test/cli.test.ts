@@ -14,6 +14,8 @@ function run(args: string[], env: Record<string, string> = {}) {
     env: { ...process.env, ALPHAPULSE_MODE: "", ...env },
     stdout: "pipe",
     stderr: "pipe",
+    // A mode that accepted a bad setting would run on: stop it, the exit code then fails the test.
+    timeout: 20_000,
   });
   return { code: result.exitCode, stdout: result.stdout.toString(), stderr: result.stderr.toString() };
 }
@@ -117,3 +119,51 @@ test("with ALPHAPULSE_MODE set, the arguments are the mode's; a first argument n
     rmSync(dir, { recursive: true, force: true });
   }
 });
+test("the process settings of every mode are validated: a bad SHUTDOWN_GRACE_MS or LOG_LEVEL is refused by name", () => {
+  for (const mode of ["collect", "simulate", "broadcast", "demo", "replay"]) {
+    const grace = run([mode], { SHUTDOWN_GRACE_MS: "abc" });
+    expect({ mode, code: grace.code, stderr: grace.stderr.trim() }).toEqual({
+      mode,
+      code: 2,
+      stderr: `alphapulse ${mode}: SHUTDOWN_GRACE_MS: "abc" is not a whole number`,
+    });
+  }
+  const level = run(["simulate"], { LOG_LEVEL: "loud" });
+  expect(level.code).toBe(2);
+  expect(level.stderr.trim()).toBe(
+    'alphapulse simulate: LOG_LEVEL: "loud" is not one of debug, info, warn, error',
+  );
+});
+
+test("SHUTDOWN_GRACE_MS is the grace a SIGTERM gets", async () => {
+  const simulator = Bun.spawn(["bun", MAIN, "simulate"], {
+    env: {
+      ...process.env,
+      ALPHAPULSE_MODE: "",
+      SIMULATOR_PORT: "0",
+      SHUTDOWN_GRACE_MS: "1234",
+      LOG_LEVEL: "info",
+    },
+    stdout: "pipe",
+    stderr: "pipe",
+  });
+  const reader = simulator.stdout.getReader();
+  let output = "";
+  while (!output.includes("simulator listening")) {
+    const { value, done } = await reader.read();
+    if (done) break;
+    output += new TextDecoder().decode(value);
+  }
+  simulator.kill("SIGTERM");
+  for (;;) {
+    const { value, done } = await reader.read();
+    if (done) break;
+    output += new TextDecoder().decode(value);
+  }
+  expect(await simulator.exited).toBe(0);
+  const stopping = output
+    .split("\n")
+    .filter((line) => line.includes('"shutting down"'))
+    .map((line) => JSON.parse(line) as { graceMs: number });
+  expect(stopping.map((line) => line.graceMs)).toEqual([1234]);
+}, 30_000);

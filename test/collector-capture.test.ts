@@ -4,7 +4,8 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { readdirSync, readFileSync, rmSync } from "node:fs";
 import { CaptureFile, parseCapture } from "../src/collector/capture.ts";
-import { type Simulator, startSimulator } from "../src/simulator/index.ts";
+import { EXCHANGE_NAMES, type ExchangeName } from "../src/exchanges/registry.ts";
+import { type FaultKind, type Simulator, startSimulator } from "../src/simulator/index.ts";
 import { startCollectorProcess } from "./support/mode-process.ts";
 import { REPO_ROOT } from "./support/ops-source-settings.ts";
 import { httpStatus, waitFor } from "./support/wait.ts";
@@ -36,8 +37,18 @@ async function dump(ring: string): Promise<unknown> {
   return JSON.parse(text);
 }
 
+/**
+ * Per registered venue: a fault that makes it resync (so the capture holds one), and how many
+ * capture files its session writes (one per connection, plus the REST answers where it has REST).
+ */
+const CAPTURES: Record<ExchangeName, { readonly resyncFault: FaultKind; readonly files: number }> = {
+  kraken: { resyncFault: "corrupt-checksum", files: 1 },
+  binance: { resyncFault: "skip-sequence", files: 2 },
+  coinbase: { resyncFault: "skip-sequence", files: 4 },
+};
+
 describe("capture and replay", () => {
-  for (const venue of ["kraken", "binance", "coinbase"] as const) {
+  for (const venue of EXCHANGE_NAMES) {
     test(`${venue}: replaying the capture rebuilds the live ring's final books exactly`, async () => {
       const captureDir = `${DIR}/${venue}-capture`;
       const env = {
@@ -54,7 +65,7 @@ describe("capture and replay", () => {
       try {
         await waitFor("ready", ready, { timeoutMs: 30_000, intervalMs: 50 });
         // Some live traffic, including a resync, goes into the capture.
-        simulator.inject(venue, venue === "kraken" ? "corrupt-checksum" : "skip-sequence", "BTC-USD");
+        simulator.inject(venue, CAPTURES[venue].resyncFault, "BTC-USD");
         await Bun.sleep(2_000);
         await waitFor("ready again", ready, { timeoutMs: 30_000, intervalMs: 50 });
       } finally {
@@ -64,7 +75,7 @@ describe("capture and replay", () => {
 
       const files = readdirSync(captureDir).map((f) => `${captureDir}/${f}`);
       // One file per connection, plus the REST answers where the venue has REST.
-      expect(files.length).toBe({ kraken: 1, binance: 2, coinbase: 4 }[venue]);
+      expect(files.length).toBe(CAPTURES[venue].files);
       for (const file of files) {
         for (const line of readFileSync(file, "utf8").split("\n")) {
           if (line === "") continue;

@@ -5,6 +5,7 @@
 // separate reader process reads from the ring equal the simulator's true books.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { rmSync } from "node:fs";
+import { EXCHANGE_NAMES, type ExchangeName } from "../src/exchanges/registry.ts";
 import { type FaultKind, type Simulator, startSimulator } from "../src/simulator/index.ts";
 import { type CollectorProcess, ModeProcess, startCollectorProcess } from "./support/mode-process.ts";
 import { REPO_ROOT } from "./support/ops-source-settings.ts";
@@ -39,13 +40,13 @@ class Collector {
   readonly ring: string;
 
   private constructor(
-    readonly venue: "kraken" | "binance" | "coinbase",
+    readonly venue: ExchangeName,
     private readonly started: CollectorProcess,
   ) {
     this.ring = `${DIR}/${venue}.ring`;
   }
 
-  static async start(venue: "kraken" | "binance" | "coinbase"): Promise<Collector> {
+  static async start(venue: ExchangeName): Promise<Collector> {
     const started = await startCollectorProcess(venue, simulator.urls, {
       SYMBOLS: SYMBOLS.join(","),
       BOOK_DEPTH: String(DEPTH),
@@ -136,7 +137,8 @@ interface FaultCase {
 
 const BTC = { symbol: "BTC-USD" };
 
-const FAULTS: Record<"kraken" | "binance" | "coinbase", FaultCase[]> = {
+/** Every registered venue's faults, as its simulator injects them and its collector sees them. */
+const FAULTS: Record<ExchangeName, FaultCase[]> = {
   kraken: [
     {
       kind: "corrupt-checksum",
@@ -200,7 +202,7 @@ const FAULTS: Record<"kraken" | "binance" | "coinbase", FaultCase[]> = {
   ],
 };
 
-for (const venue of ["kraken", "binance", "coinbase"] as const) {
+for (const venue of EXCHANGE_NAMES) {
   describe(`collector against the simulator: ${venue}`, () => {
     let collector: Collector;
     beforeAll(async () => {
@@ -225,6 +227,7 @@ for (const venue of ["kraken", "binance", "coinbase"] as const) {
         "alphapulse_sequence_gaps_total",
         "alphapulse_book_resyncs_total",
         "alphapulse_book_valid",
+        "alphapulse_book_integrity",
         "alphapulse_last_message_age_seconds",
         "alphapulse_ring_records_written_total",
         "alphapulse_shared_memory_latency_microseconds",
@@ -233,6 +236,10 @@ for (const venue of ["kraken", "binance", "coinbase"] as const) {
         expect(text).toContain(`\n${name}{`);
       }
       expect(await collector.metric("alphapulse_book_valid")).toBe(SYMBOLS.length);
+      // Every book says what guards it: its venue's checksum, its sequence, or both.
+      for (const symbol of SYMBOLS) {
+        expect(await collector.metric("alphapulse_book_integrity", { symbol })).toBeGreaterThanOrEqual(1);
+      }
       expect(await collector.metric("alphapulse_shared_memory_latency_microseconds")).toBeGreaterThan(0);
       const observed = await collector.metric("alphapulse_shared_memory_publish_latency_seconds_count");
       expect(observed).toBeGreaterThan(0);
@@ -333,7 +340,7 @@ for (const venue of ["kraken", "binance", "coinbase"] as const) {
 }
 
 describe("collector start-up errors", () => {
-  for (const venue of ["kraken", "binance", "coinbase"] as const) {
+  for (const venue of EXCHANGE_NAMES) {
     test(`${venue}: a symbol the venue does not list stops the collector with exit 2, naming it`, async () => {
       const urls = simulator.urls[venue];
       const collector = new ModeProcess(`${venue}-collector`, "collect", {

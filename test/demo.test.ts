@@ -1,7 +1,8 @@
-// The README's main command: `alphapulse demo` brings up the simulator, three collectors and the
-// broadcaster; a WebSocket client gets live books from every venue; SIGTERM stops the whole tree.
+// The README's main command: `alphapulse demo` brings up the simulator, a collector per venue and
+// the broadcaster; a WebSocket client gets live books from every venue; SIGTERM stops the whole tree.
 import { afterAll, expect, test } from "bun:test";
 import { rmSync } from "node:fs";
+import { SIMULATED_VENUES } from "../src/exchanges/simulators.ts";
 import { type LogRecord, ModeProcess } from "./support/mode-process.ts";
 import { onFreePorts } from "./support/ports.ts";
 import { httpStatus, waitFor } from "./support/wait.ts";
@@ -9,7 +10,12 @@ import { httpStatus, waitFor } from "./support/wait.ts";
 const SHM = `/dev/shm/ap-test-demo-${process.pid}`;
 afterAll(() => rmSync(SHM, { recursive: true, force: true }));
 
-/** Demo waits poll HTTP: every 100 ms, for up to 45 s (three collectors sync on a busy machine). */
+/** Every venue the demo runs, with a topic of its. */
+const VENUES = Object.entries(SIMULATED_VENUES).map(([exchange, venue]) => ({
+  topic: `book.${exchange}.${venue.demoSymbols[0]}`,
+}));
+
+/** Demo waits poll HTTP: every 100 ms, for up to 45 s (a collector per venue syncs on a busy machine). */
 const POLL = { timeoutMs: 45_000, intervalMs: 100 };
 
 /**
@@ -18,7 +24,7 @@ const POLL = { timeoutMs: 45_000, intervalMs: 100 };
  * ports if someone else took one first); the broadcaster picks its own and logs them.
  */
 function startDemo(): Promise<{ demo: ModeProcess; broadcaster: LogRecord; collectors: LogRecord[] }> {
-  return onFreePorts(4, async ([simulatorPort, firstCollectorPort]) => {
+  return onFreePorts(1 + VENUES.length, async ([simulatorPort, firstCollectorPort]) => {
     const demo = new ModeProcess("demo", "demo", {
       SIMULATOR_PORT: String(simulatorPort),
       DEMO_COLLECTOR_METRICS_PORT: String(firstCollectorPort),
@@ -29,11 +35,11 @@ function startDemo(): Promise<{ demo: ModeProcess; broadcaster: LogRecord; colle
     try {
       const broadcaster = await demo.logged("broadcasting");
       const collectors = await waitFor(
-        "three collectors",
+        "a collector per venue",
         () => {
           if (demo.proc.exitCode !== null) throw new Error(`the demo exited: ${demo.output()}`);
           const started = demo.records.filter((record) => record.msg === "collecting");
-          return started.length === 3 ? started : undefined;
+          return started.length === VENUES.length ? started : undefined;
         },
         POLL,
       );
@@ -61,7 +67,7 @@ test("demo: every venue's book reaches a WebSocket client, and SIGTERM stops eve
         POLL,
       );
     }
-    const topics = ["book.kraken.BTC-USD", "book.binance.BTC-USDT", "book.coinbase.ETH-USD"];
+    const topics = VENUES.map((venue) => venue.topic);
     // A client subscribes to what the broadcaster lists: it finds each ring a moment after its collector makes it.
     await waitFor(
       "every venue's books listed as valid",
@@ -107,7 +113,7 @@ test("demo: every venue's book reaches a WebSocket client, and SIGTERM stops eve
     expect(await demo.stop()).toBe(0);
   }
   const pids = new Set(demo.records.map((record) => record.pid));
-  expect(pids.size).toBeGreaterThanOrEqual(6); // demo + simulator + three collectors + broadcaster
+  expect(pids.size).toBeGreaterThanOrEqual(3 + VENUES.length); // demo, simulator, collectors, broadcaster
   for (const pid of pids) {
     expect(() => process.kill(pid, 0)).toThrow(); // every one of them is gone
   }

@@ -70,14 +70,32 @@ test("nothing the manifests need is still pending in src/ (else: delete it from 
   expect(landed).toEqual([]);
 });
 
+type TestContainer = {
+  name?: string;
+  env: { name: string; value: string }[];
+  securityContext: Record<string, unknown>;
+  livenessProbe?: unknown;
+  livenesProbe?: unknown;
+  resources: { limits: Record<string, string> };
+  image: string;
+  volumeMounts: { readOnly?: boolean }[];
+};
+
 function deploymentOf(objects: K8sObject[]) {
   const deployment = objects.find((object) => object.kind === "Deployment");
   if (deployment === undefined) throw new Error("no Deployment rendered");
   return deployment as K8sObject & {
     spec: {
-      template: { spec: { containers: Record<string, unknown>[]; volumes: Record<string, unknown>[] } };
+      template: { spec: { containers: TestContainer[]; volumes: Record<string, unknown>[] } };
     };
   };
+}
+
+/** The Deployment's container of that name (containers are found by name, never by position). */
+function containerOf(objects: K8sObject[], name: string): TestContainer {
+  const container = deploymentOf(objects).spec.template.spec.containers.find((c) => c.name === name);
+  if (container === undefined) throw new Error(`no container ${name} in the Deployment`);
+  return container;
 }
 
 describe.each(OVERLAYS)("k8s/%s", (overlay) => {
@@ -111,7 +129,7 @@ describe("the checks catch what they are for", () => {
 
   test("a misspelt field fails the type check", () => {
     const broken = structuredClone(objects);
-    const container = deploymentOf(broken).spec.template.spec.containers[0]!;
+    const container = containerOf(broken, "broadcaster");
     container.livenesProbe = container.livenessProbe;
     const errors = typeErrors(broken).join("\n");
     expect(errors).toContain("livenesProbe");
@@ -119,31 +137,41 @@ describe("the checks catch what they are for", () => {
 
   test("a missing required field fails the schema check", async () => {
     const broken = structuredClone(objects);
-    delete deploymentOf(broken).spec.template.spec.containers[0]!.name;
+    delete containerOf(broken, "broadcaster").name;
     expect((await modelErrors(broken)).join("\n")).toContain("Deployment alphapulse");
   }, 60_000);
 
   test("each rule reports its violation", () => {
     const broken = structuredClone(objects);
     const pod = deploymentOf(broken).spec.template.spec;
-    const [coinbase, kraken, binance, broadcaster] = pod.containers as {
-      env: { name: string; value: string }[];
-      securityContext: Record<string, unknown>;
-      livenessProbe?: unknown;
-      resources: { limits: Record<string, string> };
-      image: string;
-      volumeMounts: { readOnly?: boolean }[];
-    }[];
-    delete coinbase!.livenessProbe;
-    coinbase!.env.push({ name: "RUST_LOG", value: "info" });
-    kraken!.securityContext.readOnlyRootFilesystem = false;
-    delete kraken!.resources.limits.memory;
-    kraken!.env.find((variable) => variable.name === "EXCHANGE")!.value = "bitstamp";
-    kraken!.env.find((variable) => variable.name === "METRICS_PORT")!.value = "8080";
-    binance!.env.push({ name: "BOOK_DEPTH", value: "5000" });
-    broadcaster!.image = "ghcr.io/alphapulse/alphapulse:latest";
-    broadcaster!.volumeMounts[0]!.readOnly = false;
-    pod.volumes[0] = { name: "rings", hostPath: { path: "/dev/shm/alphapulse" } };
+    const coinbase = containerOf(broken, "coinbase-collector");
+    const kraken = containerOf(broken, "kraken-collector");
+    const binance = containerOf(broken, "binance-collector");
+    const broadcaster = containerOf(broken, "broadcaster");
+    delete coinbase.livenessProbe;
+    coinbase.env.push({ name: "RUST_LOG", value: "info" });
+    kraken.securityContext.readOnlyRootFilesystem = false;
+    delete kraken.resources.limits.memory;
+    kraken.env.find((variable) => variable.name === "EXCHANGE")!.value = "bitstamp";
+    kraken.env.find((variable) => variable.name === "METRICS_PORT")!.value = "8080";
+    binance.env.push({ name: "BOOK_DEPTH", value: "5000" });
+    broadcaster.image = "ghcr.io/alphapulse/alphapulse:latest";
+    broadcaster.volumeMounts[0]!.readOnly = false;
+    pod.volumes[pod.volumes.findIndex((volume) => volume.name === "rings")] = {
+      name: "rings",
+      hostPath: { path: "/dev/shm/alphapulse" },
+    };
+    const policy = broken.find((o) => o.kind === "NetworkPolicy" && o.metadata.name === "alphapulse")!
+      .spec as {
+      ingress: { from?: unknown[]; ports: { port: number }[] }[];
+      egress: { ports: { port: number }[] }[];
+    };
+    for (const rule of policy.ingress) rule.ports = rule.ports.filter((port) => port.port !== 8082);
+    for (const rule of policy.egress) rule.ports = rule.ports.filter((port) => port.port !== 443);
+    const metricsService = broken.find(
+      (o) => o.kind === "Service" && o.metadata.name === "alphapulse-metrics",
+    )!.spec as { ports: { targetPort: string }[] };
+    metricsService.ports = metricsService.ports.filter((port) => port.targetPort !== "cb-metrics");
     const violations = ruleViolations(broken, settings).join("\n");
     for (const expected of [
       "coinbase-collector: no HTTP livenessProbe",
@@ -156,6 +184,10 @@ describe("the checks catch what they are for", () => {
       "binance-collector: the binary refuses its settings: BOOK_DEPTH: 5000 is outside 1..1000",
       "broadcaster: image ghcr.io/alphapulse/alphapulse:latest has no pinned tag",
       "not an emptyDir of medium Memory",
+      "no collector container for kraken (kraken-collector with EXCHANGE=kraken)",
+      "metrics port 8082 of binance-collector is not open to Prometheus",
+      "metrics port cb-metrics of coinbase-collector is in no Service",
+      "egress to coinbase at wss://advanced-trade-ws.coinbase.com (port 443) is not allowed",
     ]) {
       expect(violations).toContain(expected);
     }

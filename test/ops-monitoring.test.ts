@@ -9,6 +9,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { writeOfflineConfig } from "../scripts/ci/prometheus-offline-config.ts";
+import { SIMULATED_VENUES } from "../src/exchanges/simulators.ts";
 import type { ModeProcess } from "./support/mode-process.ts";
 import { type K8sObject, renderOverlay } from "./support/ops-manifests.ts";
 import { REPO_ROOT } from "./support/ops-source-settings.ts";
@@ -275,6 +276,8 @@ describe("monitoring against a live collector, broadcaster and Prometheus", () =
   }, 60_000);
 
   test("every dashboard query is valid PromQL and the main ones return data", async () => {
+    // One book per symbol of the two collectors running.
+    const books = SIMULATED_VENUES.kraken.demoSymbols.length + SIMULATED_VENUES.binance.demoSymbols.length;
     for (const expr of dashboardExprs) {
       const query = expr.replaceAll("$namespace", "alphapulse");
       await api(`/api/v1/query?query=${encodeURIComponent(query)}`);
@@ -285,11 +288,11 @@ describe("monitoring against a live collector, broadcaster and Prometheus", () =
         const valid = await api<{ result: unknown[] }>(
           `/api/v1/query?query=${encodeURIComponent('alphapulse_book_valid{kubernetes_namespace="alphapulse"}')}`,
         );
-        return valid.result.length === 4 ? valid.result : undefined;
+        return valid.result.length === books ? valid.result : undefined;
       },
       PROMETHEUS_POLL,
     );
-    expect(withData.length).toBe(4);
+    expect(withData.length).toBe(books);
   }, 60_000);
 
   test("no alert fires on the healthy stack; CollectorDown fires when a collector is killed", async () => {

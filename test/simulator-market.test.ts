@@ -3,18 +3,19 @@
 // changes rebuilds the book exactly), and Kraken's number text parses back exactly.
 import { describe, expect, setDefaultTimeout, test } from "bun:test";
 import fc from "fast-check";
+import { krakenNumber } from "../src/exchanges/kraken/simulator.ts";
+import { SIMULATED_VENUES, type SimulatedVenueName } from "../src/exchanges/simulators.ts";
 import { parseScaled } from "../src/market/decimal.ts";
-import { instrumentFor, VENUES } from "../src/simulator/instruments.ts";
-import { krakenNumber } from "../src/simulator/kraken.ts";
-import { BookSide, Market } from "../src/simulator/market.ts";
+import { instrumentFor } from "../src/simulator/instruments.ts";
+import { Market, MarketSide } from "../src/simulator/market.ts";
 import { Random } from "../src/simulator/random.ts";
 
 // Generous on a loaded 2-core machine: the waits inside poll with their own deadlines.
 setDefaultTimeout(30_000);
 
-function market(seed: number, venue: (typeof VENUES)[number] = "kraken", symbol = "BTC-USD", levels = 200) {
+function market(seed: number, venue: SimulatedVenueName = "kraken", symbol = "BTC-USD", levels = 200) {
   const random = new Random(seed, `${venue}:${symbol}`);
-  return new Market(instrumentFor(venue, symbol), random, {
+  return new Market(instrumentFor(SIMULATED_VENUES[venue], symbol), random, {
     levels,
     tradeShare: 0.2,
     firstUpdateId: 1_000,
@@ -44,11 +45,11 @@ describe("simulator market", () => {
     fc.assert(
       fc.property(
         fc.integer({ min: 0, max: 2 ** 32 - 1 }),
-        fc.constantFrom(...VENUES),
+        fc.constantFrom(...(Object.keys(SIMULATED_VENUES) as SimulatedVenueName[])),
         fc.constantFrom("BTC-USD", "ETH-USDT", "SOL-USD", "DOGE-USD", "ABC-EUR"),
         (seed, venue, symbol) => {
           const m = market(seed, venue, symbol, 50);
-          const replica = { bid: new BookSide("bid"), ask: new BookSide("ask") };
+          const replica = { bid: new MarketSide("bid"), ask: new MarketSide("ask") };
           for (const [price, size] of m.bids.top(1_000)) replica.bid.set(price, size);
           for (const [price, size] of m.asks.top(1_000)) replica.ask.set(price, size);
           let lastUpdate = 1_000;

@@ -7,7 +7,7 @@
  * One side. Keys are prices for bids and negated prices for asks, kept ascending, so "better"
  * is always "greater key" and both sides share one code path.
  */
-export class BookSide {
+export class OrderBookSide {
   private keys: Float64Array;
   private sizes: Float64Array;
   private n = 0;
@@ -146,15 +146,15 @@ export class BookSide {
 }
 
 export class OrderBook {
-  readonly bids: BookSide;
-  readonly asks: BookSide;
+  readonly bids: OrderBookSide;
+  readonly asks: OrderBookSide;
 
   constructor(maxLevels: number) {
-    this.bids = new BookSide(false, maxLevels);
-    this.asks = new BookSide(true, maxLevels);
+    this.bids = new OrderBookSide(false, maxLevels);
+    this.asks = new OrderBookSide(true, maxLevels);
   }
 
-  side(isAsk: boolean): BookSide {
+  side(isAsk: boolean): OrderBookSide {
     return isAsk ? this.asks : this.bids;
   }
 

@@ -1,7 +1,7 @@
 // The published top-N view of a book and its diff: the ring carries each book as its best N
 // levels per side, so after every frame only the changes of that view are emitted (a level
 // pushed out of the view as size 0, a level shifted into it with its size).
-import type { BookSide, OrderBook } from "./order-book.ts";
+import type { OrderBook, OrderBookSide } from "./order-book.ts";
 
 /** Receives the view's changed levels, one absolute level at a time. */
 export interface LevelSink {
@@ -49,13 +49,13 @@ export class TopView {
     this.diffSide(book.asks, this.asks, sink);
   }
 
-  private emitSideAll(side: BookSide, view: ViewSide, sink: LevelSink): void {
+  private emitSideAll(side: OrderBookSide, view: ViewSide, sink: LevelSink): void {
     view.count = side.topInto(view.prices, view.sizes, this.depth);
     side.changedFrom = Number.POSITIVE_INFINITY;
     for (let i = 0; i < view.count; i++) sink.level(side.isAsk, view.prices[i]!, view.sizes[i]!);
   }
 
-  private diffSide(side: BookSide, view: ViewSide, sink: LevelSink): void {
+  private diffSide(side: OrderBookSide, view: ViewSide, sink: LevelSink): void {
     // Ranks better than the first changed one are the same in both views: start there.
     const from = Math.min(side.changedFrom, view.count);
     side.changedFrom = Number.POSITIVE_INFINITY;

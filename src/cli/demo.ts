@@ -1,9 +1,12 @@
 // `alphapulse demo`: the whole plant offline in one command. It runs the exchange simulator, one
-// collector per venue pointed at it, and the broadcaster with its live page, each as a child
-// process of this same executable, and stops them all together.
+// collector per venue it simulates (src/exchanges/simulators.ts, with each venue's demo symbols)
+// pointed at it, and the broadcaster with its live page, each as a child process of this same
+// executable, and stops them all together.
 import { type Env, Settings } from "../config.ts";
+import { SIMULATED_VENUES, type SimulatedVenueName } from "../exchanges/simulators.ts";
 import { onShutdown, shutdown, shutdownRequested } from "../lifecycle.ts";
 import { log } from "../log.ts";
+import { simulatorUrls } from "../simulator/index.ts";
 
 interface Child {
   readonly name: string;
@@ -21,22 +24,19 @@ export async function run(_args: string[], env: Env): Promise<void> {
   const simulatorPort = settings.port("SIMULATOR_PORT", 9100);
   const websocketPort = settings.port("WEBSOCKET_PORT", 8765);
   const metricsPort = settings.port("METRICS_PORT", 8766);
-  const simulator = `127.0.0.1:${simulatorPort}`;
-  const venues: Array<[string, string, string]> = [
-    ["kraken", "BTC-USD,ETH-USD,SOL-USD", `ws://${simulator}/kraken/v2`],
-    ["binance", "BTC-USDT,ETH-USDT", `ws://${simulator}/binance`],
-    ["coinbase", "BTC-USD,ETH-USD,SOL-USD", `ws://${simulator}/coinbase`],
-  ];
+  const collectorMetricsPort = settings.port("DEMO_COLLECTOR_METRICS_PORT", 8081);
+  const urls = simulatorUrls(`127.0.0.1:${simulatorPort}`);
+  const exchanges = Object.keys(SIMULATED_VENUES) as SimulatedVenueName[];
   const children: Child[] = [
     { name: "simulate", env: { SIMULATOR_PORT: String(simulatorPort) } },
-    ...venues.map(([exchange, symbols, wsUrl], i) => ({
+    ...exchanges.map((exchange, i) => ({
       name: "collect",
       env: {
         EXCHANGE: exchange,
-        SYMBOLS: symbols,
-        EXCHANGE_WS_URL: wsUrl,
-        EXCHANGE_REST_URL: `http://${simulator}/${exchange}`,
-        METRICS_PORT: String(settings.port("DEMO_COLLECTOR_METRICS_PORT", 8081) + i),
+        SYMBOLS: SIMULATED_VENUES[exchange].demoSymbols.join(","),
+        EXCHANGE_WS_URL: urls[exchange].ws,
+        EXCHANGE_REST_URL: urls[exchange].rest,
+        METRICS_PORT: String(collectorMetricsPort + i),
       },
     })),
     { name: "broadcast", env: { WEBSOCKET_PORT: String(websocketPort), METRICS_PORT: String(metricsPort) } },

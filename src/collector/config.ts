@@ -1,7 +1,7 @@
 // The collector's settings, from the environment (src/config.ts accessors): which exchange and
 // symbols, book depth, endpoints, ring, metrics port, capture.
 import { ConfigError, type Settings } from "../config.ts";
-import { EXCHANGE_NAMES, type ExchangeName, VENUES } from "../exchanges/registry.ts";
+import { EXCHANGE_NAMES, type ExchangeName, VENUE_DEFINITIONS } from "../exchanges/registry.ts";
 import { isPowerOfTwo } from "../shm/layout.ts";
 
 export interface CollectorConfig {
@@ -18,9 +18,13 @@ export interface CollectorConfig {
   readonly maxFrameBytes: number;
 }
 
-export function readCollectorConfig(settings: Settings): CollectorConfig {
+/**
+ * `ringSuffix` follows the exchange in the default RING_NAME: `replay` writes "kraken-replay",
+ * never the live collector's ring.
+ */
+export function readCollectorConfig(settings: Settings, ringSuffix = ""): CollectorConfig {
   const exchange = settings.oneOf("EXCHANGE", EXCHANGE_NAMES, "kraken");
-  const definition = VENUES[exchange];
+  const definition = VENUE_DEFINITIONS[exchange];
   const symbols = settings.list("SYMBOLS", []).map((s) => s.toUpperCase());
   if (symbols.length === 0)
     throw new ConfigError("SYMBOLS", "give at least one symbol, e.g. BTC-USD,ETH-USD");
@@ -29,7 +33,7 @@ export function readCollectorConfig(settings: Settings): CollectorConfig {
   const ringCapacity = settings.int("RING_CAPACITY", 1 << 18, 1024, 1 << 30);
   if (!isPowerOfTwo(ringCapacity))
     throw new ConfigError("RING_CAPACITY", `${ringCapacity} is not a power of two`);
-  const ringName = settings.string("RING_NAME", exchange);
+  const ringName = settings.string("RING_NAME", `${exchange}${ringSuffix}`);
   if (!/^[A-Za-z0-9_-]{1,64}$/.test(ringName)) {
     throw new ConfigError("RING_NAME", `"${ringName}" must be 1-64 letters, digits, _ or -`);
   }

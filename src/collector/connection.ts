@@ -1,7 +1,8 @@
 // One venue connection kept alive: WebSocket client, per-connection watchdog (no frame for the
-// venue's N seconds: reconnect), exponential backoff with full jitter, a planned make-before-
-// break rollover before the venue's lifetime limit (or when it says it will shut down), and
-// capture of every frame. Frames go to the venue through the shared FrameIngest.
+// venue's N seconds: reconnect), the venue's keepalive text when the link is quiet, exponential
+// backoff with full jitter, a planned make-before-break rollover before the venue's lifetime
+// limit (or when it says it will shut down), and capture of every frame. Frames go to the venue
+// through the shared FrameIngest.
 import type { RequestBudget, StreamHandle, StreamPlan, Venue } from "../exchanges/venue.ts";
 import type { Logger } from "../log.ts";
 import { realtimeInto } from "../shm/clock.ts";
@@ -32,6 +33,8 @@ export class ManagedConnection implements StreamHandle {
   reconnects = 0;
   /** Date.now() of the last frame, 0 before the first. */
   lastFrameAt = 0;
+  /** Date.now() of the last keepalive sent. */
+  private lastKeepaliveAt = 0;
   private socket: WebSocket | null = null;
   private retiring: WebSocket | null = null;
   private attempts = 0;
@@ -53,8 +56,9 @@ export class ManagedConnection implements StreamHandle {
 
   start(): void {
     this.dial();
-    const { watchdogMs } = this.options.plan;
-    this.watchdog = setInterval(() => this.checkWatchdog(), Math.max(100, watchdogMs / 4));
+    const { watchdogMs, keepalive } = this.options.plan;
+    const period = Math.min(watchdogMs, keepalive?.idleMs ?? watchdogMs) / 4;
+    this.watchdog = setInterval(() => this.checkQuiet(), Math.max(100, period));
   }
 
   send(text: string): void {
@@ -160,10 +164,23 @@ export class ManagedConnection implements StreamHandle {
     }, delay);
   }
 
-  private checkWatchdog(): void {
+  /** A quiet link: past the watchdog it is dead; past the keepalive's idle time it gets poked. */
+  private checkQuiet(): void {
     if (!this.connected) return;
-    if (Date.now() - this.lastFrameAt > this.options.plan.watchdogMs) {
-      this.reconnect(`no frame for ${this.options.plan.watchdogMs} ms`);
+    const { watchdogMs, keepalive } = this.options.plan;
+    const now = Date.now();
+    const quietMs = now - this.lastFrameAt;
+    if (quietMs > watchdogMs) {
+      this.reconnect(`no frame for ${watchdogMs} ms`);
+      return;
+    }
+    if (
+      keepalive !== undefined &&
+      quietMs >= keepalive.idleMs &&
+      now - this.lastKeepaliveAt >= keepalive.idleMs
+    ) {
+      this.lastKeepaliveAt = now;
+      this.send(keepalive.text);
     }
   }
 }

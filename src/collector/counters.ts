@@ -1,7 +1,7 @@
 // Plain in-process counts the venue and runtime bump on hot paths; metrics.ts turns them into
 // Prometheus series at scrape time, so a frame never pays for label lookups.
 
-import type { VenueCounters } from "../exchanges/venue.ts";
+import type { BookCheck, VenueCounters } from "../exchanges/venue.ts";
 import type { Logger } from "../log.ts";
 
 /** One message type's count, bumped in place. */
@@ -24,6 +24,8 @@ export class CollectorCounters implements VenueCounters {
   readonly sequenceGaps: Float64Array;
   readonly checksumMismatches: Float64Array;
   readonly resyncs: Float64Array;
+  /** Per check, 1 for each symbol whose book it guards now. */
+  readonly guards: Record<BookCheck, Uint8Array>;
 
   constructor(
     symbolCount: number,
@@ -32,6 +34,11 @@ export class CollectorCounters implements VenueCounters {
     this.sequenceGaps = new Float64Array(symbolCount);
     this.checksumMismatches = new Float64Array(symbolCount);
     this.resyncs = new Float64Array(symbolCount);
+    this.guards = { checksum: new Uint8Array(symbolCount), sequence: new Uint8Array(symbolCount) };
+  }
+
+  guardedBy(symbolId: number, check: BookCheck, on: boolean): void {
+    this.guards[check][symbolId] = on ? 1 : 0;
   }
 
   message(type: string): void {

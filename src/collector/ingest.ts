@@ -62,8 +62,6 @@ export interface VenuePipelineOptions {
   /** The ring; its symbol table is the venue's symbols. */
   readonly writer: RingWriter;
   readonly depth: number;
-  /** Levels per side the exact books keep (Binance's snapshot may be deeper than the view). */
-  readonly maxLevels: number;
   readonly wsUrl: string;
   readonly restUrl: string;
   readonly rest: RestClient;
@@ -88,7 +86,7 @@ export function wireVenue(options: VenuePipelineOptions): VenuePipeline {
     writer,
     symbols: writer.symbols,
     depth,
-    maxLevels: options.maxLevels,
+    maxLevels: options.definition.bookLevels(depth),
     onPublished: options.onPublished,
   });
   // The venue runs REST snapshots as batches through the ingest, which needs the venue first.

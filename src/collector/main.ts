@@ -1,32 +1,63 @@
-// `alphapulse collect`: one exchange's feed into its ring. Resolves the symbols from the venue's
-// metadata, creates the ring, opens the venue's connections and serves /health, /ready and
-// /metrics on METRICS_PORT. Returns once running; the connections and server keep it alive.
+// `alphapulse collect`: one exchange's feed into its ring. Takes the ring's one-writer lock and
+// its METRICS_PORT first (what can refuse a start fails before the exchange sees a connection or
+// a ring appears), then resolves the symbols from the venue's metadata, creates the ring, opens
+// the venue's connections and serves /health, /ready and /metrics. Returns once running; the
+// connections and server keep it alive.
 import { ConfigError, type Env, readCommonConfig, Settings } from "../config.ts";
-import { VENUES } from "../exchanges/registry.ts";
-import { UnknownSymbolError } from "../exchanges/venue.ts";
+import { VENUE_DEFINITIONS } from "../exchanges/registry.ts";
+import {
+  type Endpoints,
+  type RestClient,
+  UnknownSymbolError,
+  type VenueDefinition,
+} from "../exchanges/venue.ts";
 import { newRegistry, type Readiness, startHealthServer } from "../health/server.ts";
 import { onShutdown } from "../lifecycle.ts";
 import { log } from "../log.ts";
-import { BookStatus } from "../shm/layout.ts";
-import { RingWriter } from "../shm/ring-writer.ts";
+import { BookStatus, type SymbolSpec } from "../shm/layout.ts";
+import { RingLock, RingWriter } from "../shm/ring-writer.ts";
 import { TokenBucket } from "./budget.ts";
 import { CaptureFile } from "./capture.ts";
 import { readCollectorConfig } from "./config.ts";
 import { ManagedConnection } from "./connection.ts";
 import { wireVenue } from "./ingest.ts";
 import { CollectorMetrics } from "./metrics.ts";
+import type { Publisher } from "./publisher.ts";
 import { HttpRest } from "./rest.ts";
 
 /** How long a book may wait for its snapshot before the collector asks again. */
 const SNAPSHOT_TIMEOUT_MS = 10_000;
 
+/** What /ready and /health report on once the ring exists. */
+interface Running {
+  readonly writer: RingWriter;
+  readonly publisher: Publisher;
+  readonly connections: readonly ManagedConnection[];
+}
+
 export async function run(_args: string[], env: Env): Promise<void> {
   const settings = new Settings(env);
   const common = readCommonConfig(settings);
   const config = readCollectorConfig(settings);
-  log.setLevel(common.logLevel);
-  const definition = VENUES[config.exchange];
+  const definition = VENUE_DEFINITIONS[config.exchange];
   const logger = log.child({ exchange: config.exchange });
+  const lock = RingLock.acquire(common.sharedMemoryPath, config.ringName);
+  const registry = newRegistry({ mode: "collect" });
+  let running: Running | null = null;
+  const health = startHealthServer({
+    port: config.metricsPort,
+    registry,
+    mode: "collect",
+    readiness: () =>
+      running === null
+        ? { ready: false, reason: "starting: resolving symbols" }
+        : readiness(config.exchange, running),
+    info: () => ({
+      exchange: config.exchange,
+      ring: running?.writer.path,
+      generation: running?.writer.generation,
+    }),
+  });
   const budget = new TokenBucket(definition.requestBudget.capacity, definition.requestBudget.perSecond);
   // Every (re)connect goes through this, at the venue's connection rate: Coinbase opens one
   // connection per product plus one for trades, and they must not all dial at once.
@@ -38,35 +69,27 @@ export async function run(_args: string[], env: Env): Promise<void> {
     captures.push(file);
     return file;
   };
-  const restCapture = capture("rest");
-  const rest = new HttpRest(budget, restCapture);
+  const rest = new HttpRest(budget, capture("rest"));
   const endpoints = { wsUrl: config.wsUrl, restUrl: config.restUrl };
-  let specs: Awaited<ReturnType<typeof definition.resolveSymbols>>;
-  try {
-    specs = await definition.resolveSymbols(config.symbols, endpoints, rest);
-  } catch (error) {
-    if (error instanceof UnknownSymbolError) throw new ConfigError("SYMBOLS", error.message);
-    throw error;
-  }
+  const specs = await resolveSymbols(definition, config.symbols, endpoints, rest);
   logger.info("symbols resolved", { symbols: specs });
-  const writer = RingWriter.create({
-    dir: common.sharedMemoryPath,
-    name: config.ringName,
-    exchange: config.exchange,
-    capacity: config.ringCapacity,
-    bookDepth: config.depth,
-    symbols: specs,
-  });
+  const writer = RingWriter.create(
+    {
+      dir: common.sharedMemoryPath,
+      name: config.ringName,
+      exchange: config.exchange,
+      capacity: config.ringCapacity,
+      bookDepth: config.depth,
+      symbols: specs,
+    },
+    lock,
+  );
   writer.startHeartbeat();
-  const connections: ManagedConnection[] = [];
-  const registry = newRegistry({ mode: "collect" });
   let metrics: CollectorMetrics | null = null;
   const { counters, publisher, venue, ingest } = wireVenue({
     definition,
     writer,
     depth: config.depth,
-    // Binance's snapshot may be deeper than the view; the other venues never exceed it.
-    maxLevels: Math.max(config.depth, 5000),
     wsUrl: config.wsUrl,
     restUrl: config.restUrl,
     rest,
@@ -75,8 +98,8 @@ export async function run(_args: string[], env: Env): Promise<void> {
     log: logger,
     onPublished: (ns) => metrics?.published(ns),
   });
-  for (const plan of venue.streams) {
-    connections.push(
+  const connections = venue.streams.map(
+    (plan) =>
       new ManagedConnection({
         plan,
         venue,
@@ -86,8 +109,7 @@ export async function run(_args: string[], env: Env): Promise<void> {
         capture: capture(plan.name),
         connectBudget,
       }),
-    );
-  }
+  );
   metrics = new CollectorMetrics(registry, {
     exchange: config.exchange,
     symbols: writer.symbols,
@@ -96,32 +118,13 @@ export async function run(_args: string[], env: Env): Promise<void> {
     connections,
     rest,
   });
-  const readiness = (): Readiness => {
-    const down = connections.filter((c) => !c.connected).map((c) => c.name);
-    if (down.length > 0) return { ready: false, reason: `not connected: ${down.join(", ")}` };
-    const invalid = writer.symbols.filter((s) => publisher.status[s.id] !== BookStatus.Valid);
-    if (invalid.length > 0) {
-      return {
-        ready: false,
-        reason: `${config.exchange} books not valid: ${invalid.map((s) => s.symbol).join(", ")}`,
-        detail: invalid.map((s) => ({ symbol: s.symbol, status: BookStatus[publisher.status[s.id]!] })),
-      };
-    }
-    return { ready: true };
-  };
-  const health = startHealthServer({
-    port: config.metricsPort,
-    registry,
-    mode: "collect",
-    readiness,
-    info: () => ({ exchange: config.exchange, ring: writer.path, generation: writer.generation }),
-  });
+  running = { writer, publisher, connections };
   for (const connection of connections) connection.start();
+  // A book still waiting for its snapshot after SNAPSHOT_TIMEOUT_MS asks again: a lost snapshot
+  // or subscribe answer must not leave it invalid for good.
   const snapshotWatchdog = setInterval(() => {
-    // A book still waiting for its snapshot after SNAPSHOT_TIMEOUT_MS asks again: a lost
-    // snapshot or subscribe answer must not leave it invalid for good.
-    const now = Date.now();
     if (connections.some((c) => !c.connected)) return;
+    const now = Date.now();
     for (const symbol of writer.symbols) {
       if (publisher.status[symbol.id] === BookStatus.Valid) continue;
       if (now - publisher.statusSince[symbol.id]! < SNAPSHOT_TIMEOUT_MS) continue;
@@ -147,4 +150,34 @@ export async function run(_args: string[], env: Env): Promise<void> {
     writer.close();
     for (const file of captures) file.close();
   });
+}
+
+/** The venue's specs of the symbols; a symbol it does not list is a bad SYMBOLS setting. */
+async function resolveSymbols(
+  definition: VenueDefinition,
+  symbols: readonly string[],
+  endpoints: Endpoints,
+  rest: RestClient,
+): Promise<SymbolSpec[]> {
+  try {
+    return await definition.resolveSymbols(symbols, endpoints, rest);
+  } catch (error) {
+    if (error instanceof UnknownSymbolError) throw new ConfigError("SYMBOLS", error.message);
+    throw error;
+  }
+}
+
+/** Ready when every connection is up and every book valid; otherwise which are not. */
+function readiness(exchange: string, { writer, publisher, connections }: Running): Readiness {
+  const down = connections.filter((c) => !c.connected).map((c) => c.name);
+  if (down.length > 0) return { ready: false, reason: `not connected: ${down.join(", ")}` };
+  const invalid = writer.symbols.filter((s) => publisher.status[s.id] !== BookStatus.Valid);
+  if (invalid.length > 0) {
+    return {
+      ready: false,
+      reason: `${exchange} books not valid: ${invalid.map((s) => s.symbol).join(", ")}`,
+      detail: invalid.map((s) => ({ symbol: s.symbol, status: BookStatus[publisher.status[s.id]!] })),
+    };
+  }
+  return { ready: true };
 }

@@ -1,5 +1,5 @@
-// The collector's Prometheus series. Names are fixed by issue 3 (alert rules use them): do not
-// rename. Hot-path counts live in plain fields (CollectorCounters, Publisher, connections) and
+// The collector's Prometheus series. The alert rules and the dashboard use these names: do not
+// rename them. Hot-path counts live in plain fields (CollectorCounters, Publisher, connections) and
 // are copied into the series at scrape time, so a frame never pays for a label lookup.
 import { Counter, Gauge, Histogram, type Registry } from "prom-client";
 import { BookStatus, type SymbolInfo } from "../shm/layout.ts";
@@ -96,126 +96,10 @@ export class CollectorMetrics {
   private latencyCount = 0;
 
   constructor(registry: Registry, sources: CollectorMetricsSources) {
-    const { exchange, symbols, counters, publisher, connections, rest } = sources;
     const registers = [registry];
-    const total = (name: string, help: string, labelNames: string[], fill: (c: TotalCounter) => void) => {
-      let wrapper: TotalCounter | null = null;
-      const counter: Counter<string> = new Counter({
-        name,
-        help,
-        labelNames,
-        registers,
-        collect() {
-          wrapper ??= new TotalCounter(counter);
-          fill(wrapper);
-        },
-      });
-    };
-    const perSymbol = (values: Float64Array) => (c: TotalCounter) => {
-      for (const s of symbols) c.set({ exchange, symbol: s.symbol }, values[s.id]!);
-    };
-    total(
-      "alphapulse_messages_received_total",
-      "Frames received, by message type.",
-      ["exchange", "type"],
-      (c) => {
-        for (const [type, n] of counters.messages) c.set({ exchange, type }, n);
-      },
-    );
-    total(
-      "alphapulse_parse_errors_total",
-      "Frames not understood (malformed, unknown_type, oversized, bad_decimal).",
-      ["exchange", "kind"],
-      (c) => {
-        for (const [kind, n] of counters.parseErrors) c.set({ exchange, kind }, n);
-      },
-    );
-    total(
-      "alphapulse_reconnects_total",
-      "Connection drops followed by a reconnect.",
-      ["exchange", "connection"],
-      (c) => {
-        for (const conn of connections) c.set({ exchange, connection: conn.name }, conn.reconnects);
-      },
-    );
-    total(
-      "alphapulse_checksum_mismatches_total",
-      "Book checksums that did not match.",
-      ["exchange", "symbol"],
-      perSymbol(counters.checksumMismatches),
-    );
-    total(
-      "alphapulse_sequence_gaps_total",
-      "Sequence gaps detected.",
-      ["exchange", "symbol"],
-      perSymbol(counters.sequenceGaps),
-    );
-    total(
-      "alphapulse_book_resyncs_total",
-      "Per-symbol book resyncs started.",
-      ["exchange", "symbol"],
-      perSymbol(counters.resyncs),
-    );
-    total(
-      "alphapulse_trade_duplicates_total",
-      "Trades dropped as already seen.",
-      ["exchange", "symbol"],
-      (c) => {
-        for (const s of symbols) c.set({ exchange, symbol: s.symbol }, publisher.trades[s.id]!.duplicates);
-      },
-    );
-    total(
-      "alphapulse_trade_id_gaps_total",
-      "Trade ids skipped (venues with sequential ids).",
-      ["exchange", "symbol"],
-      (c) => {
-        for (const s of symbols) c.set({ exchange, symbol: s.symbol }, publisher.trades[s.id]!.missing);
-      },
-    );
-    total("alphapulse_ring_records_written_total", "Records written to the ring.", ["exchange"], (c) =>
-      c.set({ exchange }, publisher.recordsWritten),
-    );
-    total(
-      "alphapulse_rest_requests_total",
-      "REST requests by result (status code or error).",
-      ["exchange", "result"],
-      (c) => {
-        for (const [result, n] of rest.results) c.set({ exchange, result }, n);
-      },
-    );
-    new Gauge({
-      name: "alphapulse_book_valid",
-      help: "1 while the symbol's book is valid, else 0.",
-      labelNames: ["exchange", "symbol"],
-      registers,
-      collect() {
-        for (const s of symbols) {
-          this.set({ exchange, symbol: s.symbol }, publisher.status[s.id] === BookStatus.Valid ? 1 : 0);
-        }
-      },
-    });
-    new Gauge({
-      name: "alphapulse_connected",
-      help: "1 while the connection is open.",
-      labelNames: ["exchange", "connection"],
-      registers,
-      collect() {
-        for (const conn of connections) this.set({ exchange, connection: conn.name }, conn.connected ? 1 : 0);
-      },
-    });
-    new Gauge({
-      name: "alphapulse_last_message_age_seconds",
-      help: "Seconds since the connection's last frame.",
-      labelNames: ["exchange", "connection"],
-      registers,
-      collect() {
-        const now = Date.now();
-        for (const conn of connections) {
-          const age = conn.lastFrameAt === 0 ? -1 : (now - conn.lastFrameAt) / 1000;
-          this.set({ exchange, connection: conn.name }, age);
-        }
-      },
-    });
+    registerTotals(registers, sources);
+    registerStates(registers, sources);
+    const { exchange } = sources;
     const samples = this.latencySamples;
     const metrics = this;
     new Gauge({
@@ -246,4 +130,143 @@ export class CollectorMetrics {
     this.latencySamples[this.latencyCount++ % LATENCY_SAMPLES] = latencyNs / 1000;
     this.latencyHistogram.record(latencyNs / 1e9);
   };
+}
+
+/** The running totals (frames, errors, gaps, resyncs, trades, records, REST), as counters. */
+function registerTotals(registers: Registry[], sources: CollectorMetricsSources): void {
+  const { exchange, symbols, counters, publisher, connections, rest } = sources;
+  const total = (name: string, help: string, labelNames: string[], fill: (c: TotalCounter) => void) => {
+    let wrapper: TotalCounter | null = null;
+    const counter: Counter<string> = new Counter({
+      name,
+      help,
+      labelNames,
+      registers,
+      collect() {
+        wrapper ??= new TotalCounter(counter);
+        fill(wrapper);
+      },
+    });
+  };
+  const perSymbol = (values: Float64Array) => (c: TotalCounter) => {
+    for (const s of symbols) c.set({ exchange, symbol: s.symbol }, values[s.id]!);
+  };
+  total(
+    "alphapulse_messages_received_total",
+    "Frames received, by message type.",
+    ["exchange", "type"],
+    (c) => {
+      for (const [type, n] of counters.messages) c.set({ exchange, type }, n);
+    },
+  );
+  total(
+    "alphapulse_parse_errors_total",
+    "Frames not understood (malformed, unknown_type, oversized, bad_decimal).",
+    ["exchange", "kind"],
+    (c) => {
+      for (const [kind, n] of counters.parseErrors) c.set({ exchange, kind }, n);
+    },
+  );
+  total(
+    "alphapulse_reconnects_total",
+    "Connection drops followed by a reconnect.",
+    ["exchange", "connection"],
+    (c) => {
+      for (const conn of connections) c.set({ exchange, connection: conn.name }, conn.reconnects);
+    },
+  );
+  total(
+    "alphapulse_checksum_mismatches_total",
+    "Book checksums that did not match.",
+    ["exchange", "symbol"],
+    perSymbol(counters.checksumMismatches),
+  );
+  total(
+    "alphapulse_sequence_gaps_total",
+    "Sequence gaps detected.",
+    ["exchange", "symbol"],
+    perSymbol(counters.sequenceGaps),
+  );
+  total(
+    "alphapulse_book_resyncs_total",
+    "Per-symbol book resyncs started.",
+    ["exchange", "symbol"],
+    perSymbol(counters.resyncs),
+  );
+  total(
+    "alphapulse_trade_duplicates_total",
+    "Trades dropped as already seen.",
+    ["exchange", "symbol"],
+    (c) => {
+      for (const s of symbols) c.set({ exchange, symbol: s.symbol }, publisher.trades[s.id]!.duplicates);
+    },
+  );
+  total(
+    "alphapulse_trade_id_gaps_total",
+    "Trade ids skipped (venues with sequential ids).",
+    ["exchange", "symbol"],
+    (c) => {
+      for (const s of symbols) c.set({ exchange, symbol: s.symbol }, publisher.trades[s.id]!.missing);
+    },
+  );
+  total("alphapulse_ring_records_written_total", "Records written to the ring.", ["exchange"], (c) =>
+    c.set({ exchange }, publisher.recordsWritten),
+  );
+  total(
+    "alphapulse_rest_requests_total",
+    "REST requests by result (status code or error).",
+    ["exchange", "result"],
+    (c) => {
+      for (const [result, n] of rest.results) c.set({ exchange, result }, n);
+    },
+  );
+}
+
+/** What holds now, per book and per connection, as gauges. */
+function registerStates(registers: Registry[], sources: CollectorMetricsSources): void {
+  const { exchange, symbols, counters, publisher, connections } = sources;
+  new Gauge({
+    name: "alphapulse_book_valid",
+    help: "1 while the symbol's book is valid, else 0.",
+    labelNames: ["exchange", "symbol"],
+    registers,
+    collect() {
+      for (const s of symbols) {
+        this.set({ exchange, symbol: s.symbol }, publisher.status[s.id] === BookStatus.Valid ? 1 : 0);
+      }
+    },
+  });
+  new Gauge({
+    name: "alphapulse_book_integrity",
+    help: "1 while the check (checksum, sequence) guards the symbol's book, else 0.",
+    labelNames: ["exchange", "symbol", "check"],
+    registers,
+    collect() {
+      for (const [check, guarded] of Object.entries(counters.guards)) {
+        for (const s of symbols) this.set({ exchange, symbol: s.symbol, check }, guarded[s.id]!);
+      }
+    },
+  });
+  new Gauge({
+    name: "alphapulse_connected",
+    help: "1 while the connection is open.",
+    labelNames: ["exchange", "connection"],
+    registers,
+    collect() {
+      for (const conn of connections) this.set({ exchange, connection: conn.name }, conn.connected ? 1 : 0);
+    },
+  });
+  new Gauge({
+    name: "alphapulse_last_message_age_seconds",
+    help: "Seconds since the connection's last frame.",
+    labelNames: ["exchange", "connection"],
+    registers,
+    collect() {
+      const now = Date.now();
+      for (const conn of connections) {
+        const age = conn.lastFrameAt === 0 ? -1 : (now - conn.lastFrameAt) / 1000;
+        this.set({ exchange, connection: conn.name }, age);
+      }
+    },
+  });
 }

@@ -4,14 +4,18 @@
 // capture (Binance snapshots, metadata) are served back from it; one JSON summary line at the end.
 import { basename } from "node:path";
 import { ConfigError, type Env, readCommonConfig, Settings } from "../config.ts";
-import { VENUES } from "../exchanges/registry.ts";
+import { VENUE_DEFINITIONS } from "../exchanges/registry.ts";
 import { type StreamHandle, UnknownSymbolError, type VenueDefinition } from "../exchanges/venue.ts";
 import { type Logger, log } from "../log.ts";
 import { BookStatus, type SymbolSpec } from "../shm/layout.ts";
 import { RingWriter } from "../shm/ring-writer.ts";
 import { TokenBucket } from "./budget.ts";
 import { type CaptureEntry, NotCapturedError, parseCapture, RecordedRest } from "./capture.ts";
+import { readCollectorConfig } from "./config.ts";
 import { wireVenue } from "./ingest.ts";
+
+/** Where a replayed venue thinks it is connected: nothing is ever dialled there. */
+const REPLAY_ENDPOINTS = { wsUrl: "ws://replay", restUrl: "http://replay" };
 
 /** A captured connection being replayed: it accepts what the venue sends and drops it. */
 class ReplayStream implements StreamHandle {
@@ -62,7 +66,7 @@ async function resolveSpecs(
     return specs;
   }
   try {
-    return await definition.resolveSymbols(symbols, { wsUrl: "ws://replay", restUrl: "http://replay" }, rest);
+    return await definition.resolveSymbols(symbols, REPLAY_ENDPOINTS, rest);
   } catch (error) {
     if (error instanceof NotCapturedError) {
       throw new ConfigError("FILE", `the capture holds no ${definition.name} metadata answer (${error.url})`);
@@ -78,20 +82,15 @@ export async function replayFiles(
 ): Promise<ReplaySummary> {
   const settings = new Settings(env);
   const common = readCommonConfig(settings);
-  const exchange = settings.oneOf("EXCHANGE", Object.keys(VENUES) as (keyof typeof VENUES)[], "kraken");
-  const definition: VenueDefinition = VENUES[exchange];
-  const symbols = settings.list("SYMBOLS", []).map((s) => s.toUpperCase());
-  if (symbols.length === 0) throw new ConfigError("SYMBOLS", "give the symbols to replay, e.g. BTC-USD");
-  const depth = settings.int("BOOK_DEPTH", definition.defaultDepth, 1, 1000);
+  const config = readCollectorConfig(settings, "-replay");
+  const { exchange, symbols, depth } = config;
+  const definition: VenueDefinition = VENUE_DEFINITIONS[exchange];
   const speed = settings.oneOf("REPLAY_SPEED", ["max", "recorded"], "max");
-  const ringName = settings.string("RING_NAME", `${exchange}-replay`);
-  const capacity = settings.int("RING_CAPACITY", 1 << 18, 1024, 1 << 30);
   if (files.length === 0) throw new ConfigError("FILE", "give one or more capture files to replay");
 
   const tagged: TaggedEntry[] = [];
   for (const file of files) {
-    const fallback = definition.name === "coinbase" ? "coinbase-trades" : definition.name;
-    const stream = streamOfFile(exchange, file, fallback);
+    const stream = streamOfFile(exchange, file, definition.replayStream);
     for (const entry of parseCapture(await Bun.file(file).text())) tagged.push({ entry, stream });
   }
   // Several connections' files interleave by receive time (sort is stable within a file).
@@ -106,9 +105,9 @@ export async function replayFiles(
   }
   const writer = RingWriter.create({
     dir: common.sharedMemoryPath,
-    name: ringName,
+    name: config.ringName,
     exchange,
-    capacity,
+    capacity: config.ringCapacity,
     bookDepth: depth,
     symbols: specs,
   });
@@ -116,12 +115,11 @@ export async function replayFiles(
     definition,
     writer,
     depth,
-    maxLevels: Math.max(depth, 5000),
-    wsUrl: "ws://replay",
-    restUrl: "http://replay",
+    wsUrl: REPLAY_ENDPOINTS.wsUrl,
+    restUrl: REPLAY_ENDPOINTS.restUrl,
     rest,
     budget: new TokenBucket(1e12, 1e12),
-    maxFrameBytes: 1 << 30,
+    maxFrameBytes: config.maxFrameBytes,
     log: logger,
   });
   const streams = new Map<string, ReplayStream>();

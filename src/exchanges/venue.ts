@@ -1,7 +1,8 @@
 // The one small interface every exchange implements: resolve symbols from the venue's
 // metadata, say which connections it needs, subscribe, and turn each raw frame into
-// normalized events on a FeedSink (the collector's books and ring). A venue lives in one
-// folder and is listed once in registry.ts.
+// normalized events on a FeedSink (the collector's books and ring). Every fact about a venue
+// (limits, depth caps, its connections) lives in its folder behind this interface; the folder
+// is listed once in registry.ts (docs/adding-a-venue.md).
 import type { OrderBook } from "../book/order-book.ts";
 import type { Logger } from "../log.ts";
 import type { StatusReason, SymbolInfo, SymbolSpec } from "../shm/layout.ts";
@@ -30,9 +31,17 @@ export interface FeedSink {
   isValid(symbolId: number): boolean;
 }
 
+/** What guards a book's exactness: the venue's checksum, or its update sequence. */
+export type BookCheck = "checksum" | "sequence";
+
 /** Counters a venue reports into (the runtime owns the metric names). */
 export interface VenueCounters {
   message(type: string): void;
+  /**
+   * Whether `check` guards the symbol's book now. A venue reports each check it applies (once is
+   * enough), and reports a checksum off when the venue stops sending one.
+   */
+  guardedBy(symbolId: number, check: BookCheck, on: boolean): void;
   /** A frame the venue could not understand: kind is malformed, unknown_type or oversized. */
   parseError(kind: string, detail: string, frame: string): void;
   sequenceGap(symbolId: number): void;
@@ -59,6 +68,13 @@ export interface StreamPlan {
   readonly watchdogMs: number;
   /** Reconnect before the venue's connection lifetime runs out (0: never). */
   readonly maxLifetimeMs: number;
+  /**
+   * For venues that close a quiet connection unless the client speaks: the runtime sends `text`
+   * once no frame has arrived for `idleMs`, and again every `idleMs` while it stays quiet. The
+   * answer is an ordinary frame for the venue's onFrame; the watchdog still decides when the
+   * link is dead.
+   */
+  readonly keepalive?: { readonly idleMs: number; readonly text: string };
 }
 
 /** An HTTP GET the venue may use (snapshots, metadata); honours 429 Retry-After and 418. */
@@ -125,6 +141,17 @@ export interface VenueDefinition {
   readonly defaultWsUrl: string;
   readonly defaultRestUrl: string;
   readonly defaultDepth: number;
+  /**
+   * Levels per side each exact book keeps for a view `viewDepth` deep: room for everything the
+   * venue may send before levels fall out of view (a deep REST snapshot, one frame's inserts
+   * before its deletes). The worst levels beyond it are dropped.
+   */
+  bookLevels(viewDepth: number): number;
+  /**
+   * The connection (a StreamPlan name) that `replay` hands a capture's frames to when the file
+   * name does not say which connection recorded them (captures made by other tools).
+   */
+  readonly replayStream: string;
   /** Trade ids that go up by one per trade, so a jump is a gap worth counting. */
   readonly sequentialTradeIds: boolean;
   /** New connections a second the venue allows from one IP: the runtime spaces them out. */

@@ -62,6 +62,41 @@ export class RingBusyError extends Error {
   }
 }
 
+/**
+ * The one-writer lock of dir/name.ring: an flock on `<name>.lock` beside it. A writer process
+ * takes it before anything that others could see or that could still fail (a collector takes it
+ * before it connects to its exchange); RingWriter.create takes it itself when not handed one.
+ */
+export class RingLock {
+  private fd: number | null;
+
+  private constructor(
+    /** The ring file this lock guards. */
+    readonly path: string,
+    fd: number,
+  ) {
+    this.fd = fd;
+  }
+
+  /** Takes the lock of ring `name` in `dir` (creating `dir`), or throws RingBusyError. */
+  static acquire(dir: string, name: string): RingLock {
+    mkdirSync(dir, { recursive: true, mode: 0o750 });
+    const path = ringPath(dir, name);
+    const lockPath = `${path.slice(0, -".ring".length)}.lock`;
+    const fd = openFile(lockPath, O_RDWR | O_CREAT, 0o600);
+    if (!tryLockExclusive(fd, lockPath)) {
+      closeFile(fd);
+      throw new RingBusyError(path);
+    }
+    return new RingLock(path, fd);
+  }
+
+  release(): void {
+    if (this.fd !== null) closeFile(this.fd);
+    this.fd = null;
+  }
+}
+
 const WORDS_PER_SLOT = SLOT_SIZE / 4;
 const HEADER_NEXT_SEQ = H.nextSeq / 8; // index into the Float64Array view
 const HEADER_HEARTBEAT = H.heartbeatMs / 8;
@@ -84,7 +119,7 @@ export class RingWriter {
   readonly capacity: number;
   readonly bookDepth: number;
   readonly symbols: readonly SymbolInfo[];
-  private readonly lockFd: number;
+  private readonly lock: RingLock;
   private mapping: Mapping | null;
   private readonly i32: Int32Array;
   private readonly u32: Uint32Array;
@@ -126,7 +161,7 @@ export class RingWriter {
 
   private constructor(
     options: RingWriterOptions,
-    lockFd: number,
+    lock: RingLock,
     generation: number,
     previous: PreviousCounts | null,
   ) {
@@ -153,7 +188,7 @@ export class RingWriter {
     });
     this.connectionCount = previous === null ? 0 : previous.connection + 1;
     this.path = ringPath(options.dir, options.name);
-    this.lockFd = lockFd;
+    this.lock = lock;
     this.generation = generation;
     this.capacity = capacity;
     this.bookDepth = bookDepth;
@@ -224,31 +259,29 @@ export class RingWriter {
 
   /**
    * Creates the next generation of the ring at dir/name.ring. Takes the ring's lock (a second
-   * writer gets RingBusyError), writes the new file beside the old, renames it into place, then
-   * marks the old file Retired so its readers re-open the path.
+   * writer gets RingBusyError) unless handed it already taken, writes the new file beside the
+   * old, renames it into place, then marks the old file Retired so its readers re-open the path.
+   * The writer owns the lock from here: close() releases it, and so does a failed create.
    */
-  static create(options: RingWriterOptions): RingWriter {
+  static create(options: RingWriterOptions, taken?: RingLock): RingWriter {
     validateOptions(options);
-    mkdirSync(options.dir, { recursive: true, mode: 0o750 });
     const path = ringPath(options.dir, options.name);
-    const lockPath = `${path.slice(0, -".ring".length)}.lock`;
-    const lockFd = openFile(lockPath, O_RDWR | O_CREAT, 0o600);
-    if (!tryLockExclusive(lockFd, lockPath)) {
-      closeFile(lockFd);
-      throw new RingBusyError(path);
+    if (taken !== undefined && taken.path !== path) {
+      throw new Error(`the lock handed over guards ${taken.path}, not ${path}`);
     }
+    const lock = taken ?? RingLock.acquire(options.dir, options.name);
     try {
       const previous = openPrevious(path);
       const writer = new RingWriter(
         options,
-        lockFd,
+        lock,
         previous ? previous.generation + 1 : 1,
         previous?.counts ?? null,
       );
       previous?.retire();
       return writer;
     } catch (error) {
-      closeFile(lockFd);
+      lock.release();
       throw error;
     }
   }
@@ -481,7 +514,7 @@ export class RingWriter {
     Atomics.store(this.i32, H.state / 4, RingState.Closed);
     unmap(this.mapping);
     this.mapping = null;
-    closeFile(this.lockFd);
+    this.lock.release();
   }
 
   private bookBase(symbolId: number): number {

@@ -1,11 +1,13 @@
 // `alphapulse simulate`: the exchange simulator as a service. Settings from the environment
-// (SIMULATOR_*), the venue URLs logged at start, a clean stop on SIGTERM/SIGINT.
+// (SIMULATOR_*, and each venue's own), the venue URLs logged at start, a clean stop on
+// SIGTERM/SIGINT.
 import { ConfigError, type Env, Settings } from "../config.ts";
+import { SIMULATED_VENUES, type SimulatedVenueName } from "../exchanges/simulators.ts";
 import { onShutdown } from "../lifecycle.ts";
 import { log } from "../log.ts";
-import { COINBASE_DEFAULTS, type CoinbaseTradeSide } from "./coinbase.ts";
-import { type SimulatorOptions, startSimulator } from "./index.ts";
-import { DEFAULT_SYMBOLS, parseSymbol, UnknownSymbolError } from "./instruments.ts";
+import { DEFAULT_SYMBOLS, type SimulatorOptions, startSimulator, type VenueOptions } from "./index.ts";
+import { parseSymbol, UnknownSymbolError } from "./instruments.ts";
+import type { SimulatedVenue } from "./venue.ts";
 
 export function readSimulatorOptions(env: Env): SimulatorOptions {
   const settings = new Settings(env);
@@ -18,22 +20,20 @@ export function readSimulatorOptions(env: Env): SimulatorOptions {
       throw error;
     }
   }
-  const host = settings.string("SIMULATOR_HOST", "127.0.0.1");
+  const venueOptions: Record<string, unknown> = {};
+  for (const name of Object.keys(SIMULATED_VENUES) as SimulatedVenueName[]) {
+    const venue: SimulatedVenue = SIMULATED_VENUES[name];
+    if (venue.readSettings !== undefined) venueOptions[name] = venue.readSettings(settings);
+  }
   return {
+    ...(venueOptions as VenueOptions),
     port: settings.port("SIMULATOR_PORT", 9100),
-    hostname: host,
+    hostname: settings.string("SIMULATOR_HOST", "127.0.0.1"),
     symbols,
     seed: settings.int("SIMULATOR_SEED", 1, 0, 2 ** 32 - 1),
     updatesPerSecond: settings.int("SIMULATOR_UPDATES_PER_SECOND", 20, 0, 100_000),
     tradesPerSecond: settings.int("SIMULATOR_TRADES_PER_SECOND", 2, 0, 100_000),
     bookLevels: settings.int("SIMULATOR_BOOK_LEVELS", 1_000, 10, 20_000),
-    coinbase: {
-      tradeSide: settings.oneOf<CoinbaseTradeSide>(
-        "SIMULATOR_COINBASE_TRADE_SIDE",
-        ["maker", "taker"],
-        COINBASE_DEFAULTS.tradeSide,
-      ),
-    },
   };
 }
 

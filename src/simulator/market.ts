@@ -29,8 +29,8 @@ export interface MarketEvent {
   readonly trade: Trade | undefined;
 }
 
-/** One side of the book, best level first. */
-export class BookSide {
+/** One side of the synthetic market's book, best level first. */
+export class MarketSide {
   /** Prices, best first (descending for bids, ascending for asks). */
   private readonly prices: number[] = [];
   private readonly sizes = new Map<number, number>();
@@ -112,8 +112,8 @@ export interface MarketOptions {
 const RECENT_TRADES = 50;
 
 export class Market {
-  readonly bids = new BookSide("bid");
-  readonly asks = new BookSide("ask");
+  readonly bids = new MarketSide("bid");
+  readonly asks = new MarketSide("ask");
   /** Id of the last update made (Binance's u, a level-change counter elsewhere). */
   updateId: number;
   lastTradeId: number;
@@ -134,7 +134,7 @@ export class Market {
     for (let i = RECENT_TRADES; i > 0; i--) this.trade([], options.openedMs - i * 1_000);
   }
 
-  side(side: Side): BookSide {
+  side(side: Side): MarketSide {
     return side === "bid" ? this.bids : this.asks;
   }
 
@@ -176,14 +176,14 @@ export class Market {
     }
   }
 
-  private resize(book: BookSide, changes: LevelChange[]): void {
+  private resize(book: MarketSide, changes: LevelChange[]): void {
     const price = book.priceAt(Math.min(this.random.geometric(0.15), book.count - 1));
     if (price === undefined) this.insert(book, changes);
     else this.apply(book, price, this.randomSize(), changes);
   }
 
   /** A new level near the top, or (sometimes) inside the spread, which moves the inside. */
-  private insert(book: BookSide, changes: LevelChange[]): void {
+  private insert(book: MarketSide, changes: LevelChange[]): void {
     const other = book === this.bids ? this.asks : this.bids;
     const best = book.priceAt(0);
     const otherBest = other.priceAt(0);
@@ -201,7 +201,7 @@ export class Market {
     this.apply(book, price, this.randomSize(), changes);
   }
 
-  private remove(book: BookSide, changes: LevelChange[]): void {
+  private remove(book: MarketSide, changes: LevelChange[]): void {
     const price = book.priceAt(Math.min(this.random.geometric(0.2), book.count - 1));
     if (price !== undefined) this.apply(book, price, 0, changes);
   }
@@ -236,7 +236,7 @@ export class Market {
     }
   }
 
-  private apply(book: BookSide, price: number, size: number, changes: LevelChange[]): void {
+  private apply(book: MarketSide, price: number, size: number, changes: LevelChange[]): void {
     if (book.sizeOf(price) === size) return;
     book.set(price, size);
     changes.push({ side: book.side, price, size });

@@ -1,15 +1,35 @@
 // What every simulated venue shares: its markets (one per symbol, seeded), the timer that runs
 // them at the configured rates, the fault book, frame accounting, and the socket plumbing that
-// index.ts routes to. Each venue subclass owns its wire protocol.
+// index.ts routes to; and SimulatedVenue, what a venue folder's simulator.ts exports. Each
+// venue subclass owns its wire protocol.
 import type { ServerWebSocket } from "bun";
+import type { Settings } from "../config.ts";
 import { formatScaled } from "../market/decimal.ts";
 import { FaultBook, FaultError, type FaultKind, type FaultSpec } from "./faults.ts";
-import { type Instrument, instrumentFor, type Venue } from "./instruments.ts";
+import { type Instrument, instrumentFor, type ListingRule } from "./instruments.ts";
 import { Market, type MarketEvent } from "./market.ts";
 import { Random } from "./random.ts";
 
+/** A venue as the simulator runs it; listed in src/exchanges/simulators.ts. */
+export interface SimulatedVenue<Options = unknown> {
+  /** The exchange name: the simulator serves the venue under /<name>. */
+  readonly name: string;
+  /** The WebSocket endpoint a collector dials, below /<name> ("/v2" for Kraken, "" when none). */
+  readonly wsPath: string;
+  /** Symbols the demo collects from this venue; the simulator serves every venue's by default. */
+  readonly demoSymbols: readonly string[];
+  /** Fault kinds it can inject. */
+  readonly faults: readonly FaultKind[];
+  /** Its spelling and precisions of a pair. */
+  readonly listing: ListingRule;
+  /** Its own SIMULATOR_* settings, when it has any. */
+  readSettings?(settings: Settings): Partial<Options>;
+  /** Its protocol over markets of `settings`; `options` override its defaults. */
+  create(settings: MarketSettings, options?: Partial<Options>): VenueSimulator;
+}
+
 export interface SocketData {
-  readonly venue: Venue;
+  readonly venue: string;
   /** The upgrade request's URL (Binance reads its streams from it). */
   readonly url: URL;
 }
@@ -28,7 +48,7 @@ export interface MarketSettings {
 
 /** The book a venue's clients should hold after the last frame sent, as exact decimal strings. */
 export interface TrueBook {
-  readonly venue: Venue;
+  readonly venue: string;
   readonly symbol: string;
   readonly venueSymbol: string;
   readonly bids: [string, string][];
@@ -84,18 +104,22 @@ export abstract class VenueSimulator {
   private lastTick = 0;
   private readonly totalRate: number;
 
+  readonly venue: string;
+  /** Kinds this venue can inject. */
+  private readonly supportedFaults: readonly FaultKind[];
+
   constructor(
-    readonly venue: Venue,
+    definition: SimulatedVenue,
     protected readonly settings: MarketSettings,
-    /** Kinds this venue can inject. */
-    private readonly supportedFaults: readonly FaultKind[],
     private readonly tickMs: number,
   ) {
+    this.venue = definition.name;
+    this.supportedFaults = definition.faults;
     this.totalRate = settings.updatesPerSecond + settings.tradesPerSecond;
     const tradeShare = this.totalRate === 0 ? 0 : settings.tradesPerSecond / this.totalRate;
     for (const symbol of settings.symbols) {
-      const instrument = instrumentFor(venue, symbol);
-      const random = new Random(settings.seed, `${venue}:${symbol}`);
+      const instrument = instrumentFor(definition, symbol);
+      const random = new Random(settings.seed, `${this.venue}:${symbol}`);
       const market = new Market(instrument, random, {
         levels: settings.bookLevels,
         tradeShare,

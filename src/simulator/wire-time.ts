@@ -18,12 +18,6 @@ export function rfc3339(digits: 6 | 9): string {
   return `${whole}.${fraction}Z`;
 }
 
-/** Coinbase's heartbeat current_time, e.g. "2026-04-07 14:30:10.000000000+00:00". */
-export function spacedTime(): string {
-  const text = rfc3339(9);
-  return `${text.slice(0, 10)} ${text.slice(11, -1)}+00:00`;
-}
-
 /** RFC3339 with microseconds for a millisecond epoch time (trade times). */
 export function rfc3339OfMs(ms: number): string {
   return `${new Date(ms).toISOString().slice(0, 23)}000Z`;

@@ -1,13 +1,15 @@
 // The Kubernetes manifests as the cluster would get them (kubectl kustomize), and the checks the
 // ops tests run on them: schema validation (kubernetes-models), unknown fields (kubernetes-types
-// under tsc), and our own rules (probes, limits, non-root, read-only root, settings, ports).
-// AlphaPulse containers (our image) are held to the binary's own settings and ports; every
-// container, ours or not (NATS and its exporter), to the security and resource rules.
+// under tsc), and our own rules (probes, limits, non-root, read-only root, settings, ports, a
+// collector and open network paths for every registered venue). AlphaPulse containers (our image)
+// are held to the binary's own settings and ports; every container, ours or not (NATS and its
+// exporter), to the security and resource rules.
 import { mkdirSync, rmSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { readBroadcastConfig } from "../../src/broadcast/main.ts";
 import { readCollectorConfig } from "../../src/collector/config.ts";
-import { type Env, readCommonConfig, Settings } from "../../src/config.ts";
+import { type Env, readCommonConfig, readProcessConfig, Settings } from "../../src/config.ts";
+import { EXCHANGE_NAMES, VENUE_DEFINITIONS } from "../../src/exchanges/registry.ts";
 import { MODES } from "../../src/main.ts";
 import { readSimulatorOptions } from "../../src/simulator/main.ts";
 import { portDefault, REPO_ROOT, type SettingUse } from "./ops-source-settings.ts";
@@ -189,8 +191,9 @@ function podTemplates(objects: K8sObject[]): { owner: string; template: PodTempl
  */
 function refusedSettings(mode: string, env: Env): string | undefined {
   try {
+    const settings = new Settings(env);
+    readProcessConfig(settings);
     if (mode === "collect") {
-      const settings = new Settings(env);
       readCommonConfig(settings);
       readCollectorConfig(settings);
     } else if (mode === "broadcast") readBroadcastConfig(env);
@@ -335,6 +338,81 @@ function selects(selector: Record<string, string> | undefined, labels: Record<st
   return selector !== undefined && Object.entries(selector).every(([key, value]) => labels[key] === value);
 }
 
+type PolicyPort = { protocol?: string; port?: number | string };
+type PolicySpec = {
+  podSelector?: { matchLabels?: Record<string, string> };
+  ingress?: {
+    from?: { namespaceSelector?: { matchLabels?: Record<string, string> } }[];
+    ports?: PolicyPort[];
+  }[];
+  egress?: { ports?: PolicyPort[] }[];
+};
+
+/** The TCP port a URL reaches (its own, or its scheme's). */
+function urlPort(url: string): number {
+  const parsed = new URL(url);
+  if (parsed.port !== "") return Number(parsed.port);
+  return parsed.protocol === "wss:" || parsed.protocol === "https:" ? 443 : 80;
+}
+
+/**
+ * Every venue in src/exchanges/registry.ts runs in every pod: a `<venue>-collector` container
+ * with EXCHANGE=<venue>. Each container's metrics port is in a Service and open to Prometheus
+ * (namespace monitoring) in the NetworkPolicies that select the pod, which also let the pod
+ * reach each venue's endpoints.
+ */
+function venueRules(owner: string, template: PodTemplate, spec: PodSpec, objects: K8sObject[]): string[] {
+  const problems: string[] = [];
+  for (const venue of EXCHANGE_NAMES) {
+    const name = `${venue}-collector`;
+    const container = spec.containers.find((c) => c.name === name);
+    const exchange = container?.env?.find((variable) => variable.name === "EXCHANGE")?.value;
+    if (exchange !== venue)
+      problems.push(`${owner}: no collector container for ${venue} (${name} with EXCHANGE=${venue})`);
+  }
+  const policies = objects
+    .filter((object) => object.kind === "NetworkPolicy")
+    .map((object) => ({ spec: object.spec as PolicySpec }))
+    .filter(({ spec: policy }) => policy.podSelector?.matchLabels !== undefined)
+    .filter(({ spec: policy }) => selects(policy.podSelector?.matchLabels, template.metadata?.labels));
+  const allows = (rules: { ports?: PolicyPort[] }[] | undefined, port: number) =>
+    (rules ?? []).some((rule) =>
+      (rule.ports ?? []).some((p) => (p.protocol ?? "TCP") === "TCP" && p.port === port),
+    );
+  const fromMonitoring = (policy: PolicySpec) =>
+    (policy.ingress ?? []).filter((rule) =>
+      (rule.from ?? []).some(
+        (peer) => peer.namespaceSelector?.matchLabels?.["kubernetes.io/metadata.name"] === "monitoring",
+      ),
+    );
+  const servicePorts = objects
+    .filter((object) => object.kind === "Service")
+    .map((object) => object.spec as { selector?: Record<string, string>; ports: { targetPort?: unknown }[] })
+    .filter((service) => selects(service.selector, template.metadata?.labels))
+    .flatMap((service) => service.ports.map((port) => port.targetPort));
+  for (const container of spec.containers) {
+    for (const port of (container.ports ?? []).filter((p) => p.name?.endsWith("-metrics"))) {
+      if (!policies.some(({ spec: policy }) => allows(fromMonitoring(policy), port.containerPort))) {
+        problems.push(
+          `${owner}: metrics port ${port.containerPort} of ${container.name} is not open to Prometheus`,
+        );
+      }
+      if (!servicePorts.includes(port.name) && !servicePorts.includes(port.containerPort)) {
+        problems.push(`${owner}: metrics port ${port.name} of ${container.name} is in no Service`);
+      }
+    }
+  }
+  for (const venue of EXCHANGE_NAMES) {
+    const definition = VENUE_DEFINITIONS[venue];
+    for (const url of [definition.defaultWsUrl, definition.defaultRestUrl].filter((u) => u !== "")) {
+      if (!policies.some(({ spec: policy }) => allows(policy.egress, urlPort(url)))) {
+        problems.push(`${owner}: egress to ${venue} at ${url} (port ${urlPort(url)}) is not allowed`);
+      }
+    }
+  }
+  return problems;
+}
+
 /** Our rules for every rendered object; returns one line per violation, empty when all hold. */
 export function ruleViolations(objects: K8sObject[], settings: Map<string, SettingUse[]>): string[] {
   const problems: string[] = [];
@@ -357,6 +435,7 @@ export function ruleViolations(objects: K8sObject[], settings: Map<string, Setti
     if (template.metadata?.annotations?.["prometheus.io/scrape"] !== "true") {
       problems.push(`${owner}: no prometheus.io/scrape annotation`);
     }
+    problems.push(...venueRules(owner, template, spec, objects));
   }
   for (const service of objects.filter((object) => object.kind === "Service")) {
     const serviceSpec = service.spec as {

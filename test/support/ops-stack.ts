@@ -3,6 +3,8 @@
 // ports it picks itself, with a /dev/shm/ap-test-ops-* directory. Everything it starts, it stops
 // and removes.
 import { rmSync } from "node:fs";
+import type { ExchangeName } from "../../src/exchanges/registry.ts";
+import { SIMULATED_VENUES } from "../../src/exchanges/simulators.ts";
 import {
   type BroadcasterProcess,
   type CollectorProcess,
@@ -14,15 +16,6 @@ import {
   startSimulatorProcess,
 } from "./mode-process.ts";
 import { httpStatus, waitFor } from "./wait.ts";
-
-export type StackVenue = "kraken" | "binance" | "coinbase";
-
-/** Symbols each collector follows: two a venue, listed by the simulator under every venue. */
-const SYMBOLS: Record<StackVenue, string> = {
-  kraken: "BTC-USD,ETH-USD",
-  binance: "BTC-USDT,ETH-USDT",
-  coinbase: "BTC-USD,ETH-USD",
-};
 
 export class OpsStack {
   readonly shmDir: string;
@@ -43,11 +36,11 @@ export class OpsStack {
     return this.simulatorProcess;
   }
 
+  /** The simulator, serving every venue's demo symbols. */
   async startSimulator(): Promise<SimulatorProcess> {
     this.simulatorProcess = await this.track(
       startSimulatorProcess(
         {
-          SIMULATOR_SYMBOLS: "BTC-USD,ETH-USD,BTC-USDT,ETH-USDT",
           SIMULATOR_UPDATES_PER_SECOND: "50",
           SIMULATOR_TRADES_PER_SECOND: "10",
         },
@@ -57,12 +50,17 @@ export class OpsStack {
     return this.simulatorProcess;
   }
 
-  startCollector(venue: StackVenue): Promise<CollectorProcess> {
+  /** A collector of the venue's demo symbols, pointed at the simulator. */
+  startCollector(venue: ExchangeName): Promise<CollectorProcess> {
     return this.track(
       startCollectorProcess(
         venue,
         this.simulator.urls,
-        { SYMBOLS: SYMBOLS[venue], SHARED_MEMORY_PATH: this.shmDir, RING_CAPACITY: "16384" },
+        {
+          SYMBOLS: SIMULATED_VENUES[venue].demoSymbols.join(","),
+          SHARED_MEMORY_PATH: this.shmDir,
+          RING_CAPACITY: "16384",
+        },
         this.command,
       ),
     );

@@ -1,6 +1,7 @@
 // Test support: one venue wired to a real Publisher and a real ring in /dev/shm, fed frame by
 // frame through the same FrameIngest the collector uses. The stream handle records what the
 // venue sends, since these tests replay captured frames instead of a live connection.
+import { spyOn } from "bun:test";
 import { rmSync } from "node:fs";
 import { TokenBucket } from "../../src/collector/budget.ts";
 import type { CollectorCounters } from "../../src/collector/counters.ts";
@@ -12,6 +13,20 @@ import type { SymbolSpec } from "../../src/shm/layout.ts";
 import { RingWriter } from "../../src/shm/ring-writer.ts";
 
 let harnessCount = 0;
+
+/**
+ * How many times `run` called JSON.parse: 0 shows that a venue read its frames in place (its
+ * fast path), more that they went through the JSON path.
+ */
+export function jsonParseCalls(run: () => void): number {
+  const spy = spyOn(JSON, "parse");
+  try {
+    run();
+    return spy.mock.calls.length;
+  } finally {
+    spy.mockRestore();
+  }
+}
 
 /** A stand-in connection: it records what the venue sends and asks. */
 export class RecordingStream implements StreamHandle {
@@ -45,7 +60,7 @@ export class VenueHarness implements StreamHandle {
   constructor(
     definition: VenueDefinition,
     specs: SymbolSpec[],
-    options: { depth?: number; maxLevels?: number; rest?: RestClient } = {},
+    options: { depth?: number; rest?: RestClient } = {},
   ) {
     this.name = definition.name;
     const depth = options.depth ?? 10;
@@ -62,7 +77,6 @@ export class VenueHarness implements StreamHandle {
       definition,
       writer: this.writer,
       depth,
-      maxLevels: options.maxLevels ?? 5000,
       wsUrl: "ws://127.0.0.1:1/unused",
       restUrl: "http://127.0.0.1:1/unused",
       rest: options.rest ?? { getJson: () => Promise.reject(new Error("no REST in this test")) },

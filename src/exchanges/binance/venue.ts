@@ -1,4 +1,4 @@
-// Binance spot (PROTOCOLS.md section 2): one combined stream (`trade`, `depth@100ms`) plus a
+// Binance spot (docs/exchanges/binance.md): one combined stream (`trade`, `depth@100ms`) plus a
 // REST depth snapshot per symbol, synced by Binance's official procedure with continuity
 // (U == previous u + 1) checked on every event; a gap resyncs that symbol alone. Symbols and
 // precisions come from /api/v3/exchangeInfo. Trade side: `m` true means the buyer was the
@@ -29,10 +29,18 @@ const WATCHDOG_MS = 60_000;
 /** Connections last 24 h: roll over well before. */
 const MAX_LIFETIME_MS = 23.5 * 3600_000;
 
-/** REST depth limit and its request weight (rest-api.md): deep enough to refill the view. */
+/** The deepest REST depth snapshot Binance serves. */
+export const MAX_DEPTH_LIMIT = 5_000;
+
+/** Request weight of a REST depth snapshot by its limit. */
+export function depthWeight(limit: number): number {
+  return limit <= 100 ? 5 : limit <= 500 ? 25 : limit <= 1_000 ? 50 : 250;
+}
+
+/** The REST depth limit to ask for: deep enough to refill the view. */
 function binanceSnapshotLimit(viewDepth: number): { limit: number; weight: number } {
-  if (viewDepth <= 100) return { limit: 1000, weight: 50 };
-  return { limit: 5000, weight: 250 };
+  const limit = viewDepth <= 100 ? 1_000 : MAX_DEPTH_LIMIT;
+  return { limit, weight: depthWeight(limit) };
 }
 
 /** The hash the trade fast path computes over a trade stream's name ("btcusdt@trade"). */
@@ -119,6 +127,9 @@ export const binance: VenueDefinition = {
   defaultWsUrl: "wss://data-stream.binance.vision",
   defaultRestUrl: "https://data-api.binance.vision",
   defaultDepth: 100,
+  // Snapshots go as deep as Binance serves; diffs may add levels below, which fall off.
+  bookLevels: (viewDepth) => Math.max(viewDepth, MAX_DEPTH_LIMIT),
+  replayStream: "binance",
   sequentialTradeIds: true,
   // 300 connection attempts per 5 minutes per IP.
   connectionsPerSecond: 1,
@@ -161,7 +172,7 @@ export const binance: VenueDefinition = {
   create: (context) => new BinanceVenue(context),
 };
 
-export class BinanceVenue implements Venue {
+class BinanceVenue implements Venue {
   readonly streams: readonly StreamPlan[];
   private readonly ids = new Map<string, number>();
   /** Symbol id by streamHash of its trade stream, for the trade fast path (collisions left out). */
@@ -177,8 +188,6 @@ export class BinanceVenue implements Venue {
   private readonly sync: DepthSync[];
   private readonly snapshot: { limit: number; weight: number };
   private readonly time = new Uint32Array(2);
-  /** Trade frames read in place rather than through JSON.parse (for tests and the bench). */
-  fastTrades = 0;
   /** Scratch for integers read in place. */
   private readonly fields = new Float64Array(1);
   /** Open connections, newest last; two during a make-before-break rollover. */
@@ -194,7 +203,10 @@ export class BinanceVenue implements Venue {
       if (hashes.indexOf(hashes[i]!) === hashes.lastIndexOf(hashes[i]!))
         this.byHash.set(hashes[i]!, symbol.id);
     });
-    this.sync = context.symbols.map(() => new DepthSync());
+    this.sync = context.symbols.map((symbol) => {
+      context.counters.guardedBy(symbol.id, "sequence", true);
+      return new DepthSync();
+    });
     this.snapshot = binanceSnapshotLimit(context.depth);
     const streams = context.symbols.flatMap((s) => {
       const name = s.venueSymbol.toLowerCase();
@@ -324,7 +336,6 @@ export class BinanceVenue implements Venue {
     const price = parseScaledAt(text, priceAt, priceEnd, symbol.priceDecimals);
     const size = parseScaledAt(text, sizeAt, sizeEnd, symbol.sizeDecimals);
     this.context.counters.message("trade");
-    this.fastTrades++;
     epochMillisInto(tradeTime, this.time);
     const sink = this.context.sink;
     sink.exchangeTime(this.time[0]!, this.time[1]!);

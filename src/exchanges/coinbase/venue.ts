@@ -1,5 +1,5 @@
-// Coinbase Advanced Trade (PROTOCOLS.md section 3): `level2` (channel l2_data, side "offer" is
-// the ask side), `market_trades` and `heartbeats`. sequence_num is one counter per connection
+// Coinbase Advanced Trade (docs/exchanges/coinbase.md): `level2` (channel l2_data, side
+// "offer" is the ask side), `market_trades` and `heartbeats`. sequence_num is one counter per connection
 // across every channel, so a gap cannot be pinned on one product: each product's book gets a
 // connection of its own, and a gap there resubscribes that product alone (fresh snapshot).
 // Trades for all products share one more connection. Precisions come from the products REST.
@@ -22,7 +22,7 @@ import {
 } from "../venue.ts";
 
 /**
- * THE switch for market_trades' disputed `side` (PROTOCOLS.md 3.4). We read it as the MAKER's
+ * THE switch for market_trades' disputed `side` (docs/exchanges/coinbase.md). We read it as the MAKER's
  * side, so the aggressor is the opposite: Coinbase's REST trades and legacy `match` messages
  * document `side` as the maker side ("a buy side indicates a down-tick"), Advanced Trade
  * serves the same trade ids from the same engine, and NautilusTrader's current adapter reached
@@ -33,6 +33,11 @@ export const COINBASE_TRADE_SIDE_IS: "maker" | "taker" = "maker";
 /** Heartbeats arrive every second: five without any frame means the link is gone. */
 const WATCHDOG_MS = 5_000;
 const TRADES_STREAM = "coinbase-trades";
+/**
+ * A level2 snapshot is the whole book, often deeper than this: the best levels a side kept, far
+ * below any view, so deletions near the top still pull real levels into it.
+ */
+const BOOK_LEVELS = 5_000;
 
 function bookStreamName(symbol: SymbolInfo): string {
   return `coinbase-book-${symbol.venueSymbol}`;
@@ -68,8 +73,12 @@ export const coinbase: VenueDefinition = {
   defaultWsUrl: "wss://advanced-trade-ws.coinbase.com",
   defaultRestUrl: "https://api.coinbase.com",
   defaultDepth: 100,
+  bookLevels: (viewDepth) => Math.max(viewDepth, BOOK_LEVELS),
+  // Other tools capture every product on one connection: the trades connection reads any
+  // product's books too.
+  replayStream: TRADES_STREAM,
   sequentialTradeIds: false,
-  // 8 a second per IP (PROTOCOLS.md 3.3); one book connection per product adds up fast.
+  // 8 a second per IP (docs/exchanges/coinbase.md); one book connection per product adds up fast.
   connectionsPerSecond: 6,
   // Messages: half of the 8 a second an unauthenticated IP may send.
   requestBudget: { capacity: 8, perSecond: 4 },
@@ -99,7 +108,7 @@ interface Connection {
   lastSeq: number;
 }
 
-export class CoinbaseVenue implements Venue {
+class CoinbaseVenue implements Venue {
   readonly streams: readonly StreamPlan[];
   private readonly ids = new Map<string, number>();
   private readonly connections = new Map<string, Connection>();
@@ -109,6 +118,7 @@ export class CoinbaseVenue implements Venue {
     const plans: StreamPlan[] = [];
     for (const symbol of context.symbols) {
       this.ids.set(symbol.venueSymbol, symbol.id);
+      context.counters.guardedBy(symbol.id, "sequence", true);
       const name = bookStreamName(symbol);
       this.connections.set(name, { symbol, handle: null, lastSeq: -1 });
       plans.push({ name, url: context.wsUrl, watchdogMs: WATCHDOG_MS, maxLifetimeMs: 0 });

@@ -1,6 +1,6 @@
-// Kraken's book checksum (PROTOCOLS.md 1.3): CRC-32 (zlib's) of the top 10 asks (low to high)
-// then the top 10 bids (high to low), each level as price then qty with the dot and leading
-// zeros removed. At the instrument's precision that text is exactly the scaled integer, so the
+// Kraken's book checksum (docs/exchanges/kraken.md): CRC-32 (zlib's) of the top 10 asks (low
+// to high) then the top 10 bids (high to low), each level as price then qty with the dot and
+// leading zeros removed. At the instrument's precision that text is exactly the scaled integer, so the
 // text is never built: a level's digits go straight into a table-driven CRC.
 //
 // Most of an update's 20 levels are unchanged, only moved by a rank at most, so per level the
@@ -8,7 +8,7 @@
 // text to register r gives advance(r, length) ^ crcFromZero(text), where advance is "feed
 // `length` zero bytes", four table lookups. A kept level then costs that, a new level its
 // digits; levels before the first changed one keep the register they had.
-import type { BookSide, OrderBook } from "../../book/order-book.ts";
+import type { OrderBook, OrderBookSide } from "../../book/order-book.ts";
 
 const CHECKSUM_LEVELS = 10;
 const SLOTS = CHECKSUM_LEVELS * 2;
@@ -87,7 +87,7 @@ export class KrakenChecksum {
    * Feeds one side's checksum levels from slot `first`; `unchanged` says every level before
    * matched the last text's. Returns the slot after the side, plus 0x100 once a level differed.
    */
-  private feedSide(side: BookSide, first: number, unchanged: boolean): number {
+  private feedSide(side: OrderBookSide, first: number, unchanged: boolean): number {
     const last = this.last;
     const next = this.next;
     const lastPrices = last.prices;

@@ -1,6 +1,6 @@
 // Kraken v2 sends prices and sizes as JSON numbers, which JSON.parse would round through
 // doubles. This reads the raw number text of named fields straight from the frame, in order,
-// and scales it exactly (PROTOCOLS.md 1.3, option C, without rewriting the frame).
+// and scales it exactly (docs/exchanges/kraken.md, without rewriting the frame).
 import { parseScaledAt } from "../../market/decimal.ts";
 
 export class NumericFieldReader {

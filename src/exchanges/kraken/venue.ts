@@ -1,4 +1,4 @@
-// Kraken WebSocket v2 (PROTOCOLS.md section 1): symbols and precisions from the `instrument`
+// Kraken WebSocket v2 (docs/exchanges/kraken.md): symbols and precisions from the `instrument`
 // channel, then `book` (checksum verified on every snapshot and update, book truncated to the
 // subscribed depth) and `trade` (side is the taker's) on one connection.
 import type { OrderBook } from "../../book/order-book.ts";
@@ -21,7 +21,7 @@ import { KrakenChecksum } from "./checksum.ts";
 import { NumericFieldReader } from "./numeric-fields.ts";
 
 /** Depths Kraken's book channel accepts. */
-const BOOK_DEPTHS = [10, 25, 100, 500, 1000] as const;
+export const BOOK_DEPTHS = [10, 25, 100, 500, 1000] as const;
 /** Kraken's reconnection guide: no message of any kind for about 5 s means reconnect. */
 const WATCHDOG_MS = 5_000;
 const INSTRUMENT_TIMEOUT_MS = 15_000;
@@ -103,6 +103,10 @@ export const kraken: VenueDefinition = {
   defaultWsUrl: "wss://ws.kraken.com/v2",
   defaultRestUrl: "",
   defaultDepth: 100,
+  // Books are cut to the subscribed depth after every message; a message inserts at most that
+  // many levels a side before its deletes.
+  bookLevels: (viewDepth) => 2 * krakenSubscribeDepth(viewDepth),
+  replayStream: "kraken",
   sequentialTradeIds: true,
   // Cloudflare's limit is about 150 connection attempts per 10 minutes.
   connectionsPerSecond: 0.25,
@@ -122,13 +126,11 @@ export const kraken: VenueDefinition = {
   create: (context) => new KrakenVenue(context),
 };
 
-export class KrakenVenue implements Venue {
+class KrakenVenue implements Venue {
   readonly streams: readonly StreamPlan[];
   private readonly ids = new Map<string, number>();
   private readonly fields = new NumericFieldReader();
   private readonly staged = new StagedLevels();
-  /** Book frames read in place rather than through JSON.parse (for tests and the bench). */
-  fastBooks = 0;
   private readonly checksums: KrakenChecksum[];
   private readonly subscribeDepth: number;
   private stream: StreamHandle | null = null;
@@ -137,7 +139,10 @@ export class KrakenVenue implements Venue {
 
   constructor(private readonly context: VenueContext) {
     for (const symbol of context.symbols) this.ids.set(symbol.venueSymbol, symbol.id);
-    this.checksums = context.symbols.map(() => new KrakenChecksum());
+    this.checksums = context.symbols.map((symbol) => {
+      context.counters.guardedBy(symbol.id, "checksum", true);
+      return new KrakenChecksum();
+    });
     this.subscribeDepth = krakenSubscribeDepth(context.depth);
     this.streams = [{ name: "kraken", url: context.wsUrl, watchdogMs: WATCHDOG_MS, maxLifetimeMs: 0 }];
   }
@@ -320,7 +325,6 @@ export class KrakenVenue implements Venue {
     // The frame is sound: from here on it is applied exactly as the JSON.parse path would.
     const sink = this.context.sink;
     this.context.counters.message("book");
-    this.fastBooks++;
     const book = isSnapshot ? sink.snapshot(id) : sink.book(id);
     if (book === null) return true;
     levels.applyTo(book);

@@ -1,17 +1,23 @@
-// Coinbase Advanced Trade at /coinbase: subscribe within 5 s, one channel per message; level2
-// answered on l2_data (snapshot then updates, side bid/offer), market_trades (snapshot then
-// updates), heartbeats, and the subscriptions ack, all under ONE sequence_num per connection
-// starting at 0. REST product metadata at /coinbase/api/v3/brokerage/market/products/<id>.
-import { formatScaledTrimmed } from "../market/decimal.ts";
-import type { FaultKind } from "./faults.ts";
-import type { Instrument } from "./instruments.ts";
-import type { Market, MarketEvent, Trade } from "./market.ts";
-import { type MarketSettings, parseRequest, type SimSocket, VenueSimulator } from "./venue.ts";
-import { rfc3339, rfc3339OfMs, spacedTime } from "./wire-time.ts";
+// Coinbase Advanced Trade in the simulator, at /coinbase: subscribe within 5 s, one channel per
+// message; level2 answered on l2_data (snapshot then updates, side bid/offer), market_trades
+// (snapshot then updates), heartbeats, and the subscriptions ack, all under ONE sequence_num per
+// connection starting at 0. REST product metadata at /coinbase/api/v3/brokerage/market/products/<id>.
+import type { Settings } from "../../config.ts";
+import { formatScaledTrimmed } from "../../market/decimal.ts";
+import type { Instrument } from "../../simulator/instruments.ts";
+import type { Market, MarketEvent, Trade } from "../../simulator/market.ts";
+import {
+  type MarketSettings,
+  parseRequest,
+  type SimSocket,
+  type SimulatedVenue,
+  VenueSimulator,
+} from "../../simulator/venue.ts";
+import { rfc3339, rfc3339OfMs } from "../../simulator/wire-time.ts";
 
 /**
- * What market_trades `side` means, which the docs leave open (PROTOCOLS.md 3.4): "maker" (the
- * default, as NautilusTrader's current docs and the legacy feed say) or "taker".
+ * What market_trades `side` means, which the docs leave open (docs/exchanges/coinbase.md):
+ * "maker" (the default, as NautilusTrader's current docs and the legacy feed say) or "taker".
  */
 export type CoinbaseTradeSide = "maker" | "taker";
 
@@ -21,9 +27,31 @@ export interface CoinbaseOptions {
   readonly subscribeTimeoutMs: number;
 }
 
-export const COINBASE_DEFAULTS: CoinbaseOptions = { tradeSide: "maker", subscribeTimeoutMs: 5_000 };
+const DEFAULTS: CoinbaseOptions = { tradeSide: "maker", subscribeTimeoutMs: 5_000 };
 
-const FAULTS: readonly FaultKind[] = ["drop-frame", "skip-sequence", "disconnect", "stall", "garbage"];
+const FAULTS = ["drop-frame", "skip-sequence", "disconnect", "stall", "garbage"] as const;
+
+export const coinbaseSimulator = {
+  name: "coinbase",
+  wsPath: "",
+  demoSymbols: ["BTC-USD", "ETH-USD", "SOL-USD"],
+  faults: FAULTS,
+  // quote_increment 0.01, base_increment 0.00000001 for the majors.
+  listing: (base, quote, start) => ({
+    venueSymbol: `${base}-${quote}`,
+    priceDecimals: start >= 1 ? 2 : 5,
+    sizeDecimals: 8,
+  }),
+  readSettings: (settings: Settings) => ({
+    tradeSide: settings.oneOf<CoinbaseTradeSide>(
+      "SIMULATOR_COINBASE_TRADE_SIDE",
+      ["maker", "taker"],
+      DEFAULTS.tradeSide,
+    ),
+  }),
+  create: (settings, options) => new CoinbaseSimulator(settings, { ...DEFAULTS, ...options }),
+} satisfies SimulatedVenue<CoinbaseOptions>;
+
 const HEARTBEAT_MS = 1_000;
 const CHANNELS = ["level2", "market_trades", "heartbeats"] as const;
 type Channel = (typeof CHANNELS)[number];
@@ -40,14 +68,14 @@ interface Connection {
   readonly openedMs: number;
 }
 
-export class CoinbaseSimulator extends VenueSimulator {
+class CoinbaseSimulator extends VenueSimulator {
   private readonly connections = new Map<SimSocket, Connection>();
 
   constructor(
     settings: MarketSettings,
     private readonly options: CoinbaseOptions,
   ) {
-    super("coinbase", settings, FAULTS, 50);
+    super(coinbaseSimulator, settings, 50);
   }
 
   acceptsSocket(path: string): boolean {
@@ -310,4 +338,10 @@ export class CoinbaseSimulator extends VenueSimulator {
   private error(ws: SimSocket, message: string): void {
     this.send(ws, JSON.stringify({ type: "error", message }));
   }
+}
+
+/** The heartbeat's current_time, e.g. "2026-04-07 14:30:10.000000000+00:00". */
+function spacedTime(): string {
+  const text = rfc3339(9);
+  return `${text.slice(0, 10)} ${text.slice(11, -1)}+00:00`;
 }

@@ -1,13 +1,21 @@
-// Binance spot at /binance: combined streams (/stream?streams=a/b) and raw streams (/ws/<stream>)
-// of <sym>@trade and <sym>@depth@100ms (U/u update-id ranges, absolute string quantities), live
-// SUBSCRIBE/UNSUBSCRIBE/LIST_SUBSCRIPTIONS/SET_PROPERTY, server pings with a pong deadline, the
-// 5 messages/s limit, the connection lifetime and serverShutdown; REST depth snapshots with request
-// weight, 429 + Retry-After and 418 bans, and exchangeInfo with PRICE_FILTER and LOT_SIZE.
-import { formatScaled } from "../market/decimal.ts";
-import type { FaultKind } from "./faults.ts";
-import type { Instrument } from "./instruments.ts";
-import type { LevelChange, Market, MarketEvent, Trade } from "./market.ts";
-import { type MarketSettings, parseRequest, type SimSocket, VenueSimulator } from "./venue.ts";
+// Binance spot in the simulator, at /binance: combined streams (/stream?streams=a/b) and raw
+// streams (/ws/<stream>) of <sym>@trade and <sym>@depth@100ms (U/u update-id ranges, absolute
+// string quantities), live SUBSCRIBE/UNSUBSCRIBE/LIST_SUBSCRIPTIONS/SET_PROPERTY, server pings
+// with a pong deadline, the 5 messages/s limit, the connection lifetime and serverShutdown; REST
+// depth snapshots with request weight, 429 + Retry-After and 418 bans, and exchangeInfo with
+// PRICE_FILTER and LOT_SIZE (docs/exchanges/binance.md).
+import { formatScaled } from "../../market/decimal.ts";
+import type { FaultKind } from "../../simulator/faults.ts";
+import type { Instrument } from "../../simulator/instruments.ts";
+import type { LevelChange, Market, MarketEvent, Trade } from "../../simulator/market.ts";
+import {
+  type MarketSettings,
+  parseRequest,
+  type SimSocket,
+  type SimulatedVenue,
+  VenueSimulator,
+} from "../../simulator/venue.ts";
+import { depthWeight, MAX_DEPTH_LIMIT } from "./venue.ts";
 
 export interface BinanceOptions {
   /** Server ping period (Binance: 20 s); a connection without a pong for 60 s is dropped. */
@@ -18,13 +26,13 @@ export interface BinanceOptions {
   readonly weightPerMinute: number;
 }
 
-export const BINANCE_DEFAULTS: BinanceOptions = {
+const DEFAULTS: BinanceOptions = {
   pingIntervalMs: 20_000,
   connectionLifetimeMs: 24 * 3_600_000,
   weightPerMinute: 6_000,
 };
 
-const FAULTS: readonly FaultKind[] = [
+const FAULTS = [
   "drop-frame",
   "skip-sequence",
   "disconnect",
@@ -33,12 +41,25 @@ const FAULTS: readonly FaultKind[] = [
   "rate-limit",
   "ban",
   "server-shutdown",
-];
+] as const;
 const PONG_DEADLINE_MS = 60_000;
 const MESSAGES_PER_SECOND = 5;
-const MAX_DEPTH_LIMIT = 5_000;
 /** Binance writes every price and quantity with 8 decimals. */
 const WIRE_DECIMALS = 8;
+
+export const binanceSimulator = {
+  name: "binance",
+  wsPath: "",
+  demoSymbols: ["BTC-USDT", "ETH-USDT"],
+  faults: FAULTS,
+  // tickSize 0.01 for the majors; stepSize 0.00001 BTC, 0.0001 ETH, 0.001 SOL.
+  listing: (base, quote, start) => ({
+    venueSymbol: `${base}${quote}`,
+    priceDecimals: start >= 1 ? 2 : 5,
+    sizeDecimals: start >= 10_000 ? 5 : start >= 1_000 ? 4 : start >= 10 ? 3 : 0,
+  }),
+  create: (settings, options) => new BinanceSimulator(settings, { ...DEFAULTS, ...options }),
+} satisfies SimulatedVenue<BinanceOptions>;
 
 interface Connection {
   readonly streams: Set<string>;
@@ -50,12 +71,7 @@ interface Connection {
   windowMessages: number;
 }
 
-/** Request weight of a depth snapshot by limit (rest-api.md). */
-export function depthWeight(limit: number): number {
-  return limit <= 100 ? 5 : limit <= 500 ? 25 : limit <= 1_000 ? 50 : 250;
-}
-
-export class BinanceSimulator extends VenueSimulator {
+class BinanceSimulator extends VenueSimulator {
   private readonly connections = new Map<SimSocket, Connection>();
   private readonly timers = new Set<ReturnType<typeof setTimeout>>();
   private weightMinute = 0;
@@ -69,7 +85,7 @@ export class BinanceSimulator extends VenueSimulator {
     settings: MarketSettings,
     private readonly options: BinanceOptions,
   ) {
-    super("binance", settings, FAULTS, 100);
+    super(binanceSimulator, settings, 100);
   }
 
   acceptsSocket(path: string): boolean {

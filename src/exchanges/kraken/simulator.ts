@@ -1,18 +1,38 @@
-// Kraken WebSocket v2 at /kraken/v2: status on connect, subscribe/unsubscribe acks, the
-// instrument snapshot, depth-capped books with a CRC32 checksum on every snapshot and update
-// (PROTOCOLS.md 1.3), trades, heartbeats when idle and ping/pong. Prices and quantities are JSON
-// numbers in the shortest form (exponent form under 0.0001, as the 2026 capture shows).
-import { formatScaled, formatScaledTrimmed } from "../market/decimal.ts";
-import type { FaultKind } from "./faults.ts";
-import type { Instrument } from "./instruments.ts";
-import type { BookSide, LevelChange, Market, MarketEvent, Trade } from "./market.ts";
-import { type MarketSettings, parseRequest, type SimSocket, VenueSimulator } from "./venue.ts";
-import { rfc3339, rfc3339OfMs } from "./wire-time.ts";
+// Kraken WebSocket v2 in the simulator, at /kraken/v2: status on connect, subscribe/unsubscribe
+// acks, the instrument snapshot, depth-capped books with a CRC32 checksum on every snapshot and
+// update (docs/exchanges/kraken.md), trades, heartbeats when idle and ping/pong. Prices and
+// quantities are JSON numbers in the shortest form (exponent form under 0.0001, as the 2026
+// capture shows).
+import { formatScaled, formatScaledTrimmed } from "../../market/decimal.ts";
+import type { Instrument } from "../../simulator/instruments.ts";
+import type { LevelChange, Market, MarketEvent, MarketSide, Trade } from "../../simulator/market.ts";
+import {
+  type MarketSettings,
+  parseRequest,
+  type SimSocket,
+  type SimulatedVenue,
+  VenueSimulator,
+} from "../../simulator/venue.ts";
+import { rfc3339, rfc3339OfMs } from "../../simulator/wire-time.ts";
+import { BOOK_DEPTHS } from "./venue.ts";
 
-export const KRAKEN_DEPTHS = [10, 25, 100, 500, 1000] as const;
 const CHECKSUM_LEVELS = 10;
 const HEARTBEAT_MS = 1_000;
-const FAULTS: readonly FaultKind[] = ["drop-frame", "corrupt-checksum", "disconnect", "stall", "garbage"];
+const FAULTS = ["drop-frame", "corrupt-checksum", "disconnect", "stall", "garbage"] as const;
+
+export const krakenSimulator = {
+  name: "kraken",
+  wsPath: "/v2",
+  demoSymbols: ["BTC-USD", "ETH-USD", "SOL-USD"],
+  faults: FAULTS,
+  // BTC/USD 1/8, ETH/USD 2/8, SOL/USD 2/8 decimals (instrument channel), DOGE 5.
+  listing: (base, quote, start) => ({
+    venueSymbol: `${base}/${quote}`,
+    priceDecimals: start >= 10_000 ? 1 : start >= 1 ? 2 : 5,
+    sizeDecimals: 8,
+  }),
+  create: (settings) => new KrakenSimulator(settings),
+} satisfies SimulatedVenue;
 
 type Level = [number, number];
 
@@ -35,7 +55,7 @@ class BookView {
    * top: changed or newly visible levels, and size 0 for visible levels that were deleted. A level
    * pushed out of view is not sent, exactly as Kraken does.
    */
-  diff(book: BookSide, changes: readonly LevelChange[]): Level[] {
+  diff(book: MarketSide, changes: readonly LevelChange[]): Level[] {
     const old = book.side === "bid" ? this.bids : this.asks;
     const worst = old[old.length - 1];
     const touched = changes.some(
@@ -69,14 +89,14 @@ interface Connection {
   lastSentMs: number;
 }
 
-export class KrakenSimulator extends VenueSimulator {
+class KrakenSimulator extends VenueSimulator {
   private readonly connections = new Map<SimSocket, Connection>();
   /** symbol -> depth -> view. */
   private readonly views = new Map<string, Map<number, BookView>>();
   private nextConnectionId = 1;
 
   constructor(settings: MarketSettings) {
-    super("kraken", settings, FAULTS, 20);
+    super(krakenSimulator, settings, 20);
   }
 
   acceptsSocket(path: string): boolean {
@@ -149,7 +169,7 @@ export class KrakenSimulator extends VenueSimulator {
     }
     let depth = 10;
     if (channel === "book" && p.depth !== undefined) {
-      if (!(KRAKEN_DEPTHS as readonly unknown[]).includes(p.depth)) {
+      if (!(BOOK_DEPTHS as readonly unknown[]).includes(p.depth)) {
         this.reply(ws, {
           error: "EGeneral:Invalid arguments:depth",
           ...base,
@@ -442,7 +462,7 @@ export function krakenNumber(value: number, decimals: number): string {
   return `${mantissa}e-${String(-exponent).padStart(2, "0")}`;
 }
 
-/** CRC32 of the top 10 asks then top 10 bids, digits at the instrument's precision (PROTOCOLS.md 1.3). */
+/** CRC32 of the top 10 asks then top 10 bids, digits at the instrument's precision (docs/exchanges/kraken.md). */
 function checksum(instrument: Instrument, view: BookView): number {
   let text = "";
   for (const levels of [view.asks, view.bids]) {
