@@ -24,7 +24,7 @@ const LAYERS: Record<string, Layer> = {
   market: { holds: "exact decimals (scaled integers)", imports: [] },
   log: { holds: "structured logs", imports: [] },
   config: { holds: "validated settings (Settings, ConfigError)", imports: ["log"] },
-  lifecycle: { holds: "signals and the shutdown sequence", imports: ["log"] },
+  lifecycle: { holds: "signals and the shutdown sequence", imports: ["log", "config"] },
   health: { holds: "/health, /ready and /metrics of every mode", imports: ["log"] },
   book: { holds: "exact order books", imports: ["market"] },
   shm: { holds: "the shared-memory ring: layout, writer, reader", imports: ["market", "log"] },
@@ -34,8 +34,9 @@ const LAYERS: Record<string, Layer> = {
     imports: ["market", "book", "shm", "log"],
   },
   simulator: {
-    holds: "stand-in venues for tests and the demo (never the adapters it tests)",
-    imports: FOUNDATION,
+    holds:
+      "stand-in venues for tests and the demo: the engine in src/simulator/, each venue's protocol in its folder (exchanges/<venue>/simulator.ts, listed in exchanges/simulators.ts); it may read its venue's facts, never the reverse",
+    imports: [...FOUNDATION, "exchanges"],
   },
   collector: { holds: "venue connections to rings", imports: [...FOUNDATION, "book", "shm", "exchanges"] },
   fabric: { holds: "rings carried between hosts", imports: [...FOUNDATION, "book", "shm"] },
@@ -63,8 +64,12 @@ const KNOWN_VIOLATIONS = [
   "src/broadcast/topic.ts: ../client/protocol.ts",
 ];
 
+/** A venue's simulated protocol lives beside its adapter but belongs to the simulator. */
+const VENUE_SIMULATOR = /^exchanges\/([^/]+\/simulator|simulators)\.ts$/;
+
 /** The area of a path relative to src/: its first folder, or the file's name at the top. */
 function areaOf(relative: string): string {
+  if (VENUE_SIMULATOR.test(relative)) return "simulator";
   const [first, ...rest] = relative.split("/");
   return rest.length === 0 ? path.basename(first!, path.extname(first!)) : first!;
 }

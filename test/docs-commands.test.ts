@@ -99,7 +99,7 @@ const COMMANDS: Record<string, How> = {
     kind: "run",
     check: () => expect(statSync(path.join(REPO_ROOT, "dist/alphapulse")).mode & 0o100).toBe(0o100),
   },
-  "EXCHANGE=kraken SYMBOLS=BTC-USD,ETH-USD ./dist/alphapulse collect # also binance, coinbase": {
+  "EXCHANGE=kraken SYMBOLS=BTC-USD,ETH-USD ./dist/alphapulse collect # EXCHANGE: any venue below": {
     kind: "serve",
     venue: "kraken",
     ready: (setting) => ready(setting("METRICS_PORT")),

@@ -356,14 +356,19 @@ function urlPort(url: string): number {
 }
 
 /**
- * Every venue in src/exchanges/registry.ts runs in every pod: a `<venue>-collector` container
- * with EXCHANGE=<venue>. Each container's metrics port is in a Service and open to Prometheus
- * (namespace monitoring) in the NetworkPolicies that select the pod, which also let the pod
- * reach each venue's endpoints.
+ * A pod that holds `<venue>-collector` containers (the single-node pod) holds one for every venue
+ * in src/exchanges/registry.ts, with EXCHANGE=<venue>. Every collector container, in whichever pod,
+ * may reach its venue's endpoints through the NetworkPolicies that select the pod. Each AlphaPulse
+ * container's metrics port is in a Service and open to Prometheus (namespace monitoring). Which
+ * venues run in which topology is test/ops-k8s-topology.test.ts's part.
  */
 function venueRules(owner: string, template: PodTemplate, spec: PodSpec, objects: K8sObject[]): string[] {
   const problems: string[] = [];
-  for (const venue of EXCHANGE_NAMES) {
+  const envOf = (container: Container, name: string) =>
+    container.env?.find((variable) => variable.name === name)?.value;
+  const collectors = spec.containers.filter((c) => envOf(c, "ALPHAPULSE_MODE") === "collect");
+  const holdsVenueCollectors = spec.containers.some((c) => c.name.endsWith("-collector"));
+  for (const venue of holdsVenueCollectors ? EXCHANGE_NAMES : []) {
     const name = `${venue}-collector`;
     const container = spec.containers.find((c) => c.name === name);
     const exchange = container?.env?.find((variable) => variable.name === "EXCHANGE")?.value;
@@ -390,7 +395,7 @@ function venueRules(owner: string, template: PodTemplate, spec: PodSpec, objects
     .map((object) => object.spec as { selector?: Record<string, string>; ports: { targetPort?: unknown }[] })
     .filter((service) => selects(service.selector, template.metadata?.labels))
     .flatMap((service) => service.ports.map((port) => port.targetPort));
-  for (const container of spec.containers) {
+  for (const container of spec.containers.filter((c) => isAlphaPulseImage(c.image))) {
     for (const port of (container.ports ?? []).filter((p) => p.name?.endsWith("-metrics"))) {
       if (!policies.some(({ spec: policy }) => allows(fromMonitoring(policy), port.containerPort))) {
         problems.push(
@@ -402,7 +407,9 @@ function venueRules(owner: string, template: PodTemplate, spec: PodSpec, objects
       }
     }
   }
-  for (const venue of EXCHANGE_NAMES) {
+  for (const venue of EXCHANGE_NAMES.filter((name) =>
+    collectors.some((c) => envOf(c, "EXCHANGE") === name),
+  )) {
     const definition = VENUE_DEFINITIONS[venue];
     for (const url of [definition.defaultWsUrl, definition.defaultRestUrl].filter((u) => u !== "")) {
       if (!policies.some(({ spec: policy }) => allows(policy.egress, urlPort(url)))) {
