@@ -2,7 +2,7 @@
 // lists venues from REST, subscribes the chosen book and trades plus every venue's status, and
 // draws the ladder once per animation frame from the SDK's local book.
 import { AlphaPulseClient } from "../client/client.ts";
-import type { Level, TradeMessage } from "../client/protocol.ts";
+import type { Level, TradeMessage } from "../protocol/messages.ts";
 
 const LADDER_DEPTH = 20;
 const TAPE_ROWS = 40;

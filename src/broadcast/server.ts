@@ -5,20 +5,27 @@
 // starting text per topic, so a reconnect storm does not build a snapshot per client.
 import { timingSafeEqual } from "node:crypto";
 import type { Server, ServerWebSocket } from "bun";
-import {
-  type Channel,
-  CloseCode,
-  type ErrorCode,
-  isPattern,
-  parseTopic,
-  type TopicParts,
-  topicMatches,
-} from "../client/protocol.ts";
 import type { Logger } from "../log.ts";
+import {
+  encodeError,
+  encodeGap,
+  encodePong,
+  encodeSlowConsumerWarning,
+  encodeSubscribeAck,
+  encodeUnsubscribeAck,
+} from "../protocol/encode.ts";
+import { CloseCode, type ErrorCode } from "../protocol/messages.ts";
+import {
+  decodeRequest,
+  type RequestId,
+  type ValidSubscribe,
+  type ValidUnsubscribe,
+} from "../protocol/requests.ts";
+import { type Channel, parseTopic, sameTopic, type TopicParts, topicMatches } from "../protocol/topics.ts";
 import livePage from "./live-page.html";
 import type { BroadcastMetrics } from "./metrics.ts";
 import type { RingHub } from "./ring-hub.ts";
-import { gapText, type Topic } from "./topic.ts";
+import type { Topic } from "./topic.ts";
 
 export interface BroadcastServerOptions {
   readonly port: number;
@@ -69,8 +76,6 @@ export interface BroadcastServer {
 const JSON_HEADERS = { "content-type": "application/json" };
 /** Frames past this are refused by the WebSocket layer itself (close 1009). */
 const HARD_FRAME_LIMIT = 1024 * 1024;
-/** Concrete topics or patterns one subscribe may name. */
-const MAX_TOPICS_PER_REQUEST = 1000;
 /** How long a resume from a seq this broadcaster has not reached yet waits for it to get there. */
 const RESUME_AHEAD_WAIT_MS = 1000;
 
@@ -91,13 +96,9 @@ export function startBroadcastServer(options: BroadcastServerOptions): Broadcast
   const waitingResumes: WaitingResume[] = [];
   let resumeTimer: ReturnType<typeof setInterval> | null = null;
 
-  function sendError(ws: Client, code: ErrorCode, message: string, id?: string | number): void {
+  function sendError(ws: Client, code: ErrorCode, message: string, id?: RequestId): void {
     metrics.clientErrors.labels(code).inc();
-    ws.send(
-      JSON.stringify(
-        id === undefined ? { type: "error", code, message } : { type: "error", code, message, id },
-      ),
-    );
+    ws.send(encodeError(code, message, id));
   }
 
   function authorized(request: Request, url: URL): boolean {
@@ -161,7 +162,7 @@ export function startBroadcastServer(options: BroadcastServerOptions): Broadcast
       for (const text of missed) ws.send(text);
       return;
     }
-    if (askedToResume) ws.send(gapText(topic, "resume_unavailable"));
+    if (askedToResume) ws.send(encodeGap(topic.name, topic.position, "resume_unavailable"));
     sendInitial(ws, topic);
   }
 
@@ -171,52 +172,23 @@ export function startBroadcastServer(options: BroadcastServerOptions): Broadcast
     if (text) ws.send(text);
   }
 
-  /** The request's topic list, or null after telling the client what is wrong with it. */
-  function requestedTopics(
-    ws: Client,
-    request: Record<string, unknown>,
-    id: string | number | undefined,
-  ): unknown[] | null {
-    const topics = request.topics;
-    if (!Array.isArray(topics) || topics.length === 0 || topics.length > MAX_TOPICS_PER_REQUEST) {
-      sendError(ws, "bad_request", `topics must be a list of 1 to ${MAX_TOPICS_PER_REQUEST} topic names`, id);
-      return null;
-    }
-    return topics;
-  }
-
-  function handleSubscribe(
-    ws: Client,
-    request: Record<string, unknown>,
-    id: string | number | undefined,
-  ): void {
-    const topics = requestedTopics(ws, request, id);
-    if (topics === null) return;
-    const resume = request.resume ?? {};
-    if (typeof resume !== "object" || resume === null || Array.isArray(resume)) {
-      sendError(ws, "bad_request", 'resume must be an object {"<topic>": <last seq>}', id);
-      return;
-    }
-    const resumeSeqs = resume as Record<string, unknown>;
+  function handleSubscribe(ws: Client, request: ValidSubscribe): void {
     const wanted: Topic[] = [];
     const newPatterns: TopicParts[] = [];
-    for (const name of topics) {
-      const parts = typeof name === "string" ? parseTopic(name) : null;
-      if (parts === null) {
-        sendError(ws, "bad_topic", `not a topic: ${JSON.stringify(name)} (channel.exchange.BASE-QUOTE)`, id);
+    for (const requested of request.topics) {
+      if (requested.pattern) {
+        newPatterns.push(requested.parts);
+        for (const topic of hub.topics.values())
+          if (topicMatches(requested.parts, topic.parts)) wanted.push(topic);
+        continue;
+      }
+      const topic = hub.topics.get(requested.name);
+      if (topic === undefined) {
+        const message = `no such topic: ${requested.name} (GET /api/v1/symbols lists them)`;
+        sendError(ws, "bad_topic", message, request.id);
         return;
       }
-      if (isPattern(name as string)) {
-        newPatterns.push(parts);
-        for (const topic of hub.topics.values()) if (topicMatches(parts, topic.parts)) wanted.push(topic);
-      } else {
-        const topic = hub.topics.get(name as string);
-        if (topic === undefined) {
-          sendError(ws, "bad_topic", `no such topic: ${name} (GET /api/v1/symbols lists them)`, id);
-          return;
-        }
-        wanted.push(topic);
-      }
+      wanted.push(topic);
     }
     const fresh = [...new Set(wanted)].filter((topic) => !ws.data.topics.has(topic.name));
     if (
@@ -227,7 +199,7 @@ export function startBroadcastServer(options: BroadcastServerOptions): Broadcast
         ws,
         "too_many_topics",
         `at most ${options.maxTopicsPerClient} topics and patterns per client`,
-        id,
+        request.id,
       );
       return;
     }
@@ -237,8 +209,8 @@ export function startBroadcastServer(options: BroadcastServerOptions): Broadcast
     const backlog = new Map<Topic, string[]>();
     const ahead = new Map<Topic, number>();
     for (const topic of fresh) {
-      const last = resumeSeqs[topic.name];
-      if (typeof last === "number" && Number.isSafeInteger(last)) {
+      const last = request.resume.get(topic.name);
+      if (typeof last === "number") {
         if (last > topic.position && topic.position >= 0) {
           // The client saw more than this broadcaster has read (it came from one a little
           // ahead): resume it once this one gets there.
@@ -255,15 +227,14 @@ export function startBroadcastServer(options: BroadcastServerOptions): Broadcast
       }
       seqs[topic.name] = topic.position;
     }
-    const ack: Record<string, unknown> = {
-      type: "ack",
-      op: "subscribe",
-      topics: fresh.map((t) => t.name),
-      seqs,
-      resumed,
-    };
-    if (id !== undefined) ack.id = id;
-    ws.send(JSON.stringify(ack));
+    ws.send(
+      encodeSubscribeAck(
+        fresh.map((t) => t.name),
+        seqs,
+        resumed,
+        request.id,
+      ),
+    );
     for (const topic of fresh) {
       const last = ahead.get(topic);
       if (last !== undefined) {
@@ -272,7 +243,7 @@ export function startBroadcastServer(options: BroadcastServerOptions): Broadcast
         resumeTimer ??= setInterval(settleWaitingResumes, 2);
         continue;
       }
-      sendStart(ws, topic, backlog.get(topic) ?? null, resumeSeqs[topic.name] !== undefined);
+      sendStart(ws, topic, backlog.get(topic) ?? null, request.resume.has(topic.name));
       subscribeOne(ws, topic);
     }
     if (newPatterns.length > 0) {
@@ -314,24 +285,12 @@ export function startBroadcastServer(options: BroadcastServerOptions): Broadcast
     return topic.since(last);
   }
 
-  function handleUnsubscribe(
-    ws: Client,
-    request: Record<string, unknown>,
-    id: string | number | undefined,
-  ): void {
-    const topics = requestedTopics(ws, request, id);
-    if (topics === null) return;
+  function handleUnsubscribe(ws: Client, request: ValidUnsubscribe): void {
     const removed: string[] = [];
-    for (const name of topics) {
-      const parts = typeof name === "string" ? parseTopic(name) : null;
-      if (parts === null) {
-        sendError(ws, "bad_topic", `not a topic: ${JSON.stringify(name)}`, id);
-        return;
-      }
-      if (isPattern(name as string)) {
-        ws.data.patterns = ws.data.patterns.filter(
-          (p) => !(p.channel === parts.channel && p.exchange === parts.exchange && p.symbol === parts.symbol),
-        );
+    for (const requested of request.topics) {
+      if (requested.pattern) {
+        const parts = requested.parts;
+        ws.data.patterns = ws.data.patterns.filter((p) => !sameTopic(p, parts));
         for (const subscribed of [...ws.data.topics]) {
           const subscribedParts = parseTopic(subscribed);
           if (subscribedParts && topicMatches(parts, subscribedParts)) {
@@ -339,15 +298,13 @@ export function startBroadcastServer(options: BroadcastServerOptions): Broadcast
             removed.push(subscribed);
           }
         }
-      } else if (ws.data.topics.has(name as string)) {
-        unsubscribeOne(ws, name as string);
-        removed.push(name as string);
+      } else if (ws.data.topics.has(requested.name)) {
+        unsubscribeOne(ws, requested.name);
+        removed.push(requested.name);
       }
     }
     if (ws.data.patterns.length === 0) patternClients.delete(ws);
-    const ack: Record<string, unknown> = { type: "ack", op: "unsubscribe", topics: removed };
-    if (id !== undefined) ack.id = id;
-    ws.send(JSON.stringify(ack));
+    ws.send(encodeUnsubscribeAck(removed, request.id));
   }
 
   /** Token bucket: opsPerSecond sustained, twice that as a burst. */
@@ -375,47 +332,20 @@ export function startBroadcastServer(options: BroadcastServerOptions): Broadcast
       sendError(ws, "rate_limited", `at most ${options.opsPerSecond} requests per second`);
       return;
     }
-    if (typeof message !== "string") {
-      sendError(ws, "bad_request", "send JSON text frames, not binary");
-      return;
-    }
-    if (message.length > options.maxFrameBytes) {
-      sendError(ws, "frame_too_large", `frames are limited to ${options.maxFrameBytes} bytes`);
-      return;
-    }
-    let request: unknown;
-    try {
-      request = JSON.parse(message);
-    } catch {
-      sendError(ws, "bad_json", "frame is not valid JSON");
-      return;
-    }
-    if (typeof request !== "object" || request === null || Array.isArray(request)) {
-      sendError(ws, "bad_request", 'expected an object such as {"op":"subscribe","topics":[...]}');
-      return;
-    }
-    const fields = request as Record<string, unknown>;
-    const id = typeof fields.id === "string" || typeof fields.id === "number" ? fields.id : undefined;
-    switch (fields.op) {
+    const request = decodeRequest(message, options.maxFrameBytes);
+    switch (request.op) {
+      case "refused":
+        sendError(ws, request.code, request.message, request.id);
+        return;
       case "subscribe":
-        handleSubscribe(ws, fields, id);
+        handleSubscribe(ws, request);
         return;
       case "unsubscribe":
-        handleUnsubscribe(ws, fields, id);
+        handleUnsubscribe(ws, request);
         return;
-      case "ping": {
-        const pong: Record<string, unknown> = { type: "pong", time: Date.now() * 1000 };
-        if (id !== undefined) pong.id = id;
-        ws.send(JSON.stringify(pong));
+      case "ping":
+        ws.send(encodePong(Date.now() * 1000, request.id));
         return;
-      }
-      default:
-        sendError(
-          ws,
-          "unknown_op",
-          `unknown op ${JSON.stringify(fields.op)}: subscribe, unsubscribe or ping`,
-          id,
-        );
     }
   }
 
@@ -557,12 +487,10 @@ export function startBroadcastServer(options: BroadcastServerOptions): Broadcast
         ws.data.warned = true;
         metrics.slowWarnings.inc();
         ws.send(
-          JSON.stringify({
-            type: "warning",
-            code: "slow_consumer",
-            message: `you are ${buffered} bytes behind; past ${options.slowCloseBytes} the server closes with 4008`,
-            bufferedBytes: buffered,
-          }),
+          encodeSlowConsumerWarning(
+            `you are ${buffered} bytes behind; past ${options.slowCloseBytes} the server closes with 4008`,
+            buffered,
+          ),
         );
       }
       if (buffered >= options.slowCloseBytes) {
@@ -602,15 +530,7 @@ export function startBroadcastServer(options: BroadcastServerOptions): Broadcast
           if (ws.data.topics.has(topic.name)) continue;
           if (!ws.data.patterns.some((p) => topicMatches(p, topic.parts))) continue;
           if (ws.data.topics.size >= options.maxTopicsPerClient) break;
-          ws.send(
-            JSON.stringify({
-              type: "ack",
-              op: "subscribe",
-              topics: [topic.name],
-              seqs: { [topic.name]: topic.position },
-              resumed: [],
-            }),
-          );
+          ws.send(encodeSubscribeAck([topic.name], { [topic.name]: topic.position }, [], undefined));
           // Inside a poll round, where books may still change: built fresh, not from the cache.
           const text = topic.initial?.();
           if (text) ws.send(text);
