@@ -4,9 +4,9 @@
 import type { BookValidity, EpochMicros, ErrorCode, Level, StatusState, TradeMessage } from "./messages.ts";
 import type { RequestId } from "./requests.ts";
 
-/** A shared-clock time (seconds, nanoseconds) as the wire's epoch microseconds. */
+/** A shared-clock time (seconds, nanoseconds) as the wire's whole epoch microseconds. */
 export function epochMicros(sec: number, nsec: number): EpochMicros {
-  return sec * 1e6 + nsec / 1e3;
+  return sec * 1_000_000 + Math.floor(nsec / 1000);
 }
 
 /** The whole book (or its best `depth` levels) as of `seq`. */

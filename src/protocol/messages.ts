@@ -1,9 +1,9 @@
 // What the broadcaster sends: every server message's type, the error and close codes, and the
 // `followsOn` rule a client checks each data message's seq with. Their texts are built by
-// encode.ts. Timestamps are epoch microseconds on the shared clock.
+// encode.ts. Timestamps are whole epoch microseconds on the shared clock.
 import type { RequestId } from "./requests.ts";
 
-/** Microseconds since the Unix epoch. */
+/** Microseconds since the Unix epoch, always a whole number on the wire (finer digits are cut off). */
 export type EpochMicros = number;
 
 /** [price, size] as exact decimal strings. */
