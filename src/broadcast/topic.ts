@@ -78,9 +78,4 @@ export class Topic {
   recent(limit: number): string[] {
     return this.texts.slice(Math.max(this.start, this.texts.length - limit));
   }
-
-  /** The last message, if any (a latest-value topic's current value). */
-  latest(): string | null {
-    return this.texts.length > this.start ? this.texts[this.texts.length - 1]! : null;
-  }
 }

@@ -2,7 +2,8 @@
 // (WebSocket on `port`, metrics on `port + 1`) over the rings in `dir`, one started in-process,
 // its teardown, and the polling wait they use.
 import { rmSync } from "node:fs";
-import { type Broadcaster, readBroadcastConfig, startBroadcaster } from "../../src/broadcast/main.ts";
+import { readBroadcastConfig } from "../../src/broadcast/config.ts";
+import { type Broadcaster, startBroadcaster } from "../../src/broadcast/main.ts";
 import type { TestFeed } from "../broadcast-feed.ts";
 
 /** A loopback broadcaster's environment; `settings` add to it or override it. */

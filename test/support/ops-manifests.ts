@@ -3,7 +3,7 @@
 // under tsc), and our own rules (probes, limits, non-root, read-only root, settings, ports).
 import { mkdirSync, rmSync, writeFileSync } from "node:fs";
 import path from "node:path";
-import { readBroadcastConfig } from "../../src/broadcast/main.ts";
+import { readBroadcastConfig } from "../../src/broadcast/config.ts";
 import { readCollectorConfig } from "../../src/collector/config.ts";
 import { type Env, readCommonConfig, Settings } from "../../src/config.ts";
 import { MODES } from "../../src/main.ts";
