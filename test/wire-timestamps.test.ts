@@ -4,7 +4,7 @@
 // fraction: each timestamp field is an integer token, and no number token anywhere has a fraction
 // or an exponent.
 import { afterAll, beforeAll, expect, test } from "bun:test";
-import { rmSync } from "node:fs";
+import { mkdirSync, rmSync } from "node:fs";
 import type { Subprocess } from "bun";
 import type { Broadcaster } from "../src/broadcast/main.ts";
 import { type Simulator, startSimulator } from "../src/simulator/index.ts";
@@ -22,6 +22,7 @@ let broadcaster: Broadcaster;
 
 beforeAll(() => {
   rmSync(DIR, { recursive: true, force: true });
+  mkdirSync(DIR, { recursive: true });
   simulator = startSimulator({
     hostname: "127.0.0.1",
     symbols: SYMBOLS,
