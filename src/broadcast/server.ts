@@ -96,28 +96,42 @@ export function startBroadcastServer(
   };
 }
 
-/** Listens on WEBSOCKET_PORT. */
+/**
+ * Listens on WEBSOCKET_PORT. The port is never shared: without `reusePort: false`, Bun.serve
+ * (with development off) binds with SO_REUSEPORT, and a second broadcaster on a busy port would
+ * silently take a share of its connections. A busy port stops the start, naming it.
+ */
 function listen(
   config: BroadcastConfig,
   fetch: (request: Request, server: Server<ClientState>) => Response | undefined,
   websocket: Pick<WebSocketHandler<ClientState>, "data" | "open" | "message" | "close" | "drain">,
 ): Server<ClientState> {
-  return Bun.serve({
-    port: config.websocketPort,
-    hostname: config.hostname,
-    development: false,
-    routes: { "/": livePage },
-    fetch,
-    websocket: {
-      ...websocket,
-      perMessageDeflate: config.compression,
-      maxPayloadLength: Math.max(HARD_FRAME_LIMIT, config.maxFrameBytes * 2),
-      idleTimeout: config.idleTimeoutSeconds,
-      // The memory bound per client. Well above slowCloseBytes, so the slow-client check's
-      // warn-then-4008 normally closes a slow client first; this only catches a burst between two checks.
-      backpressureLimit: Math.max(config.slowCloseBytes * 4, config.slowCloseBytes + 4 * 1024 * 1024),
-      closeOnBackpressureLimit: true,
-      sendPings: true,
-    },
-  });
+  try {
+    return Bun.serve({
+      port: config.websocketPort,
+      hostname: config.hostname,
+      reusePort: false,
+      development: false,
+      routes: { "/": livePage },
+      fetch,
+      websocket: {
+        ...websocket,
+        perMessageDeflate: config.compression,
+        maxPayloadLength: Math.max(HARD_FRAME_LIMIT, config.maxFrameBytes * 2),
+        idleTimeout: config.idleTimeoutSeconds,
+        // The memory bound per client. Well above slowCloseBytes, so the slow-client check's
+        // warn-then-4008 normally closes a slow client first; this only catches a burst between two checks.
+        backpressureLimit: Math.max(config.slowCloseBytes * 4, config.slowCloseBytes + 4 * 1024 * 1024),
+        closeOnBackpressureLimit: true,
+        sendPings: true,
+      },
+    });
+  } catch (error) {
+    if ((error as { code?: unknown }).code === "EADDRINUSE") {
+      throw new Error(
+        `WEBSOCKET_PORT ${config.websocketPort} is already in use on ${config.hostname}: another process listens there`,
+      );
+    }
+    throw error;
+  }
 }
