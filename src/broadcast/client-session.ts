@@ -16,7 +16,13 @@ import type { WildcardSubscriptions } from "./fanout.ts";
 import type { BroadcastMetrics } from "./metrics.ts";
 import { admitRequest } from "./rate-limit.ts";
 import type { Resumes } from "./resume.ts";
-import type { ClientConnection, ClientState, Subscriptions, TopicRegistry } from "./subscriptions.ts";
+import {
+  type ClientConnection,
+  type ClientState,
+  newClientState,
+  type Subscriptions,
+  type TopicRegistry,
+} from "./subscriptions.ts";
 import type { Topic } from "./topic.ts";
 
 export type SessionLimits = Pick<BroadcastConfig, "maxTopicsPerClient" | "maxFrameBytes" | "opsPerSecond">;
@@ -35,17 +41,9 @@ export class ClientSessions<C extends ClientConnection> {
     private readonly metrics: BroadcastMetrics,
   ) {}
 
-  /** The state of a client about to be upgraded: a full request bucket, no topics. */
+  /** The state of a client about to be upgraded. */
   newState(): ClientState {
-    return {
-      id: this.nextId++,
-      topics: new Set(),
-      patterns: [],
-      tokens: this.limits.opsPerSecond * 2,
-      refilledAt: performance.now(),
-      strikes: 0,
-      warned: false,
-    };
+    return newClientState(this.nextId++, this.limits.opsPerSecond);
   }
 
   opened(client: C): void {

@@ -20,6 +20,19 @@ export interface ClientState {
   warned: boolean;
 }
 
+/** A new client's state: a full request bucket (twice `opsPerSecond`), no topics. */
+export function newClientState(id: number, opsPerSecond: number): ClientState {
+  return {
+    id,
+    topics: new Set(),
+    patterns: [],
+    tokens: opsPerSecond * 2,
+    refilledAt: performance.now(),
+    strikes: 0,
+    warned: false,
+  };
+}
+
 /** What the broadcaster's parts use of a client's socket (Bun's ServerWebSocket is one). */
 export interface ClientConnection {
   readonly data: ClientState;
