@@ -5,7 +5,7 @@
 // usage: bun scripts/ws-probe.ts WS_URL [--topics t1,t2] [--messages N] [--timeout-ms MS] [--chain]
 //   --messages  data messages to wait for (default 1)
 //   --chain     also require every message to follow its topic's last seq without a hole
-import { type DataMessage, followsOn, type ServerMessage } from "../src/client/protocol.ts";
+import { type DataMessage, followsOn, type ServerMessage } from "../src/protocol/messages.ts";
 
 interface ProbeOptions {
   readonly url: string;

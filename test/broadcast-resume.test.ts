@@ -5,8 +5,8 @@
 import { afterAll, beforeAll, expect, test } from "bun:test";
 import { rmSync } from "node:fs";
 import { AlphaPulseClient } from "../src/client/client.ts";
-import type { DataMessage, Level } from "../src/client/protocol.ts";
 import { formatScaledTrimmed } from "../src/market/decimal.ts";
+import type { DataMessage, Level } from "../src/protocol/messages.ts";
 import { type BookCopy, RingReader } from "../src/shm/ring-reader.ts";
 import { seededRandom, TestFeed } from "./support/broadcast-feed.ts";
 import { broadcasterEnv } from "./support/broadcaster.ts";

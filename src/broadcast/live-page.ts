@@ -5,8 +5,8 @@
 // When the broadcaster refuses the page (a token needed, an Origin not allowed) it says so and
 // stops, rather than reconnecting for ever.
 import { AlphaPulseClient } from "../client/client.ts";
-import type { Level, TradeMessage } from "../client/protocol.ts";
 import { formatScaled, parseScaled } from "../market/decimal.ts";
+import type { Level, TradeMessage } from "../protocol/messages.ts";
 
 const LADDER_DEPTH = 20;
 const TAPE_ROWS = 40;

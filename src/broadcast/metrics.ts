@@ -1,7 +1,7 @@
 // The broadcaster's Prometheus metrics. Names are fixed: alert rules are written against them.
 // Hot-path counters are resolved to their label children once, here.
 import { Counter, Gauge, Histogram, type Registry } from "prom-client";
-import { CHANNELS, type Channel } from "../client/protocol.ts";
+import { CHANNELS, type Channel } from "../protocol/topics.ts";
 
 type ChannelCounter = ReturnType<Counter["labels"]>;
 type ChannelGauge = ReturnType<Gauge["labels"]>;

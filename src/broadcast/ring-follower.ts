@@ -4,10 +4,18 @@
 // from the counts the writer keeps in the ring (docs/shm-format.md, "Topic counts"), so every
 // broadcaster on the same ring sends the same message under the same seq, without holes.
 
-import { BookSide } from "../client/book-side.ts";
-import type { BookValidity, Level, StatusState } from "../client/protocol.ts";
 import { formatScaledTrimmed } from "../market/decimal.ts";
-import { toEpochMicros } from "../shm/clock.ts";
+import {
+  encodeBbo,
+  encodeDelta,
+  encodeGap,
+  encodeSnapshot,
+  encodeStatus,
+  encodeTrade,
+  epochMicros,
+} from "../protocol/encode.ts";
+import type { BookValidity, Level, StatusState } from "../protocol/messages.ts";
+import { SortedLevels } from "../protocol/sorted-levels.ts";
 import {
   BookStatus,
   ConnectionState,
@@ -18,7 +26,7 @@ import {
   type SymbolInfo,
 } from "../shm/layout.ts";
 import { type BookCopy, RecordView, RingReader, type RingSink } from "../shm/ring-reader.ts";
-import { gapText, type Topic, UNKNOWN_POSITION } from "./topic.ts";
+import { type Topic, UNKNOWN_POSITION } from "./topic.ts";
 
 /** Where the follower's messages go: history, then subscribers. */
 export interface MessageOutlet {
@@ -57,8 +65,8 @@ export function reasonText(reason: number): string {
 
 /** One symbol's book and topics inside a follower. */
 class SymbolState {
-  readonly bids: BookSide;
-  readonly asks: BookSide;
+  readonly bids: SortedLevels;
+  readonly asks: SortedLevels;
   status = BookStatus.Unknown;
   /** Records at or below this ring seq are already in the book and the counts (from the entry). */
   skipThrough = 0;
@@ -83,22 +91,8 @@ class SymbolState {
     readonly trades: Topic | null,
     readonly bbo: Topic | null,
   ) {
-    this.bids = new BookSide(true, info.priceDecimals, info.sizeDecimals);
-    this.asks = new BookSide(false, info.priceDecimals, info.sizeDecimals);
-  }
-
-  level(price: number, size: number): Level {
-    return [
-      formatScaledTrimmed(price, this.info.priceDecimals),
-      formatScaledTrimmed(size, this.info.sizeDecimals),
-    ];
-  }
-
-  levels(side: BookSide, depth: number): Level[] {
-    const count = Math.min(depth, side.count);
-    const out: Level[] = new Array(count);
-    for (let i = 0; i < count; i++) out[i] = this.level(side.prices[i]!, side.sizes[i]!);
-    return out;
+    this.bids = new SortedLevels(true, info.priceDecimals, info.sizeDecimals);
+    this.asks = new SortedLevels(false, info.priceDecimals, info.sizeDecimals);
   }
 }
 
@@ -182,7 +176,14 @@ export class RingFollower implements RingSink {
       this.rememberBest(state);
       if (!notify) continue;
       for (const topic of [state.book, state.trades]) {
-        if (topic) this.outlet.publish(topic, gapText(topic, reason), copy.publishSec, copy.publishNsec);
+        if (topic) {
+          this.outlet.publish(
+            topic,
+            encodeGap(topic.name, topic.position, reason),
+            copy.publishSec,
+            copy.publishNsec,
+          );
+        }
       }
       for (const topic of [state.book, state.bbo]) {
         const text = topic?.initial?.();
@@ -192,7 +193,7 @@ export class RingFollower implements RingSink {
     this.touched.length = 0;
     const status = this.statusTopic;
     status?.reset(reader.connectionCount());
-    if (notify && status) this.outlet.publish(status, gapText(status, reason), 0, 0);
+    if (notify && status) this.outlet.publish(status, encodeGap(status.name, status.position, reason), 0, 0);
   }
 
   private buildSymbols(reader: RingReader): void {
@@ -321,13 +322,16 @@ export class RingFollower implements RingSink {
           ? "sell"
           : "buy";
     const info = state.info;
-    const text = `{"type":"trade","topic":"${topic.name}","seq":${seq},"ts":${toEpochMicros(
-      r.exchangeSec,
-      r.exchangeNsec,
-    )},"pt":${toEpochMicros(r.publishSec, r.publishNsec)},"price":"${formatScaledTrimmed(
-      r.price,
-      info.priceDecimals,
-    )}","size":"${formatScaledTrimmed(r.size, info.sizeDecimals)}","side":"${side}","id":"${r.aux === 0 ? "" : r.aux}"}`;
+    const text = encodeTrade(
+      topic.name,
+      seq,
+      epochMicros(r.exchangeSec, r.exchangeNsec),
+      epochMicros(r.publishSec, r.publishNsec),
+      formatScaledTrimmed(r.price, info.priceDecimals),
+      formatScaledTrimmed(r.size, info.sizeDecimals),
+      side,
+      r.aux === 0 ? "" : String(r.aux),
+    );
     topic.record(seq, text);
     this.outlet.publish(topic, text, r.publishSec, r.publishNsec);
   }
@@ -407,12 +411,12 @@ export class RingFollower implements RingSink {
       for (const [price, size] of state.pendingBids) state.bids.set(price, size);
       for (const [price, size] of state.pendingAsks) state.asks.set(price, size);
       if (wasValid) {
-        diffInto(state, oldBids, state.bids, deltaBids);
-        diffInto(state, oldAsks, state.asks, deltaAsks);
+        diffInto(oldBids, state.bids, deltaBids);
+        diffInto(oldAsks, state.asks, deltaAsks);
       }
     } else {
-      applyInto(state, state.bids, state.pendingBids, deltaBids);
-      applyInto(state, state.asks, state.pendingAsks, deltaAsks);
+      applyInto(state.bids, state.pendingBids, deltaBids);
+      applyInto(state.asks, state.pendingAsks, deltaAsks);
     }
     state.pendingBids.clear();
     state.pendingAsks.clear();
@@ -426,12 +430,14 @@ export class RingFollower implements RingSink {
         book.record(seq, text);
         this.outlet.publish(book, text, state.publishSec, state.publishNsec);
       } else {
-        const text = `{"type":"delta","topic":"${book.name}","seq":${seq},"ts":${toEpochMicros(
-          state.exchangeSec,
-          state.exchangeNsec,
-        )},"pt":${toEpochMicros(state.publishSec, state.publishNsec)},"bids":${JSON.stringify(
+        const text = encodeDelta(
+          book.name,
+          seq,
+          epochMicros(state.exchangeSec, state.exchangeNsec),
+          epochMicros(state.publishSec, state.publishNsec),
           deltaBids,
-        )},"asks":${JSON.stringify(deltaAsks)}}`;
+          deltaAsks,
+        );
         book.record(seq, text);
         this.outlet.publish(book, text, state.publishSec, state.publishNsec, fullBookBytes(state));
       }
@@ -455,8 +461,8 @@ export class RingFollower implements RingSink {
   }
 
   private rememberBest(state: SymbolState): void {
-    state.bestBid = state.bids.count > 0 ? state.level(state.bids.prices[0]!, state.bids.sizes[0]!) : null;
-    state.bestAsk = state.asks.count > 0 ? state.level(state.asks.prices[0]!, state.asks.sizes[0]!) : null;
+    state.bestBid = state.bids.best();
+    state.bestAsk = state.asks.best();
   }
 
   /** A status message, the topic's next. */
@@ -468,31 +474,32 @@ export class RingFollower implements RingSink {
     publishNsec: number,
     seq = topic.position + 1,
   ): void {
-    const text = `{"type":"status","topic":"${topic.name}","seq":${seq},"ts":0,"pt":${toEpochMicros(
-      publishSec,
-      publishNsec,
-    )},"status":"${status}","reason":"${reason}"}`;
+    const text = encodeStatus(topic.name, seq, 0, epochMicros(publishSec, publishNsec), status, reason);
     topic.record(seq, text);
     this.outlet.publish(topic, text, publishSec, publishNsec);
   }
 
   /** A book snapshot at seq: the book as it is after the topic's message `seq`. */
   private snapshotText(state: SymbolState, seq: number, depth = Number.MAX_SAFE_INTEGER): string {
-    const book = state.book!;
-    return `{"type":"snapshot","topic":"${book.name}","seq":${seq},"ts":${toEpochMicros(
-      state.exchangeSec,
-      state.exchangeNsec,
-    )},"pt":${toEpochMicros(state.publishSec, state.publishNsec)},"exchange":"${this.exchange}","symbol":"${
-      state.info.symbol
-    }","status":"${VALIDITY[state.status] ?? "unknown"}","decimals":[${state.info.priceDecimals},${
-      state.info.sizeDecimals
-    }],"bids":${JSON.stringify(state.levels(state.bids, depth))},"asks":${JSON.stringify(state.levels(state.asks, depth))}}`;
+    return encodeSnapshot(
+      state.book!.name,
+      seq,
+      epochMicros(state.exchangeSec, state.exchangeNsec),
+      epochMicros(state.publishSec, state.publishNsec),
+      this.exchange,
+      state.info.symbol,
+      VALIDITY[state.status] ?? "unknown",
+      state.info.priceDecimals,
+      state.info.sizeDecimals,
+      state.bids.levels(depth),
+      state.asks.levels(depth),
+    );
   }
 
   private connectionText(seq: number): string | null {
     const topic = this.statusTopic;
     if (topic === null) return null;
-    return `{"type":"status","topic":"${topic.name}","seq":${seq},"ts":0,"pt":0,"status":"${this.connection}","reason":"current"}`;
+    return encodeStatus(topic.name, seq, 0, 0, this.connection, "current");
   }
 
   /**
@@ -549,12 +556,14 @@ export class RingFollower implements RingSink {
 }
 
 function bboText(topic: Topic, state: SymbolState, seq: number): string {
-  return `{"type":"bbo","topic":"${topic.name}","seq":${seq},"ts":${toEpochMicros(
-    state.exchangeSec,
-    state.exchangeNsec,
-  )},"pt":${toEpochMicros(state.publishSec, state.publishNsec)},"bid":${JSON.stringify(
+  return encodeBbo(
+    topic.name,
+    seq,
+    epochMicros(state.exchangeSec, state.exchangeNsec),
+    epochMicros(state.publishSec, state.publishNsec),
     state.bestBid,
-  )},"ask":${JSON.stringify(state.bestAsk)}}`;
+    state.bestAsk,
+  );
 }
 
 /** Starts a topic at `position`, keeping its history if it is already there (it carried on). */
@@ -566,30 +575,30 @@ function sameLevel(a: Level | null, b: Level | null): boolean {
   return a === b || (a !== null && b !== null && a[0] === b[0] && a[1] === b[1]);
 }
 
-function sideMap(side: BookSide): Map<number, number> {
+function sideMap(side: SortedLevels): Map<number, number> {
   const map = new Map<number, number>();
   for (let i = 0; i < side.count; i++) map.set(side.prices[i]!, side.sizes[i]!);
   return map;
 }
 
 /** Levels that differ between an old side and the new one, removals as size 0. */
-function diffInto(state: SymbolState, old: Map<number, number>, now: BookSide, out: Level[]): void {
+function diffInto(old: Map<number, number>, now: SortedLevels, out: Level[]): void {
   const present = new Set(now.prices);
-  for (const [price] of old) if (!present.has(price)) out.push(state.level(price, 0));
+  for (const [price] of old) if (!present.has(price)) out.push(now.level(price, 0));
   for (let i = 0; i < now.count; i++) {
     const price = now.prices[i]!;
     const size = now.sizes[i]!;
-    if (old.get(price) !== size) out.push(state.level(price, size));
+    if (old.get(price) !== size) out.push(now.level(price, size));
   }
 }
 
 /** Applies a batch's level changes to a side, collecting those that changed something. */
-function applyInto(state: SymbolState, side: BookSide, pending: Map<number, number>, out: Level[]): void {
+function applyInto(side: SortedLevels, pending: Map<number, number>, out: Level[]): void {
   for (const [price, size] of pending) {
     const before = side.count;
     side.set(price, size);
     if (size === 0 && side.count === before) continue; // deleting a level that was not there
-    out.push(state.level(price, size));
+    out.push(side.level(price, size));
   }
 }
 

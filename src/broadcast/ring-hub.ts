@@ -6,6 +6,7 @@ import { readdirSync } from "node:fs";
 import type { Logger } from "../log.ts";
 import { nanosSince } from "../shm/clock.ts";
 import { RING_SUFFIX, RingState } from "../shm/layout.ts";
+import type { BroadcastConfig } from "./config.ts";
 import type { BroadcastMetrics } from "./metrics.ts";
 import { type MessageOutlet, RingFollower, type TopicDirectory } from "./ring-follower.ts";
 import { Topic } from "./topic.ts";
@@ -16,20 +17,20 @@ export interface Fanout {
   topicsChanged(): void;
 }
 
-export interface RingHubOptions {
-  readonly dir: string;
-  readonly historyLimit: number;
-  /** How long the loop keeps polling without sleeping after the last record, microseconds. */
-  readonly spinMicros: number;
-  /** How long a poll that found records keeps reading before it lets the messages go, microseconds. */
-  readonly burstMicros: number;
-  readonly scanIntervalMs: number;
-  readonly log: Logger;
-  readonly metrics: BroadcastMetrics;
-}
+/**
+ * What the hub reads of the broadcaster's settings. spinMicros: how long the loop keeps polling
+ * without sleeping after the last record; burstMicros: how long a poll that found records keeps
+ * reading before it lets the messages go.
+ */
+export type RingHubConfig = Pick<
+  BroadcastConfig,
+  "sharedMemoryPath" | "historyLimit" | "spinMicros" | "burstMicros"
+>;
 
 /** Records one follower handles per poll before the loop lets the event loop run. */
 const POLL_BATCH = 4096;
+/** How often the directory is listed for new, removed and replaced rings. */
+const SCAN_INTERVAL_MS = 500;
 
 export class RingHub implements TopicDirectory, MessageOutlet {
   readonly topics = new Map<string, Topic>();
@@ -47,13 +48,17 @@ export class RingHub implements TopicDirectory, MessageOutlet {
    */
   round = 0;
 
-  constructor(private readonly options: RingHubOptions) {}
+  constructor(
+    private readonly config: RingHubConfig,
+    private readonly log: Logger,
+    private readonly metrics: BroadcastMetrics,
+  ) {}
 
   /** Attaches every ring there now (reading what they hold), then keeps polling. */
   start(fanout: Fanout): void {
     this.fanout = fanout;
     this.scan();
-    this.scanTimer = setInterval(() => this.scan(), this.options.scanIntervalMs);
+    this.scanTimer = setInterval(() => this.scan(), SCAN_INTERVAL_MS);
     this.running = true;
     this.loop();
   }
@@ -78,11 +83,11 @@ export class RingHub implements TopicDirectory, MessageOutlet {
   private readonly loop = (): void => {
     if (!this.running) return;
     let read = this.pollAll();
-    if (read > 0 && this.options.burstMicros > 0) {
+    if (read > 0 && this.config.burstMicros > 0) {
       // A writer's burst often spans several polls: read on until it pauses, so the burst's
       // messages go out in one event-loop turn, where uWS writes each client's share at once.
       let lastRead = performance.now();
-      while (read < POLL_BATCH * 4 && (performance.now() - lastRead) * 1000 < this.options.burstMicros) {
+      while (read < POLL_BATCH * 4 && (performance.now() - lastRead) * 1000 < this.config.burstMicros) {
         const more = this.pollAll();
         if (more > 0) {
           read += more;
@@ -92,7 +97,7 @@ export class RingHub implements TopicDirectory, MessageOutlet {
     }
     const now = performance.now();
     if (read > 0) this.idleSince = now;
-    if ((now - this.idleSince) * 1000 < this.options.spinMicros) setImmediate(this.loop);
+    if ((now - this.idleSince) * 1000 < this.config.spinMicros) setImmediate(this.loop);
     else setTimeout(this.loop, 1);
   };
 
@@ -103,7 +108,7 @@ export class RingHub implements TopicDirectory, MessageOutlet {
       try {
         read += follower.poll(POLL_BATCH);
       } catch (error) {
-        this.options.log.throttled("error", `poll:${follower.path}`, "ring poll failed", {
+        this.log.throttled("error", `poll:${follower.path}`, "ring poll failed", {
           ring: follower.path,
           error,
         });
@@ -126,10 +131,10 @@ export class RingHub implements TopicDirectory, MessageOutlet {
   private scanRings(): void {
     let names: string[];
     try {
-      names = readdirSync(this.options.dir);
+      names = readdirSync(this.config.sharedMemoryPath);
     } catch (error) {
-      this.options.log.throttled("warn", "scan", "cannot list the shared-memory directory", {
-        dir: this.options.dir,
+      this.log.throttled("warn", "scan", "cannot list the shared-memory directory", {
+        dir: this.config.sharedMemoryPath,
         error,
       });
       return;
@@ -140,11 +145,11 @@ export class RingHub implements TopicDirectory, MessageOutlet {
       // Removed (not replaced): its topics go quiet; subscribers keep them in case it returns.
       follower.close();
       this.followers.delete(path);
-      this.options.log.info("ring removed", { ring: path });
+      this.log.info("ring removed", { ring: path });
     }
     for (const name of names) {
       if (!name.endsWith(RING_SUFFIX)) continue;
-      const path = `${this.options.dir.replace(/\/+$/, "")}/${name}`;
+      const path = `${this.config.sharedMemoryPath.replace(/\/+$/, "")}/${name}`;
       const known = this.followers.get(path);
       if (known) {
         known.checkReplaced();
@@ -156,36 +161,31 @@ export class RingHub implements TopicDirectory, MessageOutlet {
         this.followers.set(path, follower);
         this.failing.delete(path);
         follower.poll(Number.MAX_SAFE_INTEGER);
-        this.options.log.info("ring attached", {
+        this.log.info("ring attached", {
           ring: path,
           exchange: follower.exchange,
           generation: follower.generation,
         });
       } catch (error) {
         follower.close();
-        if (!this.failing.has(path)) this.options.log.warn("cannot attach ring", { ring: path, error });
+        if (!this.failing.has(path)) this.log.warn("cannot attach ring", { ring: path, error });
         this.failing.add(path);
       }
     }
   }
 
   claim(owner: RingFollower, parts: Topic["parts"]): Topic | null {
-    const probe = new Topic(parts, this.options.historyLimit);
+    const probe = new Topic(parts, this.config.historyLimit);
     const existing = this.topics.get(probe.name);
     if (existing) {
       const current = this.owners.get(existing);
       if (current === owner) return existing;
       if (current !== undefined) {
-        this.options.log.throttled(
-          "warn",
-          `claim:${probe.name}`,
-          "two rings publish the same topic; ignoring one",
-          {
-            topic: probe.name,
-            kept: current.path,
-            ignored: owner.path,
-          },
-        );
+        this.log.throttled("warn", `claim:${probe.name}`, "two rings publish the same topic; ignoring one", {
+          topic: probe.name,
+          kept: current.path,
+          ignored: owner.path,
+        });
         return null;
       }
       this.owners.set(existing, owner);
@@ -206,7 +206,7 @@ export class RingHub implements TopicDirectory, MessageOutlet {
     if (fanout === null) return;
     const receivers = fanout.send(topic, text);
     if (receivers === 0) return;
-    const metrics = this.options.metrics;
+    const metrics = this.metrics;
     const channel = topic.channel;
     metrics.messagesSent[channel].inc(receivers);
     metrics.bytesSent[channel].inc(receivers * text.length);
@@ -218,9 +218,9 @@ export class RingHub implements TopicDirectory, MessageOutlet {
   }
 
   lost(ring: string, records: number): void {
-    this.options.metrics.ringGaps.labels(ring).inc();
-    this.options.metrics.ringLost.labels(ring).inc(records);
-    this.options.log.throttled("warn", `lost:${ring}`, "broadcaster was lapped by the ring writer", {
+    this.metrics.ringGaps.labels(ring).inc();
+    this.metrics.ringLost.labels(ring).inc(records);
+    this.log.throttled("warn", `lost:${ring}`, "broadcaster was lapped by the ring writer", {
       ring,
       records,
     });
@@ -232,7 +232,8 @@ export class RingHub implements TopicDirectory, MessageOutlet {
 
   /** True when every ring is attached, live and beating. */
   freshness(maxHeartbeatAgeMs: number): { ready: boolean; reason?: string } {
-    if (this.followers.size === 0) return { ready: false, reason: `no ring in ${this.options.dir}` };
+    if (this.followers.size === 0)
+      return { ready: false, reason: `no ring in ${this.config.sharedMemoryPath}` };
     for (const follower of this.followers.values()) {
       const state = follower.ringState();
       if (state !== RingState.Live) {

@@ -1,62 +1,21 @@
-// The broadcaster's public port: WebSocket clients at /ws (subscribe, resume, ping; native
-// topic pub/sub so each message is built once and fanned out in native code), REST under
-// /api/v1, and the live page at /. It enforces the client limits, auth and Origin allowlist,
-// and warns then closes slow consumers. Subscribers that arrive between two ring polls share one
-// starting text per topic, so a reconnect storm does not build a snapshot per client.
-import { timingSafeEqual } from "node:crypto";
-import type { Server, ServerWebSocket } from "bun";
-import {
-  type Channel,
-  CloseCode,
-  type ErrorCode,
-  isPattern,
-  parseTopic,
-  type TopicParts,
-  topicMatches,
-} from "../client/protocol.ts";
+// The broadcaster's public port, and the one place its Bun.serve (uWebSockets) is built: /ws
+// (after the access check, each client's frames go to its session), REST under /api/v1 and the
+// live page at /. It wires the parts together, starts the ring hub with fan-out, and drains.
+import type { Server, ServerWebSocket, WebSocketHandler } from "bun";
 import type { Logger } from "../log.ts";
+import { CloseCode } from "../protocol/messages.ts";
+import { ClientAccess } from "./access.ts";
+import { ClientSessions } from "./client-session.ts";
+import type { BroadcastConfig } from "./config.ts";
+import { TopicFanout, WildcardSubscriptions } from "./fanout.ts";
 import livePage from "./live-page.html";
 import type { BroadcastMetrics } from "./metrics.ts";
+import { restAnswer, restError } from "./rest.ts";
+import { Resumes } from "./resume.ts";
 import type { RingHub } from "./ring-hub.ts";
-import { gapText, type Topic } from "./topic.ts";
-
-export interface BroadcastServerOptions {
-  readonly port: number;
-  readonly hostname: string;
-  /** Clients must present it (?token= or Authorization: Bearer) when set. */
-  readonly token: string | undefined;
-  /** Browser Origins allowed to open /ws; empty allows any. Clients that send no Origin pass. */
-  readonly allowedOrigins: readonly string[];
-  readonly maxTopicsPerClient: number;
-  readonly maxFrameBytes: number;
-  readonly opsPerSecond: number;
-  readonly idleTimeoutSeconds: number;
-  /** A client whose unsent bytes pass this is warned... */
-  readonly slowWarnBytes: number;
-  /** ...and closed with 4008 past this (checked every slowCheckMs). */
-  readonly slowCloseBytes: number;
-  /** All clients' unsent bytes together: past it, the clients furthest behind are closed with 4008. */
-  readonly sendBudgetBytes: number;
-  readonly slowCheckMs: number;
-  readonly compression: boolean;
-  readonly log: Logger;
-  readonly metrics: BroadcastMetrics;
-  readonly hub: RingHub;
-}
-
-interface ClientState {
-  readonly id: number;
-  readonly topics: Set<string>;
-  patterns: TopicParts[];
-  /** Token bucket for ops per second. */
-  tokens: number;
-  refilledAt: number;
-  warned: boolean;
-  /** Rate-limit errors since the bucket was last full: past a few, the client is closed. */
-  strikes: number;
-}
-
-type Client = ServerWebSocket<ClientState>;
+import { SlowClientPolicy } from "./slow-clients.ts";
+import { StartingTexts } from "./starting-texts.ts";
+import { type ClientState, Subscriptions } from "./subscriptions.ts";
 
 export interface BroadcastServer {
   readonly port: number;
@@ -66,578 +25,113 @@ export interface BroadcastServer {
   stop(): void;
 }
 
-const JSON_HEADERS = { "content-type": "application/json" };
+type Client = ServerWebSocket<ClientState>;
+
 /** Frames past this are refused by the WebSocket layer itself (close 1009). */
 const HARD_FRAME_LIMIT = 1024 * 1024;
-/** Concrete topics or patterns one subscribe may name. */
-const MAX_TOPICS_PER_REQUEST = 1000;
-/** How long a resume from a seq this broadcaster has not reached yet waits for it to get there. */
-const RESUME_AHEAD_WAIT_MS = 1000;
 
-/** A client resuming from a seq past this broadcaster's position (it came from one ahead). */
-interface WaitingResume {
-  readonly ws: ServerWebSocket<ClientState>;
-  readonly topic: Topic;
-  readonly last: number;
-  readonly until: number;
-}
-
-export function startBroadcastServer(options: BroadcastServerOptions): BroadcastServer {
-  const { hub, metrics, log } = options;
-  const clients = new Set<Client>();
-  const patternClients = new Set<Client>();
-  let nextId = 1;
+export function startBroadcastServer(
+  config: BroadcastConfig,
+  hub: RingHub,
+  metrics: BroadcastMetrics,
+  log: Logger,
+): BroadcastServer {
+  const subscriptions = new Subscriptions(hub, metrics);
+  const resumes = new Resumes(new StartingTexts(hub), subscriptions);
+  const wildcards = new WildcardSubscriptions(hub, subscriptions, config);
+  const sessions = new ClientSessions<Client>(config, hub, subscriptions, resumes, wildcards, metrics);
+  const slowClients = new SlowClientPolicy(config, metrics, log);
+  const access = new ClientAccess(config);
   let accepting = true;
-  const waitingResumes: WaitingResume[] = [];
-  let resumeTimer: ReturnType<typeof setInterval> | null = null;
 
-  function sendError(ws: Client, code: ErrorCode, message: string, id?: string | number): void {
-    metrics.clientErrors.labels(code).inc();
-    ws.send(
-      JSON.stringify(
-        id === undefined ? { type: "error", code, message } : { type: "error", code, message, id },
-      ),
-    );
-  }
-
-  function authorized(request: Request, url: URL): boolean {
-    const token = options.token;
-    if (token === undefined) return true;
-    const header = request.headers.get("authorization");
-    const given = url.searchParams.get("token") ?? (header?.startsWith("Bearer ") ? header.slice(7) : null);
-    if (given === null) return false;
-    const a = Buffer.from(given);
-    const b = Buffer.from(token);
-    return a.length === b.length && timingSafeEqual(a, b);
-  }
-
-  /** Adds a subscription; `live` false holds the topic's messages back until ws.subscribe. */
-  function subscribeOne(ws: Client, topic: Topic, live = true): void {
-    ws.data.topics.add(topic.name);
-    if (live) ws.subscribe(topic.name);
-    metrics.subscriptionsBy[topic.channel].inc();
-  }
-
-  /** A subscribed topic's channel: from the topic registry, without parsing its name. */
-  function channelOf(name: string): Channel | undefined {
-    return hub.topics.get(name)?.channel ?? parseTopic(name)?.channel;
-  }
-
-  function unsubscribeOne(ws: Client, name: string): void {
-    if (!ws.data.topics.delete(name)) return;
-    ws.unsubscribe(name);
-    const channel = channelOf(name);
-    if (channel) metrics.subscriptionsBy[channel].dec();
-  }
-
-  /**
-   * Starting texts built since the hub last polled, by topic. A reconnect storm subscribes
-   * thousands of clients between two polls: they share one snapshot string instead of each
-   * building its own (a 20-level book is about a hundred short-lived strings and arrays, which
-   * is what used to set the broadcaster's peak memory).
-   */
-  const initialTexts = new Map<Topic, string | null>();
-  let initialRound = -1;
-
-  function initialText(topic: Topic): string | null {
-    if (initialRound !== hub.round) {
-      initialTexts.clear();
-      initialRound = hub.round;
-    }
-    let text = initialTexts.get(topic);
-    if (text === undefined) {
-      text = topic.initial?.() ?? null;
-      initialTexts.set(topic, text);
-    }
-    return text;
-  }
-
-  /**
-   * What a new subscriber gets before the topic's live messages: what it missed, when resumed;
-   * else (after a gap notice, if it asked to resume) the topic's starting message.
-   */
-  function sendStart(ws: Client, topic: Topic, missed: string[] | null, askedToResume: boolean): void {
-    if (missed !== null) {
-      for (const text of missed) ws.send(text);
-      return;
-    }
-    if (askedToResume) ws.send(gapText(topic, "resume_unavailable"));
-    sendInitial(ws, topic);
-  }
-
-  /** The starting message of a fresh subscription: snapshot, latest bbo, venue status. */
-  function sendInitial(ws: Client, topic: Topic): void {
-    const text = initialText(topic);
-    if (text) ws.send(text);
-  }
-
-  /** The request's topic list, or null after telling the client what is wrong with it. */
-  function requestedTopics(
-    ws: Client,
-    request: Record<string, unknown>,
-    id: string | number | undefined,
-  ): unknown[] | null {
-    const topics = request.topics;
-    if (!Array.isArray(topics) || topics.length === 0 || topics.length > MAX_TOPICS_PER_REQUEST) {
-      sendError(ws, "bad_request", `topics must be a list of 1 to ${MAX_TOPICS_PER_REQUEST} topic names`, id);
-      return null;
-    }
-    return topics;
-  }
-
-  function handleSubscribe(
-    ws: Client,
-    request: Record<string, unknown>,
-    id: string | number | undefined,
-  ): void {
-    const topics = requestedTopics(ws, request, id);
-    if (topics === null) return;
-    const resume = request.resume ?? {};
-    if (typeof resume !== "object" || resume === null || Array.isArray(resume)) {
-      sendError(ws, "bad_request", 'resume must be an object {"<topic>": <last seq>}', id);
-      return;
-    }
-    const resumeSeqs = resume as Record<string, unknown>;
-    const wanted: Topic[] = [];
-    const newPatterns: TopicParts[] = [];
-    for (const name of topics) {
-      const parts = typeof name === "string" ? parseTopic(name) : null;
-      if (parts === null) {
-        sendError(ws, "bad_topic", `not a topic: ${JSON.stringify(name)} (channel.exchange.BASE-QUOTE)`, id);
-        return;
-      }
-      if (isPattern(name as string)) {
-        newPatterns.push(parts);
-        for (const topic of hub.topics.values()) if (topicMatches(parts, topic.parts)) wanted.push(topic);
-      } else {
-        const topic = hub.topics.get(name as string);
-        if (topic === undefined) {
-          sendError(ws, "bad_topic", `no such topic: ${name} (GET /api/v1/symbols lists them)`, id);
-          return;
-        }
-        wanted.push(topic);
-      }
-    }
-    const fresh = [...new Set(wanted)].filter((topic) => !ws.data.topics.has(topic.name));
-    if (
-      ws.data.topics.size + fresh.length + ws.data.patterns.length + newPatterns.length >
-      options.maxTopicsPerClient
-    ) {
-      sendError(
-        ws,
-        "too_many_topics",
-        `at most ${options.maxTopicsPerClient} topics and patterns per client`,
-        id,
-      );
-      return;
-    }
-    // Resume where possible, decided before anything is sent so the ack can say what happened.
-    const seqs: Record<string, number> = {};
-    const resumed: string[] = [];
-    const backlog = new Map<Topic, string[]>();
-    const ahead = new Map<Topic, number>();
-    for (const topic of fresh) {
-      const last = resumeSeqs[topic.name];
-      if (typeof last === "number" && Number.isSafeInteger(last)) {
-        if (last > topic.position && topic.position >= 0) {
-          // The client saw more than this broadcaster has read (it came from one a little
-          // ahead): resume it once this one gets there.
-          resumed.push(topic.name);
-          ahead.set(topic, last);
-          continue;
-        }
-        const missed = resumeBacklog(topic, last);
-        if (missed !== null) {
-          resumed.push(topic.name);
-          backlog.set(topic, missed);
-          continue;
-        }
-      }
-      seqs[topic.name] = topic.position;
-    }
-    const ack: Record<string, unknown> = {
-      type: "ack",
-      op: "subscribe",
-      topics: fresh.map((t) => t.name),
-      seqs,
-      resumed,
-    };
-    if (id !== undefined) ack.id = id;
-    ws.send(JSON.stringify(ack));
-    for (const topic of fresh) {
-      const last = ahead.get(topic);
-      if (last !== undefined) {
-        subscribeOne(ws, topic, false);
-        waitingResumes.push({ ws, topic, last, until: Date.now() + RESUME_AHEAD_WAIT_MS });
-        resumeTimer ??= setInterval(settleWaitingResumes, 2);
-        continue;
-      }
-      sendStart(ws, topic, backlog.get(topic) ?? null, resumeSeqs[topic.name] !== undefined);
-      subscribeOne(ws, topic);
-    }
-    if (newPatterns.length > 0) {
-      ws.data.patterns.push(...newPatterns);
-      patternClients.add(ws);
-    }
-  }
-
-  /**
-   * Resumes waiting for this broadcaster to reach the client's seq: once it has, the client
-   * gets what came after its seq and joins the topic; past the wait, a gap notice and a fresh
-   * start. A client that left or unsubscribed meanwhile is dropped.
-   */
-  function settleWaitingResumes(): void {
-    const now = Date.now();
-    for (let i = waitingResumes.length - 1; i >= 0; i--) {
-      const { ws, topic, last, until } = waitingResumes[i]!;
-      const waiting = clients.has(ws) && ws.data.topics.has(topic.name);
-      if (waiting && topic.position < last && now < until) continue;
-      waitingResumes.splice(i, 1);
-      if (!waiting) continue;
-      sendStart(ws, topic, topic.position >= last ? resumeBacklog(topic, last) : null, true);
-      ws.subscribe(topic.name);
-    }
-    if (waitingResumes.length === 0 && resumeTimer !== null) {
-      clearInterval(resumeTimer);
-      resumeTimer = null;
-    }
-  }
-
-  /** What a client that last saw `last` missed on `topic`; null if it cannot be told exactly. */
-  function resumeBacklog(topic: Topic, last: number): string[] | null {
-    if (topic.channel === "bbo") {
-      // A latest-value stream: the current value is all that was missed.
-      if (last === topic.position) return [];
-      const current = initialText(topic);
-      return current === null ? null : [current];
-    }
-    return topic.since(last);
-  }
-
-  function handleUnsubscribe(
-    ws: Client,
-    request: Record<string, unknown>,
-    id: string | number | undefined,
-  ): void {
-    const topics = requestedTopics(ws, request, id);
-    if (topics === null) return;
-    const removed: string[] = [];
-    for (const name of topics) {
-      const parts = typeof name === "string" ? parseTopic(name) : null;
-      if (parts === null) {
-        sendError(ws, "bad_topic", `not a topic: ${JSON.stringify(name)}`, id);
-        return;
-      }
-      if (isPattern(name as string)) {
-        ws.data.patterns = ws.data.patterns.filter(
-          (p) => !(p.channel === parts.channel && p.exchange === parts.exchange && p.symbol === parts.symbol),
-        );
-        for (const subscribed of [...ws.data.topics]) {
-          const subscribedParts = parseTopic(subscribed);
-          if (subscribedParts && topicMatches(parts, subscribedParts)) {
-            unsubscribeOne(ws, subscribed);
-            removed.push(subscribed);
-          }
-        }
-      } else if (ws.data.topics.has(name as string)) {
-        unsubscribeOne(ws, name as string);
-        removed.push(name as string);
-      }
-    }
-    if (ws.data.patterns.length === 0) patternClients.delete(ws);
-    const ack: Record<string, unknown> = { type: "ack", op: "unsubscribe", topics: removed };
-    if (id !== undefined) ack.id = id;
-    ws.send(JSON.stringify(ack));
-  }
-
-  /** Token bucket: opsPerSecond sustained, twice that as a burst. */
-  function allowOp(ws: Client): boolean {
-    const state = ws.data;
-    const now = performance.now();
-    const burst = options.opsPerSecond * 2;
-    state.tokens = Math.min(burst, state.tokens + ((now - state.refilledAt) / 1000) * options.opsPerSecond);
-    state.refilledAt = now;
-    if (state.tokens >= 1) {
-      state.tokens -= 1;
-      if (state.tokens >= burst - 1) state.strikes = 0;
-      return true;
-    }
-    return false;
-  }
-
-  function onMessage(ws: Client, message: string | Buffer): void {
-    if (!allowOp(ws)) {
-      ws.data.strikes++;
-      if (ws.data.strikes > 20) {
-        ws.close(CloseCode.RateLimited, "too many requests");
-        return;
-      }
-      sendError(ws, "rate_limited", `at most ${options.opsPerSecond} requests per second`);
-      return;
-    }
-    if (typeof message !== "string") {
-      sendError(ws, "bad_request", "send JSON text frames, not binary");
-      return;
-    }
-    if (message.length > options.maxFrameBytes) {
-      sendError(ws, "frame_too_large", `frames are limited to ${options.maxFrameBytes} bytes`);
-      return;
-    }
-    let request: unknown;
-    try {
-      request = JSON.parse(message);
-    } catch {
-      sendError(ws, "bad_json", "frame is not valid JSON");
-      return;
-    }
-    if (typeof request !== "object" || request === null || Array.isArray(request)) {
-      sendError(ws, "bad_request", 'expected an object such as {"op":"subscribe","topics":[...]}');
-      return;
-    }
-    const fields = request as Record<string, unknown>;
-    const id = typeof fields.id === "string" || typeof fields.id === "number" ? fields.id : undefined;
-    switch (fields.op) {
-      case "subscribe":
-        handleSubscribe(ws, fields, id);
-        return;
-      case "unsubscribe":
-        handleUnsubscribe(ws, fields, id);
-        return;
-      case "ping": {
-        const pong: Record<string, unknown> = { type: "pong", time: Date.now() * 1000 };
-        if (id !== undefined) pong.id = id;
-        ws.send(JSON.stringify(pong));
-        return;
-      }
-      default:
-        sendError(
-          ws,
-          "unknown_op",
-          `unknown op ${JSON.stringify(fields.op)}: subscribe, unsubscribe or ping`,
-          id,
-        );
-    }
-  }
-
-  function restError(status: number, message: string): Response {
-    return new Response(JSON.stringify({ error: message, status }), { status, headers: JSON_HEADERS });
-  }
-
-  function intParam(url: URL, name: string, fallback: number, max: number): number | null {
-    const raw = url.searchParams.get(name);
-    if (raw === null) return fallback;
-    if (!/^\d+$/.test(raw)) return null;
-    const value = Number(raw);
-    return value >= 1 && value <= max ? value : null;
-  }
-
-  function rest(url: URL): Response {
-    const parts = url.pathname.split("/").filter((p) => p !== "");
-    const [, , resource, exchange, symbol] = parts;
-    if (resource === "symbols" && parts.length === 3) {
-      const now = Date.now();
-      const exchanges = [...hub.followers.values()].map((follower) => ({
-        exchange: follower.exchange,
-        ring: follower.path,
-        generation: follower.generation,
-        heartbeatAgeMs: follower.heartbeatAgeMs(),
-        symbols: follower.bookStates().map((book) => ({
-          symbol: book.symbol,
-          book: book.status,
-          lastUpdateAgeMs:
-            book.publishSec === 0
-              ? null
-              : now - (book.publishSec * 1000 + Math.floor(book.publishNsec / 1e6)),
-        })),
-      }));
-      return Response.json({ exchanges });
-    }
-    if ((resource === "book" || resource === "trades") && parts.length === 5 && exchange && symbol) {
-      const channel = resource === "book" ? "book" : "trades";
-      const topic = hub.topics.get(`${channel}.${exchange}.${symbol}`);
-      const owner = topic ? hub.ownerOf(topic) : undefined;
-      if (topic === undefined || owner === undefined) return restError(404, `no ${exchange} ${symbol} here`);
-      if (resource === "book") {
-        const depth = intParam(url, "depth", 20, 5000);
-        if (depth === null) return restError(400, "depth must be a whole number from 1 to 5000");
-        const text = owner.bookSnapshot(symbol, depth);
-        return text === null
-          ? restError(404, `no book for ${exchange} ${symbol}`)
-          : new Response(text, { headers: JSON_HEADERS });
-      }
-      const limit = intParam(url, "limit", 100, 10_000);
-      if (limit === null) return restError(400, "limit must be a whole number from 1 to 10000");
-      return new Response(
-        `{"exchange":"${exchange}","symbol":"${symbol}","trades":[${topic.recent(limit).join(",")}]}`,
-        {
-          headers: JSON_HEADERS,
-        },
-      );
-    }
-    return restError(404, `no route ${url.pathname}`);
-  }
-
-  const server: Server<ClientState> = Bun.serve({
-    port: options.port,
-    hostname: options.hostname,
-    development: false,
-    routes: { "/": livePage },
-    fetch(request, srv) {
+  const server = listen(
+    config,
+    (request, srv) => {
       const url = new URL(request.url);
       if (url.pathname === "/ws") {
         if (!accepting) return restError(503, "shutting down");
-        // Headers are read only when needed: an upgrade storm makes thousands of Headers objects.
-        const origin = options.allowedOrigins.length > 0 ? request.headers.get("origin") : null;
-        if (origin !== null && !options.allowedOrigins.includes(origin)) {
-          return restError(403, `origin ${origin} is not allowed`);
-        }
-        if (!authorized(request, url)) return restError(401, "missing or wrong token");
-        const data: ClientState = {
-          id: nextId++,
-          topics: new Set(),
-          patterns: [],
-          tokens: options.opsPerSecond * 2,
-          refilledAt: performance.now(),
-          warned: false,
-          strikes: 0,
-        };
-        if (srv.upgrade(request, { data })) return undefined;
+        const refusal = access.upgradeRefusal(request, url);
+        if (refusal !== null) return restError(refusal.status, refusal.message);
+        if (srv.upgrade(request, { data: sessions.newState() })) return undefined;
         return restError(400, "expected a WebSocket upgrade");
       }
       if (url.pathname.startsWith("/api/v1/")) {
         if (request.method !== "GET") return restError(405, "method not allowed");
-        if (!authorized(request, url)) return restError(401, "missing or wrong token");
-        return rest(url);
+        const refusal = access.restRefusal(request, url);
+        return refusal === null ? restAnswer(url, hub) : restError(refusal.status, refusal.message);
       }
       return restError(404, `no route ${url.pathname}`);
     },
-    websocket: {
+    {
       data: {} as ClientState,
-      perMessageDeflate: options.compression,
-      maxPayloadLength: Math.max(HARD_FRAME_LIMIT, options.maxFrameBytes * 2),
-      idleTimeout: options.idleTimeoutSeconds,
-      // The memory bound per client. Well above slowCloseBytes, so the timer's warn-then-4008
-      // normally closes a slow client first; this only catches a burst between two checks.
-      backpressureLimit: Math.max(options.slowCloseBytes * 4, options.slowCloseBytes + 4 * 1024 * 1024),
-      closeOnBackpressureLimit: true,
-      sendPings: true,
-      open(ws) {
-        clients.add(ws);
-        metrics.clients.inc();
-      },
-      message: onMessage,
-      close(ws) {
-        clients.delete(ws);
-        patternClients.delete(ws);
-        metrics.clients.dec();
-        for (const name of ws.data.topics) {
-          const channel = channelOf(name);
-          if (channel) metrics.subscriptionsBy[channel].dec();
-        }
-        ws.data.topics.clear();
-      },
-      drain(ws) {
-        if (ws.data.warned && ws.getBufferedAmount() < options.slowWarnBytes / 2) ws.data.warned = false;
-      },
+      open: (ws) => sessions.opened(ws),
+      message: (ws, frame) => sessions.onFrame(ws, frame),
+      close: (ws) => sessions.closed(ws),
+      drain: (ws) => slowClients.drained(ws),
     },
-  });
+  );
+  slowClients.start(sessions.clients);
+  hub.start(new TopicFanout(server, wildcards, config.compression));
 
-  // Slow consumers: warn once past the warning level, close past the limit, and keep all of
-  // them together within the send budget. Checked on a timer so the cost stays off the fan-out
-  // path.
-  const slowTimer = setInterval(() => {
-    let unsent = 0;
-    const behind: Array<{ ws: Client; buffered: number }> = [];
-    for (const ws of clients) {
-      const buffered = ws.getBufferedAmount();
-      unsent += buffered;
-      if (buffered < options.slowWarnBytes) continue;
-      if (!ws.data.warned) {
-        // Warned first, even when already past the limit: the warning says why the close comes.
-        ws.data.warned = true;
-        metrics.slowWarnings.inc();
-        ws.send(
-          JSON.stringify({
-            type: "warning",
-            code: "slow_consumer",
-            message: `you are ${buffered} bytes behind; past ${options.slowCloseBytes} the server closes with 4008`,
-            bufferedBytes: buffered,
-          }),
-        );
-      }
-      if (buffered >= options.slowCloseBytes) {
-        closeSlow(ws, buffered, "slow consumer: could not keep up");
-        unsent -= buffered;
-      } else {
-        behind.push({ ws, buffered });
-      }
-    }
-    if (unsent > options.sendBudgetBytes && behind.length > 0) {
-      // Many slow clients at once: the ones furthest behind go first, until the rest fit.
-      behind.sort((a, b) => b.buffered - a.buffered);
-      for (const { ws, buffered } of behind) {
-        closeSlow(ws, buffered, "slow consumer: the server's send budget is spent");
-        unsent -= buffered;
-        if (unsent <= options.sendBudgetBytes) break;
-      }
-    }
-    metrics.unsentBytes.set(unsent);
-  }, options.slowCheckMs);
-
-  function closeSlow(ws: Client, buffered: number, reason: string): void {
-    metrics.slowDisconnects.inc();
-    log.throttled("warn", "slow-close", "closing a slow client", { client: ws.data.id, buffered, reason });
-    ws.close(CloseCode.SlowConsumer, reason);
-  }
-
-  hub.start({
-    send(topic, text) {
-      const receivers = server.subscriberCount(topic.name);
-      if (receivers > 0) server.publish(topic.name, text, options.compression && text.length > 512);
-      return receivers;
-    },
-    topicsChanged() {
-      for (const ws of patternClients) {
-        for (const topic of hub.topics.values()) {
-          if (ws.data.topics.has(topic.name)) continue;
-          if (!ws.data.patterns.some((p) => topicMatches(p, topic.parts))) continue;
-          if (ws.data.topics.size >= options.maxTopicsPerClient) break;
-          ws.send(
-            JSON.stringify({
-              type: "ack",
-              op: "subscribe",
-              topics: [topic.name],
-              seqs: { [topic.name]: topic.position },
-              resumed: [],
-            }),
-          );
-          // Inside a poll round, where books may still change: built fresh, not from the cache.
-          const text = topic.initial?.();
-          if (text) ws.send(text);
-          subscribeOne(ws, topic);
-        }
-      }
-    },
-  });
-
+  const halt = () => {
+    slowClients.stop();
+    resumes.stop();
+    hub.stop();
+  };
   return {
-    port: server.port ?? options.port,
-    clientCount: () => clients.size,
+    port: server.port ?? config.websocketPort,
+    clientCount: () => sessions.clients.size,
     async drain(graceMs) {
       accepting = false;
-      clearInterval(slowTimer);
-      if (resumeTimer !== null) clearInterval(resumeTimer);
-      hub.stop();
-      for (const ws of clients) ws.close(CloseCode.GoingAway, "server shutting down");
+      halt();
+      for (const ws of sessions.clients) ws.close(CloseCode.GoingAway, "server shutting down");
       const deadline = Date.now() + graceMs;
-      while (clients.size > 0 && Date.now() < deadline) await Bun.sleep(10);
+      while (sessions.clients.size > 0 && Date.now() < deadline) await Bun.sleep(10);
       server.stop(true);
     },
     stop() {
-      clearInterval(slowTimer);
-      if (resumeTimer !== null) clearInterval(resumeTimer);
-      hub.stop();
+      halt();
       server.stop(true);
     },
   };
+}
+
+/**
+ * Listens on WEBSOCKET_PORT. The port is never shared: without `reusePort: false`, Bun.serve
+ * (with development off) binds with SO_REUSEPORT, and a second broadcaster on a busy port would
+ * silently take a share of its connections. A busy port stops the start, naming it.
+ */
+function listen(
+  config: BroadcastConfig,
+  fetch: (request: Request, server: Server<ClientState>) => Response | undefined,
+  websocket: Pick<WebSocketHandler<ClientState>, "data" | "open" | "message" | "close" | "drain">,
+): Server<ClientState> {
+  try {
+    return Bun.serve({
+      port: config.websocketPort,
+      hostname: config.hostname,
+      reusePort: false,
+      development: false,
+      routes: { "/": livePage },
+      fetch,
+      websocket: {
+        ...websocket,
+        perMessageDeflate: config.compression,
+        maxPayloadLength: Math.max(HARD_FRAME_LIMIT, config.maxFrameBytes * 2),
+        idleTimeout: config.idleTimeoutSeconds,
+        // The memory bound per client. Well above slowCloseBytes, so the slow-client check's
+        // warn-then-4008 normally closes a slow client first; this only catches a burst between two checks.
+        backpressureLimit: Math.max(config.slowCloseBytes * 4, config.slowCloseBytes + 4 * 1024 * 1024),
+        closeOnBackpressureLimit: true,
+        sendPings: true,
+      },
+    });
+  } catch (error) {
+    if ((error as { code?: unknown }).code === "EADDRINUSE") {
+      throw new Error(
+        `WEBSOCKET_PORT ${config.websocketPort} is already in use on ${config.hostname}: another process listens there`,
+      );
+    }
+    throw error;
+  }
 }

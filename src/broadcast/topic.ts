@@ -1,7 +1,7 @@
 // One topic the broadcaster serves: its position (the seq of its last message), a bounded
 // history of the messages it sent (for resume and REST), and how to build a subscriber's
 // starting state (a book snapshot, the latest bbo).
-import { type Channel, type TopicParts, topicName } from "../client/protocol.ts";
+import { type Channel, type TopicParts, topicName } from "../protocol/topics.ts";
 
 /** The seq of a topic position not known to this broadcaster (it attached mid-stream). */
 export const UNKNOWN_POSITION = -1;
@@ -78,14 +78,4 @@ export class Topic {
   recent(limit: number): string[] {
     return this.texts.slice(Math.max(this.start, this.texts.length - limit));
   }
-
-  /** The last message, if any (a latest-value topic's current value). */
-  latest(): string | null {
-    return this.texts.length > this.start ? this.texts[this.texts.length - 1]! : null;
-  }
-}
-
-/** A notice that the topic's stream broke: its seq is the position the topic goes on from. */
-export function gapText(topic: Topic, reason: string): string {
-  return `{"type":"status","topic":"${topic.name}","seq":${topic.position},"ts":0,"pt":0,"status":"gap","reason":${JSON.stringify(reason)}}`;
 }

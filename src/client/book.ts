@@ -1,8 +1,14 @@
 // The SDK's local order book: a snapshot plus the deltas after it, held as exact scaled
 // integers (the snapshot says the decimals) and handed out as decimal strings.
-import { formatScaledTrimmed, parseScaled } from "../market/decimal.ts";
-import { BookSide } from "./book-side.ts";
-import type { BookValidity, DeltaMessage, Level, SnapshotMessage } from "./protocol.ts";
+import { parseScaled } from "../market/decimal.ts";
+import type {
+  BookValidity,
+  DeltaMessage,
+  EpochMicros,
+  Level,
+  SnapshotMessage,
+} from "../protocol/messages.ts";
+import { SortedLevels } from "../protocol/sorted-levels.ts";
 
 export class LocalBook {
   priceDecimals = 0;
@@ -10,10 +16,10 @@ export class LocalBook {
   status: BookValidity = "unknown";
   /** Seq of the last message applied. */
   seq = -1;
-  /** Exchange time of the last update, epoch microseconds. */
-  ts = 0;
-  private bidSide = new BookSide(true, 0, 0);
-  private askSide = new BookSide(false, 0, 0);
+  /** Exchange time of the last update. */
+  ts: EpochMicros = 0;
+  private bidSide = new SortedLevels(true, 0, 0);
+  private askSide = new SortedLevels(false, 0, 0);
   private ready = false;
 
   constructor(
@@ -30,8 +36,8 @@ export class LocalBook {
     const [priceDecimals, sizeDecimals] = message.decimals;
     this.priceDecimals = priceDecimals;
     this.sizeDecimals = sizeDecimals;
-    this.bidSide = new BookSide(true, priceDecimals, sizeDecimals);
-    this.askSide = new BookSide(false, priceDecimals, sizeDecimals);
+    this.bidSide = new SortedLevels(true, priceDecimals, sizeDecimals);
+    this.askSide = new SortedLevels(false, priceDecimals, sizeDecimals);
     for (const level of message.bids) this.setLevel(this.bidSide, level);
     for (const level of message.asks) this.setLevel(this.askSide, level);
     this.status = message.status;
@@ -58,11 +64,11 @@ export class LocalBook {
   }
 
   bids(depth = Number.MAX_SAFE_INTEGER): Level[] {
-    return this.levels(this.bidSide, depth);
+    return this.bidSide.levels(depth);
   }
 
   asks(depth = Number.MAX_SAFE_INTEGER): Level[] {
-    return this.levels(this.askSide, depth);
+    return this.askSide.levels(depth);
   }
 
   get bidCount(): number {
@@ -75,26 +81,14 @@ export class LocalBook {
 
   /** Best bid and ask as scaled integers are exact; as text they are the venue's digits. */
   bestBid(): Level | null {
-    return this.bids(1)[0] ?? null;
+    return this.bidSide.best();
   }
 
   bestAsk(): Level | null {
-    return this.asks(1)[0] ?? null;
+    return this.askSide.best();
   }
 
-  private setLevel(side: BookSide, [price, size]: Level): void {
+  private setLevel(side: SortedLevels, [price, size]: Level): void {
     side.set(parseScaled(price, this.priceDecimals), parseScaled(size, this.sizeDecimals));
-  }
-
-  private levels(side: BookSide, depth: number): Level[] {
-    const count = Math.min(depth, side.count);
-    const out: Level[] = new Array(count);
-    for (let i = 0; i < count; i++) {
-      out[i] = [
-        formatScaledTrimmed(side.prices[i]!, this.priceDecimals),
-        formatScaledTrimmed(side.sizes[i]!, this.sizeDecimals),
-      ];
-    }
-    return out;
   }
 }

@@ -1,18 +1,18 @@
 // The AlphaPulse client SDK: connects to one of several broadcasters, subscribes, checks every
 // topic's sequence, keeps local books from snapshot plus deltas, and on a lost connection
 // reconnects (to the next URL) resuming each topic from its last seq. Works in Bun and browsers.
-import { LocalBook } from "./book.ts";
+
 import {
   type AckMessage,
   type DataMessage,
   type ErrorMessage,
   followsOn,
-  isPattern,
-  parseTopic,
   type ServerMessage,
-  topicMatches,
   type WarningMessage,
-} from "./protocol.ts";
+} from "../protocol/messages.ts";
+import type { ClientRequest, SubscribeRequest, UnsubscribeRequest } from "../protocol/requests.ts";
+import { isPattern, parseTopic, topicMatches } from "../protocol/topics.ts";
+import { LocalBook } from "./book.ts";
 
 export interface ClientOptions {
   /** One or more broadcaster URLs (ws://host:8765/ws); reconnects go round-robin. */
@@ -110,7 +110,7 @@ export class AlphaPulseClient {
         this.connections++;
         for (const listener of this.listeners.open) listener(url);
         if (this.wanted.size > 0) {
-          this.send({ op: "subscribe", topics: [...this.wanted], resume: this.resumeMap() }, true).catch(
+          this.request({ op: "subscribe", topics: [...this.wanted], resume: this.resumeMap() }).catch(
             () => {},
           );
         }
@@ -134,7 +134,7 @@ export class AlphaPulseClient {
   /** Subscribes topics or patterns; resolves with the ack. */
   subscribe(topics: readonly string[]): Promise<AckMessage> {
     for (const topic of topics) this.wanted.add(topic);
-    return this.send({ op: "subscribe", topics, resume: this.resumeMap(topics) }, true);
+    return this.request({ op: "subscribe", topics, resume: this.resumeMap(topics) });
   }
 
   unsubscribe(topics: readonly string[]): Promise<AckMessage> {
@@ -149,7 +149,7 @@ export class AlphaPulseClient {
         }
       }
     }
-    return this.send({ op: "unsubscribe", topics }, true);
+    return this.request({ op: "unsubscribe", topics });
   }
 
   /** The local book of a subscribed book topic. */
@@ -181,18 +181,19 @@ export class AlphaPulseClient {
     return resume;
   }
 
-  private send(request: Record<string, unknown>, awaitAck: boolean): Promise<AckMessage> {
+  /** Sends a (un)subscribe with an id; resolves with its ack. */
+  private request(request: SubscribeRequest | UnsubscribeRequest): Promise<AckMessage> {
     const socket = this.socket;
     if (socket === null || socket.readyState !== WebSocket.OPEN) {
       return Promise.reject(new Error("not connected"));
     }
     const id = `r${this.nextId++}`;
-    socket.send(JSON.stringify({ ...request, id }));
-    if (!awaitAck) return Promise.resolve({ type: "ack", op: "subscribe", topics: [] });
+    const sent: ClientRequest = { ...request, id };
+    socket.send(JSON.stringify(sent));
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
         this.pending.delete(id);
-        reject(new Error(`no answer to ${String(request.op)} in time`));
+        reject(new Error(`no answer to ${request.op} in time`));
       }, this.options.requestTimeoutMs ?? 10_000);
       this.pending.set(id, { resolve, reject, timer });
     });
@@ -296,8 +297,11 @@ export class AlphaPulseClient {
     this.localBooks.get(topic)?.reset("unknown");
     const socket = this.socket;
     if (socket === null) return;
-    socket.send(JSON.stringify({ op: "unsubscribe", topics: [topic] }));
-    socket.send(JSON.stringify({ op: "subscribe", topics: [topic] }));
+    const requests: ClientRequest[] = [
+      { op: "unsubscribe", topics: [topic] },
+      { op: "subscribe", topics: [topic] },
+    ];
+    for (const request of requests) socket.send(JSON.stringify(request));
   }
 }
 

@@ -16,9 +16,4 @@ export function nanosSince(sec: number, nsec: number): number {
   return (scratch[0]! - sec) * 1e9 + (scratch[1]! - nsec);
 }
 
-/** Microseconds since the epoch as a double (about 0.25 us resolution): for display and JSON. */
-export function toEpochMicros(sec: number, nsec: number): number {
-  return sec * 1e6 + nsec / 1e3;
-}
-
 export { realtimeInto };

@@ -2,7 +2,8 @@
 // rings in `dir`, on ports it picks itself (0), one started in-process with the URLs it serves,
 // and its teardown.
 import { rmSync } from "node:fs";
-import { type Broadcaster, readBroadcastConfig, startBroadcaster } from "../../src/broadcast/main.ts";
+import { readBroadcastConfig } from "../../src/broadcast/config.ts";
+import { type Broadcaster, startBroadcaster } from "../../src/broadcast/main.ts";
 import type { TestFeed } from "./broadcast-feed.ts";
 
 /** A loopback broadcaster's environment on ports of its choosing; `settings` add to it or override it. */

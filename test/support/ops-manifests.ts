@@ -6,7 +6,7 @@
 // exporter), to the security and resource rules.
 import { mkdirSync, rmSync, writeFileSync } from "node:fs";
 import path from "node:path";
-import { readBroadcastConfig } from "../../src/broadcast/main.ts";
+import { readBroadcastConfig } from "../../src/broadcast/config.ts";
 import { readCollectorConfig } from "../../src/collector/config.ts";
 import { type Env, readCommonConfig, readProcessConfig, Settings } from "../../src/config.ts";
 import { EXCHANGE_NAMES, VENUE_DEFINITIONS } from "../../src/exchanges/registry.ts";

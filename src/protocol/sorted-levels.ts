@@ -1,8 +1,11 @@
-// One side of an order book as sorted scaled integers, best first: the broadcaster keeps the
-// ring's top-N view in it and the SDK its local book. It tracks what the side costs as JSON
-// (the broadcaster's delta compression ratio compares deltas with that).
+// One side of a book as the wire carries it: levels as scaled integers at the symbol's decimals,
+// sorted best first, handed out as wire levels (exact decimal strings). The broadcaster keeps
+// the ring's top-N view in it, the SDK its local book. It tracks what the side costs in a
+// snapshot message (the broadcaster's delta compression ratio compares deltas with that).
+import { formatScaledTrimmed } from "../market/decimal.ts";
+import type { Level } from "./messages.ts";
 
-export class BookSide {
+export class SortedLevels {
   prices: number[] = [];
   sizes: number[] = [];
   /** Bytes this side's levels take in a snapshot message, kept as levels change. */
@@ -11,8 +14,8 @@ export class BookSide {
   constructor(
     /** Bids sort high to low, asks low to high. */
     readonly descending: boolean,
-    private readonly priceDecimals: number,
-    private readonly sizeDecimals: number,
+    readonly priceDecimals: number,
+    readonly sizeDecimals: number,
   ) {}
 
   get count(): number {
@@ -44,6 +47,24 @@ export class BookSide {
     this.jsonBytes += this.levelBytes(price, size);
     this.prices.splice(at, 0, price);
     this.sizes.splice(at, 0, size);
+  }
+
+  /** A price and size at this side's decimals as a wire level. */
+  level(price: number, size: number): Level {
+    return [formatScaledTrimmed(price, this.priceDecimals), formatScaledTrimmed(size, this.sizeDecimals)];
+  }
+
+  /** The best `depth` levels (all by default), best first. */
+  levels(depth = Number.MAX_SAFE_INTEGER): Level[] {
+    const count = Math.min(depth, this.prices.length);
+    const out: Level[] = new Array(count);
+    for (let i = 0; i < count; i++) out[i] = this.level(this.prices[i]!, this.sizes[i]!);
+    return out;
+  }
+
+  /** The best level, or null on an empty side. */
+  best(): Level | null {
+    return this.prices.length > 0 ? this.level(this.prices[0]!, this.sizes[0]!) : null;
   }
 
   /** Where `price` is or would go (binary search). */

@@ -1,73 +1,10 @@
-// The broadcaster's WebSocket wire protocol (docs/protocol.md): topic names, the frames a client
-// sends and every message the server sends. Server, SDK, load generator and live page share it.
+// What the broadcaster sends: every server message's type, the error and close codes, and the
+// `followsOn` rule a client checks each data message's seq with. Their texts are built by
+// encode.ts. Timestamps are whole epoch microseconds on the shared clock.
+import type { RequestId } from "./requests.ts";
 
-export const CHANNELS = ["book", "trades", "bbo", "status"] as const;
-export type Channel = (typeof CHANNELS)[number];
-
-/** "book.kraken.BTC-USD" split into its parts; `*` may stand for the exchange or the symbol. */
-export interface TopicParts {
-  readonly channel: Channel;
-  readonly exchange: string;
-  /** Empty for `status.<exchange>`, which carries the venue's connection state. */
-  readonly symbol: string;
-}
-
-const NAME = /^(\*|[a-z0-9_-]{1,32})$/;
-const SYMBOL = /^(\*|[A-Z0-9]{1,16}-[A-Z0-9]{1,16})$/;
-
-/** Parses a topic (or a wildcard pattern); null when it is not one. */
-export function parseTopic(topic: string): TopicParts | null {
-  const parts = topic.split(".");
-  const [channel, exchange, symbol] = parts;
-  if (!(CHANNELS as readonly string[]).includes(channel ?? "") || exchange === undefined) return null;
-  if (!NAME.test(exchange)) return null;
-  if (channel === "status") return parts.length === 2 ? { channel, exchange, symbol: "" } : null;
-  if (parts.length !== 3 || symbol === undefined || !SYMBOL.test(symbol)) return null;
-  return { channel: channel as Channel, exchange, symbol };
-}
-
-export function topicName(channel: Channel, exchange: string, symbol: string): string {
-  return channel === "status" ? `status.${exchange}` : `${channel}.${exchange}.${symbol}`;
-}
-
-export function isPattern(topic: string): boolean {
-  return topic.includes("*");
-}
-
-/** True when the concrete `topic` matches `pattern` (which may hold `*` parts). */
-export function topicMatches(pattern: TopicParts, topic: TopicParts): boolean {
-  return (
-    pattern.channel === topic.channel &&
-    (pattern.exchange === "*" || pattern.exchange === topic.exchange) &&
-    (pattern.symbol === "*" || pattern.symbol === topic.symbol)
-  );
-}
-
-// ---- client to server ----
-
-export interface SubscribeRequest {
-  readonly op: "subscribe";
-  readonly topics: readonly string[];
-  /** Last seq seen per concrete topic: the server sends what was missed, or a gap status + snapshot. */
-  readonly resume?: Readonly<Record<string, number>>;
-  /** Echoed in the ack. */
-  readonly id?: string | number;
-}
-
-export interface UnsubscribeRequest {
-  readonly op: "unsubscribe";
-  readonly topics: readonly string[];
-  readonly id?: string | number;
-}
-
-export interface PingRequest {
-  readonly op: "ping";
-  readonly id?: string | number;
-}
-
-export type ClientRequest = SubscribeRequest | UnsubscribeRequest | PingRequest;
-
-// ---- server to client ----
+/** Microseconds since the Unix epoch, always a whole number on the wire (finer digits are cut off). */
+export type EpochMicros = number;
 
 /** [price, size] as exact decimal strings. */
 export type Level = [string, string];
@@ -77,7 +14,7 @@ export type BookValidity = "valid" | "invalid" | "resyncing" | "unknown";
 export interface AckMessage {
   readonly type: "ack";
   readonly op: "subscribe" | "unsubscribe";
-  readonly id?: string | number;
+  readonly id?: RequestId;
   /** Concrete topics this op added or removed. */
   readonly topics: string[];
   /**
@@ -91,9 +28,9 @@ export interface AckMessage {
 
 export interface PongMessage {
   readonly type: "pong";
-  readonly id?: string | number;
-  /** Server time, epoch microseconds. */
-  readonly time: number;
+  readonly id?: RequestId;
+  /** Server time. */
+  readonly time: EpochMicros;
 }
 
 export type ErrorCode =
@@ -109,7 +46,7 @@ export interface ErrorMessage {
   readonly type: "error";
   readonly code: ErrorCode;
   readonly message: string;
-  readonly id?: string | number;
+  readonly id?: RequestId;
 }
 
 export interface WarningMessage {
@@ -127,10 +64,10 @@ interface DataMessageBase {
    * broadcaster. Position messages (see `followsOn`) set it instead.
    */
   readonly seq: number;
-  /** Exchange time of the underlying update, epoch microseconds (0 if the venue gives none). */
-  readonly ts: number;
-  /** When the collector published it to shared memory, epoch microseconds (the shared clock). */
-  readonly pt: number;
+  /** Exchange time of the underlying update (0 if the venue gives none). */
+  readonly ts: EpochMicros;
+  /** When the collector published it to shared memory (the shared clock). */
+  readonly pt: EpochMicros;
 }
 
 export interface SnapshotMessage extends DataMessageBase {

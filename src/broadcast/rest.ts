@@ -1,0 +1,70 @@
+// REST under /api/v1 (GET only): the rings and symbols with their state, a book snapshot at any
+// depth, and a topic's recent trades from its history; errors as {"error","status"} JSON.
+// Times are whole milliseconds.
+import type { RingHub } from "./ring-hub.ts";
+
+const JSON_HEADERS = { "content-type": "application/json" };
+const DEFAULT_DEPTH = 20;
+const MAX_DEPTH = 5000;
+const DEFAULT_TRADES = 100;
+const MAX_TRADES = 10_000;
+
+/** What REST reads: the ring hub's followers and topics. */
+export type RestSource = Pick<RingHub, "followers" | "topics" | "ownerOf">;
+
+export function restError(status: number, message: string): Response {
+  return new Response(JSON.stringify({ error: message, status }), { status, headers: JSON_HEADERS });
+}
+
+/** The answer to a GET under /api/v1/. */
+export function restAnswer(url: URL, source: RestSource): Response {
+  const parts = url.pathname.split("/").filter((p) => p !== "");
+  const [, , resource, exchange, symbol] = parts;
+  if (resource === "symbols" && parts.length === 3) return Response.json({ exchanges: listing(source) });
+  if ((resource === "book" || resource === "trades") && parts.length === 5 && exchange && symbol) {
+    const topic = source.topics.get(`${resource}.${exchange}.${symbol}`);
+    const owner = topic ? source.ownerOf(topic) : undefined;
+    if (topic === undefined || owner === undefined) return restError(404, `no ${exchange} ${symbol} here`);
+    if (resource === "book") {
+      const depth = wholeParam(url, "depth", DEFAULT_DEPTH, MAX_DEPTH);
+      if (depth === null) return restError(400, `depth must be a whole number from 1 to ${MAX_DEPTH}`);
+      const text = owner.bookSnapshot(symbol, depth);
+      return text === null
+        ? restError(404, `no book for ${exchange} ${symbol}`)
+        : new Response(text, { headers: JSON_HEADERS });
+    }
+    const limit = wholeParam(url, "limit", DEFAULT_TRADES, MAX_TRADES);
+    if (limit === null) return restError(400, `limit must be a whole number from 1 to ${MAX_TRADES}`);
+    return new Response(
+      `{"exchange":"${exchange}","symbol":"${symbol}","trades":[${topic.recent(limit).join(",")}]}`,
+      { headers: JSON_HEADERS },
+    );
+  }
+  return restError(404, `no route ${url.pathname}`);
+}
+
+/** Every ring with its symbols' book state and age. */
+function listing(source: RestSource) {
+  const now = Date.now();
+  return [...source.followers.values()].map((follower) => ({
+    exchange: follower.exchange,
+    ring: follower.path,
+    generation: follower.generation,
+    heartbeatAgeMs: follower.heartbeatAgeMs(),
+    symbols: follower.bookStates().map((book) => ({
+      symbol: book.symbol,
+      book: book.status,
+      lastUpdateAgeMs:
+        book.publishSec === 0 ? null : now - (book.publishSec * 1000 + Math.floor(book.publishNsec / 1e6)),
+    })),
+  }));
+}
+
+/** A whole-number query parameter from 1 to `max`; `fallback` when absent, null when wrong. */
+function wholeParam(url: URL, name: string, fallback: number, max: number): number | null {
+  const raw = url.searchParams.get(name);
+  if (raw === null) return fallback;
+  if (!/^\d+$/.test(raw)) return null;
+  const value = Number(raw);
+  return value >= 1 && value <= max ? value : null;
+}

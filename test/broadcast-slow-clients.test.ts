@@ -1,0 +1,92 @@
+// The slow-client policy without sockets: clients report their unsent bytes; one check warns
+// once past the warning level, closes with 4008 past the close level, keeps all of them within
+// the send budget by closing the furthest behind first, and exports the total.
+import { beforeEach, expect, test } from "bun:test";
+import { Registry } from "prom-client";
+import { BroadcastMetrics } from "../src/broadcast/metrics.ts";
+import { SlowClientPolicy } from "../src/broadcast/slow-clients.ts";
+import { newClientState } from "../src/broadcast/subscriptions.ts";
+import { Logger } from "../src/log.ts";
+import { CloseCode } from "../src/protocol/messages.ts";
+import { RecordingClient } from "./support/recording-client.ts";
+
+const LIMITS = { slowWarnBytes: 1000, slowCloseBytes: 5000, sendBudgetBytes: 6000 };
+let metrics: BroadcastMetrics;
+let policy: SlowClientPolicy;
+let logLines: string[];
+
+beforeEach(() => {
+  metrics = new BroadcastMetrics(new Registry(), { ringLag: () => [], rings: () => 0 });
+  logLines = [];
+  policy = new SlowClientPolicy(LIMITS, metrics, new Logger("info", {}, (line) => logLines.push(line)));
+});
+
+function clients(...buffered: number[]): RecordingClient[] {
+  return buffered.map((bytes, i) => {
+    const client = new RecordingClient(newClientState(i + 1, 20));
+    client.buffered = bytes;
+    return client;
+  });
+}
+
+async function value(metric: { get(): Promise<{ values: Array<{ value: number }> }> }): Promise<number> {
+  return (await metric.get()).values[0]?.value ?? 0;
+}
+
+test("under the warning level: nothing happens; the total is exported", async () => {
+  const all = clients(0, 999, 500);
+  expect(policy.check(all)).toBe(1499);
+  expect(all.every((c) => c.sent.length === 0 && c.closed === null)).toBe(true);
+  expect(await value(metrics.unsentBytes)).toBe(1499);
+});
+
+test("past the warning level: warned once, with the bytes; warned again only after catching up", async () => {
+  const [client] = clients(1200);
+  policy.check([client!]);
+  policy.check([client!]);
+  expect(client!.messages()).toEqual([
+    {
+      type: "warning",
+      code: "slow_consumer",
+      message: "you are 1200 bytes behind; past 5000 the server closes with 4008",
+      bufferedBytes: 1200,
+    },
+  ]);
+  client!.buffered = 600; // under the warning level, not yet under half of it
+  policy.drained(client!);
+  expect(client!.data.warned).toBe(true);
+  client!.buffered = 400;
+  policy.drained(client!);
+  client!.buffered = 1100;
+  policy.check([client!]);
+  expect(client!.sent).toHaveLength(2);
+  expect(client!.closed).toBeNull();
+  expect(await value(metrics.slowWarnings)).toBe(2);
+});
+
+test("past the close level: warned first (the warning says why), then closed with 4008", async () => {
+  const [slow, fine] = clients(5000, 10);
+  expect(policy.check([slow!, fine!])).toBe(10);
+  expect(slow!.messages()[0]).toMatchObject({ type: "warning", bufferedBytes: 5000 });
+  expect(slow!.closed).toEqual({ code: CloseCode.SlowConsumer, reason: "slow consumer: could not keep up" });
+  expect(fine!.closed).toBeNull();
+  expect(await value(metrics.slowDisconnects)).toBe(1);
+  expect(logLines.some((line) => line.includes("closing a slow client"))).toBe(true);
+});
+
+test("over the send budget together: the furthest behind are closed until the rest fit", async () => {
+  // 2000 + 4000 + 1500 + 300 = 7800 > 6000: closing the 4000 one is enough.
+  const all = clients(2000, 4000, 1500, 300);
+  expect(policy.check(all)).toBe(3800);
+  expect(all.map((c) => c.closed?.reason ?? null)).toEqual([
+    null,
+    "slow consumer: the server's send budget is spent",
+    null,
+    null,
+  ]);
+  // Closing clients under the warning level would not help them: only those past it are candidates.
+  const many = clients(1900, 1900, 1900, 900, 900);
+  expect(policy.check(many)).toBe(5600);
+  expect(many.filter((c) => c.closed !== null)).toHaveLength(1);
+  expect(await value(metrics.unsentBytes)).toBe(5600);
+});
