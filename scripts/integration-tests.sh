@@ -24,10 +24,12 @@ fail() {
 
 "$here/smoke-tests.sh" "$ws_base" "$metrics_base"
 
-# Each listed exchange/symbol pair answers a book with both sides ordered best first.
+# Each served exchange/symbol pair (an exchange may list a second ring) answers a book with both
+# sides ordered best first.
 pairs=$(curl -fsS --max-time 5 "$ws_base/api/v1/symbols" | bun -e '
   const { exchanges } = await Bun.stdin.json();
-  for (const venue of exchanges) for (const book of venue.symbols) console.log(venue.exchange, book.symbol);
+  for (const venue of exchanges)
+    for (const book of venue.symbols) if (book.served) console.log(venue.exchange, book.symbol);
 ') || fail "/api/v1/symbols"
 [[ -n $pairs ]] || fail "no exchange/symbol pair in /api/v1/symbols"
 while read -r exchange symbol; do

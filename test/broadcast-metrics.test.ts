@@ -5,7 +5,11 @@ import { Registry } from "prom-client";
 import { BroadcastMetrics } from "../src/broadcast/metrics.ts";
 
 test("the compression ratio is over the last minute of scrapes, 1 when no deltas were sent", () => {
-  const metrics = new BroadcastMetrics(new Registry(), { ringLag: () => [], rings: () => 0 });
+  const metrics = new BroadcastMetrics(new Registry(), {
+    ringLag: () => [],
+    rings: () => 0,
+    ringWriters: () => [],
+  });
   const start = Date.now();
   expect(metrics.recentCompressionRatio(start + 1_000)).toBe(1);
   metrics.deltaBytes += 300;

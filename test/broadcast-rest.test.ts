@@ -29,7 +29,11 @@ beforeAll(() => {
   feed.randomSnapshot(0, seededRandom(5), MID, 5, 30);
   for (let i = 1; i <= 7; i++) feed.trade(0, MID + i, 1000 + i, i % 2 === 0, 500 + i);
   const config = readBroadcastConfig(broadcasterEnv(DIR));
-  const metrics = new BroadcastMetrics(new Registry(), { ringLag: () => [], rings: () => 0 });
+  const metrics = new BroadcastMetrics(new Registry(), {
+    ringLag: () => [],
+    rings: () => 0,
+    ringWriters: () => [],
+  });
   hub = new RingHub(config, new Logger("error", {}, () => {}), metrics);
   hub.scan();
 });
@@ -158,7 +162,11 @@ describe("fan-out", () => {
       subscriberCount: (topic) => (topic === "book.kraken.BTC-USD" ? 3 : 0),
       publish: (topic, text, compress) => published.push([topic, text.length, compress]),
     };
-    const metrics = new BroadcastMetrics(new Registry(), { ringLag: () => [], rings: () => 0 });
+    const metrics = new BroadcastMetrics(new Registry(), {
+      ringLag: () => [],
+      rings: () => 0,
+      ringWriters: () => [],
+    });
     const wildcards = new WildcardSubscriptions(hub, new Subscriptions(hub, metrics), {
       maxTopicsPerClient: 10,
     });

@@ -39,11 +39,15 @@ const random = seededRandom(11);
 function start(settings: Record<string, string> = {}): void {
   const config = readBroadcastConfig(broadcasterEnv(DIR, settings));
   const log = new Logger("error", {}, () => {});
-  metrics = new BroadcastMetrics(new Registry(), { ringLag: () => [], rings: () => 0 });
+  metrics = new BroadcastMetrics(new Registry(), {
+    ringLag: () => [],
+    rings: () => 0,
+    ringWriters: () => [],
+  });
   hub = new RingHub(config, log, metrics);
   hub.scan();
   subscriptions = new Subscriptions(hub, metrics);
-  resumes = new Resumes(new StartingTexts(hub), subscriptions);
+  resumes = new Resumes(new StartingTexts(hub), subscriptions, hub);
   wildcards = new WildcardSubscriptions(hub, subscriptions, config);
   sessions = new ClientSessions(config, hub, subscriptions, resumes, wildcards, metrics);
 }

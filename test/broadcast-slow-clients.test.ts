@@ -16,7 +16,11 @@ let policy: SlowClientPolicy;
 let logLines: string[];
 
 beforeEach(() => {
-  metrics = new BroadcastMetrics(new Registry(), { ringLag: () => [], rings: () => 0 });
+  metrics = new BroadcastMetrics(new Registry(), {
+    ringLag: () => [],
+    rings: () => 0,
+    ringWriters: () => [],
+  });
   logLines = [];
   policy = new SlowClientPolicy(LIMITS, metrics, new Logger("info", {}, (line) => logLines.push(line)));
 });

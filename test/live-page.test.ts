@@ -2,8 +2,9 @@
 // the top 20 levels a side equal to the ring's book with prices padded to the symbol's decimals,
 // starts the trade tape from REST, follows updates and trades live, switches venue, shows venue
 // status; at 1400x900 and at a phone's 390x844 both sides of the ladder stay in the window (the
-// screenshots land in test-artifacts/); and a broadcaster that refuses the page (token needed,
-// Origin not allowed) is named as the reason instead of "reconnecting" for ever.
+// screenshots land in test-artifacts/); a broadcaster that refuses the page (token needed,
+// Origin not allowed) is named as the reason instead of "reconnecting" for ever; and a ring
+// whose writer stopped shows its book and its venue as stale.
 import { afterAll, beforeAll, expect, test } from "bun:test";
 import { mkdirSync, rmSync } from "node:fs";
 import path from "node:path";
@@ -297,4 +298,49 @@ test("an Origin allowlist without the page's own origin: the page names the refu
   expect(await page.locator("#connection").textContent()).toBe("refused");
   await page.screenshot({ path: path.join(ARTIFACTS, "live-page-origin-refused.png") });
   await page.close();
+}, 60_000);
+
+test("a ring whose writer stops: the page shows its book and its venue as stale", async () => {
+  const okx = new TestFeed(DIR, "okx", "okx", [
+    { venueSymbol: "BTC-USDT", symbol: "BTC-USDT", priceDecimals: 2, sizeDecimals: 8 },
+  ]);
+  try {
+    okx.connection(ConnectionState.Connected, StatusReason.None);
+    okx.randomSnapshot(0, seededRandom(22), MID, 50, 30, 5e8);
+    const { page, errors } = await openPage(`${startBroadcaster()}/`, { width: 1400, height: 900 });
+    await page.waitForSelector("#connection.live", WAIT);
+    await page.waitForFunction(
+      () => document.querySelector("#book-title")?.textContent !== "",
+      undefined,
+      WAIT,
+    );
+    await page.selectOption("#exchange", "okx");
+    await page.waitForSelector("#book-status.valid", WAIT);
+    await page.waitForFunction(
+      () => [...document.querySelectorAll("#venues .venue")].some((v) => v.textContent === "okxconnected"),
+      undefined,
+      WAIT,
+    );
+    okx.close(); // the writer stops: its ring is closed and beats no more
+    await page.waitForSelector("#book-status.stale", WAIT);
+    expect(await page.locator("#book-status").textContent()).toBe("book stale");
+    // In the warning colour, as an invalid book is.
+    expect(await page.locator("#book-status").evaluate((e) => getComputedStyle(e).color)).toBe(
+      "rgb(255, 107, 107)",
+    );
+    await page.waitForFunction(
+      () => [...document.querySelectorAll("#venues .venue")].some((v) => v.textContent === "okxstale"),
+      undefined,
+      WAIT,
+    );
+    // The levels stay, as of the last update; the header says they are old.
+    expect(await page.locator("#bids tr").count()).toBe(10);
+    mkdirSync(ARTIFACTS, { recursive: true });
+    await page.screenshot({ path: path.join(ARTIFACTS, "live-page-stale.png") });
+    expect(errors).toEqual([]);
+    await page.close();
+  } finally {
+    okx.close();
+    rmSync(`${DIR}/okx.ring`, { force: true });
+  }
 }, 60_000);

@@ -6,7 +6,7 @@ import {
   encodeBbo,
   encodeDelta,
   encodeError,
-  encodeGap,
+  encodeNotice,
   encodePong,
   encodeSlowConsumerWarning,
   encodeSnapshot,
@@ -188,7 +188,7 @@ describe("encoders", () => {
         { type: "status", topic: T, seq: 11, ts: 0, pt, status: "invalid", reason: "checksum_mismatch" },
       ],
       [
-        encodeGap(T, 11, 'lost "3"'),
+        encodeNotice(T, 11, "gap", 'lost "3"'),
         { type: "status", topic: T, seq: 11, ts: 0, pt: 0, status: "gap", reason: 'lost "3"' },
       ],
       [

@@ -64,6 +64,8 @@ export class WildcardSubscriptions {
         // Inside a poll round, where books may still change: built fresh, not shared.
         const text = topic.initial?.();
         if (text) client.send(text);
+        const stale = topic.staleNotice();
+        if (stale !== null) client.send(stale);
         this.subscriptions.add(client, topic);
       }
     }

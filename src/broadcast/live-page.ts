@@ -12,7 +12,8 @@ const LADDER_DEPTH = 20;
 const TAPE_ROWS = 40;
 
 interface SymbolsReply {
-  exchanges: Array<{ exchange: string; symbols: Array<{ symbol: string; book: string }> }>;
+  /** One entry per ring: an exchange may have two, each serving some of its symbols. */
+  exchanges: Array<{ exchange: string; symbols: Array<{ symbol: string; served: boolean }> }>;
 }
 
 interface TradesReply {
@@ -41,7 +42,8 @@ const token = new URLSearchParams(location.search).get("token") ?? undefined;
 const tokenQuery = token ? `?token=${encodeURIComponent(token)}` : "";
 const wsUrl = `${location.protocol === "https:" ? "wss" : "ws"}://${location.host}/ws`;
 const client = new AlphaPulseClient({ urls: [wsUrl], ...(token ? { token } : {}) });
-let catalog: SymbolsReply = { exchanges: [] };
+/** The symbols served, by exchange (alphabetical), whichever ring serves them. */
+let catalog = new Map<string, string[]>();
 let current: { book: string; trades: string } | null = null;
 /** The chosen symbol's recent trades, newest first. */
 let trades: TradeMessage[] = [];
@@ -154,8 +156,8 @@ function drawVenues(): void {
 }
 
 function fillSymbols(): void {
-  const entry = catalog.exchanges.find((e) => e.exchange === exchangeSelect.value);
-  symbolSelect.replaceChildren(...(entry?.symbols ?? []).map(({ symbol }) => new Option(symbol, symbol)));
+  const symbols = catalog.get(exchangeSelect.value) ?? [];
+  symbolSelect.replaceChildren(...symbols.map((symbol) => new Option(symbol, symbol)));
 }
 
 /** The symbol's recent trades from REST, so the tape starts full. */
@@ -214,6 +216,18 @@ exchangeSelect.addEventListener("change", () => {
 });
 symbolSelect.addEventListener("change", () => void choose());
 
+/** The symbols each exchange serves, from REST's list of rings, exchanges in alphabetical order. */
+function servedSymbols(reply: SymbolsReply): Map<string, string[]> {
+  const served = new Map<string, string[]>();
+  for (const { exchange } of [...reply.exchanges].sort((a, b) => a.exchange.localeCompare(b.exchange))) {
+    served.set(exchange, []);
+  }
+  for (const { exchange, symbols } of reply.exchanges) {
+    served.get(exchange)!.push(...symbols.filter((s) => s.served).map((s) => s.symbol));
+  }
+  return served;
+}
+
 async function start(): Promise<void> {
   const response = await fetch(`/api/v1/symbols${tokenQuery}`);
   const reply = (await response.json()) as SymbolsReply & { error?: string };
@@ -224,9 +238,8 @@ async function start(): Promise<void> {
     );
     return;
   }
-  catalog = reply;
-  catalog.exchanges.sort((a, b) => a.exchange.localeCompare(b.exchange));
-  exchangeSelect.replaceChildren(...catalog.exchanges.map(({ exchange }) => new Option(exchange, exchange)));
+  catalog = servedSymbols(reply);
+  exchangeSelect.replaceChildren(...[...catalog.keys()].map((exchange) => new Option(exchange, exchange)));
   fillSymbols();
   // A failed first attempt is reported by the close handler and retried by the SDK.
   await client.connect().catch(() => {});

@@ -24,6 +24,7 @@ export function startBroadcaster(config: BroadcastConfig): Broadcaster {
   const metrics = new BroadcastMetrics(registry, {
     ringLag: () => hub?.ringLag() ?? [],
     rings: () => hub?.followers.size ?? 0,
+    ringWriters: () => hub?.ringWriters() ?? [],
   });
   hub = new RingHub(config, logger, metrics);
   const ringHub = hub;
@@ -35,7 +36,7 @@ export function startBroadcaster(config: BroadcastConfig): Broadcaster {
       hostname: config.hostname,
       registry,
       mode: "broadcast",
-      readiness: () => ringHub.freshness(config.staleMs),
+      readiness: () => ringHub.freshness(),
       info: () => ({ clients: server.clientCount(), rings: ringHub.followers.size }),
     });
   } catch (error) {

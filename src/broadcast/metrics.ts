@@ -18,6 +18,8 @@ export class BroadcastMetrics {
   readonly fanoutLatency: Histogram;
   readonly ringGaps: Counter;
   readonly ringLost: Counter;
+  /** Topics a ring took over from another (by the ring that took them). */
+  readonly ownerChanges: Counter;
   readonly messagesSent: Record<Channel, ChannelCounter>;
   readonly bytesSent: Record<Channel, ChannelCounter>;
   /** Bytes sent as deltas, and what the same updates would have cost as snapshots. */
@@ -33,6 +35,7 @@ export class BroadcastMetrics {
     sources: {
       ringLag: () => Array<{ ring: string; lag: number }>;
       rings: () => number;
+      ringWriters: () => Array<{ ring: string; stale: boolean; served: number }>;
     },
   ) {
     const registers = [registry];
@@ -103,6 +106,13 @@ export class BroadcastMetrics {
       labelNames: ["ring"],
       registers,
     });
+    this.ownerChanges = new Counter({
+      name: "alphapulse_broadcast_topic_owner_changes_total",
+      help: "Topics a ring took over from another ring whose writer stopped or whose file went, by the ring that took them",
+      labelNames: ["ring"],
+      registers,
+    });
+    ringWriterGauges(registers, sources.ringWriters);
     const self = this;
     new Gauge({
       name: "alphapulse_delta_compression_ratio",
@@ -149,6 +159,33 @@ export class BroadcastMetrics {
 }
 
 const COMPRESSION_WINDOW_MS = 60_000;
+
+/** Per ring: whether its writer counts as stopped, and how many topics it serves. */
+function ringWriterGauges(
+  registers: Registry[],
+  ringWriters: () => Array<{ ring: string; stale: boolean; served: number }>,
+): void {
+  new Gauge({
+    name: "alphapulse_broadcast_ring_stale",
+    help: "1 while a ring's writer counts as stopped (no heartbeat for BROADCAST_STALE_MS, process gone, or closed), else 0",
+    labelNames: ["ring"],
+    registers,
+    collect() {
+      this.reset();
+      for (const { ring, stale } of ringWriters()) this.labels(ring).set(stale ? 1 : 0);
+    },
+  });
+  new Gauge({
+    name: "alphapulse_broadcast_ring_topics_served",
+    help: "Topics a ring serves now (0 when other rings serve all of its topics)",
+    labelNames: ["ring"],
+    registers,
+    collect() {
+      this.reset();
+      for (const { ring, served } of ringWriters()) this.labels(ring).set(served);
+    },
+  });
+}
 
 function byChannel<T>(make: (channel: Channel) => T): Record<Channel, T> {
   return { book: make("book"), trades: make("trades"), bbo: make("bbo"), status: make("status") };

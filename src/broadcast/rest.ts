@@ -1,6 +1,6 @@
-// REST under /api/v1 (GET only): the rings and symbols with their state, a book snapshot at any
-// depth, and a topic's recent trades from its history; errors as {"error","status"} JSON.
-// Times are whole milliseconds.
+// REST under /api/v1 (GET only): the rings (and whether each one's writer is live) and symbols
+// with their state, a book snapshot at any depth, and a topic's recent trades from its history;
+// errors as {"error","status"} JSON. Times are whole milliseconds.
 import type { RingHub } from "./ring-hub.ts";
 
 const JSON_HEADERS = { "content-type": "application/json" };
@@ -43,7 +43,10 @@ export function restAnswer(url: URL, source: RestSource): Response {
   return restError(404, `no route ${url.pathname}`);
 }
 
-/** Every ring with its symbols' book state and age. */
+/**
+ * Every ring with its writer's state and its symbols' book state and age. An exchange with two
+ * rings is listed twice; `served` says which ring serves each symbol now.
+ */
 function listing(source: RestSource) {
   const now = Date.now();
   return [...source.followers.values()].map((follower) => ({
@@ -51,9 +54,12 @@ function listing(source: RestSource) {
     ring: follower.path,
     generation: follower.generation,
     heartbeatAgeMs: follower.heartbeatAgeMs(),
+    writer: follower.stale ?? "live",
+    writerPid: follower.writerPid(),
     symbols: follower.bookStates().map((book) => ({
       symbol: book.symbol,
       book: book.status,
+      served: book.served,
       lastUpdateAgeMs:
         book.publishSec === 0 ? null : now - (book.publishSec * 1000 + Math.floor(book.publishNsec / 1e6)),
     })),

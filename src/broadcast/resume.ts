@@ -1,11 +1,11 @@
 // What a client gets first on a topic it subscribes. Asked to resume from a seq the topic's
 // history covers: the messages it missed, and nothing else. Otherwise (after a gap notice when it
-// asked to resume) the topic's starting text. A resume from a seq this broadcaster has not read
-// yet (the client came from one a little ahead) is held until this one gets there; past a
-// second, the gap notice.
-import { encodeGap } from "../protocol/encode.ts";
+// asked to resume) the topic's starting text. Then, while the ring behind the topic is stopped,
+// the notice that says so. A resume from a seq this broadcaster has not read yet (the client came
+// from one a little ahead) is held until this one gets there; past a second, the gap notice.
+import { encodeNotice } from "../protocol/encode.ts";
 import type { StartingTexts } from "./starting-texts.ts";
-import type { ClientConnection, Subscriptions } from "./subscriptions.ts";
+import type { ClientConnection, Subscriptions, TopicRegistry } from "./subscriptions.ts";
 import type { Topic } from "./topic.ts";
 
 /** How long a resume from a seq this broadcaster has not reached yet waits for it. */
@@ -33,6 +33,7 @@ export class Resumes {
   constructor(
     private readonly startingTexts: StartingTexts,
     private readonly subscriptions: Subscriptions,
+    private readonly registry: TopicRegistry,
   ) {}
 
   /** How a client that last saw `last` on `topic` starts (undefined: it did not say; null: not a seq). */
@@ -74,11 +75,13 @@ export class Resumes {
   private sendStart(client: ClientConnection, topic: Topic, missed: string[] | null, askedToResume: boolean) {
     if (missed !== null) {
       for (const text of missed) client.send(text);
-      return;
+    } else {
+      if (askedToResume) client.send(encodeNotice(topic.name, topic.position, "gap", "resume_unavailable"));
+      const text = this.startingTexts.of(topic);
+      if (text) client.send(text);
     }
-    if (askedToResume) client.send(encodeGap(topic.name, topic.position, "resume_unavailable"));
-    const text = this.startingTexts.of(topic);
-    if (text) client.send(text);
+    const stale = topic.staleNotice();
+    if (stale !== null) client.send(stale);
   }
 
   /**
@@ -90,7 +93,9 @@ export class Resumes {
     const now = Date.now();
     const held = this.held;
     for (let i = held.length - 1; i >= 0; i--) {
-      const { client, topic, last, until } = held[i]!;
+      const { client, last, until } = held[i]!;
+      // The stream served under the name now: another ring's, if the topic moved meanwhile.
+      const topic = this.registry.topics.get(held[i]!.topic.name) ?? held[i]!.topic;
       const waiting = client.data.topics.has(topic.name);
       if (waiting && topic.position < last && now < until) continue;
       held.splice(i, 1);

@@ -2,13 +2,14 @@
 // from the latest-book entry plus the ring's records, and turns each batch into the messages
 // of its topics (delta, snapshot, trade, bbo, status). Each topic's seq counts its messages,
 // from the counts the writer keeps in the ring (docs/shm-format.md, "Topic counts"), so every
-// broadcaster on the same ring sends the same message under the same seq, without holes.
+// broadcaster on the same ring sends the same message under the same seq, without holes. It
+// judges whether the ring's writer is live, and tells its topics when that changes.
 
 import { formatScaledTrimmed } from "../market/decimal.ts";
 import {
   encodeBbo,
   encodeDelta,
-  encodeGap,
+  encodeNotice,
   encodeSnapshot,
   encodeStatus,
   encodeTrade,
@@ -16,6 +17,7 @@ import {
 } from "../protocol/encode.ts";
 import type { BookValidity, Level, StatusState } from "../protocol/messages.ts";
 import { SortedLevels } from "../protocol/sorted-levels.ts";
+import type { TopicParts } from "../protocol/topics.ts";
 import {
   BookStatus,
   ConnectionState,
@@ -26,22 +28,29 @@ import {
   type SymbolInfo,
 } from "../shm/layout.ts";
 import { type BookCopy, RecordView, RingReader, type RingSink } from "../shm/ring-reader.ts";
+import { writerGone } from "../shm/writer-liveness.ts";
 import { type Topic, UNKNOWN_POSITION } from "./topic.ts";
 
-/** Where the follower's messages go: history, then subscribers. */
+/** Where the follower's messages go: to the subscribers of the topics it serves. */
 export interface MessageOutlet {
   publish(topic: Topic, text: string, publishSec: number, publishNsec: number, deltaOf?: number): void;
   /** A ring dropped records before the follower read them. */
   lost(ring: string, records: number): void;
   /** Topics of a ring that (re)attached: subscribe wildcard subscribers to the new ones. */
   topicsChanged(): void;
+  /** The ring's writer stopped, or is live again (its `stale` says which). */
+  writerChanged(ring: RingFollower): void;
 }
 
 export interface TopicDirectory {
-  /** The topic for these parts, created if new; null if another ring already owns it. */
-  claim(owner: RingFollower, channel: Topic["parts"]): Topic | null;
+  /** This follower's stream of the topic: the one it had (a new generation carries it on), else a new one. */
+  claim(owner: RingFollower, parts: TopicParts): Topic;
+  /** The follower has the topic no more (its ring went, or a new generation dropped the symbol). */
   release(owner: RingFollower, topic: Topic): void;
 }
+
+/** The reason of the status that tells a ring's topics its writer is live again. */
+const WRITER_LIVE = "writer_live";
 
 const VALIDITY: Record<number, BookValidity> = {
   [BookStatus.Unknown]: "unknown",
@@ -87,9 +96,9 @@ class SymbolState {
 
   constructor(
     readonly info: SymbolInfo,
-    readonly book: Topic | null,
-    readonly trades: Topic | null,
-    readonly bbo: Topic | null,
+    readonly book: Topic,
+    readonly trades: Topic,
+    readonly bbo: Topic,
   ) {
     this.bids = new SortedLevels(true, info.priceDecimals, info.sizeDecimals);
     this.asks = new SortedLevels(false, info.priceDecimals, info.sizeDecimals);
@@ -100,6 +109,11 @@ export class RingFollower implements RingSink {
   readonly path: string;
   exchange = "";
   generation = 0;
+  /**
+   * Why the ring's writer counts as stopped ("writer_gone", "no_heartbeat", "writer_closed",
+   * "writer_starting"), or null while it is live: as judged at attach and at each checkWriter.
+   */
+  stale: string | null = null;
   private reader: RingReader | null = null;
   private symbols: SymbolState[] = [];
   private statusTopic: Topic | null = null;
@@ -112,11 +126,13 @@ export class RingFollower implements RingSink {
     path: string,
     private readonly directory: TopicDirectory,
     private readonly outlet: MessageOutlet,
+    /** A writer whose heartbeat is older than this counts as stopped (BROADCAST_STALE_MS). */
+    private readonly staleMs: number,
   ) {
     this.path = path;
   }
 
-  /** Maps the ring and builds its books; throws if the file is not a readable ring. */
+  /** Maps the ring, builds its books and judges its writer; throws if the file is not a readable ring. */
   attach(): void {
     const reader = RingReader.open(this.path, "latest");
     this.reader = reader;
@@ -124,6 +140,7 @@ export class RingFollower implements RingSink {
     this.generation = reader.generation;
     this.buildSymbols(reader);
     this.startReading(reader, false, "");
+    this.checkWriter();
     this.outlet.topicsChanged();
   }
 
@@ -167,59 +184,53 @@ export class RingFollower implements RingSink {
       state.touched = false;
       state.batchLevels = false;
       if (!this.takeEntry(reader, state, copy)) {
-        for (const topic of [state.book, state.trades, state.bbo]) topic?.reset(UNKNOWN_POSITION);
+        for (const topic of [state.book, state.trades, state.bbo]) topic.reset(UNKNOWN_POSITION);
         continue;
       }
-      state.book?.reset(copy.bookCount);
-      state.trades?.reset(copy.tradeCount);
-      state.bbo?.reset(copy.bboCount);
+      state.book.reset(copy.bookCount);
+      state.trades.reset(copy.tradeCount);
+      state.bbo.reset(copy.bboCount);
       this.rememberBest(state);
       if (!notify) continue;
       for (const topic of [state.book, state.trades]) {
-        if (topic) {
-          this.outlet.publish(
-            topic,
-            encodeGap(topic.name, topic.position, reason),
-            copy.publishSec,
-            copy.publishNsec,
-          );
-        }
+        const gap = encodeNotice(topic.name, topic.position, "gap", reason);
+        this.outlet.publish(topic, gap, copy.publishSec, copy.publishNsec);
       }
       for (const topic of [state.book, state.bbo]) {
-        const text = topic?.initial?.();
-        if (topic && text) this.outlet.publish(topic, text, copy.publishSec, copy.publishNsec);
+        const text = topic.initial?.();
+        if (text) this.outlet.publish(topic, text, copy.publishSec, copy.publishNsec);
       }
     }
     this.touched.length = 0;
     const status = this.statusTopic;
     status?.reset(reader.connectionCount());
-    if (notify && status) this.outlet.publish(status, encodeGap(status.name, status.position, reason), 0, 0);
+    if (notify && status) {
+      this.outlet.publish(status, encodeNotice(status.name, status.position, "gap", reason), 0, 0);
+    }
   }
 
   private buildSymbols(reader: RingReader): void {
     const exchange = reader.exchange;
-    this.statusTopic = this.directory.claim(this, { channel: "status", exchange, symbol: "" });
+    const status = this.directory.claim(this, { channel: "status", exchange, symbol: "" });
+    status.initial = () => this.connectionText(status.position);
+    this.statusTopic = status;
     this.symbols = reader.symbols.map((info) => {
       const claim = (channel: "book" | "trades" | "bbo") =>
         this.directory.claim(this, { channel, exchange, symbol: info.symbol });
       const state = new SymbolState(info, claim("book"), claim("trades"), claim("bbo"));
-      if (state.book) state.book.initial = () => this.snapshotText(state, state.book!.position);
+      state.book.initial = () => this.snapshotText(state, state.book.position, this.shownValidity(state));
       // The current best levels (also when they have not changed since this broadcaster attached).
-      if (state.bbo) state.bbo.initial = () => bboText(state.bbo!, state, state.bbo!.position);
+      state.bbo.initial = () => bboText(state.bbo, state, state.bbo.position);
       return state;
     });
-    if (this.statusTopic) {
-      const topic = this.statusTopic;
-      topic.initial = () => this.connectionText(topic.position);
-    }
   }
 
   private *allTopics(): Generator<Topic> {
     if (this.statusTopic) yield this.statusTopic;
     for (const state of this.symbols) {
-      if (state.book) yield state.book;
-      if (state.trades) yield state.trades;
-      if (state.bbo) yield state.bbo;
+      yield state.book;
+      yield state.trades;
+      yield state.bbo;
     }
   }
 
@@ -242,8 +253,54 @@ export class RingFollower implements RingSink {
     return this.reader?.heartbeatAgeMs() ?? Number.POSITIVE_INFINITY;
   }
 
-  ringState(): RingState | null {
-    return this.reader?.state() ?? null;
+  /**
+   * Judges the ring's writer now. When it stops, each topic of the ring gets a "stale" notice;
+   * when it beats again, the status the topic is in: the book's validity, the venue connection,
+   * "valid" for trades and bbo. Notices reach subscribers only of the topics this ring serves.
+   */
+  checkWriter(now = Date.now()): void {
+    const reader = this.reader;
+    if (reader === null) return;
+    const was = this.stale;
+    const reason = this.writerProblem(reader, now);
+    if (reason === was) return;
+    this.setStale(reason);
+    if ((was === null) === (reason === null)) return; // only the reason changed
+    this.outlet.writerChanged(this);
+    if (reason !== null) {
+      for (const topic of this.allTopics()) this.outlet.publish(topic, topic.staleNotice()!, 0, 0);
+      return;
+    }
+    const live = (topic: Topic, status: StatusState) =>
+      this.outlet.publish(topic, encodeNotice(topic.name, topic.position, status, WRITER_LIVE), 0, 0);
+    if (this.statusTopic) live(this.statusTopic, this.connection);
+    for (const state of this.symbols) {
+      live(state.book, VALIDITY[state.status] ?? "unknown");
+      live(state.trades, "valid");
+      live(state.bbo, "valid");
+    }
+  }
+
+  /** Why the writer counts as stopped now, or null while it is live (docs/protocol.md, "Stale rings"). */
+  private writerProblem(reader: RingReader, now: number): string | null {
+    const state = reader.state();
+    if (state === RingState.Closed) return "writer_closed";
+    if (state === RingState.Initializing) return "writer_starting";
+    // A newer generation is in place: the next poll switches to it; until then nothing changes.
+    if (state === RingState.Retired) return this.stale;
+    const age = reader.heartbeatAgeMs(now);
+    if (writerGone(reader.writerPid, age)) return "writer_gone";
+    return age > this.staleMs ? "no_heartbeat" : null;
+  }
+
+  private setStale(reason: string | null): void {
+    this.stale = reason;
+    for (const topic of this.allTopics()) topic.staleReason = reason;
+  }
+
+  /** The writer's pid as the ring's header gives it (meaningful in the writer's PID namespace). */
+  writerPid(): number {
+    return this.reader?.writerPid ?? 0;
   }
 
   /** The path holds another file now (a writer restarted without retiring ours, or it was replaced). */
@@ -254,22 +311,30 @@ export class RingFollower implements RingSink {
   bookStates(): ReadonlyArray<{
     symbol: string;
     status: BookValidity;
+    /** This ring's book topic is the one served under its name. */
+    served: boolean;
     publishSec: number;
     publishNsec: number;
   }> {
     return this.symbols.map((s) => ({
       symbol: s.info.symbol,
-      status: VALIDITY[s.status] ?? "unknown",
+      status: this.shownValidity(s),
+      served: s.book.serving,
       publishSec: s.publishSec,
       publishNsec: s.publishNsec,
     }));
   }
 
+  /** A book's state as clients are told it now: "stale" while the writer is stopped, else the ring's word. */
+  private shownValidity(state: SymbolState): BookValidity {
+    return this.stale !== null ? "stale" : (VALIDITY[state.status] ?? "unknown");
+  }
+
   /** A consistent book at the last batch boundary, `depth` levels a side, as a snapshot message. */
   bookSnapshot(symbol: string, depth: number): string | null {
     const state = this.symbols.find((s) => s.info.symbol === symbol);
-    if (!state?.book) return null;
-    return this.snapshotText(state, state.book.position, depth);
+    if (!state) return null;
+    return this.snapshotText(state, state.book.position, this.shownValidity(state), depth);
   }
 
   record(r: RecordView): void {
@@ -313,7 +378,6 @@ export class RingFollower implements RingSink {
 
   private onTrade(state: SymbolState, r: RecordView): void {
     const topic = state.trades;
-    if (topic === null) return;
     const seq = topic.position + 1;
     const side =
       (r.flags & RecordFlag.SideUnknown) !== 0
@@ -363,15 +427,13 @@ export class RingFollower implements RingSink {
       case RecordType.BookStatus: {
         state.batchStatus = r.aux;
         // One message per status record, told at once: the batch's book changes follow.
-        if (state.book) {
-          this.sendStatus(
-            state.book,
-            VALIDITY[r.aux] ?? "unknown",
-            reasonText(r.price),
-            r.publishSec,
-            r.publishNsec,
-          );
-        }
+        this.sendStatus(
+          state.book,
+          VALIDITY[r.aux] ?? "unknown",
+          reasonText(r.price),
+          r.publishSec,
+          r.publishNsec,
+        );
         break;
       }
     }
@@ -422,25 +484,24 @@ export class RingFollower implements RingSink {
     state.pendingAsks.clear();
     state.status = state.batchStatus;
     const book = state.book;
-    if (book !== null) {
-      const seq = book.position + 1;
-      if (state.cleared && !wasValid) {
-        // A fresh book after a resync or a writer start: the one time a subscriber gets it whole.
-        const text = this.snapshotText(state, seq);
-        book.record(seq, text);
-        this.outlet.publish(book, text, state.publishSec, state.publishNsec);
-      } else {
-        const text = encodeDelta(
-          book.name,
-          seq,
-          epochMicros(state.exchangeSec, state.exchangeNsec),
-          epochMicros(state.publishSec, state.publishNsec),
-          deltaBids,
-          deltaAsks,
-        );
-        book.record(seq, text);
-        this.outlet.publish(book, text, state.publishSec, state.publishNsec, fullBookBytes(state));
-      }
+    const seq = book.position + 1;
+    if (state.cleared && !wasValid) {
+      // A fresh book after a resync or a writer start: the one time a subscriber gets it whole.
+      // Kept for resume, so it says what the ring says, whatever this broadcaster thinks now.
+      const text = this.snapshotText(state, seq, VALIDITY[state.status] ?? "unknown");
+      book.record(seq, text);
+      this.outlet.publish(book, text, state.publishSec, state.publishNsec);
+    } else {
+      const text = encodeDelta(
+        book.name,
+        seq,
+        epochMicros(state.exchangeSec, state.exchangeNsec),
+        epochMicros(state.publishSec, state.publishNsec),
+        deltaBids,
+        deltaAsks,
+      );
+      book.record(seq, text);
+      this.outlet.publish(book, text, state.publishSec, state.publishNsec, fullBookBytes(state));
     }
     this.publishBbo(state);
     state.cleared = false;
@@ -452,8 +513,7 @@ export class RingFollower implements RingSink {
     const previousAsk = state.bestAsk;
     this.rememberBest(state);
     const topic = state.bbo;
-    if (topic === null || (sameLevel(previousBid, state.bestBid) && sameLevel(previousAsk, state.bestAsk)))
-      return;
+    if (sameLevel(previousBid, state.bestBid) && sameLevel(previousAsk, state.bestAsk)) return;
     const seq = topic.position + 1;
     const text = bboText(topic, state, seq);
     topic.record(seq, text);
@@ -479,16 +539,21 @@ export class RingFollower implements RingSink {
     this.outlet.publish(topic, text, publishSec, publishNsec);
   }
 
-  /** A book snapshot at seq: the book as it is after the topic's message `seq`. */
-  private snapshotText(state: SymbolState, seq: number, depth = Number.MAX_SAFE_INTEGER): string {
+  /** A book snapshot at seq: the book as it is after the topic's message `seq`, in state `status`. */
+  private snapshotText(
+    state: SymbolState,
+    seq: number,
+    status: BookValidity,
+    depth = Number.MAX_SAFE_INTEGER,
+  ): string {
     return encodeSnapshot(
-      state.book!.name,
+      state.book.name,
       seq,
       epochMicros(state.exchangeSec, state.exchangeNsec),
       epochMicros(state.publishSec, state.publishNsec),
       this.exchange,
       state.info.symbol,
-      VALIDITY[state.status] ?? "unknown",
+      status,
       state.info.priceDecimals,
       state.info.sizeDecimals,
       state.bids.levels(depth),
@@ -505,7 +570,8 @@ export class RingFollower implements RingSink {
   /**
    * The writer restarted: finish the old generation, then follow the new one. Each topic gets a
    * "restarted" status under the seq the new writer kept for it (one past the old count, so the
-   * stream goes on without a hole), then the new writer's messages.
+   * stream goes on without a hole), then the new writer's messages. A "stale" that the old
+   * generation had ends with it; the new writer is judged afresh.
    */
   private switchGeneration(): void {
     const old = this.reader;
@@ -527,6 +593,7 @@ export class RingFollower implements RingSink {
     this.generation = reader.generation;
     this.touched.length = 0;
     this.buildSymbols(reader);
+    this.setStale(null);
     const copy = reader.newBookCopy();
     const restart = (topic: Topic | null, base: number) => {
       if (topic === null || !previous.has(topic)) return;
@@ -545,6 +612,7 @@ export class RingFollower implements RingSink {
     const kept = new Set<Topic>(this.allTopics());
     for (const topic of previous) if (!kept.has(topic)) this.directory.release(this, topic);
     this.startReading(reader, true, `ring generation ${this.generation} already wrapped`);
+    this.checkWriter();
     this.outlet.topicsChanged();
   }
 

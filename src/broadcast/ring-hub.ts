@@ -2,10 +2,17 @@
 // appear later), follows each, owns the topic registry, and polls on an adaptive loop that
 // spins briefly after activity and then backs off to timer sleeps, so it never burns a core.
 // It numbers its poll rounds: what is built from ring state stays valid within one.
+//
+// Several rings may carry the same topic (two collectors of one exchange, each with its own
+// RING_NAME). Every ring's follower keeps its own stream of each of its topics; one of them is
+// served under the name. A topic stays with the ring that serves it while that ring's writer is
+// live, and moves to a live ring when it stops; a move is told to subscribers as "restarted",
+// then the new ring's state (docs/protocol.md, "Which ring serves a topic").
 import { readdirSync } from "node:fs";
 import type { Logger } from "../log.ts";
+import { encodeNotice } from "../protocol/encode.ts";
 import { nanosSince } from "../shm/clock.ts";
-import { RING_SUFFIX, RingState } from "../shm/layout.ts";
+import { RING_SUFFIX } from "../shm/layout.ts";
 import type { BroadcastConfig } from "./config.ts";
 import type { BroadcastMetrics } from "./metrics.ts";
 import { type MessageOutlet, RingFollower, type TopicDirectory } from "./ring-follower.ts";
@@ -20,11 +27,12 @@ export interface Fanout {
 /**
  * What the hub reads of the broadcaster's settings. spinMicros: how long the loop keeps polling
  * without sleeping after the last record; burstMicros: how long a poll that found records keeps
- * reading before it lets the messages go.
+ * reading before it lets the messages go; staleMs: a ring whose writer's heartbeat is older than
+ * this counts as stopped.
  */
 export type RingHubConfig = Pick<
   BroadcastConfig,
-  "sharedMemoryPath" | "historyLimit" | "spinMicros" | "burstMicros"
+  "sharedMemoryPath" | "historyLimit" | "spinMicros" | "burstMicros" | "staleMs"
 >;
 
 /** Records one follower handles per poll before the loop lets the event loop run. */
@@ -33,8 +41,12 @@ const POLL_BATCH = 4096;
 const SCAN_INTERVAL_MS = 500;
 
 export class RingHub implements TopicDirectory, MessageOutlet {
+  /** The served topics by name: the stream of the ring that serves each (or served it last). */
   readonly topics = new Map<string, Topic>();
+  /** The ring serving each served topic; a topic whose ring went keeps its name but has none. */
   private readonly owners = new Map<Topic, RingFollower>();
+  /** Every ring's stream of each topic name, in the order the rings claimed them. */
+  private readonly streams = new Map<string, Map<RingFollower, Topic>>();
   readonly followers = new Map<string, RingFollower>();
   private readonly failing = new Set<string>();
   private fanout: Fanout | null = null;
@@ -65,6 +77,7 @@ export class RingHub implements TopicDirectory, MessageOutlet {
 
   stop(): void {
     this.running = false;
+    this.fanout = null; // closing the followers must not tell subscribers their rings went
     if (this.scanTimer) clearInterval(this.scanTimer);
     for (const follower of this.followers.values()) follower.close();
     this.followers.clear();
@@ -118,11 +131,16 @@ export class RingHub implements TopicDirectory, MessageOutlet {
     return read;
   }
 
-  /** Finds new ring files, drops removed ones, and checks known ones for a new generation. */
+  /**
+   * Finds new ring files, drops removed ones, checks known ones for a new generation, judges
+   * every ring's writer, and moves topics off rings whose writer stopped.
+   */
   scan(): void {
     this.round++;
     try {
       this.scanRings();
+      this.checkWriters();
+      this.settleOwners();
     } finally {
       this.round++;
     }
@@ -155,7 +173,7 @@ export class RingHub implements TopicDirectory, MessageOutlet {
         known.checkReplaced();
         continue;
       }
-      const follower = new RingFollower(path, this, this);
+      const follower = new RingFollower(path, this, this, this.config.staleMs);
       try {
         follower.attach();
         this.followers.set(path, follower);
@@ -165,6 +183,7 @@ export class RingHub implements TopicDirectory, MessageOutlet {
           ring: path,
           exchange: follower.exchange,
           generation: follower.generation,
+          writer: follower.stale ?? "live",
         });
       } catch (error) {
         follower.close();
@@ -174,36 +193,111 @@ export class RingHub implements TopicDirectory, MessageOutlet {
     }
   }
 
-  claim(owner: RingFollower, parts: Topic["parts"]): Topic | null {
-    const probe = new Topic(parts, this.config.historyLimit);
-    const existing = this.topics.get(probe.name);
-    if (existing) {
-      const current = this.owners.get(existing);
-      if (current === owner) return existing;
-      if (current !== undefined) {
-        this.log.throttled("warn", `claim:${probe.name}`, "two rings publish the same topic; ignoring one", {
-          topic: probe.name,
-          kept: current.path,
-          ignored: owner.path,
-        });
-        return null;
-      }
-      this.owners.set(existing, owner);
-      return existing;
+  claim(owner: RingFollower, parts: Topic["parts"]): Topic {
+    const fresh = new Topic(parts, parts.channel === "bbo" ? 1 : this.config.historyLimit);
+    let streams = this.streams.get(fresh.name);
+    if (streams === undefined) {
+      streams = new Map();
+      this.streams.set(fresh.name, streams);
     }
-    const topic = parts.channel === "bbo" ? new Topic(parts, 1) : probe;
-    this.topics.set(topic.name, topic);
-    this.owners.set(topic, owner);
-    return topic;
+    const known = streams.get(owner);
+    if (known !== undefined) return known;
+    streams.set(owner, fresh);
+    return fresh;
   }
 
   release(owner: RingFollower, topic: Topic): void {
-    if (this.owners.get(topic) === owner) this.owners.delete(topic);
+    const streams = this.streams.get(topic.name);
+    if (streams?.get(owner) !== topic) return;
+    streams.delete(owner);
+    if (streams.size === 0) this.streams.delete(topic.name);
+    if (this.owners.get(topic) !== owner) return;
+    // Subscribers keep the name: another ring may take it on (settleOwners), or this one return.
+    this.owners.delete(topic);
+    topic.staleReason = "ring_removed";
+    this.publish(topic, topic.staleNotice()!, 0, 0);
+    topic.serving = false;
+  }
+
+  /** Judges every ring's writer (each tells its subscribers when it stops or beats again). */
+  private checkWriters(): void {
+    const now = Date.now();
+    for (const follower of this.followers.values()) follower.checkWriter(now);
+  }
+
+  writerChanged(ring: RingFollower): void {
+    if (ring.stale === null) {
+      this.log.info("ring writer is live again", { ring: ring.path });
+      return;
+    }
+    this.log.warn(
+      "ring writer stopped: its topics are stale until it beats again or a live ring serves them",
+      {
+        ring: ring.path,
+        exchange: ring.exchange,
+        reason: ring.stale,
+        heartbeatAgeMs: ring.heartbeatAgeMs(),
+        writerPid: ring.writerPid(),
+      },
+    );
+  }
+
+  /**
+   * Gives each topic name its ring: the one serving it while its writer is live; else the first
+   * live ring that has the topic; else, for a name nobody serves, the first ring that has it.
+   */
+  private settleOwners(): void {
+    const moves = new Map<string, { ring: string; from: string; topics: number }>();
+    for (const [name, streams] of this.streams) {
+      const served = this.topics.get(name);
+      const owner = served === undefined ? undefined : this.owners.get(served);
+      if (owner !== undefined && owner.stale === null) continue;
+      let next: RingFollower | undefined;
+      for (const follower of streams.keys()) {
+        if (follower.stale !== null) continue;
+        next = follower;
+        break;
+      }
+      if (next === undefined && owner === undefined) next = streams.keys().next().value;
+      if (next === undefined || next === owner) continue;
+      this.serve(streams.get(next)!, next, served);
+      if (served === undefined) continue;
+      const from = owner?.path ?? "(removed)";
+      const move = moves.get(`${from} ${next.path}`) ?? { ring: next.path, from, topics: 0 };
+      move.topics++;
+      moves.set(`${from} ${next.path}`, move);
+    }
+    for (const move of moves.values()) this.log.warn("ring took over topics", move);
+  }
+
+  /**
+   * Serves `topic` (the stream of `ring`) under its name. When it replaces another ring's stream,
+   * the topic goes on at this ring's count: subscribers get "restarted" at that position (it
+   * sets theirs), then the starting state as for a new subscriber; neither stream's messages
+   * from before can be resumed (see Topic.replace).
+   */
+  private serve(topic: Topic, ring: RingFollower, previous: Topic | undefined): void {
+    if (previous !== undefined) {
+      previous.serving = false;
+      this.owners.delete(previous);
+    }
+    topic.serving = true;
+    this.topics.set(topic.name, topic);
+    this.owners.set(topic, ring);
+    if (previous === undefined) return;
+    this.metrics.ownerChanges.labels(ring.path).inc();
+    const name = ring.path.slice(ring.path.lastIndexOf("/") + 1);
+    topic.replace(previous.position);
+    this.publish(topic, encodeNotice(topic.name, topic.position, "restarted", `ring ${name}`), 0, 0);
+    const initial = topic.initial?.();
+    if (initial) this.publish(topic, initial, 0, 0);
+    const stale = topic.staleNotice();
+    if (stale !== null) this.publish(topic, stale, 0, 0);
   }
 
   publish(topic: Topic, text: string, publishSec: number, publishNsec: number, deltaOf?: number): void {
     const fanout = this.fanout;
-    if (fanout === null) return;
+    if (fanout === null || !topic.serving) return;
     const receivers = fanout.send(topic, text);
     if (receivers === 0) return;
     const metrics = this.metrics;
@@ -226,31 +320,42 @@ export class RingHub implements TopicDirectory, MessageOutlet {
     });
   }
 
+  /** A ring attached or moved to a new generation: serve its new topics, and tell wildcard subscribers. */
   topicsChanged(): void {
+    this.settleOwners();
     this.fanout?.topicsChanged();
   }
 
-  /** True when every ring is attached, live and beating. */
-  freshness(maxHeartbeatAgeMs: number): { ready: boolean; reason?: string } {
+  /**
+   * Ready when a ring is attached and every ring that serves topics has a live writer (as of the
+   * last scan). A stopped ring whose topics other rings serve does not count.
+   */
+  freshness(): { ready: boolean; reason?: string } {
     if (this.followers.size === 0)
       return { ready: false, reason: `no ring in ${this.config.sharedMemoryPath}` };
-    for (const follower of this.followers.values()) {
-      const state = follower.ringState();
-      if (state !== RingState.Live) {
-        return {
-          ready: false,
-          reason: `${follower.path} is ${state === null ? "closed" : RingState[state]}`,
-        };
-      }
-      const age = follower.heartbeatAgeMs();
-      if (age > maxHeartbeatAgeMs)
-        return { ready: false, reason: `${follower.path} heartbeat is ${age} ms old` };
+    for (const follower of new Set(this.owners.values())) {
+      if (follower.stale === null) continue;
+      return {
+        ready: false,
+        reason: `${follower.path} serves topics but its writer stopped (${follower.stale}, heartbeat ${follower.heartbeatAgeMs()} ms old)`,
+      };
     }
     return { ready: true };
   }
 
   ringLag(): Array<{ ring: string; lag: number }> {
     return [...this.followers.values()].map((f) => ({ ring: f.path, lag: f.lag() }));
+  }
+
+  /** Each ring's writer state and how many topics it serves, for the metrics. */
+  ringWriters(): Array<{ ring: string; stale: boolean; served: number }> {
+    const served = new Map<RingFollower, number>();
+    for (const owner of this.owners.values()) served.set(owner, (served.get(owner) ?? 0) + 1);
+    return [...this.followers.values()].map((f) => ({
+      ring: f.path,
+      stale: f.stale !== null,
+      served: served.get(f) ?? 0,
+    }));
   }
 
   ownerOf(topic: Topic): RingFollower | undefined {

@@ -37,7 +37,7 @@ export function startBroadcastServer(
   log: Logger,
 ): BroadcastServer {
   const subscriptions = new Subscriptions(hub, metrics);
-  const resumes = new Resumes(new StartingTexts(hub), subscriptions);
+  const resumes = new Resumes(new StartingTexts(hub), subscriptions, hub);
   const wildcards = new WildcardSubscriptions(hub, subscriptions, config);
   const sessions = new ClientSessions<Client>(config, hub, subscriptions, resumes, wildcards, metrics);
   const slowClients = new SlowClientPolicy(config, metrics, log);

@@ -1,6 +1,8 @@
-// One topic the broadcaster serves: its position (the seq of its last message), a bounded
-// history of the messages it sent (for resume and REST), and how to build a subscriber's
-// starting state (a book snapshot, the latest bbo).
+// One ring's stream of one topic: its position (the seq of its last message), a bounded history
+// of the messages it sent (for resume and REST), how to build a subscriber's starting state (a
+// book snapshot, the latest bbo), and whether the ring behind it has stopped. Each ring follower
+// keeps its own; the hub serves one of them under each topic name (see ring-hub.ts).
+import { encodeNotice } from "../protocol/encode.ts";
 import { type Channel, type TopicParts, topicName } from "../protocol/topics.ts";
 
 /** The seq of a topic position not known to this broadcaster (it attached mid-stream). */
@@ -12,11 +14,17 @@ export class Topic {
   position = UNKNOWN_POSITION;
   /** The oldest seq a resume may name: `position` when the history was last empty. */
   private base = UNKNOWN_POSITION;
+  /** Seqs up to this one may name a message of a stream this one replaced: no resume from them. */
+  private ambiguousThrough = UNKNOWN_POSITION;
   private readonly seqs: number[] = [];
   private readonly texts: string[] = [];
   private start = 0;
   /** Builds the text a new subscriber starts from (snapshot, latest bbo), if the topic has one. */
   initial: (() => string | null) | null = null;
+  /** Set by the hub: this stream is the one served under the topic's name; only its messages go out. */
+  serving = false;
+  /** Why the ring behind this stream stopped (its writer is gone or silent), or null while it is live. */
+  staleReason: string | null = null;
 
   constructor(
     readonly parts: TopicParts,
@@ -36,6 +44,23 @@ export class Topic {
     this.seqs.length = 0;
     this.texts.length = 0;
     this.start = 0;
+  }
+
+  /**
+   * Makes this stream the one served in place of another, whose messages were numbered up to
+   * `replaced` by its own ring's counts: it goes on from its own position, and since a seq at or
+   * below `replaced` may name a message of either stream, no resume from one is honoured.
+   */
+  replace(replaced: number): void {
+    this.reset(this.position);
+    this.ambiguousThrough = Math.max(this.ambiguousThrough, replaced);
+  }
+
+  /** The notice that the ring behind the topic stopped (its data is as of the position, and old); null while it is live. */
+  staleNotice(): string | null {
+    return this.staleReason === null
+      ? null
+      : encodeNotice(this.name, this.position, "stale", this.staleReason);
   }
 
   /** Records a sent message. Latest-value topics keep only the last one. */
@@ -60,6 +85,7 @@ export class Topic {
    * its start position or the seq of a message it still holds. Null means a gap.
    */
   since(seq: number): string[] | null {
+    if (seq <= this.ambiguousThrough) return null;
     if (seq === this.position) return [];
     if (seq === this.base && seq !== UNKNOWN_POSITION) return this.texts.slice(this.start);
     const seqs = this.seqs;

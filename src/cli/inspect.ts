@@ -20,6 +20,7 @@ import {
   type SymbolInfo,
 } from "../shm/layout.ts";
 import { RecordView, RingReader } from "../shm/ring-reader.ts";
+import { writerGone } from "../shm/writer-liveness.ts";
 
 export interface InspectOptions {
   /** How many of the newest records to show. */
@@ -71,6 +72,8 @@ export interface RingReport {
   generation: number;
   writerPid: number;
   heartbeatAgeMs: number;
+  /** The heartbeat stopped a second ago or more and no process here has the writer's pid. */
+  writerGone: boolean;
   createdAt: string;
   capacity: number;
   bookDepth: number;
@@ -92,6 +95,7 @@ export function inspectRing(path: string, options: InspectOptions): RingReport {
   try {
     const header = readCreationFields(path);
     const nextSeq = reader.writerNextSeq();
+    const heartbeatAgeMs = reader.heartbeatAgeMs();
     reader.seek(Math.max(reader.oldestSeq(), nextSeq - options.records));
     const records: RecordReport[] = [];
     let lost = 0;
@@ -138,7 +142,8 @@ export function inspectRing(path: string, options: InspectOptions): RingReport {
       state: enumName(RingState, reader.state()),
       generation: reader.generation,
       writerPid: reader.writerPid,
-      heartbeatAgeMs: reader.heartbeatAgeMs(),
+      heartbeatAgeMs,
+      writerGone: writerGone(reader.writerPid, heartbeatAgeMs),
       createdAt: isoTime(header.createdSec, header.createdNsec),
       capacity: reader.capacity,
       bookDepth: reader.bookDepth,
@@ -224,7 +229,7 @@ export function formatReport(report: RingReport): string {
   const out: string[] = [];
   out.push(report.path);
   out.push(
-    `  exchange ${report.exchange}   state ${report.state}   generation ${report.generation}   writer pid ${report.writerPid}   heartbeat ${report.heartbeatAgeMs} ms ago`,
+    `  exchange ${report.exchange}   state ${report.state}   generation ${report.generation}   writer pid ${report.writerPid}${report.writerGone ? " (gone)" : ""}   heartbeat ${report.heartbeatAgeMs} ms ago`,
   );
   out.push(
     `  capacity ${report.capacity} slots   book depth ${report.bookDepth}   next seq ${report.nextSeq} (oldest readable ${report.oldestSeq})   status messages ${report.connectionCount}   ${report.fileSize} bytes   created ${report.createdAt}`,

@@ -7,6 +7,7 @@ import {
   type DataMessage,
   type ErrorMessage,
   followsOn,
+  isBookValidity,
   type ServerMessage,
   type WarningMessage,
 } from "../protocol/messages.ts";
@@ -274,13 +275,7 @@ export class AlphaPulseClient {
         break;
       case "status":
         if (message.status === "restarted" || message.status === "gap") book.reset("unknown");
-        else if (
-          message.status === "invalid" ||
-          message.status === "resyncing" ||
-          message.status === "valid"
-        ) {
-          book.status = message.status;
-        }
+        else if (isBookValidity(message.status)) book.status = message.status;
         book.seq = message.seq;
         break;
       default:

@@ -73,9 +73,14 @@ export function encodeStatus(
   return `{"type":"status","topic":"${topic}","seq":${seq},"ts":${ts},"pt":${pt},"status":"${status}","reason":${JSON.stringify(reason)}}`;
 }
 
-/** A notice that the topic's stream broke: `seq` is the position it goes on from. */
-export function encodeGap(topic: string, seq: number, reason: string): string {
-  return encodeStatus(topic, seq, 0, 0, "gap", reason);
+/**
+ * A status the broadcaster sends on its own, at the topic's position `seq` (it is no record of the
+ * ring, so it is not counted, not kept for resume, and another broadcaster may not send it): a
+ * "gap" or "restarted" (a ring switch) sets the client's position to it; "stale", and the status
+ * that ends it (reason "writer_live"), restate the state there (docs/protocol.md, "Sequences").
+ */
+export function encodeNotice(topic: string, seq: number, status: StatusState, reason: string): string {
+  return encodeStatus(topic, seq, 0, 0, status, reason);
 }
 
 export function encodeSubscribeAck(

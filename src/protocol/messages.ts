@@ -9,7 +9,16 @@ export type EpochMicros = number;
 /** [price, size] as exact decimal strings. */
 export type Level = [string, string];
 
-export type BookValidity = "valid" | "invalid" | "resyncing" | "unknown";
+/**
+ * A book's state: as the collector marks it, or "stale" while its ring's writer has stopped (the
+ * levels are as of the last message, and old).
+ */
+export const BOOK_VALIDITIES = ["valid", "invalid", "resyncing", "unknown", "stale"] as const;
+export type BookValidity = (typeof BOOK_VALIDITIES)[number];
+
+export function isBookValidity(status: string): status is BookValidity {
+  return (BOOK_VALIDITIES as readonly string[]).includes(status);
+}
 
 export interface AckMessage {
   readonly type: "ack";
@@ -129,7 +138,8 @@ export const CloseCode = {
  * known) without a hole. Every message is the last one's seq + 1, except a snapshot (the whole
  * book as of its seq), a bbo (the latest value) and a status that says the stream broke ("gap")
  * or the collector restarted ("restarted"), which set the position; a message whose seq equals
- * the last restates the state there (a subscribe's starting venue status).
+ * the last restates the state there (a subscribe's starting venue status, a "stale" notice and
+ * the status that ends it).
  */
 export function followsOn(message: DataMessage, last: number | undefined): boolean {
   if (last === undefined || last < 0) return true;
