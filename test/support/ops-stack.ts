@@ -50,8 +50,11 @@ export class OpsStack {
     return this.simulatorProcess;
   }
 
-  /** A collector of the venue's demo symbols, pointed at the simulator. */
-  startCollector(venue: ExchangeName): Promise<CollectorProcess> {
+  /**
+   * A collector of the venue's demo symbols, pointed at the simulator; `settings` add to its
+   * environment (RING_NAME...).
+   */
+  startCollector(venue: ExchangeName, settings: Record<string, string> = {}): Promise<CollectorProcess> {
     return this.track(
       startCollectorProcess(
         venue,
@@ -60,14 +63,19 @@ export class OpsStack {
           SYMBOLS: SIMULATED_VENUES[venue].demoSymbols.join(","),
           SHARED_MEMORY_PATH: this.shmDir,
           RING_CAPACITY: "16384",
+          ...settings,
         },
         this.command,
+        `${venue}-collector${settings.RING_NAME ? ` ${settings.RING_NAME}` : ""}`,
       ),
     );
   }
 
-  startBroadcaster(): Promise<BroadcasterProcess> {
-    return this.track(startBroadcasterProcess({ SHARED_MEMORY_PATH: this.shmDir }, this.command));
+  /** A broadcaster over the stack's rings; `settings` add to its environment. */
+  startBroadcaster(settings: Record<string, string> = {}): Promise<BroadcasterProcess> {
+    return this.track(
+      startBroadcasterProcess({ SHARED_MEMORY_PATH: this.shmDir, ...settings }, this.command),
+    );
   }
 
   /** Waits until `url` answers 200, failing early (with its output) if the process died. */
