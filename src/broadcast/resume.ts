@@ -93,9 +93,9 @@ export class Resumes {
     const now = Date.now();
     const held = this.held;
     for (let i = held.length - 1; i >= 0; i--) {
-      const { client, last, until } = held[i]!;
+      const { client, last, until, topic: asked } = held[i]!;
       // The stream served under the name now: another ring's, if the topic moved meanwhile.
-      const topic = this.registry.topics.get(held[i]!.topic.name) ?? held[i]!.topic;
+      const topic = this.registry.topics.get(asked.name) ?? asked;
       const waiting = client.data.topics.has(topic.name);
       if (waiting && topic.position < last && now < until) continue;
       held.splice(i, 1);
