@@ -22,7 +22,7 @@ export interface Fanout {
  * without sleeping after the last record; burstMicros: how long a poll that found records keeps
  * reading before it lets the messages go.
  */
-export type RingHubConfig = Pick<
+type RingHubConfig = Pick<
   BroadcastConfig,
   "sharedMemoryPath" | "historyLimit" | "spinMicros" | "burstMicros"
 >;

@@ -10,14 +10,14 @@ import type { BroadcastMetrics } from "./metrics.ts";
 import type { ClientConnection } from "./subscriptions.ts";
 
 /** How often unsent bytes are checked. */
-export const SLOW_CHECK_MS = 50;
+const SLOW_CHECK_MS = 50;
 
 /** A client's socket as the policy sees it (Bun's ServerWebSocket is one). */
-export interface BufferedClient extends Pick<ClientConnection, "data" | "send" | "close"> {
+interface BufferedClient extends Pick<ClientConnection, "data" | "send" | "close"> {
   getBufferedAmount(): number;
 }
 
-export type SlowClientLimits = Pick<BroadcastConfig, "slowWarnBytes" | "slowCloseBytes" | "sendBudgetBytes">;
+type SlowClientLimits = Pick<BroadcastConfig, "slowWarnBytes" | "slowCloseBytes" | "sendBudgetBytes">;
 
 export class SlowClientPolicy {
   private timer: ReturnType<typeof setInterval> | null = null;
