@@ -5,7 +5,7 @@ import { timingSafeEqual } from "node:crypto";
 import type { BroadcastConfig } from "./config.ts";
 
 /** Why a request is turned away, as an HTTP status and a sentence. */
-export interface Refusal {
+interface Refusal {
   readonly status: number;
   readonly message: string;
 }

@@ -25,7 +25,7 @@ import {
 } from "./subscriptions.ts";
 import type { Topic } from "./topic.ts";
 
-export type SessionLimits = Pick<BroadcastConfig, "maxTopicsPerClient" | "maxFrameBytes" | "opsPerSecond">;
+type SessionLimits = Pick<BroadcastConfig, "maxTopicsPerClient" | "maxFrameBytes" | "opsPerSecond">;
 
 export class ClientSessions<C extends ClientConnection> {
   /** Every open client. */

@@ -6,7 +6,7 @@ import type { ClientState } from "./subscriptions.ts";
 /** Refusals in a row (the bucket never refilled meanwhile) before the client is closed. */
 export const MAX_STRIKES = 20;
 
-export type Admission = "allowed" | "refused" | "close";
+type Admission = "allowed" | "refused" | "close";
 
 /** Takes one request's token at `now` (milliseconds, performance.now). */
 export function admitRequest(

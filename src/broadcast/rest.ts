@@ -10,7 +10,7 @@ const DEFAULT_TRADES = 100;
 const MAX_TRADES = 10_000;
 
 /** What REST reads: the ring hub's followers and topics. */
-export type RestSource = Pick<RingHub, "followers" | "topics" | "ownerOf">;
+type RestSource = Pick<RingHub, "followers" | "topics" | "ownerOf">;
 
 export function restError(status: number, message: string): Response {
   return new Response(JSON.stringify({ error: message, status }), { status, headers: JSON_HEADERS });

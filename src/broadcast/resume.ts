@@ -17,7 +17,7 @@ const HELD_CHECK_MS = 2;
  * How a subscription starts: "ahead" (held until this broadcaster reaches the client's seq),
  * the messages the client missed (resumed), or null (a fresh start).
  */
-export type ResumePlan = "ahead" | string[] | null;
+type ResumePlan = "ahead" | string[] | null;
 
 interface HeldResume {
   readonly client: ClientConnection;

@@ -65,7 +65,7 @@ const CONNECTION: Record<number, StatusState> = {
   [ConnectionState.Reconnecting]: "reconnecting",
 };
 
-export function reasonText(reason: number): string {
+function reasonText(reason: number): string {
   const name = StatusReason[reason];
   return name === undefined
     ? `reason_${reason}`

@@ -30,7 +30,7 @@ export interface Fanout {
  * reading before it lets the messages go; staleMs: a ring whose writer's heartbeat is older than
  * this counts as stopped.
  */
-export type RingHubConfig = Pick<
+type RingHubConfig = Pick<
   BroadcastConfig,
   "sharedMemoryPath" | "historyLimit" | "spinMicros" | "burstMicros" | "staleMs"
 >;

@@ -13,11 +13,11 @@ import type { ClientConnection } from "./subscriptions.ts";
 const SLOW_CHECK_MS = 50;
 
 /** A client's socket as the policy sees it (Bun's ServerWebSocket is one). */
-export interface BufferedClient extends Pick<ClientConnection, "data" | "send" | "close"> {
+interface BufferedClient extends Pick<ClientConnection, "data" | "send" | "close"> {
   getBufferedAmount(): number;
 }
 
-export type SlowClientLimits = Pick<BroadcastConfig, "slowWarnBytes" | "slowCloseBytes" | "sendBudgetBytes">;
+type SlowClientLimits = Pick<BroadcastConfig, "slowWarnBytes" | "slowCloseBytes" | "sendBudgetBytes">;
 
 export class SlowClientPolicy {
   private timer: ReturnType<typeof setInterval> | null = null;

@@ -32,7 +32,7 @@ export type ClientRequest = SubscribeRequest | UnsubscribeRequest | PingRequest;
 export const MAX_TOPICS_PER_REQUEST = 1000;
 
 /** A topic or pattern a request names, parsed. */
-export interface RequestedTopic {
+interface RequestedTopic {
   readonly name: string;
   readonly parts: TopicParts;
   readonly pattern: boolean;
@@ -52,20 +52,20 @@ export interface ValidUnsubscribe {
   readonly topics: readonly RequestedTopic[];
 }
 
-export interface ValidPing {
+interface ValidPing {
   readonly op: "ping";
   readonly id: RequestId | undefined;
 }
 
 /** A frame the broadcaster answers with an error (the connection stays open). */
-export interface RefusedRequest {
+interface RefusedRequest {
   readonly op: "refused";
   readonly id: RequestId | undefined;
   readonly code: ErrorCode;
   readonly message: string;
 }
 
-export type DecodedRequest = ValidSubscribe | ValidUnsubscribe | ValidPing | RefusedRequest;
+type DecodedRequest = ValidSubscribe | ValidUnsubscribe | ValidPing | RefusedRequest;
 
 function refuse(code: ErrorCode, message: string, id?: RequestId): RefusedRequest {
   return { op: "refused", id, code, message };
