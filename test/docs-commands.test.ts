@@ -12,6 +12,7 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
+import { EXCHANGE_NAMES, type ExchangeName } from "../src/exchanges/registry.ts";
 import { type Simulator, startSimulator } from "../src/simulator/index.ts";
 
 const REPO_ROOT = path.resolve(import.meta.dir, "..");
@@ -29,14 +30,12 @@ interface DocCommand {
 /** Reads a setting as a command sees it: its own `NAME=value` first, else the environment. */
 type Setting = (name: string) => string;
 
-type Venue = "kraken" | "binance" | "coinbase";
-
 type How =
   | { readonly kind: "run"; readonly check?: (stdout: string, folder: string) => void }
   | {
       readonly kind: "serve";
       /** The venue a collector reaches through this test's simulator (when the text names no URL). */
-      readonly venue?: Venue;
+      readonly venue?: ExchangeName;
       /** True once it serves what it should. */
       readonly ready: (setting: Setting, folder: string) => Promise<boolean>;
       /** Stopped (SIGTERM) once ready, before the next command: what Ctrl-C does. */
@@ -72,7 +71,7 @@ async function demoServes(setting: Setting): Promise<boolean> {
       valid
         .map((e) => e.exchange)
         .sort()
-        .join() === "binance,coinbase,kraken"
+        .join() === [...EXCHANGE_NAMES].sort().join()
     );
   };
   return (
