@@ -36,6 +36,7 @@ const CAPTURES: Record<ExchangeName, { readonly resyncFault: FaultKind; readonly
   kraken: { resyncFault: "corrupt-checksum", files: 1 },
   binance: { resyncFault: "skip-sequence", files: 2 },
   coinbase: { resyncFault: "skip-sequence", files: 4 },
+  okx: { resyncFault: "skip-sequence", files: 2 },
 };
 
 describe("capture and replay", () => {

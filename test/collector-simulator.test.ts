@@ -160,6 +160,21 @@ const FAULTS: Record<ExchangeName, FaultCase[]> = {
       symbolOnly: false,
     },
   ],
+  // The shared simulator sends OKX's checksum 0, as the live venue: the seqId chain guards alone
+  // (test/collector-okx.test.ts runs it with checksums on).
+  okx: [
+    { kind: "skip-sequence", detectedBy: [["alphapulse_sequence_gaps_total", BTC]], symbolOnly: true },
+    { kind: "sequence-reset", detectedBy: [["alphapulse_sequence_gaps_total", BTC]], symbolOnly: true },
+    { kind: "drop-frame", detectedBy: [["alphapulse_sequence_gaps_total", BTC]], symbolOnly: true },
+    { kind: "garbage", detectedBy: [["alphapulse_parse_errors_total", {}]], symbolOnly: false },
+    { kind: "disconnect", detectedBy: [["alphapulse_reconnects_total", {}]], symbolOnly: false },
+    {
+      kind: "server-shutdown",
+      detectedBy: [["alphapulse_messages_received_total", { type: "notice" }]],
+      symbolOnly: true,
+      seamless: true,
+    },
+  ],
 };
 
 for (const venue of EXCHANGE_NAMES) {

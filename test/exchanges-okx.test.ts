@@ -5,17 +5,24 @@
 // keepalive and rollover. The reference book and checksum here (test/support/okx-raw-book.ts) are
 // written from OKX's rules on the raw strings, not imported.
 import { afterEach, describe, expect, test } from "bun:test";
+import { rmSync } from "node:fs";
 import fc from "fast-check";
 import { OrderBook } from "../src/book/order-book.ts";
 import { parseCapture } from "../src/collector/capture.ts";
 import { OkxChecksum } from "../src/exchanges/okx/checksum.ts";
 import { mapOkxSymbols, OKX_BOOK_LEVELS, okx, parseInstruments } from "../src/exchanges/okx/venue.ts";
 import { UnknownSymbolError } from "../src/exchanges/venue.ts";
-import { decimalsOfIncrement, formatScaledTrimmed } from "../src/market/decimal.ts";
+import {
+  decimalsOfIncrement,
+  formatScaled,
+  formatScaledTrimmed,
+  parseScaled,
+} from "../src/market/decimal.ts";
 import { RecordType, type SymbolSpec } from "../src/shm/layout.ts";
 import { RecordView, RingReader } from "../src/shm/ring-reader.ts";
-import { fixtureText } from "./support/fixtures.ts";
+import { fixturePath, fixtureText } from "./support/fixtures.ts";
 import { type Level, RawBook } from "./support/okx-raw-book.ts";
+import { REPO_ROOT } from "./support/ops-source-settings.ts";
 import { jsonParseCalls, VenueHarness } from "./support/venue-harness.ts";
 
 interface BooksMessage {
@@ -226,6 +233,56 @@ describe("okx capture (cryptofeed, 2022, books with real checksums)", () => {
     const statuses = ringRecords(h).filter(([type]) => type === RecordType.BookStatus);
     expect(statuses.map(([, , symbolId]) => symbolId)).toEqual([0]);
   });
+
+  test("capture -> replay (a real process) rebuilds the same book", async () => {
+    const dir = `/dev/shm/ap-test-okx-replay-${process.pid}`;
+    try {
+      const files = [fixturePath("cryptofeed/OKX.0"), fixturePath("cryptofeed/OKX.ws.1.0")];
+      const child = Bun.spawn(["bun", "src/main.ts", "replay", ...files], {
+        cwd: REPO_ROOT,
+        env: {
+          ...process.env,
+          EXCHANGE: "okx",
+          SYMBOLS: "BTC-USDT",
+          BOOK_DEPTH: "400",
+          SHARED_MEMORY_PATH: dir,
+          LOG_LEVEL: "error",
+        },
+        stdout: "pipe",
+        stderr: "inherit",
+      });
+      const output = await new Response(child.stdout).text();
+      expect(await child.exited).toBe(0);
+      const summary = JSON.parse(output.trim().split("\n").at(-1)!) as {
+        ring: string;
+        parseErrors: number;
+        validBooks: string[];
+      };
+      expect(summary.parseErrors).toBe(0);
+      expect(summary.validBooks).toEqual(["BTC-USDT"]);
+      const dump = Bun.spawn(["bun", "test/support/ring-book-dump.ts", summary.ring, "400"], {
+        cwd: REPO_ROOT,
+        stdout: "pipe",
+      });
+      const books = JSON.parse(await new Response(dump.stdout).text()) as Record<
+        string,
+        { status: string; bids: Level[]; asks: Level[] }
+      >;
+      expect(await dump.exited).toBe(0);
+      const raw = new RawBook();
+      for (const frame of await captureFrames()) {
+        const message = booksOf(frame);
+        if (message?.arg.instId === "BTC-USDT") raw.apply(message.data[0]!);
+      }
+      const exact = (levels: Level[]): Level[] =>
+        levels.map(([px, sz]) => [formatScaled(parseScaled(px, 1), 1), formatScaled(parseScaled(sz, 8), 8)]);
+      expect(books["BTC-USDT"]!.status).toBe("Valid");
+      expect(books["BTC-USDT"]!.bids).toEqual(exact(raw.sorted(false)));
+      expect(books["BTC-USDT"]!.asks).toEqual(exact(raw.sorted(true)));
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 30_000);
 
   test("trades: taker side, exact sizes, and each trade once however often it arrives", async () => {
     const specs = await captureSpecs();
