@@ -14,6 +14,7 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { EXCHANGE_NAMES, type ExchangeName } from "../src/exchanges/registry.ts";
 import { type Simulator, startSimulator } from "../src/simulator/index.ts";
+import { freePorts } from "./support/ports.ts";
 
 const REPO_ROOT = path.resolve(import.meta.dir, "..");
 const DOCUMENTED_PORTS = /\b(9100|8080|8081|8082|8083|8765|8766)\b/g;
@@ -334,7 +335,8 @@ async function runBlock(commands: readonly DocCommand[]): Promise<void> {
         WEBSOCKET_PORT: String(await freePort()),
         METRICS_PORT: String(await freePort()),
         SIMULATOR_PORT: String(await freePort()),
-        DEMO_COLLECTOR_METRICS_PORT: String(await freePort()),
+        // The demo's collectors take consecutive ports from this one, a venue each.
+        DEMO_COLLECTOR_METRICS_PORT: String(freePorts(EXCHANGE_NAMES.length)[0]),
         SHUTDOWN_GRACE_MS: "3000",
       };
       if (how.kind === "serve" && how.venue) {
