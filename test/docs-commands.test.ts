@@ -17,7 +17,7 @@ import { type Simulator, startSimulator } from "../src/simulator/index.ts";
 import { freePorts } from "./support/ports.ts";
 
 const REPO_ROOT = path.resolve(import.meta.dir, "..");
-const DOCUMENTED_PORTS = /\b(9100|8080|8081|8082|8083|8765|8766)\b/g;
+const DOCUMENTED_PORTS = /\b(9100|8080|8081|8082|8083|8084|8765|8766)\b/g;
 const DEFAULT_SHM = "/tmp/alphapulse_shm";
 
 interface DocCommand {
@@ -173,6 +173,8 @@ const COMMANDS: Record<string, How> = {
     { kind: "serve", ready: (setting) => ready(setting("METRICS_PORT")) },
   "EXCHANGE=coinbase SYMBOLS=BTC-USD METRICS_PORT=8083 EXCHANGE_WS_URL=ws://127.0.0.1:9100/coinbase EXCHANGE_REST_URL=http://127.0.0.1:9100/coinbase ./dist/alphapulse collect":
     { kind: "serve", ready: (setting) => ready(setting("METRICS_PORT")) },
+  "EXCHANGE=okx SYMBOLS=BTC-USDT METRICS_PORT=8084 EXCHANGE_WS_URL=ws://127.0.0.1:9100/okx/ws/v5/public EXCHANGE_REST_URL=http://127.0.0.1:9100/okx ./dist/alphapulse collect":
+    { kind: "serve", ready: (setting) => ready(setting("METRICS_PORT")) },
 };
 
 /** README first (it builds dist/), then every other markdown file of the repository. */
@@ -319,7 +321,7 @@ async function runBlock(commands: readonly DocCommand[]): Promise<void> {
   symlinkSync(path.join(REPO_ROOT, "dist"), path.join(folder, "dist"));
   const shm = mkdtempSync(path.join("/dev/shm", "ap-test-docs-"));
   const ports = new Map<string, string>();
-  for (const port of ["9100", "8080", "8081", "8082", "8083", "8765", "8766"])
+  for (const port of ["9100", "8080", "8081", "8082", "8083", "8084", "8765", "8766"])
     ports.set(port, String(await freePort()));
   const running: Running[] = [];
   try {
