@@ -12,13 +12,17 @@ export async function collectorReady(metrics: string): Promise<boolean> {
   return response?.status === 200;
 }
 
-/** Sum of a metric's samples whose labels include every given pair. */
+/** Sum of a metric's samples whose labels include every given pair, scraped now. */
 export async function metricSum(
   metrics: string,
   name: string,
   labels: Record<string, string> = {},
 ): Promise<number> {
-  const text = await (await fetch(`${metrics}/metrics`)).text();
+  return metricSumIn(await (await fetch(`${metrics}/metrics`)).text(), name, labels);
+}
+
+/** Sum of a metric's samples whose labels include every given pair, in one scrape's text. */
+export function metricSumIn(text: string, name: string, labels: Record<string, string> = {}): number {
   let sum = 0;
   for (const line of text.split("\n")) {
     if (!line.startsWith(`${name}{`) && !line.startsWith(`${name} `)) continue;
