@@ -6,6 +6,7 @@ import { readdirSync, readFileSync, rmSync } from "node:fs";
 import { CaptureFile, parseCapture } from "../src/collector/capture.ts";
 import { EXCHANGE_NAMES, type ExchangeName } from "../src/exchanges/registry.ts";
 import { type FaultKind, type Simulator, startSimulator } from "../src/simulator/index.ts";
+import { dumpRing } from "./support/collector-readings.ts";
 import { startCollectorProcess } from "./support/mode-process.ts";
 import { REPO_ROOT } from "./support/ops-source-settings.ts";
 import { httpStatus, waitFor } from "./support/wait.ts";
@@ -27,16 +28,6 @@ afterAll(async () => {
   rmSync(DIR, { recursive: true, force: true });
 });
 
-async function dump(ring: string): Promise<unknown> {
-  const child = Bun.spawn(["bun", "test/support/ring-book-dump.ts", ring, "10"], {
-    cwd: REPO_ROOT,
-    stdout: "pipe",
-  });
-  const text = await new Response(child.stdout).text();
-  expect(await child.exited).toBe(0);
-  return JSON.parse(text);
-}
-
 /**
  * Per registered venue: a fault that makes it resync (so the capture holds one), and how many
  * capture files its session writes (one per connection, plus the REST answers where it has REST).
@@ -45,6 +36,7 @@ const CAPTURES: Record<ExchangeName, { readonly resyncFault: FaultKind; readonly
   kraken: { resyncFault: "corrupt-checksum", files: 1 },
   binance: { resyncFault: "skip-sequence", files: 2 },
   coinbase: { resyncFault: "skip-sequence", files: 4 },
+  okx: { resyncFault: "skip-sequence", files: 2 },
 };
 
 describe("capture and replay", () => {
@@ -71,7 +63,7 @@ describe("capture and replay", () => {
       } finally {
         expect(await collector.process.stop()).toBe(0);
       }
-      const live = await dump(`${DIR}/${venue}.ring`);
+      const live = await dumpRing(`${DIR}/${venue}.ring`, 10);
 
       const files = readdirSync(captureDir).map((f) => `${captureDir}/${f}`);
       // One file per connection, plus the REST answers where the venue has REST.
@@ -101,7 +93,7 @@ describe("capture and replay", () => {
       expect(summary.frames).toBeGreaterThan(20);
       expect(summary.parseErrors).toBe(0);
       expect(summary.validBooks).toEqual(SYMBOLS);
-      expect(await dump(`${DIR}/${venue}-replayed.ring`)).toEqual(live);
+      expect(await dumpRing(`${DIR}/${venue}-replayed.ring`, 10)).toEqual(live);
     }, 90_000);
   }
 });

@@ -12,10 +12,12 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
+import { EXCHANGE_NAMES, type ExchangeName } from "../src/exchanges/registry.ts";
 import { type Simulator, startSimulator } from "../src/simulator/index.ts";
+import { freePorts } from "./support/ports.ts";
 
 const REPO_ROOT = path.resolve(import.meta.dir, "..");
-const DOCUMENTED_PORTS = /\b(9100|8080|8081|8082|8083|8765|8766)\b/g;
+const DOCUMENTED_PORTS = /\b(9100|8080|8081|8082|8083|8084|8765|8766)\b/g;
 const DEFAULT_SHM = "/tmp/alphapulse_shm";
 
 interface DocCommand {
@@ -29,14 +31,12 @@ interface DocCommand {
 /** Reads a setting as a command sees it: its own `NAME=value` first, else the environment. */
 type Setting = (name: string) => string;
 
-type Venue = "kraken" | "binance" | "coinbase";
-
 type How =
   | { readonly kind: "run"; readonly check?: (stdout: string, folder: string) => void }
   | {
       readonly kind: "serve";
       /** The venue a collector reaches through this test's simulator (when the text names no URL). */
-      readonly venue?: Venue;
+      readonly venue?: ExchangeName;
       /** True once it serves what it should. */
       readonly ready: (setting: Setting, folder: string) => Promise<boolean>;
       /** Stopped (SIGTERM) once ready, before the next command: what Ctrl-C does. */
@@ -72,7 +72,7 @@ async function demoServes(setting: Setting): Promise<boolean> {
       valid
         .map((e) => e.exchange)
         .sort()
-        .join() === "binance,coinbase,kraken"
+        .join() === [...EXCHANGE_NAMES].sort().join()
     );
   };
   return (
@@ -172,6 +172,8 @@ const COMMANDS: Record<string, How> = {
   "EXCHANGE=binance SYMBOLS=BTC-USDT METRICS_PORT=8082 EXCHANGE_WS_URL=ws://127.0.0.1:9100/binance EXCHANGE_REST_URL=http://127.0.0.1:9100/binance ./dist/alphapulse collect":
     { kind: "serve", ready: (setting) => ready(setting("METRICS_PORT")) },
   "EXCHANGE=coinbase SYMBOLS=BTC-USD METRICS_PORT=8083 EXCHANGE_WS_URL=ws://127.0.0.1:9100/coinbase EXCHANGE_REST_URL=http://127.0.0.1:9100/coinbase ./dist/alphapulse collect":
+    { kind: "serve", ready: (setting) => ready(setting("METRICS_PORT")) },
+  "EXCHANGE=okx SYMBOLS=BTC-USDT METRICS_PORT=8084 EXCHANGE_WS_URL=ws://127.0.0.1:9100/okx/ws/v5/public EXCHANGE_REST_URL=http://127.0.0.1:9100/okx ./dist/alphapulse collect":
     { kind: "serve", ready: (setting) => ready(setting("METRICS_PORT")) },
 };
 
@@ -319,7 +321,7 @@ async function runBlock(commands: readonly DocCommand[]): Promise<void> {
   symlinkSync(path.join(REPO_ROOT, "dist"), path.join(folder, "dist"));
   const shm = mkdtempSync(path.join("/dev/shm", "ap-test-docs-"));
   const ports = new Map<string, string>();
-  for (const port of ["9100", "8080", "8081", "8082", "8083", "8765", "8766"])
+  for (const port of ["9100", "8080", "8081", "8082", "8083", "8084", "8765", "8766"])
     ports.set(port, String(await freePort()));
   const running: Running[] = [];
   try {
@@ -335,7 +337,8 @@ async function runBlock(commands: readonly DocCommand[]): Promise<void> {
         WEBSOCKET_PORT: String(await freePort()),
         METRICS_PORT: String(await freePort()),
         SIMULATOR_PORT: String(await freePort()),
-        DEMO_COLLECTOR_METRICS_PORT: String(await freePort()),
+        // The demo's collectors take consecutive ports from this one, a venue each.
+        DEMO_COLLECTOR_METRICS_PORT: String(freePorts(EXCHANGE_NAMES.length)[0]),
         SHUTDOWN_GRACE_MS: "3000",
       };
       if (how.kind === "serve" && how.venue) {

@@ -4,12 +4,13 @@
 // well-formed with its published view equal to the exact book's top.
 import { afterEach, describe, expect, test } from "bun:test";
 import fc from "fast-check";
-import { parseCaptureLine } from "../src/collector/capture.ts";
+import { parseCapture, parseCaptureLine } from "../src/collector/capture.ts";
 import { FrameIngest } from "../src/collector/ingest.ts";
 import { TradeIdWindow } from "../src/collector/trade-ids.ts";
 import { binance } from "../src/exchanges/binance/venue.ts";
 import { coinbase } from "../src/exchanges/coinbase/venue.ts";
 import { kraken, mapKrakenSymbols } from "../src/exchanges/kraken/venue.ts";
+import { okx } from "../src/exchanges/okx/venue.ts";
 import { rfc3339Into } from "../src/exchanges/timestamps.ts";
 import type { VenueDefinition } from "../src/exchanges/venue.ts";
 import type { SymbolSpec } from "../src/shm/layout.ts";
@@ -131,6 +132,20 @@ const CASES: VenueCase[] = [
       await fixtureText("nautilus/coinbase/ws_l2_data_update.json"),
       await fixtureText("nautilus/coinbase/ws_market_trades.json"),
     ],
+  },
+  {
+    definition: okx,
+    specs: [{ venueSymbol: "BTC-USDT", symbol: "BTC-USDT", priceDecimals: 1, sizeDecimals: 8 }],
+    stream: "okx",
+    // BTC-USDT's books snapshot and updates (with real checksums), then its trades.
+    frames: async () => {
+      const frames = parseCapture(await fixtureText("cryptofeed/OKX.ws.1.0")).flatMap((e) =>
+        e.kind === "frame" && e.text.includes('"instId":"BTC-USDT"}') ? [e.text] : [],
+      );
+      const books = frames.filter((f) => f.startsWith('{"arg":{"channel":"books"')).slice(0, 20);
+      const trades = frames.filter((f) => f.startsWith('{"arg":{"channel":"trades"')).slice(0, 5);
+      return [...books, ...trades];
+    },
   },
 ];
 

@@ -5,6 +5,7 @@
 import { describe, expect, test } from "bun:test";
 import { readdirSync } from "node:fs";
 import path from "node:path";
+import { EXCHANGE_NAMES } from "../src/exchanges/registry.ts";
 import { MODES } from "../src/main.ts";
 import {
   type K8sObject,
@@ -46,7 +47,7 @@ const KINDS = {
     "Service",
     "Service",
     "PodDisruptionBudget",
-    ...["Deployment", "PodDisruptionBudget"].flatMap((kind) => [kind, kind, kind]),
+    ...["Deployment", "PodDisruptionBudget"].flatMap((kind) => EXCHANGE_NAMES.map(() => kind)),
     "NetworkPolicy",
     "NetworkPolicy",
     "NetworkPolicy",

@@ -6,6 +6,7 @@ import { afterAll, describe, expect, test } from "bun:test";
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
+import { EXCHANGE_NAMES } from "../src/exchanges/registry.ts";
 import { BookStatus, RecordFlag, RecordType } from "../src/shm/layout.ts";
 import { RingReader } from "../src/shm/ring-reader.ts";
 import { RingWriter } from "../src/shm/ring-writer.ts";
@@ -18,6 +19,12 @@ afterAll(() => {
   rmSync(shm, { recursive: true, force: true });
   rmSync(store, { recursive: true, force: true });
 });
+
+/** The Deployments an overlay holds: the serving one and each registered venue's collectors. */
+const DEPLOYMENTS = [
+  "alphapulse",
+  ...[...EXCHANGE_NAMES].sort().map((venue) => `alphapulse-collector-${venue}`),
+];
 
 function script(name: string, args: string[], env: Record<string, string> = {}) {
   const result = Bun.spawnSync(["bash", path.join(REPO_ROOT, "scripts", name), ...args], {
@@ -92,9 +99,12 @@ describe("cluster scripts in DRY_RUN", () => {
     expect(result.exitCode).toBe(0);
     const images: string[] = [...(result.output.match(/image: \S+/g) ?? [])];
     const ours = images.filter((image) => image.includes("alphapulse/alphapulse"));
-    // Staging runs the fabric: three relays and the broadcaster, and a collector per venue.
+    // Staging runs the fabric: a relay per venue and the broadcaster, and a collector per venue.
     expect(ours).toEqual(
-      Array.from({ length: 7 }, () => "image: ghcr.io/alphapulse/alphapulse:sha-0123456789ab"),
+      Array.from(
+        { length: 2 * EXCHANGE_NAMES.length + 1 },
+        () => "image: ghcr.io/alphapulse/alphapulse:sha-0123456789ab",
+      ),
     );
     expect(images.filter((image) => !ours.includes(image)).sort()).toEqual([
       "image: nats:2.10.29",
@@ -107,10 +117,7 @@ describe("cluster scripts in DRY_RUN", () => {
       ),
     ];
     expect(waits.map((wait) => wait[1]).sort()).toEqual([
-      "deployment/alphapulse",
-      "deployment/alphapulse-collector-binance",
-      "deployment/alphapulse-collector-coinbase",
-      "deployment/alphapulse-collector-kraken",
+      ...DEPLOYMENTS.map((name) => `deployment/${name}`),
       "statefulset/nats",
     ]);
   }, 60_000);
@@ -124,12 +131,7 @@ describe("cluster scripts in DRY_RUN", () => {
     const all = script("rollback.sh", ["production"], { DRY_RUN: "1" });
     expect(all.exitCode).toBe(0);
     const undone = [...all.output.matchAll(/dry-run: kubectl rollout undo (\S+) -n alphapulse\n/g)];
-    expect(undone.map((undo) => undo[1])).toEqual([
-      "deployment/alphapulse",
-      "deployment/alphapulse-collector-binance",
-      "deployment/alphapulse-collector-coinbase",
-      "deployment/alphapulse-collector-kraken",
-    ]);
+    expect(undone.map((undo) => undo[1])).toEqual(DEPLOYMENTS.map((name) => `deployment/${name}`));
     const named = script("rollback.sh", ["production", "alphapulse=3", "alphapulse-collector-kraken=7"], {
       DRY_RUN: "1",
     });
@@ -200,7 +202,7 @@ esac
     expect(result.exitCode).not.toBe(0);
     // Every Deployment the apply changed goes back to the revision it had.
     expect(result.output).toContain(
-      "deploy: failed; rolling back to alphapulse=4 alphapulse-collector-binance=4 alphapulse-collector-coinbase=4 alphapulse-collector-kraken=4",
+      `deploy: failed; rolling back to ${DEPLOYMENTS.map((name) => `${name}=4`).join(" ")}`,
     );
     expect(await result.calls).toContain("rollout undo deployment/alphapulse -n alphapulse --to-revision=4");
   }, 60_000);

@@ -3,12 +3,14 @@
 import { binance } from "./binance/venue.ts";
 import { coinbase } from "./coinbase/venue.ts";
 import { kraken } from "./kraken/venue.ts";
+import { okx } from "./okx/venue.ts";
 import type { VenueDefinition } from "./venue.ts";
 
 export const VENUE_DEFINITIONS = {
   kraken,
   binance,
   coinbase,
+  okx,
 } as const satisfies Record<string, VenueDefinition>;
 
 export type ExchangeName = keyof typeof VENUE_DEFINITIONS;

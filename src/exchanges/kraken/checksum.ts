@@ -1,51 +1,18 @@
 // Kraken's book checksum (docs/exchanges/kraken.md): CRC-32 (zlib's) of the top 10 asks (low
 // to high) then the top 10 bids (high to low), each level as price then qty with the dot and
 // leading zeros removed. At the instrument's precision that text is exactly the scaled integer, so the
-// text is never built: a level's digits go straight into a table-driven CRC.
+// text is never built: a level's digits go straight into a table-driven CRC (../crc32.ts).
 //
 // Most of an update's 20 levels are unchanged, only moved by a rank at most, so per level the
 // CRC of its own text (from a zero register) and its length are kept. CRC is linear: feeding a
-// text to register r gives advance(r, length) ^ crcFromZero(text), where advance is "feed
-// `length` zero bytes", four table lookups. A kept level then costs that, a new level its
+// text to register r gives crcAdvance(r, length) ^ crcFromZero(text), where crcAdvance is
+// "feed `length` zero bytes", four table lookups. A kept level then costs that, a new level its
 // digits; levels before the first changed one keep the register they had.
 import type { OrderBook, OrderBookSide } from "../../book/order-book.ts";
+import { crcAdvance, crcByte, digitsOf } from "../crc32.ts";
 
 const CHECKSUM_LEVELS = 10;
 const SLOTS = CHECKSUM_LEVELS * 2;
-/** Two scaled integers below 2^53: at most 16 digits each. */
-const MAX_LEVEL_BYTES = 32;
-
-/** zlib's CRC-32 (reflected polynomial 0xEDB88320), one byte per step. */
-const CRC_TABLE = new Int32Array(256);
-for (let n = 0; n < 256; n++) {
-  let c = n;
-  for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
-  CRC_TABLE[n] = c;
-}
-
-/**
- * ZEROS[(length * 4 + k) * 256 + v]: the register after feeding `length` zero bytes to a
- * register holding only byte v at byte position k (XOR the four for a whole register).
- */
-const ZEROS = new Int32Array((MAX_LEVEL_BYTES + 1) * 1024);
-for (let k = 0; k < 4; k++) for (let v = 0; v < 256; v++) ZEROS[k * 256 + v] = v << (8 * k);
-for (let length = 1; length <= MAX_LEVEL_BYTES; length++) {
-  for (let i = 0; i < 1024; i++) {
-    const r = ZEROS[(length - 1) * 1024 + i]!;
-    ZEROS[length * 1024 + i] = CRC_TABLE[r & 0xff]! ^ (r >>> 8);
-  }
-}
-
-function advance(register: number, length: number): number {
-  const at = length << 10;
-  return (
-    ZEROS[at + (register & 0xff)]! ^
-    ZEROS[at + 256 + ((register >>> 8) & 0xff)]! ^
-    ZEROS[at + 512 + ((register >>> 16) & 0xff)]! ^
-    ZEROS[at + 768 + (register >>> 24)]!
-  );
-}
-
 /** The checksum order's levels of one computation: each level and the CRC of its text. */
 class LevelTexts {
   readonly prices = new Float64Array(SLOTS).fill(Number.NaN);
@@ -119,7 +86,7 @@ export class KrakenChecksum {
         next.crcs[slot] = this.feedDigits(priceCrc, size);
         next.lengths[slot] = priceLength + this.fed;
       }
-      registers[slot + 1] = advance(registers[slot]!, next.lengths[slot]!) ^ next.crcs[slot]!;
+      registers[slot + 1] = crcAdvance(registers[slot]!, next.lengths[slot]!) ^ next.crcs[slot]!;
     }
     return unchanged ? slot : slot | 0x100;
   }
@@ -127,23 +94,10 @@ export class KrakenChecksum {
   /** Feeds a non-negative integer's decimal digits (most significant first) into `crc`; sets `fed`. */
   private feedDigits(crc: number, value: number): number {
     const digits = this.digits;
-    let count = 0;
-    let rest = value;
-    // Above 2^31 the digits come from float division; below it, from cheaper int32 division.
-    while (rest >= 0x80000000) {
-      const next = Math.floor(rest / 10);
-      digits[count++] = rest - next * 10;
-      rest = next;
-    }
-    let small = rest | 0;
-    do {
-      const next = (small / 10) | 0;
-      digits[count++] = small - next * 10;
-      small = next;
-    } while (small > 0);
+    let count = digitsOf(value, digits);
     this.fed = count;
     let c = crc;
-    while (count > 0) c = CRC_TABLE[(c ^ (48 + digits[--count]!)) & 0xff]! ^ (c >>> 8);
+    while (count > 0) c = crcByte(c, 48 + digits[--count]!);
     return c;
   }
 }
