@@ -88,7 +88,7 @@ export interface CommonConfig {
   readonly sharedMemoryPath: string;
 }
 
-export const DEFAULT_SHARED_MEMORY_PATH = "/tmp/alphapulse_shm";
+const DEFAULT_SHARED_MEMORY_PATH = "/tmp/alphapulse_shm";
 
 export function readCommonConfig(settings: Settings): CommonConfig {
   const sharedMemoryPath = settings.string("SHARED_MEMORY_PATH", DEFAULT_SHARED_MEMORY_PATH);

@@ -4,9 +4,6 @@
 
 const POW10: readonly number[] = Array.from({ length: 19 }, (_, i) => 10 ** i);
 
-/** Largest scaled magnitude a JS number holds exactly. */
-export const MAX_SCALED = Number.MAX_SAFE_INTEGER;
-
 /** Why a decimal text was refused. */
 export type DecimalError = "syntax" | "precision" | "range";
 

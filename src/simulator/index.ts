@@ -14,13 +14,11 @@ import {
   type VenueStats,
 } from "./venue.ts";
 
-export type { TrueBook, VenueStats } from "./venue.ts";
-
 type Venues = typeof SIMULATED_VENUES;
 
 /** Every fault kind some venue can inject. */
 export type FaultKind = Venues[SimulatedVenueName]["faults"][number];
-export const FAULT_KINDS: readonly FaultKind[] = [
+const FAULT_KINDS: readonly FaultKind[] = [
   ...new Set(Object.values(SIMULATED_VENUES).flatMap((venue): readonly FaultKind[] => venue.faults)),
 ];
 
@@ -59,7 +57,7 @@ export interface SimulatorOptions extends VenueOptions {
  */
 export type SimulatorUrls = Record<SimulatedVenueName, { readonly ws: string; readonly rest: string }>;
 
-export interface SimulatorStats {
+interface SimulatorStats {
   readonly uptimeMs: number;
   readonly venues: Record<SimulatedVenueName, VenueStats>;
 }
@@ -86,7 +84,7 @@ export function simulatorUrls(hostPort: string): SimulatorUrls {
   ) as SimulatorUrls;
 }
 
-export class SimulatorError extends Error {
+class SimulatorError extends Error {
   constructor(message: string) {
     super(message);
     this.name = "SimulatorError";

@@ -329,4 +329,4 @@ export function parseRequest(text: string): Record<string, unknown> | undefined 
 }
 
 /** What a garbage fault sends: not JSON, not UTF-8 sane, not a known message. */
-export const GARBAGE = '\u0000\u00ff{"channel":garbage]]\u0007not json';
+const GARBAGE = '\u0000\u00ff{"channel":garbage]]\u0007not json';

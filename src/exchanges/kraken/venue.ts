@@ -41,7 +41,7 @@ export interface KrakenPair {
 }
 
 /** Reads the pairs of an instrument snapshot frame; null if the frame is something else. */
-export function parseInstrumentFrame(text: string): KrakenPair[] | null {
+function parseInstrumentFrame(text: string): KrakenPair[] | null {
   const message: unknown = JSON.parse(text);
   if (!isObject(message) || message.channel !== "instrument" || !isObject(message.data)) return null;
   const pairs: KrakenPair[] = [];
