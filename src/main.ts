@@ -1,6 +1,6 @@
 #!/usr/bin/env bun
 // The one executable. It runs a mode chosen by its first argument or by ALPHAPULSE_MODE, so a
-// container needs no arguments: collect, broadcast, simulate, demo, replay, inspect, healthcheck.
+// container needs no arguments: collect, relay, broadcast, simulate, demo, replay, inspect, healthcheck.
 import pkg from "../package.json" with { type: "json" };
 import { ConfigError, type Env } from "./config.ts";
 import { installSignalHandlers } from "./lifecycle.ts";
@@ -9,15 +9,22 @@ import { log } from "./log.ts";
 export interface Mode {
   readonly summary: string;
   readonly usage: string;
-  load(): Promise<{ run(args: string[], env: Env): Promise<void> }>;
+  load(env: Env): Promise<{ run(args: string[], env: Env): Promise<void> }>;
 }
 
 /** Every mode, by name. A mode's module exports run(args, env). */
 export const MODES: Record<string, Mode> = {
   collect: {
     summary: "connect to one exchange, rebuild exact books, write its ring",
-    usage: "EXCHANGE=kraken SYMBOLS=BTC-USD,ETH-USD alphapulse collect",
-    load: () => import("./collector/main.ts"),
+    usage: "EXCHANGE=kraken SYMBOLS=BTC-USD,ETH-USD [NATS_URL=nats://...] alphapulse collect",
+    // With NATS_URL, one of several collectors of the venue: the lease holder leads, the others stand by.
+    load: (env) =>
+      (env.NATS_URL ?? "").trim() === "" ? import("./collector/main.ts") : import("./fabric/collect.ts"),
+  },
+  relay: {
+    summary: "copy one venue's NATS stream into a local ring, for a broadcaster on this node",
+    usage: "EXCHANGE=kraken NATS_URL=nats://... alphapulse relay",
+    load: () => import("./fabric/relay-main.ts"),
   },
   broadcast: {
     summary: "serve every ring to WebSocket and REST clients, with the live page",
@@ -90,7 +97,7 @@ async function main(argv: string[], env: Env): Promise<number> {
   }
   installSignalHandlers();
   try {
-    await (await mode.load()).run(first === undefined ? [] : rest, env);
+    await (await mode.load(env)).run(first === undefined ? [] : rest, env);
     return 0;
   } catch (error) {
     if (error instanceof ConfigError) {

@@ -29,7 +29,7 @@ test("an unknown mode, from the argument or ALPHAPULSE_MODE, is one line and exi
   const fromArg = run(["colect"]);
   expect(fromArg.code).toBe(2);
   expect(fromArg.stderr.trim()).toBe(
-    'alphapulse: mode: unknown mode "colect"; one of collect, broadcast, simulate, demo, replay, inspect, healthcheck',
+    'alphapulse: mode: unknown mode "colect"; one of collect, relay, broadcast, simulate, demo, replay, inspect, healthcheck',
   );
   const fromEnv = run([], { ALPHAPULSE_MODE: "party" });
   expect(fromEnv.code).toBe(2);

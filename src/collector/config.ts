@@ -1,5 +1,6 @@
 // The collector's settings, from the environment (src/config.ts accessors): which exchange and
-// symbols, book depth, endpoints, ring, metrics port, capture.
+// symbols, book depth, endpoints, ring, metrics port, capture. The ring's name and capacity are
+// also a relay's (src/fabric).
 import { ConfigError, type Settings } from "../config.ts";
 import { EXCHANGE_NAMES, type ExchangeName, VENUES } from "../exchanges/registry.ts";
 import { isPowerOfTwo } from "../shm/layout.ts";
@@ -26,6 +27,25 @@ export function readCollectorConfig(settings: Settings): CollectorConfig {
     throw new ConfigError("SYMBOLS", "give at least one symbol, e.g. BTC-USD,ETH-USD");
   const duplicate = symbols.find((s, i) => symbols.indexOf(s) !== i);
   if (duplicate) throw new ConfigError("SYMBOLS", `${duplicate} appears twice`);
+  return {
+    exchange,
+    symbols,
+    depth: settings.int("BOOK_DEPTH", definition.defaultDepth, 1, 1000),
+    wsUrl: trimSlash(settings.string("EXCHANGE_WS_URL", definition.defaultWsUrl)),
+    restUrl: trimSlash(settings.string("EXCHANGE_REST_URL", definition.defaultRestUrl)),
+    ...readRingConfig(settings, exchange),
+    metricsPort: settings.port("METRICS_PORT", 8080),
+    capturePath: settings.optionalString("CAPTURE_PATH"),
+    captureMaxBytes: settings.int("CAPTURE_MAX_BYTES", 256 << 20, 1 << 16, 2 ** 40),
+    maxFrameBytes: settings.int("MAX_FRAME_BYTES", 64 << 20, 1024, 1 << 30),
+  };
+}
+
+/** The ring a writer of `exchange` writes: RING_NAME (the exchange by default) and RING_CAPACITY. */
+export function readRingConfig(
+  settings: Settings,
+  exchange: string,
+): { ringName: string; ringCapacity: number } {
   const ringCapacity = settings.int("RING_CAPACITY", 1 << 18, 1024, 1 << 30);
   if (!isPowerOfTwo(ringCapacity))
     throw new ConfigError("RING_CAPACITY", `${ringCapacity} is not a power of two`);
@@ -33,19 +53,7 @@ export function readCollectorConfig(settings: Settings): CollectorConfig {
   if (!/^[A-Za-z0-9_-]{1,64}$/.test(ringName)) {
     throw new ConfigError("RING_NAME", `"${ringName}" must be 1-64 letters, digits, _ or -`);
   }
-  return {
-    exchange,
-    symbols,
-    depth: settings.int("BOOK_DEPTH", definition.defaultDepth, 1, 1000),
-    wsUrl: trimSlash(settings.string("EXCHANGE_WS_URL", definition.defaultWsUrl)),
-    restUrl: trimSlash(settings.string("EXCHANGE_REST_URL", definition.defaultRestUrl)),
-    ringName,
-    ringCapacity,
-    metricsPort: settings.port("METRICS_PORT", 8080),
-    capturePath: settings.optionalString("CAPTURE_PATH"),
-    captureMaxBytes: settings.int("CAPTURE_MAX_BYTES", 256 << 20, 1 << 16, 2 ** 40),
-    maxFrameBytes: settings.int("MAX_FRAME_BYTES", 64 << 20, 1024, 1 << 30),
-  };
+  return { ringName, ringCapacity };
 }
 
 function trimSlash(url: string): string {

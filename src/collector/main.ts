@@ -1,17 +1,20 @@
 // `alphapulse collect`: one exchange's feed into its ring. Resolves the symbols from the venue's
 // metadata, creates the ring, opens the venue's connections and serves /health, /ready and
 // /metrics on METRICS_PORT. Returns once running; the connections and server keep it alive.
-import { ConfigError, type Env, readCommonConfig, Settings } from "../config.ts";
+// prepareCollector is the same runtime for a caller that creates the ring its own way (the
+// fabric's leader, which starts it only once it holds the venue's lease).
+import type { Registry } from "prom-client";
+import { type CommonConfig, ConfigError, type Env, readCommonConfig, Settings } from "../config.ts";
 import { VENUES } from "../exchanges/registry.ts";
 import { UnknownSymbolError } from "../exchanges/venue.ts";
 import { newRegistry, type Readiness, startHealthServer } from "../health/server.ts";
 import { onShutdown } from "../lifecycle.ts";
 import { log } from "../log.ts";
-import { BookStatus } from "../shm/layout.ts";
-import { RingWriter } from "../shm/ring-writer.ts";
+import { BookStatus, type SymbolSpec } from "../shm/layout.ts";
+import { RingWriter, type RingWriterOptions } from "../shm/ring-writer.ts";
 import { TokenBucket } from "./budget.ts";
 import { CaptureFile } from "./capture.ts";
-import { readCollectorConfig } from "./config.ts";
+import { type CollectorConfig, readCollectorConfig } from "./config.ts";
 import { ManagedConnection } from "./connection.ts";
 import { wireVenue } from "./ingest.ts";
 import { CollectorMetrics } from "./metrics.ts";
@@ -25,6 +28,66 @@ export async function run(_args: string[], env: Env): Promise<void> {
   const common = readCommonConfig(settings);
   const config = readCollectorConfig(settings);
   log.setLevel(common.logLevel);
+  const registry = newRegistry({ mode: "collect" });
+  const collector = await prepareCollector(config, registry, (specs) =>
+    RingWriter.create(ringOptions(common, config, specs)),
+  );
+  const health = startHealthServer({
+    port: config.metricsPort,
+    registry,
+    mode: "collect",
+    readiness: () => collector.readiness(),
+    info: () => collector.info(),
+  });
+  collector.start();
+  log.info("collecting", {
+    exchange: config.exchange,
+    ring: collector.writer.path,
+    metricsPort: health.port,
+  });
+  onShutdown("collector connections", () => collector.stopConnections());
+  onShutdown("collector health server", () => health.stop());
+  onShutdown("collector ring and captures", () => collector.close());
+}
+
+/** The ring a collector writes: its folder, name and shape. */
+export function ringOptions(
+  common: CommonConfig,
+  config: CollectorConfig,
+  symbols: SymbolSpec[],
+): RingWriterOptions {
+  return {
+    dir: common.sharedMemoryPath,
+    name: config.ringName,
+    exchange: config.exchange,
+    capacity: config.ringCapacity,
+    bookDepth: config.depth,
+    symbols,
+  };
+}
+
+/** A collector with its ring and connections, not yet connected. */
+export interface CollectorRuntime {
+  readonly writer: RingWriter;
+  readiness(): Readiness;
+  info(): Record<string, unknown>;
+  /** Opens the venue's connections. */
+  start(): void;
+  /** Closes the connections; each writes its disconnected status to the ring, which stays open. */
+  stopConnections(): Promise<void>;
+  /** Closes the ring and the capture files. */
+  close(): void;
+}
+
+/**
+ * Resolves the symbols (the venue's REST metadata), creates the ring through `createRing`, and
+ * builds the venue's connections and metrics on `registry`; start() connects.
+ */
+export async function prepareCollector(
+  config: CollectorConfig,
+  registry: Registry,
+  createRing: (symbols: SymbolSpec[]) => RingWriter,
+): Promise<CollectorRuntime> {
   const definition = VENUES[config.exchange];
   const logger = log.child({ exchange: config.exchange });
   const budget = new TokenBucket(definition.requestBudget.capacity, definition.requestBudget.perSecond);
@@ -49,17 +112,9 @@ export async function run(_args: string[], env: Env): Promise<void> {
     throw error;
   }
   logger.info("symbols resolved", { symbols: specs });
-  const writer = RingWriter.create({
-    dir: common.sharedMemoryPath,
-    name: config.ringName,
-    exchange: config.exchange,
-    capacity: config.ringCapacity,
-    bookDepth: config.depth,
-    symbols: specs,
-  });
+  const writer = createRing(specs);
   writer.startHeartbeat();
   const connections: ManagedConnection[] = [];
-  const registry = newRegistry({ mode: "collect" });
   let metrics: CollectorMetrics | null = null;
   const { counters, publisher, venue, ingest } = wireVenue({
     definition,
@@ -96,55 +151,53 @@ export async function run(_args: string[], env: Env): Promise<void> {
     connections,
     rest,
   });
-  const readiness = (): Readiness => {
-    const down = connections.filter((c) => !c.connected).map((c) => c.name);
-    if (down.length > 0) return { ready: false, reason: `not connected: ${down.join(", ")}` };
-    const invalid = writer.symbols.filter((s) => publisher.status[s.id] !== BookStatus.Valid);
-    if (invalid.length > 0) {
-      return {
-        ready: false,
-        reason: `${config.exchange} books not valid: ${invalid.map((s) => s.symbol).join(", ")}`,
-        detail: invalid.map((s) => ({ symbol: s.symbol, status: BookStatus[publisher.status[s.id]!] })),
-      };
-    }
-    return { ready: true };
-  };
-  const health = startHealthServer({
-    port: config.metricsPort,
-    registry,
-    mode: "collect",
-    readiness,
+  let snapshotWatchdog: ReturnType<typeof setInterval> | null = null;
+  return {
+    writer,
+    readiness(): Readiness {
+      const down = connections.filter((c) => !c.connected).map((c) => c.name);
+      if (down.length > 0) return { ready: false, reason: `not connected: ${down.join(", ")}` };
+      const invalid = writer.symbols.filter((s) => publisher.status[s.id] !== BookStatus.Valid);
+      if (invalid.length > 0) {
+        return {
+          ready: false,
+          reason: `${config.exchange} books not valid: ${invalid.map((s) => s.symbol).join(", ")}`,
+          detail: invalid.map((s) => ({ symbol: s.symbol, status: BookStatus[publisher.status[s.id]!] })),
+        };
+      }
+      return { ready: true };
+    },
     info: () => ({ exchange: config.exchange, ring: writer.path, generation: writer.generation }),
-  });
-  for (const connection of connections) connection.start();
-  const snapshotWatchdog = setInterval(() => {
-    // A book still waiting for its snapshot after SNAPSHOT_TIMEOUT_MS asks again: a lost
-    // snapshot or subscribe answer must not leave it invalid for good.
-    const now = Date.now();
-    if (connections.some((c) => !c.connected)) return;
-    for (const symbol of writer.symbols) {
-      if (publisher.status[symbol.id] === BookStatus.Valid) continue;
-      if (now - publisher.statusSince[symbol.id]! < SNAPSHOT_TIMEOUT_MS) continue;
-      publisher.statusSince[symbol.id] = now;
-      logger.warn("book still not valid: resyncing", { symbol: symbol.symbol });
-      venue.resync(symbol.id);
-    }
-  }, 1_000);
-  logger.info("collecting", {
-    ring: writer.path,
-    depth: config.depth,
-    connections: connections.map((c) => c.name),
-    metricsPort: health.port,
-  });
-  onShutdown("collector connections", async () => {
-    clearInterval(snapshotWatchdog);
-    connectBudget.stop();
-    budget.stop();
-    await Promise.all(connections.map((c) => c.stop()));
-  });
-  onShutdown("collector health server", () => health.stop());
-  onShutdown("collector ring and captures", () => {
-    writer.close();
-    for (const file of captures) file.close();
-  });
+    start() {
+      for (const connection of connections) connection.start();
+      snapshotWatchdog = setInterval(() => {
+        // A book still waiting for its snapshot after SNAPSHOT_TIMEOUT_MS asks again: a lost
+        // snapshot or subscribe answer must not leave it invalid for good.
+        const now = Date.now();
+        if (connections.some((c) => !c.connected)) return;
+        for (const symbol of writer.symbols) {
+          if (publisher.status[symbol.id] === BookStatus.Valid) continue;
+          if (now - publisher.statusSince[symbol.id]! < SNAPSHOT_TIMEOUT_MS) continue;
+          publisher.statusSince[symbol.id] = now;
+          logger.warn("book still not valid: resyncing", { symbol: symbol.symbol });
+          venue.resync(symbol.id);
+        }
+      }, 1_000);
+      logger.info("connecting", {
+        ring: writer.path,
+        depth: config.depth,
+        connections: connections.map((c) => c.name),
+      });
+    },
+    async stopConnections() {
+      if (snapshotWatchdog) clearInterval(snapshotWatchdog);
+      connectBudget.stop();
+      budget.stop();
+      await Promise.all(connections.map((c) => c.stop()));
+    },
+    close() {
+      writer.close();
+      for (const file of captures) file.close();
+    },
+  };
 }
