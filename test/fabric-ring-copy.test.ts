@@ -15,8 +15,9 @@ import {
 } from "../src/fabric/wire.ts";
 import { log } from "../src/log.ts";
 import { BookStatus, ConnectionState, SLOT_SIZE, StatusReason, type SymbolSpec } from "../src/shm/layout.ts";
-import { RecordView, RingReader, type RingSink } from "../src/shm/ring-reader.ts";
+import { RingReader } from "../src/shm/ring-reader.ts";
 import { seededRandom, TestFeed } from "./broadcast-feed.ts";
+import { readRecords, ringBooks } from "./support/ring-records.ts";
 
 const DIR = `/dev/shm/ap-test-fabric-copy-${process.pid}`;
 const SYMBOLS: SymbolSpec[] = [
@@ -27,63 +28,6 @@ const DEPTH = 10;
 
 beforeAll(() => mkdirSync(DIR, { recursive: true }));
 afterAll(() => rmSync(DIR, { recursive: true, force: true }));
-
-/** Every record a reader delivers, as comparable text, and the holes it reports. */
-class Records implements RingSink {
-  readonly lines = new Map<number, string>();
-  readonly gaps: [number, number][] = [];
-  record(r: RecordView): void {
-    this.lines.set(
-      r.seq,
-      [
-        r.type,
-        r.flags,
-        r.symbolId,
-        r.price,
-        r.size,
-        r.aux,
-        r.exchangeSec,
-        r.exchangeNsec,
-        r.receiveSec,
-        r.receiveNsec,
-        r.publishSec,
-        r.publishNsec,
-      ].join(" "),
-    );
-  }
-  gap(fromSeq: number, lost: number): void {
-    this.gaps.push([fromSeq, lost]);
-  }
-}
-
-function readAll(path: string, from: number | "oldest"): Records {
-  const reader = RingReader.open(path, from);
-  const sink = new Records();
-  while (reader.poll(sink, new RecordView()) > 0) {}
-  reader.close();
-  return sink;
-}
-
-function booksOf(path: string) {
-  const reader = RingReader.open(path, "latest");
-  const copy = reader.newBookCopy();
-  const books = reader.symbols.map((s) => {
-    expect(reader.readBook(s.id, copy)).toBe(true);
-    return {
-      status: copy.status,
-      bids: Array.from(copy.bidPrices.subarray(0, copy.bidCount)).map((p, i) => [p, copy.bidSizes[i]]),
-      asks: Array.from(copy.askPrices.subarray(0, copy.askCount)).map((p, i) => [p, copy.askSizes[i]]),
-      counts: [copy.bookCount, copy.tradeCount, copy.bboCount, copy.bookBase, copy.tradeBase, copy.bboBase],
-    };
-  });
-  const result = {
-    books,
-    connection: [reader.connectionBase(), reader.connectionCount()],
-    next: reader.writerNextSeq(),
-  };
-  reader.close();
-  return result;
-}
 
 /** A leader ring with an observer that keeps each committed batch's bytes, as the publisher sends them. */
 function leader(name: string) {
@@ -136,12 +80,12 @@ describe("a relay's copy of a ring", () => {
     expect(copy.applyRecords("records", batches.at(-1)!.body)).toBe("duplicate");
     feed.writer.anchorAll();
     copy.writer!.anchorAll();
-    const original = readAll(`${DIR}/whole.ring`, "oldest");
-    const copied = readAll(`${DIR}/whole-copy.ring`, "oldest");
+    const original = readRecords(`${DIR}/whole.ring`, "oldest");
+    const copied = readRecords(`${DIR}/whole-copy.ring`, "oldest");
     expect(copied.gaps).toEqual([]);
     expect(copied.lines.size).toBe(4095);
     for (const [seq, line] of copied.lines) expect(line).toBe(original.lines.get(seq)!);
-    expect(booksOf(`${DIR}/whole-copy.ring`)).toEqual(booksOf(`${DIR}/whole.ring`));
+    expect(ringBooks(`${DIR}/whole-copy.ring`)).toEqual(ringBooks(`${DIR}/whole.ring`));
     for (const id of [0, 1]) expect(copy.writer!.counts(id)).toEqual(feed.writer.counts(id));
     copy.close();
     feed.close();
@@ -170,10 +114,10 @@ describe("a relay's copy of a ring", () => {
       expect(late.applyRecords("records", batch.body)).toBe("applied");
       expect(missed.applyRecords("records", batch.body)).toBe("applied");
     }
-    const original = readAll(`${DIR}/holes.ring`, "oldest");
-    const fromLate = readAll(`${DIR}/late.ring`, 1);
+    const original = readRecords(`${DIR}/holes.ring`, "oldest");
+    const fromLate = readRecords(`${DIR}/late.ring`, 1);
     expect(fromLate.gaps).toEqual([[1, boundary]]);
-    const fromMissed = readAll(`${DIR}/missed.ring`, 1);
+    const fromMissed = readRecords(`${DIR}/missed.ring`, 1);
     expect(fromMissed.gaps).toEqual([[hole, boundary + 1 - hole]]);
     for (const sink of [fromLate, fromMissed]) {
       for (let seq = boundary + 1; seq < feed.writer.nextSeq; seq++)
@@ -184,8 +128,8 @@ describe("a relay's copy of a ring", () => {
     for (const copy of [late, missed]) {
       copy.writer!.anchorAll();
       for (const id of [0, 1]) expect(copy.writer!.counts(id)).toEqual(feed.writer.counts(id));
-      const theirs = booksOf(`${DIR}/holes.ring`);
-      const ours = booksOf(copy.writer!.path);
+      const theirs = ringBooks(`${DIR}/holes.ring`);
+      const ours = ringBooks(copy.writer!.path);
       expect(ours.books.map((b) => [b.status, b.bids, b.asks, b.counts])).toEqual(
         theirs.books.map((b) => [b.status, b.bids, b.asks, b.counts]),
       );
