@@ -21,8 +21,6 @@ export const HEADER = {
   holder: "Ap-Holder",
   /** The fence: the stream's last sequence must be this, or the message is refused. */
   expectedLastSeq: "Nats-Expected-Last-Sequence",
-  /** "sub": the stream keeps only this message of its subject. */
-  rollup: "Nats-Rollup",
 } as const;
 
 export interface VenueNames {
@@ -30,9 +28,9 @@ export interface VenueNames {
   readonly stream: string;
   /** Ring batches: one message = one batch of 64-byte records, the last flagged BATCH_END. */
   readonly records: string;
-  /** Every latest-book entry at one batch boundary (kept with rollup): a starting point. */
+  /** Every latest-book entry at one batch boundary: a starting point (the last one is read directly). */
   readonly books: string;
-  /** A generation's symbol table and first entries (kept with rollup). */
+  /** A generation's symbol table and first entries. */
   readonly generation: string;
   /** A new leader's first message: fences the old one out before it reads the stream's end. */
   readonly claim: string;

@@ -48,7 +48,6 @@ export async function claimStream(link: FabricLink, holder: string, log: Logger)
       h.set(HEADER.index, "0");
       h.set(HEADER.holder, holder);
       h.set(HEADER.expectedLastSeq, String(last));
-      h.set(HEADER.rollup, "sub");
       const ack = await js.publish(names.claim, Empty, { headers: h });
       log.info("stream claimed", { generation: generation + 1, seq: ack.seq });
       return { generation: generation + 1, seq: ack.seq };

@@ -205,6 +205,18 @@ export class Relay {
         if (!this.sameGeneration(message)) return;
         const result = this.copy.applyRecords(subject, message.data);
         if (result === "duplicate") this.options.stats.relayRedelivered++;
+        else if (result === "hole") {
+          this.options.log.throttled(
+            "warn",
+            "hole",
+            "records past the copy's end: waiting for the leader's books",
+            {
+              streamSeq: message.seq,
+              applied: this.applied,
+              copyNext: this.copy.nextSeq,
+            },
+          );
+        }
       } else if (subject === names.books) {
         if (!this.sameGeneration(message)) return;
         this.noteHole(

@@ -47,7 +47,6 @@ export function generationMessage(writer: RingWriter, h: MsgHdrs): Uint8Array {
   body.set(entries, table.length);
   h.set(HEADER.bookDepth, String(writer.bookDepth));
   h.set(HEADER.connectionBase, String(writer.connectionCounts().base));
-  h.set(HEADER.rollup, "sub");
   return body;
 }
 
@@ -57,7 +56,6 @@ export function booksMessage(writer: RingWriter, h: MsgHdrs): Uint8Array | null 
   if (entries === null) return null;
   h.set(HEADER.ringSeq, String(writer.nextSeq - 1));
   h.set(HEADER.connectionCount, String(writer.connectionCounts().count));
-  h.set(HEADER.rollup, "sub");
   return entries;
 }
 
