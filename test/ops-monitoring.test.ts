@@ -9,6 +9,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { writeOfflineConfig } from "../scripts/ci/prometheus-offline-config.ts";
+import { freePort, NatsCluster } from "./support/nats.ts";
 import { type K8sObject, renderOverlay } from "./support/ops-manifests.ts";
 import { REPO_ROOT } from "./support/ops-source-settings.ts";
 import { httpStatus, OpsStack, type StackProcess, waitFor } from "./support/ops-stack.ts";
@@ -104,6 +105,8 @@ describe("monitoring against a live collector, broadcaster and Prometheus", () =
   let prometheus: Bun.Subprocess<"ignore", "ignore", "pipe"> | null = null;
   let kraken: StackProcess;
   const scrapes: Record<keyof typeof JOBS, string> = { collect: "", broadcast: "" };
+  let fabricScrape = "";
+  let nats: NatsCluster | null = null;
   const pod = deployment(renderOverlay("production")).spec.template.spec;
   const local: Record<string, number> = {
     "kraken-collector": stack.collectorMetricsPort("kraken"),
@@ -123,10 +126,25 @@ describe("monitoring against a live collector, broadcaster and Prometheus", () =
     await stack.waitReady(kraken, `http://127.0.0.1:${local["kraken-collector"]}/ready`);
     await stack.waitReady(binance, `http://127.0.0.1:${local["binance-collector"]}/ready`);
     await stack.waitReady(broadcaster, `http://127.0.0.1:${local.broadcaster}/ready`);
+    // A collector in the fabric (NATS_URL) adds the fabric's series; the collectors job scrapes it too.
+    nats = await NatsCluster.start(1);
+    const fabricPort = await freePort();
+    const fabric = stack.start("coinbase-fabric-collector", "collect", {
+      EXCHANGE: "coinbase",
+      SYMBOLS: "BTC-USD,ETH-USD",
+      EXCHANGE_WS_URL: `ws://127.0.0.1:${stack.simulatorPort}/coinbase`,
+      EXCHANGE_REST_URL: `http://127.0.0.1:${stack.simulatorPort}/coinbase`,
+      METRICS_PORT: String(fabricPort),
+      SHARED_MEMORY_PATH: `${stack.shmDir}/fabric`,
+      RING_CAPACITY: "16384",
+      NATS_URL: nats.urls,
+    });
+    await stack.waitReady(fabric, `http://127.0.0.1:${fabricPort}/ready`);
     // Let trades, deltas and fan-out happen so every series has samples.
     await Bun.sleep(2000);
     scrapes.collect = await (await fetch(`http://127.0.0.1:${local["kraken-collector"]}/metrics`)).text();
     scrapes.broadcast = await (await fetch(`http://127.0.0.1:${local.broadcaster}/metrics`)).text();
+    fabricScrape = await (await fetch(`http://127.0.0.1:${fabricPort}/metrics`)).text();
 
     // The labels Kubernetes pod discovery would give each container port of the production pod;
     // ports of containers not running here are left out, the WebSocket port is kept (it must be dropped).
@@ -169,6 +187,7 @@ describe("monitoring against a live collector, broadcaster and Prometheus", () =
       await prometheus.exited;
     }
     await stack.stop();
+    await nats?.stop();
     rmSync(prometheusDir, { recursive: true, force: true });
   }, 60_000);
 
@@ -180,7 +199,7 @@ describe("monitoring against a live collector, broadcaster and Prometheus", () =
   }
 
   test("each mode's /metrics passes promtool check metrics", () => {
-    for (const [mode, text] of Object.entries(scrapes)) {
+    for (const [mode, text] of Object.entries({ ...scrapes, fabric: fabricScrape })) {
       const result = Bun.spawnSync(["promtool", "check", "metrics"], {
         stdin: new TextEncoder().encode(text),
       });
@@ -199,7 +218,7 @@ describe("monitoring against a live collector, broadcaster and Prometheus", () =
   test("every metric the alerts and the dashboard name is exported by the mode its job scrapes", () => {
     const missing: string[] = [];
     const exported: Record<string, Set<string>> = {
-      [JOBS.collect]: families(scrapes.collect),
+      [JOBS.collect]: new Set([...families(scrapes.collect), ...families(fabricScrape)]),
       [JOBS.broadcast]: families(scrapes.broadcast),
     };
     const uses = [

@@ -95,6 +95,9 @@ export class Relay {
     this.closeConsumer?.();
     this.beatSubscription?.unsubscribe();
     this.copy.close();
+    // A standby that now leads copies nothing: no lag to report.
+    this.options.stats.relayLagRecords = 0;
+    this.options.stats.relayLagSeconds = 0;
   }
 
   readiness(): Readiness {
