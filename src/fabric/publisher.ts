@@ -11,7 +11,7 @@
 // and a beat (core NATS) four times a second.
 import { createInbox, Empty, headers, type Msg, type Subscription } from "@nats-io/transport-node";
 import type { Logger } from "../log.ts";
-import { SLOT_SIZE } from "../shm/layout.ts";
+import { bookStride, SLOT_SIZE, SYMBOL_ENTRY_SIZE } from "../shm/layout.ts";
 import type { BatchObserver, RingWriter } from "../shm/ring-writer.ts";
 import type { FabricConfig } from "./config.ts";
 import type { FabricLink } from "./link.ts";
@@ -105,6 +105,13 @@ export class FabricPublisher implements BatchObserver {
   /** Publishes the generation message, then every batch the ring commits from now on. */
   begin(): void {
     const { link, writer } = this.options;
+    const generationBytes = writer.symbols.length * (SYMBOL_ENTRY_SIZE + bookStride(writer.bookDepth));
+    const maxPayload = link.nc.info?.max_payload ?? Number.POSITIVE_INFINITY;
+    if (generationBytes > maxPayload) {
+      throw new Error(
+        `${writer.symbols.length} symbols at book depth ${writer.bookDepth} make ${generationBytes}-byte messages, more than the NATS server's max_payload (${maxPayload}): fewer symbols per venue, a lower BOOK_DEPTH, or a larger max_payload`,
+      );
+    }
     this.subscription = link.nc.subscribe(`${this.inbox}.>`, { callback: (_error, msg) => this.onAck(msg) });
     this.enqueue(link.names.generation, (h) => generationMessage(writer, h));
     writer.observe(this);
