@@ -33,7 +33,7 @@ interface Beat {
 }
 
 const TICK_MS = 100;
-const CONSUME_BATCH = 4096;
+const CONSUME_BATCH = 1024;
 
 export class Relay {
   readonly copy: RingCopy;
