@@ -1,7 +1,9 @@
 // The README's main command: `alphapulse demo` brings up the simulator, three collectors and the
 // broadcaster; a WebSocket client gets live books from every venue; SIGTERM stops the whole tree.
+// `demo --fabric` does the same across a three-node NATS cluster and two relay+broadcaster nodes.
 import { afterAll, expect, test } from "bun:test";
 import { rmSync } from "node:fs";
+import { freePort } from "./support/nats.ts";
 
 const SHM = `/dev/shm/ap-test-demo-${process.pid}`;
 const PORTS = { SIMULATOR_PORT: "19601", WEBSOCKET_PORT: "19602", METRICS_PORT: "19603" };
@@ -85,3 +87,56 @@ test("demo: every venue's book reaches a WebSocket client, and SIGTERM stops eve
     expect(() => process.kill(pid, 0)).toThrow(); // every one of them is gone
   }
 }, 120_000);
+
+test("demo --fabric: two nodes serve every venue from one leading collector each, and SIGTERM stops it all", async () => {
+  const base = await freePort();
+  const ports = {
+    SIMULATOR_PORT: String(await freePort()),
+    WEBSOCKET_PORT: String(base),
+    DEMO_NATS_PORT: String(await freePort()),
+    DEMO_COLLECTOR_METRICS_PORT: String(await freePort()),
+    DEMO_RELAY_METRICS_PORT: String(await freePort()),
+  };
+  const demo = Bun.spawn(["bun", `${import.meta.dir}/../src/main.ts`, "demo", "--fabric"], {
+    env: { ...process.env, ...ports, SHARED_MEMORY_PATH: `${SHM}-fabric`, FABRIC_LEASE_TTL_MS: "10000" },
+    stdout: "ignore",
+    stderr: "inherit",
+  });
+  try {
+    const expected = { kraken: 3, binance: 2, coinbase: 3 };
+    for (const port of [base, base + 10]) {
+      await until(
+        async () => {
+          const listing = await (await fetch(`http://127.0.0.1:${port}/api/v1/symbols`)).json();
+          const valid = Object.fromEntries(
+            listing.exchanges.map((venue: { exchange: string; symbols: { book: string }[] }) => [
+              venue.exchange,
+              venue.symbols.filter((entry) => entry.book === "valid").length,
+            ]),
+          );
+          return JSON.stringify(valid, Object.keys(expected).sort()) ===
+            JSON.stringify(expected, Object.keys(expected).sort())
+            ? true
+            : undefined;
+        },
+        `node :${port} serving every venue's books`,
+        90_000,
+      );
+    }
+    // Each venue: two collectors, one leading.
+    const first = Number(ports.DEMO_COLLECTOR_METRICS_PORT);
+    for (let venue = 0; venue < 3; venue++) {
+      const leaders = await Promise.all(
+        [0, 1].map(async (copy) => {
+          const text = await (await fetch(`http://127.0.0.1:${first + 2 * venue + copy}/metrics`)).text();
+          return Number(/^alphapulse_fabric_leader\{[^}]*\} (\d+)/m.exec(text)?.[1]);
+        }),
+      );
+      expect(leaders.sort()).toEqual([0, 1]);
+    }
+  } finally {
+    demo.kill("SIGTERM");
+    rmSync(`${SHM}-fabric`, { recursive: true, force: true });
+  }
+  expect(await demo.exited).toBe(0);
+}, 150_000);

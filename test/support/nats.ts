@@ -6,8 +6,7 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import type { Subprocess } from "bun";
-
-const NATS_SERVER = Bun.which("nats-server") ?? "/usr/sbin/nats-server";
+import { NATS_SERVER, natsNodeConfig } from "../../src/cli/nats-config.ts";
 
 /** A loopback port nothing listens on right now. */
 export async function freePort(): Promise<number> {
@@ -92,20 +91,10 @@ export class NatsCluster {
         http: await freePort(),
       })),
     );
-    const routes = ports.map((p) => `nats-route://127.0.0.1:${p.cluster}`).join(", ");
     const nodes = ports.map((p, i) => {
       const name = `n${i + 1}`;
-      const lines = [
-        `server_name: ${name}`,
-        `listen: 127.0.0.1:${p.client}`,
-        `http: 127.0.0.1:${p.http}`,
-        `jetstream { store_dir: "${path.join(root, name)}" }`,
-      ];
-      if (count > 1) {
-        lines.push(`cluster { name: ap-test, listen: 127.0.0.1:${p.cluster}, routes: [${routes}] }`);
-      }
       const configPath = path.join(root, `${name}.conf`);
-      writeFileSync(configPath, `${lines.join("\n")}\n`);
+      writeFileSync(configPath, natsNodeConfig(name, p, path.join(root, name), ports));
       return new NatsNode(name, p.client, p.http, configPath);
     });
     const cluster = new NatsCluster(nodes, root);
