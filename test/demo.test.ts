@@ -3,7 +3,7 @@
 // `demo --fabric` does the same across a three-node NATS cluster and two relay+broadcaster nodes.
 import { afterAll, expect, test } from "bun:test";
 import { rmSync } from "node:fs";
-import { freePort } from "./support/nats.ts";
+import { freePortRange } from "./support/nats.ts";
 
 const SHM = `/dev/shm/ap-test-demo-${process.pid}`;
 const PORTS = { SIMULATOR_PORT: "19601", WEBSOCKET_PORT: "19602", METRICS_PORT: "19603" };
@@ -89,22 +89,24 @@ test("demo: every venue's book reaches a WebSocket client, and SIGTERM stops eve
 }, 120_000);
 
 test("demo --fabric: two nodes serve every venue from one leading collector each, and SIGTERM stops it all", async () => {
-  const base = await freePort();
+  // The demo uses ports after each of these: WebSocket +1, +10, +11; NATS +0..2, +10..12, +20..22.
+  const base = freePortRange(60);
   const ports = {
-    SIMULATOR_PORT: String(await freePort()),
-    WEBSOCKET_PORT: String(base),
-    DEMO_NATS_PORT: String(await freePort()),
-    DEMO_COLLECTOR_METRICS_PORT: String(await freePort()),
-    DEMO_RELAY_METRICS_PORT: String(await freePort()),
+    SIMULATOR_PORT: String(base),
+    WEBSOCKET_PORT: String(base + 1),
+    DEMO_NATS_PORT: String(base + 20),
+    DEMO_COLLECTOR_METRICS_PORT: String(base + 44),
+    DEMO_RELAY_METRICS_PORT: String(base + 50),
   };
   const demo = Bun.spawn(["bun", `${import.meta.dir}/../src/main.ts`, "demo", "--fabric"], {
     env: { ...process.env, ...ports, SHARED_MEMORY_PATH: `${SHM}-fabric`, FABRIC_LEASE_TTL_MS: "10000" },
-    stdout: "ignore",
+    stdout: "pipe",
     stderr: "inherit",
   });
+  const logText = new Response(demo.stdout).text();
   try {
     const expected = { kraken: 3, binance: 2, coinbase: 3 };
-    for (const port of [base, base + 10]) {
+    for (const port of [base + 1, base + 11]) {
       await until(
         async () => {
           const listing = await (await fetch(`http://127.0.0.1:${port}/api/v1/symbols`)).json();
@@ -121,7 +123,12 @@ test("demo --fabric: two nodes serve every venue from one leading collector each
         },
         `node :${port} serving every venue's books`,
         90_000,
-      );
+      ).catch(async (error: Error) => {
+        demo.kill("SIGTERM");
+        const lines = (await logText).split("\n");
+        const problems = lines.filter((line) => /"level":"(warn|error)"/.test(line)).slice(0, 60);
+        throw new Error(`${error.message}\n${[...problems, ...lines.slice(-20)].join("\n")}`);
+      });
     }
     // Each venue: two collectors, one leading.
     const first = Number(ports.DEMO_COLLECTOR_METRICS_PORT);

@@ -95,7 +95,9 @@ describe("one active collector per venue", () => {
       () => stack.logs(),
     );
     const port = await freePort();
-    const broadcaster: Broadcaster = startTestBroadcaster(relay.dir, port);
+    const broadcaster: Broadcaster = startTestBroadcaster(relay.dir, port, {
+      METRICS_PORT: String(await freePort()),
+    });
     const trades: { seq: number; type: string; status?: string }[] = [];
     const socket = new WebSocket(`ws://127.0.0.1:${port}/ws`);
     socket.onmessage = (event) => {

@@ -88,7 +88,11 @@ beforeAll(async () => {
       () => stack.logs(),
     );
     const port = await freePort();
-    nodes.push({ relay, broadcaster: startTestBroadcaster(relay.dir, port), port });
+    nodes.push({
+      relay,
+      broadcaster: startTestBroadcaster(relay.dir, port, { METRICS_PORT: String(await freePort()) }),
+      port,
+    });
   }
 });
 

@@ -58,7 +58,7 @@ export async function connectFabric(
       }
     }
   })();
-  const jsm = await jetstreamManager(nc);
+  const jsm = await retrying("JetStream", log, () => jetstreamManager(nc));
   const js = jetstream(nc);
   const replicas = config.replicas === 0 ? (nc.info?.cluster === undefined ? 1 : 3) : config.replicas;
   await ensureStream(jsm, streamConfig(config, names, replicas), log);
@@ -71,7 +71,9 @@ export async function connectFabric(
     async leases(ttlMs) {
       const kvm = new Kvm(nc);
       // create() opens the bucket as it is when it exists (its TTL included).
-      return kvm.create(LEASE_BUCKET, { ttl: ttlMs, history: 1, replicas });
+      return retrying("the lease bucket", log, () =>
+        kvm.create(LEASE_BUCKET, { ttl: ttlMs, history: 1, replicas }),
+      );
     },
     async close() {
       await nc.drain().catch(() => nc.close());
@@ -103,45 +105,50 @@ function streamConfig(config: FabricConfig, names: VenueNames, replicas: number)
 
 /**
  * Creates the stream, or brings an existing one to the configured limits (replicas stay as
- * they are: changing them is an operator's decision). Retries while JetStream is not ready.
+ * they are: changing them is an operator's decision).
  */
 async function ensureStream(jsm: JetStreamManager, wanted: StreamSettings, log: Logger): Promise<void> {
   const name = wanted.name;
+  await retrying(`the stream ${name}`, log, async () => {
+    const info = await jsm.streams.info(name).catch((error: unknown) => {
+      if (error instanceof JetStreamApiError && error.code === JetStreamApiCodes.StreamNotFound) return null;
+      throw error;
+    });
+    if (info === null) {
+      await jsm.streams.add(wanted);
+      log.info("stream created", { stream: name, replicas: wanted.num_replicas });
+      return;
+    }
+    const current = info.config;
+    if (current.max_age !== wanted.max_age || current.max_bytes !== wanted.max_bytes) {
+      await jsm.streams.update(name, {
+        max_age: wanted.max_age,
+        max_bytes: wanted.max_bytes,
+        subjects: wanted.subjects,
+      });
+      log.info("stream limits updated", { stream: name });
+    }
+    if (current.num_replicas !== wanted.num_replicas) {
+      log.warn("stream replicas differ from the setting; left as they are", {
+        stream: name,
+        replicas: current.num_replicas,
+        wanted: wanted.num_replicas,
+      });
+    }
+  });
+}
+
+/**
+ * Runs a JetStream setup step until it succeeds: a cluster just formed, or electing a leader,
+ * times requests out for a few seconds. Gives up (throws) after half a minute.
+ */
+async function retrying<T>(what: string, log: Logger, step: () => Promise<T>): Promise<T> {
   for (let attempt = 1; ; attempt++) {
     try {
-      const info = await jsm.streams.info(name).catch((error: unknown) => {
-        if (error instanceof JetStreamApiError && error.code === JetStreamApiCodes.StreamNotFound)
-          return null;
-        throw error;
-      });
-      if (info === null) {
-        await jsm.streams.add(wanted);
-        log.info("stream created", { stream: name, replicas: wanted.num_replicas });
-        return;
-      }
-      const current = info.config;
-      if (current.max_age !== wanted.max_age || current.max_bytes !== wanted.max_bytes) {
-        await jsm.streams.update(name, {
-          max_age: wanted.max_age,
-          max_bytes: wanted.max_bytes,
-          subjects: wanted.subjects,
-        });
-        log.info("stream limits updated", { stream: name });
-      }
-      if (current.num_replicas !== wanted.num_replicas) {
-        log.warn("stream replicas differ from the setting; left as they are", {
-          stream: name,
-          replicas: current.num_replicas,
-          wanted: wanted.num_replicas,
-        });
-      }
-      return;
+      return await step();
     } catch (error) {
       if (attempt >= 60) throw error;
-      log.throttled("warn", "ensure-stream", "cannot set up the stream yet; retrying", {
-        stream: name,
-        error,
-      });
+      log.throttled("warn", `setup:${what}`, `cannot set up ${what} yet; retrying`, { attempt, error });
       await Bun.sleep(500);
     }
   }

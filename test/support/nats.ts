@@ -8,6 +8,28 @@ import path from "node:path";
 import type { Subprocess } from "bun";
 import { NATS_SERVER, natsNodeConfig } from "../../src/cli/nats-config.ts";
 
+/**
+ * `span` consecutive loopback ports nothing listens on right now, below the ephemeral range (so
+ * outgoing connections do not take them meanwhile): for programs that use a port and the ones after it.
+ */
+export function freePortRange(span: number): number {
+  for (let attempt = 0; attempt < 200; attempt++) {
+    const base = 20_000 + Math.floor(Math.random() * (12_000 - span));
+    const taken: { stop(closeActiveConnections?: boolean): void }[] = [];
+    try {
+      for (let port = base; port < base + span; port++) {
+        taken.push(Bun.listen({ hostname: "127.0.0.1", port, socket: { data() {} } }));
+      }
+      return base;
+    } catch {
+      // one of them is in use: another base
+    } finally {
+      for (const server of taken) server.stop(true);
+    }
+  }
+  throw new Error(`no ${span} free consecutive ports`);
+}
+
 /** A loopback port nothing listens on right now. */
 export async function freePort(): Promise<number> {
   const server = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } });
