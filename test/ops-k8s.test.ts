@@ -12,7 +12,38 @@ import {
 } from "./support/ops-manifests.ts";
 import { scanSettings } from "./support/ops-source-settings.ts";
 
-const OVERLAYS = ["staging", "production"];
+/** Each overlay's objects, by kind: the self-contained pod (staging, production) or the fabric. */
+const POD_KINDS = [
+  "Deployment",
+  "HorizontalPodAutoscaler",
+  "Namespace",
+  "NetworkPolicy",
+  "NetworkPolicy",
+  "PodDisruptionBudget",
+  "Role",
+  "RoleBinding",
+  "Service",
+  "Service",
+  "ServiceAccount",
+];
+const FABRIC_KINDS = [
+  "ConfigMap",
+  ...["Deployment", "Deployment", "Deployment", "Deployment"],
+  "HorizontalPodAutoscaler",
+  "Namespace",
+  ...["NetworkPolicy", "NetworkPolicy", "NetworkPolicy", "NetworkPolicy"],
+  ...["PodDisruptionBudget", "PodDisruptionBudget", "PodDisruptionBudget"],
+  "Role",
+  "RoleBinding",
+  ...["Service", "Service", "Service", "Service"],
+  "ServiceAccount",
+  "StatefulSet",
+];
+const OVERLAYS: Record<string, { kinds: string[]; namespace: string }> = {
+  staging: { kinds: POD_KINDS, namespace: "alphapulse-staging" },
+  production: { kinds: POD_KINDS, namespace: "alphapulse" },
+  fabric: { kinds: FABRIC_KINDS, namespace: "alphapulse" },
+};
 const settings = scanSettings();
 
 function deploymentOf(objects: K8sObject[]) {
@@ -25,26 +56,14 @@ function deploymentOf(objects: K8sObject[]) {
   };
 }
 
-describe.each(OVERLAYS)("k8s/%s", (overlay) => {
+describe.each(Object.keys(OVERLAYS))("k8s/%s", (overlay) => {
   const objects = renderOverlay(overlay);
 
   test("renders the whole set of objects, all in the overlay's namespace", () => {
     const kinds = objects.map((object) => object.kind).sort();
-    expect(kinds).toEqual([
-      "Deployment",
-      "HorizontalPodAutoscaler",
-      "Namespace",
-      "NetworkPolicy",
-      "NetworkPolicy",
-      "PodDisruptionBudget",
-      "Role",
-      "RoleBinding",
-      "Service",
-      "Service",
-      "ServiceAccount",
-    ]);
+    expect(kinds).toEqual(OVERLAYS[overlay]!.kinds);
     const namespace = objects.find((object) => object.kind === "Namespace")!.metadata.name;
-    expect(namespace).toBe(overlay === "production" ? "alphapulse" : `alphapulse-${overlay}`);
+    expect(namespace).toBe(OVERLAYS[overlay]!.namespace);
     for (const object of objects.filter((o) => o.kind !== "Namespace")) {
       expect(object.metadata.namespace).toBe(namespace);
     }
@@ -127,6 +146,32 @@ describe("the checks catch what they are for", () => {
       "SHUTDOWN_GRACE_MS",
     ]) {
       expect(settings.has(name)).toBe(true);
+    }
+  }, 60_000);
+});
+
+describe("the fabric's checks catch what they are for", () => {
+  test("a relay's refused setting, a relay port that is not its own and a NATS container without limits", () => {
+    const broken = structuredClone(renderOverlay("fabric"));
+    const node = broken.find((object) => object.metadata.name === "alphapulse-node")!;
+    const relay = (
+      node.spec as {
+        template: { spec: { containers: { name: string; env: { name: string; value: string }[] }[] } };
+      }
+    ).template.spec.containers.find((container) => container.name === "kraken-relay")!;
+    relay.env.find((variable) => variable.name === "NATS_URL")!.value = "http://nats:4222";
+    relay.env.find((variable) => variable.name === "METRICS_PORT")!.value = "8092";
+    const nats = broken.find((object) => object.kind === "StatefulSet")!;
+    delete (nats.spec as { template: { spec: { containers: { resources: { limits?: unknown } }[] } } })
+      .template.spec.containers[0]!.resources.limits;
+    const violations = ruleViolations(broken, settings).join("\n");
+    for (const expected of [
+      "kraken-relay: the binary refuses its settings: NATS_URL",
+      "kraken-relay: containerPorts 8091 but the binary listens on 8092",
+      "binance-relay: port 8092 already used by kraken-relay",
+      "StatefulSet nats container nats: no cpu limit",
+    ]) {
+      expect(violations).toContain(expected);
     }
   }, 60_000);
 });

@@ -4,8 +4,10 @@
 import { mkdirSync, rmSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { readBroadcastConfig } from "../../src/broadcast/main.ts";
-import { readCollectorConfig } from "../../src/collector/config.ts";
+import { readCollectorConfig, readRingConfig } from "../../src/collector/config.ts";
 import { type Env, readCommonConfig, Settings } from "../../src/config.ts";
+import { EXCHANGE_NAMES } from "../../src/exchanges/registry.ts";
+import { readFabricConfig } from "../../src/fabric/config.ts";
 import { MODES } from "../../src/main.ts";
 import { readSimulatorOptions } from "../../src/simulator/main.ts";
 import { portDefault, REPO_ROOT, type SettingUse } from "./ops-source-settings.ts";
@@ -133,9 +135,12 @@ type PodTemplate = { metadata?: { labels?: Record<string, string>; annotations?:
 /** Long-running modes a manifest may run, and the src/ directory each one's settings live in. */
 const SERVICE_MODES: Record<string, string> = {
   collect: "collector",
+  relay: "fabric",
   broadcast: "broadcast",
   simulate: "simulator",
 };
+/** Our image, before and after an overlay names it. */
+const OUR_IMAGE = /^(alphapulse|ghcr\.io\/alphapulse\/alphapulse)(:|$)/;
 const SYMBOL_LIST = /^[A-Z0-9]+-[A-Z0-9]+(,[A-Z0-9]+-[A-Z0-9]+)*$/;
 
 function podTemplates(objects: K8sObject[]): { owner: string; template: PodTemplate; spec: PodSpec }[] {
@@ -153,10 +158,15 @@ function podTemplates(objects: K8sObject[]): { owner: string; template: PodTempl
  */
 function refusedSettings(mode: string, env: Env): string | undefined {
   try {
+    const settings = new Settings(env);
     if (mode === "collect") {
-      const settings = new Settings(env);
       readCommonConfig(settings);
       readCollectorConfig(settings);
+      if (env.NATS_URL !== undefined) readFabricConfig(settings);
+    } else if (mode === "relay") {
+      readCommonConfig(settings);
+      readRingConfig(settings, settings.oneOf("EXCHANGE", EXCHANGE_NAMES, "kraken"));
+      readFabricConfig(settings);
     } else if (mode === "broadcast") readBroadcastConfig(env);
     else if (mode === "simulate") readSimulatorOptions(env);
     return undefined;
@@ -199,6 +209,8 @@ function containerRules(
   ) {
     problems.push(`${where}: image ${container.image} has no pinned tag`);
   }
+  // Another program (NATS): the checks above; its settings and ports are its own.
+  if (!OUR_IMAGE.test(container.image ?? "")) return { problems, ports: [] };
 
   const env = new Map<string, string>();
   for (const variable of container.env ?? []) {
@@ -302,7 +314,8 @@ export function ruleViolations(objects: K8sObject[], settings: Map<string, Setti
         used.set(port, container.name);
       }
     }
-    if (template.metadata?.annotations?.["prometheus.io/scrape"] !== "true") {
+    const ours = spec.containers.some((container) => OUR_IMAGE.test(container.image ?? ""));
+    if (ours && template.metadata?.annotations?.["prometheus.io/scrape"] !== "true") {
       problems.push(`${owner}: no prometheus.io/scrape annotation`);
     }
   }
