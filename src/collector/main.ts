@@ -18,6 +18,7 @@ import { type CollectorConfig, readCollectorConfig } from "./config.ts";
 import { ManagedConnection } from "./connection.ts";
 import { wireVenue } from "./ingest.ts";
 import { CollectorMetrics } from "./metrics.ts";
+import type { Publisher } from "./publisher.ts";
 import { HttpRest } from "./rest.ts";
 
 /** How long a book may wait for its snapshot before the collector asks again. */
@@ -154,19 +155,7 @@ export async function prepareCollector(
   let snapshotWatchdog: ReturnType<typeof setInterval> | null = null;
   return {
     writer,
-    readiness(): Readiness {
-      const down = connections.filter((c) => !c.connected).map((c) => c.name);
-      if (down.length > 0) return { ready: false, reason: `not connected: ${down.join(", ")}` };
-      const invalid = writer.symbols.filter((s) => publisher.status[s.id] !== BookStatus.Valid);
-      if (invalid.length > 0) {
-        return {
-          ready: false,
-          reason: `${config.exchange} books not valid: ${invalid.map((s) => s.symbol).join(", ")}`,
-          detail: invalid.map((s) => ({ symbol: s.symbol, status: BookStatus[publisher.status[s.id]!] })),
-        };
-      }
-      return { ready: true };
-    },
+    readiness: () => readiness(config.exchange, connections, writer, publisher),
     info: () => ({ exchange: config.exchange, ring: writer.path, generation: writer.generation }),
     start() {
       for (const connection of connections) connection.start();
@@ -200,4 +189,24 @@ export async function prepareCollector(
       for (const file of captures) file.close();
     },
   };
+}
+
+/** Ready when every connection is up and every book valid; otherwise which are not. */
+function readiness(
+  exchange: string,
+  connections: readonly ManagedConnection[],
+  writer: RingWriter,
+  publisher: Publisher,
+): Readiness {
+  const down = connections.filter((c) => !c.connected).map((c) => c.name);
+  if (down.length > 0) return { ready: false, reason: `not connected: ${down.join(", ")}` };
+  const invalid = writer.symbols.filter((s) => publisher.status[s.id] !== BookStatus.Valid);
+  if (invalid.length > 0) {
+    return {
+      ready: false,
+      reason: `${exchange} books not valid: ${invalid.map((s) => s.symbol).join(", ")}`,
+      detail: invalid.map((s) => ({ symbol: s.symbol, status: BookStatus[publisher.status[s.id]!] })),
+    };
+  }
+  return { ready: true };
 }

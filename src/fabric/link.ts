@@ -25,8 +25,6 @@ export interface FabricLink {
   readonly js: JetStreamClient;
   readonly jsm: JetStreamManager;
   readonly names: VenueNames;
-  /** Replicas of the venue's stream (and of the lease bucket). */
-  readonly replicas: number;
   /** The lease bucket, created with this TTL if it is not there. */
   leases(ttlMs: number): Promise<KV>;
   close(): Promise<void>;
@@ -67,7 +65,6 @@ export async function connectFabric(
     js,
     jsm,
     names,
-    replicas,
     async leases(ttlMs) {
       const kvm = new Kvm(nc);
       // create() opens the bucket as it is when it exists (its TTL included).
