@@ -130,12 +130,14 @@ async function leader(batches: number, perBatch: number, rate: number): Promise<
   }
   const wroteAt = nowMs();
   await finish();
+  const cpu = process.cpuUsage();
   say({
     role,
     startedAt,
     wroteAt,
     doneAt: nowMs(),
     records: written * perBatch,
+    cpuUsPerMessage: (cpu.user + cpu.system) / written,
     publishErrors: [...stats.publishErrors],
   });
   writer.close();
@@ -195,7 +197,15 @@ async function relay(expected: number): Promise<void> {
   say({ role, ready: true });
   const deadline = Date.now() + 180_000;
   while (records < expected && Date.now() < deadline) await Bun.sleep(5);
-  say({ role, firstAt, lastAt, records, latency: latencySummaryUs(samples.subarray(0, sampled)) });
+  const cpu = process.cpuUsage();
+  say({
+    role,
+    firstAt,
+    lastAt,
+    records,
+    cpuUsPerMessage: (cpu.user + cpu.system) / Math.max(1, sampled),
+    latency: latencySummaryUs(samples.subarray(0, sampled)),
+  });
   await stop();
 }
 

@@ -89,6 +89,9 @@ async function throughput(transport: "jetstream" | "core", urls: string) {
   const records = copied.records as number;
   return {
     records,
+    // CPU each side spent per message (start-up included): what the rate costs, whatever the load.
+    leader_cpu_us_per_message: round(led.cpuUsPerMessage as number, 1),
+    relay_cpu_us_per_message: round(copied.cpuUsPerMessage as number, 1),
     delivered: round(records / (THROUGHPUT_BATCHES * RECORDS_PER_BATCH)),
     seconds: round(seconds),
     records_per_s: Math.round(records / seconds),
