@@ -8,7 +8,7 @@ import { rmSync } from "node:fs";
 import { EXCHANGE_NAMES, type ExchangeName } from "../src/exchanges/registry.ts";
 import { type FaultKind, type Simulator, startSimulator } from "../src/simulator/index.ts";
 import { type CollectorProcess, ModeProcess, startCollectorProcess } from "./support/mode-process.ts";
-import { REPO_ROOT } from "./support/ops-source-settings.ts";
+import { dumpRing, expectRingsEqualTruth } from "./support/ring-truth.ts";
 import { waitFor } from "./support/wait.ts";
 
 const SYMBOLS = ["BTC-USD", "ETH-USD"];
@@ -82,46 +82,9 @@ class Collector {
   }
 }
 
-/** What a separate process reads from the ring right now. */
-async function dumpRing(
-  ring: string,
-): Promise<Record<string, { status: string; bids: string[][]; asks: string[][] }>> {
-  const child = Bun.spawn(["bun", "test/support/ring-book-dump.ts", ring, String(DEPTH)], {
-    cwd: REPO_ROOT,
-    stdout: "pipe",
-    stderr: "inherit",
-  });
-  const text = await new Response(child.stdout).text();
-  expect(await child.exited).toBe(0);
-  return JSON.parse(text);
-}
-
-/**
- * Stalls the venue briefly so the true book holds still, then requires that the ring's books,
- * read by another process, equal it (and are valid) before the stall ends.
- */
-async function expectRingEqualsTruth(collector: Collector): Promise<void> {
-  const stallMs = 2_500;
-  simulator.inject(collector.venue, { kind: "stall", durationMs: stallMs });
-  const stallEnds = Date.now() + stallMs;
-  const until = stallEnds - 300;
-  let last = "";
-  // The next fault must not land inside this stall (the simulator drops what it would send).
-  const afterStall = () => Bun.sleep(Math.max(0, stallEnds - Date.now() + 200));
-  while (Date.now() < until) {
-    const books = await dumpRing(collector.ring);
-    const mismatch = SYMBOLS.find((symbol) => {
-      const truth = simulator.trueBook(collector.venue, symbol, DEPTH);
-      const ours = books[symbol]!;
-      return (
-        ours.status !== "Valid" ||
-        JSON.stringify([ours.bids, ours.asks]) !== JSON.stringify([truth.bids, truth.asks])
-      );
-    });
-    if (mismatch === undefined) return afterStall();
-    last = `${mismatch}: ring ${JSON.stringify(books[mismatch])} truth ${JSON.stringify(simulator.trueBook(collector.venue, mismatch, DEPTH))}`;
-  }
-  throw new Error(`ring never equalled the true book during the stall: ${last}`);
+/** Stalls the venue, then requires that the ring's books equal the true ones during the stall. */
+function expectRingEqualsTruth(collector: Collector): Promise<void> {
+  return expectRingsEqualTruth(simulator, collector.venue, [collector.ring], SYMBOLS, DEPTH);
 }
 
 interface FaultCase {
@@ -298,7 +261,7 @@ for (const venue of EXCHANGE_NAMES) {
           expect(response.status).toBe(503);
           expect(((await response.json()) as { reason: string }).reason).toMatch(/not (valid|connected)/);
           // Readers see it too: the ring's latest-book entries are no longer marked valid.
-          const books = await dumpRing(collector.ring);
+          const books = await dumpRing(collector.ring, DEPTH);
           expect(SYMBOLS.map((symbol) => books[symbol]!.status)).toEqual(["Invalid", "Invalid"]);
         }
         await waitFor(`${venue} ready again`, () => collector.ready(), POLL);
