@@ -7,6 +7,7 @@ import type { Subprocess } from "bun";
 import type { SimulatedVenueName } from "../../src/exchanges/simulators.ts";
 import type { Simulator } from "../../src/simulator/index.ts";
 import { freePort, type NatsCluster } from "./nats.ts";
+import { waitFor } from "./wait.ts";
 
 const ROOT = `${import.meta.dir}/../..`;
 
@@ -175,17 +176,17 @@ export class FabricStack {
   }
 }
 
-/** Polls `check` until it is true; throws with `what` (and `detail()`) after `timeoutMs`. */
+/**
+ * waitFor (./wait.ts) every 100 ms for `check` to be true, with `detail()` (the processes' logs)
+ * added to the error when it times out.
+ */
 export async function waitUntil(
   what: string,
   check: () => boolean | Promise<boolean>,
   timeoutMs = 30_000,
   detail: () => string = () => "",
 ): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline)
-      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}\n${detail()}`);
-    await Bun.sleep(100);
-  }
+  await waitFor(what, check, { timeoutMs, intervalMs: 100 }).catch((error: Error) => {
+    throw new Error(`${error.message}\n${detail()}`);
+  });
 }
