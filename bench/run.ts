@@ -9,6 +9,7 @@ const BENCHMARKS: Record<string, string> = {
   python: "Python ring reader decode cost and hop latency",
   simulator: "exchange simulator throughput",
   ops: "compiled binary: start-to-ready, /health latency, SIGTERM-to-exit, size",
+  fabric: "NATS fabric: ring-to-ring records/s, hop latency against core NATS, failover time",
 };
 
 const requested = process.argv.slice(2);

@@ -1,8 +1,8 @@
 #!/usr/bin/env bun
 // The one executable. It runs a mode chosen by its first argument or by ALPHAPULSE_MODE, so a
-// container needs no arguments: collect, broadcast, simulate, demo, replay, inspect, healthcheck.
-// With ALPHAPULSE_MODE set, the arguments are that mode's (`ALPHAPULSE_MODE=inspect alphapulse
-// PATH`), unless the first one names a mode itself (a container's `alphapulse healthcheck`).
+// container needs no arguments: collect, relay, broadcast, simulate, demo, replay, inspect,
+// healthcheck. With ALPHAPULSE_MODE set, the arguments are that mode's (`ALPHAPULSE_MODE=inspect
+// alphapulse PATH`), unless the first one names a mode itself (a container's `alphapulse healthcheck`).
 import pkg from "../package.json" with { type: "json" };
 import { ConfigError, type Env, readProcessConfig, Settings } from "./config.ts";
 import { installSignalHandlers } from "./lifecycle.ts";
@@ -13,16 +13,24 @@ export interface Mode {
   readonly usage: string;
   /** False for modes configured by the environment alone: an argument is then a mistake. */
   readonly takesArguments: boolean;
-  load(): Promise<{ run(args: string[], env: Env): Promise<void> }>;
+  load(env: Env): Promise<{ run(args: string[], env: Env): Promise<void> }>;
 }
 
 /** Every mode, by name. A mode's module exports run(args, env). */
 export const MODES: Record<string, Mode> = {
   collect: {
     summary: "connect to one exchange, rebuild exact books, write its ring",
-    usage: "EXCHANGE=kraken SYMBOLS=BTC-USD,ETH-USD alphapulse collect",
+    usage: "EXCHANGE=kraken SYMBOLS=BTC-USD,ETH-USD [NATS_URL=nats://...] alphapulse collect",
     takesArguments: false,
-    load: () => import("./collector/main.ts"),
+    // With NATS_URL, one of several collectors of the venue: the lease holder leads, the others stand by.
+    load: (env) =>
+      (env.NATS_URL ?? "").trim() === "" ? import("./collector/main.ts") : import("./fabric/collect.ts"),
+  },
+  relay: {
+    summary: "copy one venue's NATS stream into a local ring, for a broadcaster on this node",
+    usage: "EXCHANGE=kraken NATS_URL=nats://... alphapulse relay",
+    takesArguments: false,
+    load: () => import("./fabric/relay-main.ts"),
   },
   broadcast: {
     summary: "serve every ring to WebSocket and REST clients, with the live page",
@@ -38,8 +46,8 @@ export const MODES: Record<string, Mode> = {
   },
   demo: {
     summary: "everything offline in one process tree: simulator, a collector per venue, broadcaster",
-    usage: "alphapulse demo",
-    takesArguments: false,
+    usage: "alphapulse demo [--fabric]",
+    takesArguments: true,
     load: () => import("./cli/demo.ts"),
   },
   replay: {
@@ -128,7 +136,7 @@ async function main(argv: string[], env: Env): Promise<number> {
     const { logLevel, shutdownGraceMs } = readProcessConfig(new Settings(env));
     log.setLevel(logLevel);
     installSignalHandlers(shutdownGraceMs);
-    await (await mode.load()).run(args, env);
+    await (await mode.load(env)).run(args, env);
     return 0;
   } catch (error) {
     if (error instanceof ConfigError) {

@@ -40,6 +40,11 @@ const LAYERS: Record<string, Layer> = {
   },
   collector: { holds: "venue connections to rings", imports: [...FOUNDATION, "book", "shm", "exchanges"] },
   fabric: { holds: "rings carried between hosts", imports: [...FOUNDATION, "book", "shm"] },
+  "fabric modes": {
+    holds:
+      "the fabric's process entries (fabric/collect.ts, fabric/relay-main.ts): `collect` with NATS_URL runs the collector's own runtime once it holds the venue's lease, `relay` reads the ring settings a collector does; the rest of the fabric knows no collector",
+    imports: [...FOUNDATION, "shm", "exchanges", "collector", "fabric"],
+  },
   broadcast: {
     holds: "rings to WebSocket and REST clients",
     imports: [...FOUNDATION, "book", "shm", "fabric", "protocol"],
@@ -56,9 +61,13 @@ const LAYERS: Record<string, Layer> = {
 /** A venue's simulated protocol lives beside its adapter but belongs to the simulator. */
 const VENUE_SIMULATOR = /^exchanges\/([^/]+\/simulator|simulators)\.ts$/;
 
+/** The fabric's mode entries compose the collector with the fabric; they are not the fabric's core. */
+const FABRIC_MODES = /^fabric\/(collect|relay-main)\.ts$/;
+
 /** The area of a path relative to src/: its first folder, or the file's name at the top. */
 function areaOf(relative: string): string {
   if (VENUE_SIMULATOR.test(relative)) return "simulator";
+  if (FABRIC_MODES.test(relative)) return "fabric modes";
   if (relative === "broadcast/live-page.ts") return "page";
   const [first, ...rest] = relative.split("/");
   return rest.length === 0 ? path.basename(first!, path.extname(first!)) : first!;

@@ -35,7 +35,7 @@ test("an unknown mode, from the argument or ALPHAPULSE_MODE, is one line and exi
   const fromArg = run(["colect"]);
   expect(fromArg.code).toBe(2);
   expect(fromArg.stderr.trim()).toBe(
-    'alphapulse: mode: unknown mode "colect"; one of collect, broadcast, simulate, demo, replay, inspect, healthcheck',
+    'alphapulse: mode: unknown mode "colect"; one of collect, relay, broadcast, simulate, demo, replay, inspect, healthcheck',
   );
   const fromEnv = run([], { ALPHAPULSE_MODE: "party" });
   expect(fromEnv.code).toBe(2);
@@ -111,7 +111,7 @@ test("with ALPHAPULSE_MODE set, the arguments are the mode's; a first argument n
     const stray = run(["kraken"], { ALPHAPULSE_MODE: "collect" });
     expect(stray.code).toBe(2);
     expect(stray.stderr.trim()).toBe(
-      'alphapulse collect: takes no arguments (settings come from the environment), got "kraken"; usage: EXCHANGE=kraken SYMBOLS=BTC-USD,ETH-USD alphapulse collect',
+      'alphapulse collect: takes no arguments (settings come from the environment), got "kraken"; usage: EXCHANGE=kraken SYMBOLS=BTC-USD,ETH-USD [NATS_URL=nats://...] alphapulse collect',
     );
   } finally {
     server.stop(true);

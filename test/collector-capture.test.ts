@@ -6,9 +6,9 @@ import { readdirSync, readFileSync, rmSync } from "node:fs";
 import { CaptureFile, parseCapture } from "../src/collector/capture.ts";
 import { EXCHANGE_NAMES, type ExchangeName } from "../src/exchanges/registry.ts";
 import { type FaultKind, type Simulator, startSimulator } from "../src/simulator/index.ts";
-import { dumpRing } from "./support/collector-readings.ts";
 import { startCollectorProcess } from "./support/mode-process.ts";
 import { REPO_ROOT } from "./support/ops-source-settings.ts";
+import { dumpRing } from "./support/ring-truth.ts";
 import { httpStatus, waitFor } from "./support/wait.ts";
 
 const SYMBOLS = ["BTC-USD", "ETH-USD"];

@@ -10,8 +10,9 @@ import { rmSync } from "node:fs";
 import { RecordType } from "../src/shm/layout.ts";
 import { RecordView, RingReader } from "../src/shm/ring-reader.ts";
 import { type FaultKind, type Simulator, startSimulator } from "../src/simulator/index.ts";
-import { collectorReady, expectRingEqualsTruth, metricSum } from "./support/collector-readings.ts";
+import { collectorReady, metricSum } from "./support/collector-readings.ts";
 import { type CollectorProcess, startCollectorProcess } from "./support/mode-process.ts";
+import { expectRingsEqualTruth } from "./support/ring-truth.ts";
 import { waitFor } from "./support/wait.ts";
 
 const SYMBOLS = ["BTC-USDT", "ETH-USDT"];
@@ -104,7 +105,7 @@ async function runFault(simulator: Simulator, collector: OkxCollector, fault: Fa
     expect(await metricSum(collector.metrics, "alphapulse_book_resyncs_total")).toBe(allResyncs);
     expect(await metricSum(collector.metrics, "alphapulse_book_valid")).toBe(SYMBOLS.length);
   }
-  await expectRingEqualsTruth(simulator, "okx", collector.ring, SYMBOLS, DEPTH);
+  await expectRingsEqualTruth(simulator, "okx", [collector.ring], SYMBOLS, DEPTH);
 }
 
 describe("okx collector against the simulator, checksums on", () => {
@@ -129,7 +130,7 @@ describe("okx collector against the simulator, checksums on", () => {
   });
 
   test("ring books equal the true books, 50 levels deep, each guarded by its checksum and its seqId chain", async () => {
-    await expectRingEqualsTruth(simulator, "okx", collector.ring, SYMBOLS, DEPTH);
+    await expectRingsEqualTruth(simulator, "okx", [collector.ring], SYMBOLS, DEPTH);
     expect(await metricSum(collector.metrics, "alphapulse_checksum_mismatches_total")).toBe(0);
     expect(await metricSum(collector.metrics, "alphapulse_sequence_gaps_total")).toBe(0);
     for (const check of ["checksum", "sequence"]) {

@@ -7,14 +7,9 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { rmSync } from "node:fs";
 import { EXCHANGE_NAMES, type ExchangeName } from "../src/exchanges/registry.ts";
 import { type FaultKind, type Simulator, startSimulator } from "../src/simulator/index.ts";
-import {
-  collectorReady,
-  dumpRing,
-  metricSum,
-  metricSumIn,
-  expectRingEqualsTruth as ringEqualsTruth,
-} from "./support/collector-readings.ts";
+import { collectorReady, metricSum, metricSumIn } from "./support/collector-readings.ts";
 import { type CollectorProcess, ModeProcess, startCollectorProcess } from "./support/mode-process.ts";
+import { dumpRing, expectRingsEqualTruth } from "./support/ring-truth.ts";
 import { waitFor } from "./support/wait.ts";
 
 const SYMBOLS = ["BTC-USD", "ETH-USD"];
@@ -82,7 +77,7 @@ class Collector {
 
 /** The collector's ring books equal the simulator's true books, DEPTH levels a side. */
 function expectRingEqualsTruth(collector: Collector): Promise<void> {
-  return ringEqualsTruth(simulator, collector.venue, collector.ring, SYMBOLS, DEPTH);
+  return expectRingsEqualTruth(simulator, collector.venue, [collector.ring], SYMBOLS, DEPTH);
 }
 
 interface FaultCase {

@@ -1,9 +1,11 @@
 // The README's main command: `alphapulse demo` brings up the simulator, a collector per venue and
 // the broadcaster; a WebSocket client gets live books from every venue; SIGTERM stops the whole tree.
+// `demo --fabric` does the same across a three-node NATS cluster and two relay+broadcaster nodes.
 import { afterAll, expect, test } from "bun:test";
 import { rmSync } from "node:fs";
 import { SIMULATED_VENUES } from "../src/exchanges/simulators.ts";
 import { type LogRecord, ModeProcess } from "./support/mode-process.ts";
+import { freePortRange } from "./support/nats.ts";
 import { onFreePorts } from "./support/ports.ts";
 import { httpStatus, waitFor } from "./support/wait.ts";
 
@@ -118,3 +120,75 @@ test("demo: every venue's book reaches a WebSocket client, and SIGTERM stops eve
     expect(() => process.kill(pid, 0)).toThrow(); // every one of them is gone
   }
 }, 120_000);
+
+test("demo --fabric: two nodes serve every venue from one leading collector each, and SIGTERM stops it all", async () => {
+  const venues = Object.keys(SIMULATED_VENUES).length;
+  // The demo uses ports after each of these: WebSocket +1, +10, +11; NATS +0..2, +10..12, +20..22;
+  // two collectors and two relays per venue.
+  const base = freePortRange(43 + 4 * venues);
+  const ports = {
+    SIMULATOR_PORT: String(base),
+    WEBSOCKET_PORT: String(base + 1),
+    DEMO_NATS_PORT: String(base + 20),
+    DEMO_COLLECTOR_METRICS_PORT: String(base + 43),
+    DEMO_RELAY_METRICS_PORT: String(base + 43 + 2 * venues),
+  };
+  const demo = Bun.spawn(["bun", `${import.meta.dir}/../src/main.ts`, "demo", "--fabric"], {
+    env: { ...process.env, ...ports, SHARED_MEMORY_PATH: `${SHM}-fabric`, FABRIC_LEASE_TTL_MS: "10000" },
+    stdout: "pipe",
+    stderr: "inherit",
+  });
+  const logText = new Response(demo.stdout).text();
+  const expected = JSON.stringify(
+    Object.fromEntries(
+      Object.entries(SIMULATED_VENUES)
+        .map(([exchange, venue]) => [exchange, venue.demoSymbols.length] as const)
+        .sort(([a], [b]) => a.localeCompare(b)),
+    ),
+  );
+  /** Each venue's count of valid books a node lists ("" while it does not answer). */
+  const validBooks = async (port: number): Promise<string> => {
+    try {
+      const listing = await (await fetch(`http://127.0.0.1:${port}/api/v1/symbols`)).json();
+      const entries = listing.exchanges.map((venue: { exchange: string; symbols: { book: string }[] }) => [
+        venue.exchange,
+        venue.symbols.filter((entry) => entry.book === "valid").length,
+      ]) as [string, number][];
+      return JSON.stringify(Object.fromEntries(entries.sort(([a], [b]) => a.localeCompare(b))));
+    } catch {
+      return "";
+    }
+  };
+  try {
+    for (const port of [base + 1, base + 11]) {
+      await waitFor(
+        `node :${port} serving every venue's books`,
+        async () => {
+          if (demo.exitCode !== null) throw new Error(`the demo exited ${demo.exitCode}`);
+          return (await validBooks(port)) === expected;
+        },
+        { timeoutMs: 90_000, intervalMs: 100 },
+      ).catch(async (error: Error) => {
+        demo.kill("SIGTERM");
+        const lines = (await logText).split("\n");
+        const problems = lines.filter((line) => /"level":"(warn|error)"/.test(line)).slice(0, 60);
+        throw new Error(`${error.message}\n${[...problems, ...lines.slice(-20)].join("\n")}`);
+      });
+    }
+    // Each venue: two collectors, one leading.
+    const first = Number(ports.DEMO_COLLECTOR_METRICS_PORT);
+    for (let venue = 0; venue < venues; venue++) {
+      const leaders = await Promise.all(
+        [0, 1].map(async (copy) => {
+          const text = await (await fetch(`http://127.0.0.1:${first + 2 * venue + copy}/metrics`)).text();
+          return Number(/^alphapulse_fabric_leader\{[^}]*\} (\d+)/m.exec(text)?.[1]);
+        }),
+      );
+      expect(leaders.sort()).toEqual([0, 1]);
+    }
+  } finally {
+    demo.kill("SIGTERM");
+    rmSync(`${SHM}-fabric`, { recursive: true, force: true });
+  }
+  expect(await demo.exited).toBe(0);
+}, 150_000);

@@ -6,11 +6,9 @@ import { describe, expect, test } from "bun:test";
 import { readdirSync } from "node:fs";
 import path from "node:path";
 import { EXCHANGE_NAMES } from "../src/exchanges/registry.ts";
-import { MODES } from "../src/main.ts";
 import {
   type K8sObject,
   modelErrors,
-  PENDING_IN_SRC,
   renderOverlay,
   ruleViolations,
   TOPOLOGY_OF,
@@ -62,14 +60,6 @@ test("every overlay under k8s/ is checked here (k8s/base renders, but is not dep
   expect(dirs).toEqual(["base", ...OVERLAYS].sort());
   expect(renderOverlay("base").length).toBeGreaterThan(0);
 }, 60_000);
-
-test("nothing the manifests need is still pending in src/ (else: delete it from PENDING_IN_SRC)", () => {
-  const landed = [
-    ...PENDING_IN_SRC.settings.filter((name) => settings.has(name)).map((name) => `setting ${name}`),
-    ...PENDING_IN_SRC.modes.filter((mode) => mode in MODES).map((mode) => `mode ${mode}`),
-  ];
-  expect(landed).toEqual([]);
-});
 
 type TestContainer = {
   name?: string;

@@ -11,6 +11,7 @@ import path from "node:path";
 import { writeOfflineConfig } from "../scripts/ci/prometheus-offline-config.ts";
 import { SIMULATED_VENUES } from "../src/exchanges/simulators.ts";
 import type { ModeProcess } from "./support/mode-process.ts";
+import { NatsCluster } from "./support/nats.ts";
 import { type K8sObject, renderOverlay } from "./support/ops-manifests.ts";
 import { REPO_ROOT } from "./support/ops-source-settings.ts";
 import { OpsStack } from "./support/ops-stack.ts";
@@ -116,6 +117,8 @@ describe("monitoring against a live collector, broadcaster and Prometheus", () =
   let prometheusUrl = "";
   let kraken: ModeProcess;
   const scrapes: Record<keyof typeof JOBS, string> = { collect: "", broadcast: "" };
+  let fabricScrape = "";
+  let nats: NatsCluster | null = null;
   const pod = deployment(renderOverlay("single-node")).spec.template.spec;
   /** Each container's metrics port here, by its name in the pod. */
   const local: Record<string, number> = {};
@@ -137,10 +140,18 @@ describe("monitoring against a live collector, broadcaster and Prometheus", () =
     for (const started of [krakenCollector, binance, broadcaster]) {
       await stack.waitReady(started.process, `http://127.0.0.1:${started.metricsPort}/ready`);
     }
+    // A collector in the fabric (NATS_URL) adds the fabric's series; the collectors job scrapes it too.
+    nats = await NatsCluster.start(1);
+    const fabric = await stack.startCollector("coinbase", {
+      SHARED_MEMORY_PATH: `${stack.shmDir}/fabric`,
+      NATS_URL: nats.urls,
+    });
+    await stack.waitReady(fabric.process, `${fabric.metrics}/ready`);
     // Let trades, deltas and fan-out happen so every series has samples.
     await Bun.sleep(2000);
     scrapes.collect = await (await fetch(`${krakenCollector.metrics}/metrics`)).text();
     scrapes.broadcast = await (await fetch(`${broadcaster.metrics}/metrics`)).text();
+    fabricScrape = await (await fetch(`${fabric.metrics}/metrics`)).text();
 
     // The labels Kubernetes pod discovery would give each container port of the single-node pod;
     // ports of containers not running here are left out, the WebSocket port is kept (it must be dropped).
@@ -200,6 +211,7 @@ describe("monitoring against a live collector, broadcaster and Prometheus", () =
       await prometheus.exited;
     }
     await stack.stop();
+    await nats?.stop();
     rmSync(prometheusDir, { recursive: true, force: true });
   }, 60_000);
 
@@ -211,7 +223,7 @@ describe("monitoring against a live collector, broadcaster and Prometheus", () =
   }
 
   test("each mode's /metrics passes promtool check metrics", () => {
-    for (const [mode, text] of Object.entries(scrapes)) {
+    for (const [mode, text] of Object.entries({ ...scrapes, fabric: fabricScrape })) {
       const result = Bun.spawnSync(["promtool", "check", "metrics"], {
         stdin: new TextEncoder().encode(text),
       });
@@ -230,7 +242,7 @@ describe("monitoring against a live collector, broadcaster and Prometheus", () =
   test("every metric the alerts and the dashboard name is exported by the mode its job scrapes", () => {
     const missing: string[] = [];
     const exported: Record<string, Set<string>> = {
-      [JOBS.collect]: families(scrapes.collect),
+      [JOBS.collect]: new Set([...families(scrapes.collect), ...families(fabricScrape)]),
       [JOBS.broadcast]: families(scrapes.broadcast),
     };
     const uses = [

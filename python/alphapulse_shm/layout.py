@@ -36,6 +36,7 @@ STATE_WORD = 12 // 4  # u32 index
 HEARTBEAT_MS_WORD = 88 // 8  # i64 index
 NEXT_SEQ_WORD = 96 // 8  # f64 index: next_seq is a double holding an integer
 CONNECTION_COUNT_WORD = 128 // 8  # f64 index: the status topic's count, a double holding an integer
+FIRST_SEQ_WORD = 136 // 8  # f64 index: the oldest sequence the file holds (0 from older writers: 1)
 
 SYMBOL = struct.Struct("<HBB4x24s24s8x")
 """Symbol entry: id, price_decimals, size_decimals, venue symbol, normalized symbol."""

@@ -20,6 +20,7 @@ from .layout import (
     BOOK_ENTRY_HEAD,
     BOOK_ENTRY_HEADER_SIZE,
     CONNECTION_COUNT_WORD,
+    FIRST_SEQ_WORD,
     FORMAT_VERSION,
     HEADER,
     HEADER_SIZE,
@@ -221,9 +222,14 @@ class Ring:
         `size` is the count it makes; a reader that starts later takes this as its start."""
         return int(self._f64[CONNECTION_COUNT_WORD])
 
+    def first_seq(self) -> int:
+        """The oldest sequence the file holds: 1, or later in a relay's copy that started from the
+        latest books or went on past records it could not get (0 in older files means 1)."""
+        return max(1, int(self._f64[FIRST_SEQ_WORD]))
+
     def oldest_seq(self) -> int:
         """Oldest record safe to read (next_seq - capacity shares its slot with next_seq)."""
-        return max(1, self.next_seq() - self.header.capacity + 1)
+        return max(self.first_seq(), self.next_seq() - self.header.capacity + 1)
 
     @property
     def memory(self) -> memoryview:
@@ -282,10 +288,16 @@ class Ring:
                 nxt += 1
                 delivered += 1
             elif seq < nxt:
-                break  # not written yet
+                first = self.first_seq()
+                if first <= nxt:
+                    break  # not written yet
+                # A hole: records the writer never had (a relay's copy went on after them).
+                out.append(Gap(nxt, first - nxt))
+                self.lost += first - nxt
+                nxt = first
             else:
                 newest = max(seq, self.next_seq() - 1)
-                resume = max(nxt + 1, newest - self.header.capacity + 2)
+                resume = max(nxt + 1, newest - self.header.capacity + 2, self.first_seq())
                 out.append(Gap(nxt, resume - nxt))
                 self.lost += resume - nxt
                 nxt = resume

@@ -46,6 +46,18 @@ class ConformanceTest(RingTestCase):
         from_latest = self.assert_same("latest")
         self.assertEqual([line for line in from_latest if "seq" in line], [])
 
+    def test_hole_in_a_copy_reports_the_same_gap(self) -> None:
+        summary = self.write("--batches", "300", "--capacity", "4096", "--jump-at", "150", "--jump-by", "37")
+        lines = self.assert_same(1)
+        gaps = [line for line in lines if "gap" in line]
+        self.assertEqual(len(gaps), 1)
+        self.assertEqual(gaps[0]["lost"], 37)
+        records = [line for line in lines if "seq" in line]
+        self.assertEqual(records[-1]["seq"], summary["nextSeq"] - 1)
+        from_oldest = self.assert_same("oldest")
+        self.assertNotIn("gap", from_oldest[0])
+        self.assertEqual(from_oldest[0]["seq"], gaps[0]["gap"] + 37)
+
 
 if __name__ == "__main__":
     unittest.main()

@@ -28,6 +28,7 @@ export const H = {
   exchange: 104, // 16 ASCII bytes, NUL padded
   connectionBase: 120, // f64 integer: status-topic messages before this generation's first record
   connectionCount: 128, // f64 integer: status-topic messages through the last connection record
+  firstSeq: 136, // f64 integer: the oldest sequence this file holds (0 from writers before it: 1)
   size: PAGE,
 } as const;
 

@@ -11,13 +11,11 @@ import {
   MAGIC,
   R,
   RingState,
-  S,
   SLOT_SIZE,
-  SYMBOL_ENTRY_SIZE,
-  SYMBOL_NAME_BYTES,
   type SymbolInfo,
 } from "./layout.ts";
 import { closeFile, type Mapping, mapFile, O_RDONLY, openFile, unmap } from "./libc.ts";
+import { decodeSymbolTable } from "./symbol-table.ts";
 import { readAscii, readI64 } from "./words.ts";
 
 export class RingFormatError extends Error {
@@ -82,6 +80,7 @@ export type StartAt = "oldest" | "latest" | number;
 const WORDS_PER_SLOT = SLOT_SIZE / 4;
 const HEADER_NEXT_SEQ = H.nextSeq / 8;
 const HEADER_HEARTBEAT = H.heartbeatMs / 8;
+const HEADER_FIRST_SEQ = H.firstSeq / 8;
 
 // The mapping is PROT_READ, and JSC's JIT compiles Atomics.load into a locked read-modify-write
 // that faults on a read-only page once the code is hot. So a reader loads plainly right after a
@@ -164,19 +163,7 @@ export class RingReader {
     const bytes = new Uint8Array(buffer);
     this.exchange = readAscii(bytes, H.exchange, 16);
     const symbolsOffset = Number(v.getBigUint64(H.symbolsOffset, true));
-    const symbolCount = v.getUint32(H.symbolCount, true);
-    const symbols: SymbolInfo[] = [];
-    for (let id = 0; id < symbolCount; id++) {
-      const at = symbolsOffset + id * SYMBOL_ENTRY_SIZE;
-      symbols.push({
-        id: v.getUint16(at + S.id, true),
-        priceDecimals: v.getUint8(at + S.priceDecimals),
-        sizeDecimals: v.getUint8(at + S.sizeDecimals),
-        venueSymbol: readAscii(bytes, at + S.venueSymbol, SYMBOL_NAME_BYTES),
-        symbol: readAscii(bytes, at + S.symbol, SYMBOL_NAME_BYTES),
-      });
-    }
-    this.symbols = symbols;
+    this.symbols = decodeSymbolTable(bytes, symbolsOffset, v.getUint32(H.symbolCount, true));
   }
 
   /** Maps the ring at `path` read-only, positioned at `start` (default: only new records). */
@@ -211,9 +198,17 @@ export class RingReader {
     return fencedLoadF64(this.f64, H.connectionCount / 8);
   }
 
+  /**
+   * The oldest sequence the file holds: 1, or later in a relay's copy that started (or went on)
+   * past records it could not get. 0 in files from writers before the field means 1.
+   */
+  firstSeq(): number {
+    return Math.max(1, fencedLoadF64(this.f64, HEADER_FIRST_SEQ));
+  }
+
   /** Oldest sequence still safe to read: the writer may be overwriting the slot before it. */
   oldestSeq(): number {
-    return Math.max(1, this.writerNextSeq() - this.capacity + 1);
+    return Math.max(this.firstSeq(), this.writerNextSeq() - this.capacity + 1);
   }
 
   seek(start: StartAt): void {
@@ -267,8 +262,9 @@ export class RingReader {
       view.aux = readI64(i32, base + R.aux / 4);
       if (fencedLoad(i32, base) !== before) continue; // torn: the writer came through, read again
       if (seq !== this.next) {
-        if (seq < this.next) break; // not written yet
-        this.skipLapped(sink, seq);
+        if (seq > this.next) this.skipLapped(sink, seq);
+        else if (this.firstSeq() > this.next) this.skipHole(sink);
+        else break; // not written yet
         continue;
       }
       view.type = head & 0xff;
@@ -289,7 +285,15 @@ export class RingReader {
    */
   private skipLapped(sink: RingSink, seen: number): void {
     const newest = Math.max(seen, this.writerNextSeq() - 1);
-    const resume = Math.max(this.next + 1, newest - this.capacity + 2);
+    this.resumeAt(sink, Math.max(this.next + 1, newest - this.capacity + 2, this.firstSeq()));
+  }
+
+  /** The writer went on past records it never had (a relay's copy): resume at the first it has. */
+  private skipHole(sink: RingSink): void {
+    this.resumeAt(sink, this.firstSeq());
+  }
+
+  private resumeAt(sink: RingSink, resume: number): void {
     const lost = resume - this.next;
     sink.gap(this.next, lost);
     this.lost += lost;

@@ -53,6 +53,28 @@ export interface RingWriterOptions {
   readonly symbols: readonly SymbolSpec[];
   /** File mode; owner read-write, group read by default. */
   readonly mode?: number;
+  /** Begin from another writer's state instead of from the previous file's counts (a relay). */
+  readonly start?: RingStart;
+}
+
+/**
+ * A point of another ring of the same shape (symbols, depth), at a batch boundary: a relay
+ * starts or continues its copy there. Its entries hold the levels, status, counts, bases and
+ * last_seq of each symbol as of `firstSeq - 1`.
+ */
+export interface RingStart {
+  /** The next record's sequence; records before it are not in this file. */
+  readonly firstSeq: number;
+  /** The status topic's count before that ring's generation, and through firstSeq - 1. */
+  readonly connectionBase: number;
+  readonly connectionCount: number;
+  /** Every latest-book entry, symbol_count × book_stride bytes as docs/shm-format.md lays them out. */
+  readonly entries: Uint8Array;
+}
+
+/** Told of every committed batch, inside append: copy what it needs at once (slots are reused). */
+export interface BatchObserver {
+  committed(firstSeq: number, lastSeq: number): void;
 }
 
 export class RingBusyError extends Error {
@@ -101,6 +123,7 @@ const WORDS_PER_SLOT = SLOT_SIZE / 4;
 const HEADER_NEXT_SEQ = H.nextSeq / 8; // index into the Float64Array view
 const HEADER_HEARTBEAT = H.heartbeatMs / 8;
 const HEADER_CONNECTION_COUNT = H.connectionCount / 8;
+const HEADER_FIRST_SEQ = H.firstSeq / 8;
 /** Marks on a symbol inside the open batch. */
 const IN_BATCH = 1;
 const BOOK_IN_BATCH = 2;
@@ -123,6 +146,7 @@ export class RingWriter {
   private mapping: Mapping | null;
   private readonly i32: Int32Array;
   private readonly u32: Uint32Array;
+  private readonly u8: Uint8Array;
   private readonly big: BigInt64Array;
   private readonly f64: Float64Array;
   private readonly slotsWord: number;
@@ -132,6 +156,8 @@ export class RingWriter {
   private seq = 1;
   private slot = 1;
   private batchOpen = false;
+  private batchFirst = 1;
+  private observer: BatchObserver | null = null;
   // Topic counts (docs/shm-format.md, "Topic counts"): what every broadcaster numbers its
   // messages by, so they agree without talking to each other.
   private readonly bookCount: Float64Array;
@@ -211,6 +237,7 @@ export class RingWriter {
     const buffer = this.mapping.buffer;
     this.i32 = new Int32Array(buffer);
     this.u32 = new Uint32Array(buffer);
+    this.u8 = new Uint8Array(buffer);
     this.big = new BigInt64Array(buffer, 0, H.size / 8);
     this.f64 = new Float64Array(buffer, 0, H.size / 8);
     this.slotsWord = regions.slotsOffset / 4;
@@ -242,16 +269,22 @@ export class RingWriter {
       writeAscii(bytes, at + S.venueSymbol, SYMBOL_NAME_BYTES, symbol.venueSymbol);
       writeAscii(bytes, at + S.symbol, SYMBOL_NAME_BYTES, symbol.symbol);
     });
-    this.f64[HEADER_NEXT_SEQ] = 1;
-    this.f64[H.connectionBase / 8] = this.connectionCount;
-    this.f64[HEADER_CONNECTION_COUNT] = this.connectionCount;
-    for (let id = 0; id < n; id++) {
-      const base = this.booksWord + id * this.bookWords;
-      writeI64(this.i32, base + B.bookBase / 4, this.bookCount[id]!);
-      writeI64(this.i32, base + B.tradeBase / 4, this.tradeCount[id]!);
-      writeI64(this.i32, base + B.bboBase / 4, this.bboCount[id]!);
-      this.writeCounts(base, id, 0);
+    if (options.start === undefined) {
+      for (let id = 0; id < n; id++) {
+        const base = this.booksWord + id * this.bookWords;
+        writeI64(this.i32, base + B.bookBase / 4, this.bookCount[id]!);
+        writeI64(this.i32, base + B.tradeBase / 4, this.tradeCount[id]!);
+        writeI64(this.i32, base + B.bboBase / 4, this.bboCount[id]!);
+        this.writeCounts(base, id, 0);
+      }
+      this.f64[H.connectionBase / 8] = this.connectionCount;
+    } else {
+      this.adopt(options.start);
+      this.f64[H.connectionBase / 8] = options.start.connectionBase;
     }
+    this.f64[HEADER_FIRST_SEQ] = this.seq;
+    this.f64[HEADER_NEXT_SEQ] = this.seq;
+    this.f64[HEADER_CONNECTION_COUNT] = this.connectionCount;
     this.heartbeat();
     Atomics.store(this.i32, H.state / 4, RingState.Live);
     renameSync(tmpPath, this.path);
@@ -311,18 +344,7 @@ export class RingWriter {
       size = ++this.connectionCount;
       this.connectionInBatch = true;
     } else if (symbolId < this.symbols.length) {
-      const mark = this.batchMarks[symbolId]!;
-      if (mark === 0) this.batchSymbols[this.batchSymbolCount++] = symbolId;
-      if (type === RecordType.Trade) {
-        this.tradeCount[symbolId]!++;
-        this.batchMarks[symbolId] = mark | IN_BATCH;
-      } else if (type === RecordType.BookStatus) {
-        this.bookCount[symbolId]!++;
-        this.bookStatus[symbolId] = aux;
-        this.batchMarks[symbolId] = mark | IN_BATCH | STATUS_IN_BATCH;
-      } else {
-        this.batchMarks[symbolId] = mark | IN_BATCH | BOOK_IN_BATCH;
-      }
+      this.countSymbolRecord(type, symbolId, aux);
     }
     const i32 = this.i32;
     const u32 = this.u32;
@@ -330,6 +352,7 @@ export class RingWriter {
     if (!this.batchOpen) {
       realtimeInto(t, 4);
       this.batchOpen = true;
+      this.batchFirst = seq;
     }
     const base = this.slotsWord + this.slot * WORDS_PER_SLOT;
     const version = i32[base]!;
@@ -348,20 +371,40 @@ export class RingWriter {
     Atomics.store(i32, base, (version + 2) | 0);
     this.seq = seq + 1;
     this.slot = (this.slot + 1) & this.mask;
-    if ((flags & RecordFlag.BatchEnd) !== 0) {
-      // Each one aligned 8-byte store (single-copy atomic on x86-64 and AArch64), after the
-      // slot's seqlock release above; doubles avoid a BigInt allocation per batch (25 ns
-      // measured). The connection count follows the cursor: a reader that sees a count can
-      // also read the record that made it.
-      this.f64[HEADER_NEXT_SEQ] = this.seq;
-      if (this.connectionInBatch) {
-        this.f64[HEADER_CONNECTION_COUNT] = this.connectionCount;
-        this.connectionInBatch = false;
-      }
-      this.batchOpen = false;
-      if (this.batchSymbolCount > 0) this.endBatchCounts();
-    }
+    if ((flags & RecordFlag.BatchEnd) !== 0) this.commitBatch();
     return seq;
+  }
+
+  /** A symbol's record in the open batch: trades and status records count where they stand. */
+  private countSymbolRecord(type: number, symbolId: number, aux: number): void {
+    const mark = this.batchMarks[symbolId]!;
+    if (mark === 0) this.batchSymbols[this.batchSymbolCount++] = symbolId;
+    if (type === RecordType.Trade) {
+      this.tradeCount[symbolId]!++;
+      this.batchMarks[symbolId] = mark | IN_BATCH;
+    } else if (type === RecordType.BookStatus) {
+      this.bookCount[symbolId]!++;
+      this.bookStatus[symbolId] = aux;
+      this.batchMarks[symbolId] = mark | IN_BATCH | STATUS_IN_BATCH;
+    } else {
+      this.batchMarks[symbolId] = mark | IN_BATCH | BOOK_IN_BATCH;
+    }
+  }
+
+  /** Publishes the batch that just ended to readers, counts it, and tells the observer. */
+  private commitBatch(): void {
+    // Each one aligned 8-byte store (single-copy atomic on x86-64 and AArch64), after the
+    // slot's seqlock release; doubles avoid a BigInt allocation per batch (25 ns measured).
+    // The connection count follows the cursor: a reader that sees a count can also read the
+    // record that made it.
+    this.f64[HEADER_NEXT_SEQ] = this.seq;
+    if (this.connectionInBatch) {
+      this.f64[HEADER_CONNECTION_COUNT] = this.connectionCount;
+      this.connectionInBatch = false;
+    }
+    this.batchOpen = false;
+    if (this.batchSymbolCount > 0) this.endBatchCounts();
+    this.observer?.committed(this.batchFirst, this.seq - 1);
   }
 
   /**
@@ -490,9 +533,12 @@ export class RingWriter {
     );
   }
 
-  /** Stamps the header heartbeat (ms since the epoch); readers judge the writer alive by it. */
-  heartbeat(): void {
-    Atomics.store(this.big, HEADER_HEARTBEAT, BigInt(Date.now()));
+  /**
+   * Stamps the header heartbeat (ms since the epoch); readers judge the writer alive by it. A
+   * relay stamps the time its copy was last known current, not the time it is now.
+   */
+  heartbeat(atMs = Date.now()): void {
+    Atomics.store(this.big, HEADER_HEARTBEAT, BigInt(atMs));
   }
 
   startHeartbeat(intervalMs = 100): void {
@@ -507,14 +553,156 @@ export class RingWriter {
   close(): void {
     if (this.mapping === null) return;
     if (this.heartbeatTimer) clearInterval(this.heartbeatTimer);
-    const committed = this.f64[HEADER_NEXT_SEQ]! - 1;
-    for (let id = 0; id < this.symbols.length; id++) {
-      if (this.unanchored[id] === 1 && this.awaitingBook[id] === 0) this.writeAnchor(id, committed);
-    }
+    this.anchorAll();
     Atomics.store(this.i32, H.state / 4, RingState.Closed);
     unmap(this.mapping);
     this.mapping = null;
     this.lock.release();
+  }
+
+  /** Moves every entry that trades have left behind to the last committed record. */
+  anchorAll(): void {
+    const committed = this.f64[HEADER_NEXT_SEQ]! - 1;
+    for (let id = 0; id < this.symbols.length; id++) {
+      if (this.unanchored[id] === 1 && this.awaitingBook[id] === 0) this.writeAnchor(id, committed);
+    }
+  }
+
+  // Copying a ring between machines (src/fabric): the writer's side hands out committed batches
+  // and entries as their bytes; a relay's side writes those records and entries into its own
+  // file, so every copy holds the same records under the same sequences and counts.
+
+  /** Sets the one observer of committed batches (null: none). */
+  observe(observer: BatchObserver | null): void {
+    this.observer = observer;
+  }
+
+  /**
+   * Copies `count` committed records from `firstSeq` (64 bytes each, as in the slots) into
+   * `out` at `at`. Their version words are zeroed: they mean nothing outside this file.
+   */
+  copyRecords(firstSeq: number, count: number, out: Uint8Array, at = 0): void {
+    const committed = this.f64[HEADER_NEXT_SEQ]!;
+    if (firstSeq < committed - this.capacity || firstSeq + count > committed || count < 0) {
+      throw new RangeError(`records ${firstSeq}+${count} are not all committed and still in the ring`);
+    }
+    const slotsOffset = this.slotsWord * 4;
+    let slot = firstSeq & this.mask;
+    for (let left = count; left > 0; slot = 0) {
+      const run = Math.min(left, this.capacity - slot);
+      const from = slotsOffset + slot * SLOT_SIZE;
+      out.set(this.u8.subarray(from, from + run * SLOT_SIZE), at);
+      for (let i = 0; i < run; i++) out.fill(0, at + i * SLOT_SIZE, at + i * SLOT_SIZE + 4);
+      at += run * SLOT_SIZE;
+      left -= run;
+    }
+  }
+
+  /** The symbol table's bytes (symbol_count × 64), as in the file. */
+  copySymbolTable(): Uint8Array {
+    const from = H.size;
+    return this.u8.slice(from, from + this.symbols.length * SYMBOL_ENTRY_SIZE);
+  }
+
+  /**
+   * Every latest-book entry's bytes, each describing the ring as of the last committed record
+   * (trades are anchored first), as a RingStart's entries. Null when that cannot hold now: inside
+   * a batch, or after a book batch whose levels writeBook has not written yet.
+   */
+  copyEntries(): Uint8Array | null {
+    if (this.batchOpen || this.awaitingBook.includes(1)) return null;
+    this.anchorAll();
+    const from = this.booksWord * 4;
+    return this.u8.slice(from, from + this.symbols.length * this.bookWords * 4);
+  }
+
+  /** The status topic's count before this generation, and through the last committed record. */
+  connectionCounts(): { base: number; count: number } {
+    return { base: this.f64[H.connectionBase / 8]!, count: this.f64[HEADER_CONNECTION_COUNT]! };
+  }
+
+  /**
+   * Appends a record copied from another ring (words at + 0..15, 64 bytes as in a slot): its
+   * sequence must be this ring's next, and everything but the version word is kept, times
+   * included. Counts move as append moves them; a connection status record keeps its count.
+   */
+  appendRaw(words: Int32Array, at: number): number {
+    const seq = readI64(words, at + R.seq / 4);
+    if (seq !== this.seq) throw new RangeError(`record ${seq} is not this ring's next (${this.seq})`);
+    const head = words[at + 1]!;
+    const type = head & 0xff;
+    const symbolId = head >>> 16;
+    if (type === RecordType.ConnectionStatus) {
+      this.connectionCount = readI64(words, at + R.size / 4);
+      this.connectionInBatch = true;
+    } else if (symbolId < this.symbols.length) {
+      this.countSymbolRecord(type, symbolId, readI64(words, at + R.aux / 4));
+    }
+    if (!this.batchOpen) {
+      this.batchOpen = true;
+      this.batchFirst = seq;
+    }
+    const i32 = this.i32;
+    const base = this.slotsWord + this.slot * WORDS_PER_SLOT;
+    const version = i32[base]!;
+    Atomics.store(i32, base, (version + 1) | 0);
+    for (let i = 1; i < WORDS_PER_SLOT; i++) i32[base + i] = words[at + i]!;
+    Atomics.store(i32, base, (version + 2) | 0);
+    this.seq = seq + 1;
+    this.slot = (this.slot + 1) & this.mask;
+    if (((head >>> 8) & 0xff & RecordFlag.BatchEnd) !== 0) this.commitBatch();
+    return seq;
+  }
+
+  /**
+   * Continues at a later point of the ring this one copies, leaving out the records in between
+   * (a relay that cannot get them). Entries first, then first_seq, then the cursor: a reader that
+   * finds the hole (docs/shm-format.md) finds the entries it starts again from already there.
+   */
+  jumpTo(start: RingStart): void {
+    if (this.batchOpen) throw new Error("jumpTo inside an open batch");
+    if (start.firstSeq <= this.seq)
+      throw new RangeError(`jumpTo ${start.firstSeq}: this ring is at ${this.seq}`);
+    this.adopt(start);
+    this.f64[HEADER_FIRST_SEQ] = this.seq;
+    this.f64[HEADER_NEXT_SEQ] = this.seq;
+    this.f64[HEADER_CONNECTION_COUNT] = this.connectionCount;
+  }
+
+  /** Takes every entry (under its seqlock), count and status from `start`; the next record is start.firstSeq. */
+  private adopt(start: RingStart): void {
+    const n = this.symbols.length;
+    const words = this.bookWords;
+    if (start.entries.byteLength !== n * words * 4) {
+      throw new RangeError(
+        `the start's entries are ${start.entries.byteLength} bytes, not ${n} × ${words * 4}`,
+      );
+    }
+    if (!Number.isInteger(start.firstSeq) || start.firstSeq < 1)
+      throw new RangeError(`bad firstSeq ${start.firstSeq}`);
+    const source = new Int32Array(n * words);
+    new Uint8Array(source.buffer).set(start.entries);
+    const i32 = this.i32;
+    for (let id = 0; id < n; id++) {
+      const from = id * words;
+      const base = this.booksWord + from;
+      const lastSeq = readI64(source, from + B.lastSeq / 4);
+      if (lastSeq >= start.firstSeq) throw new RangeError(`entry ${id} is at ${lastSeq}, past the start`);
+      const version = i32[base]!;
+      Atomics.store(i32, base, (version + 1) | 0);
+      i32.set(source.subarray(from + 1, from + words), base + 1);
+      Atomics.store(i32, base, (version + 2) | 0);
+      this.bookCount[id] = readI64(source, from + B.bookCount / 4);
+      this.tradeCount[id] = readI64(source, from + B.tradeCount / 4);
+      this.bboCount[id] = readI64(source, from + B.bboCount / 4);
+      this.bookStatus[id] = source[from + B.status / 4]!;
+      this.anchoredAt[id] = lastSeq;
+      this.unanchored[id] = 0;
+      this.awaitingBook[id] = 0;
+    }
+    this.connectionCount = start.connectionCount;
+    this.seq = start.firstSeq;
+    this.slot = this.seq & this.mask;
   }
 
   private bookBase(symbolId: number): number {

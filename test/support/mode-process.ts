@@ -180,7 +180,8 @@ export interface CollectorProcess {
 
 /**
  * `alphapulse collect` of `venue` against a simulator's URLs, writing its ring under
- * SHARED_MEMORY_PATH; `env` gives SYMBOLS and the rest.
+ * SHARED_MEMORY_PATH; `env` gives SYMBOLS and the rest. With NATS_URL it must be the first
+ * collector of its venue in the fabric: it returns once that one leads.
  */
 export async function startCollectorProcess(
   venue: keyof SimulatorUrls,
@@ -203,7 +204,9 @@ export async function startCollectorProcess(
     },
     command,
   );
-  const metricsPort = port(await process.startupLine("collecting"), "metricsPort");
+  // A collector in the fabric (NATS_URL) says where it listens once it leads its venue.
+  const startup = env.NATS_URL === undefined ? "collecting" : "leading";
+  const metricsPort = port(await process.startupLine(startup), "metricsPort");
   return { process, metricsPort, metrics: `http://127.0.0.1:${metricsPort}` };
 }
 

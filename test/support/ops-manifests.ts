@@ -7,9 +7,10 @@
 import { mkdirSync, rmSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { readBroadcastConfig } from "../../src/broadcast/config.ts";
-import { readCollectorConfig } from "../../src/collector/config.ts";
+import { readCollectorConfig, readRingConfig } from "../../src/collector/config.ts";
 import { type Env, readCommonConfig, readProcessConfig, Settings } from "../../src/config.ts";
 import { EXCHANGE_NAMES, VENUE_DEFINITIONS } from "../../src/exchanges/registry.ts";
+import { readFabricConfig } from "../../src/fabric/config.ts";
 import { MODES } from "../../src/main.ts";
 import { readSimulatorOptions } from "../../src/simulator/main.ts";
 import { portDefault, REPO_ROOT, type SettingUse } from "./ops-source-settings.ts";
@@ -157,18 +158,6 @@ const SERVICE_MODES: Record<string, string> = {
   relay: "fabric",
 };
 
-/**
- * What the fabric manifests run that src/ does not have yet, because the fabric code is built
- * on another branch: the relay mode and the NATS_URL setting. They are exempt from the checks
- * against src/ until then; "nothing the manifests need is still pending" (ops-k8s.test.ts) fails
- * as soon as src/ has one of them, so the entry is then deleted rather than forgotten, and the
- * relay's config reader wired into refusedSettings below.
- */
-export const PENDING_IN_SRC: { readonly modes: readonly string[]; readonly settings: readonly string[] } = {
-  modes: ["relay"],
-  settings: ["NATS_URL"],
-};
-
 /** Our image, as the overlays name it (bare in k8s/base, the registry's name elsewhere). */
 export function isAlphaPulseImage(image: string | undefined): boolean {
   const name = (image ?? "").replace(/[:@].*$/, "");
@@ -196,9 +185,14 @@ function refusedSettings(mode: string, env: Env): string | undefined {
     if (mode === "collect") {
       readCommonConfig(settings);
       readCollectorConfig(settings);
+      if (env.NATS_URL !== undefined) readFabricConfig(settings);
+    } else if (mode === "relay") {
+      readCommonConfig(settings);
+      readRingConfig(settings, settings.oneOf("EXCHANGE", EXCHANGE_NAMES, "kraken"));
+      readFabricConfig(settings);
     } else if (mode === "broadcast") readBroadcastConfig(env);
     else if (mode === "simulate") readSimulatorOptions(env);
-    else if (!PENDING_IN_SRC.modes.includes(mode)) return `no config reader for mode ${mode} in these rules`;
+    else return `no config reader for mode ${mode} in these rules`;
     return undefined;
   } catch (error) {
     return (error as Error).message;
@@ -254,7 +248,7 @@ function alphaPulseContainerRules(
   if (container.readinessProbe?.httpGet === undefined) problems.push(`${where}: no HTTP readinessProbe`);
   const env = new Map<string, string>();
   for (const variable of container.env ?? []) {
-    if (!settings.has(variable.name) && !PENDING_IN_SRC.settings.includes(variable.name)) {
+    if (!settings.has(variable.name)) {
       problems.push(`${where}: env ${variable.name} is not read by the binary (src/)`);
       continue;
     }
@@ -271,7 +265,7 @@ function alphaPulseContainerRules(
   }
 
   const mode = env.get("ALPHAPULSE_MODE");
-  const known = mode !== undefined && (mode in MODES || PENDING_IN_SRC.modes.includes(mode));
+  const known = mode !== undefined && mode in MODES;
   const modeDir = known ? SERVICE_MODES[mode] : undefined;
   if (mode === undefined || modeDir === undefined) {
     return { problems: [...problems, `${where}: ALPHAPULSE_MODE is not a long-running mode`], ports: [] };

@@ -3,10 +3,11 @@
 // RingWriter. Python tests and bench/python.ts run it as a separate process.
 //
 //   bun test/support/python-ring-writer.ts --dir D --name N --batches B [--capacity 64] [--depth 5]
-//     [--seed 1] [--interval-ms 0] [--hold] [--no-close]
+//     [--seed 1] [--interval-ms 0] [--hold] [--no-close] [--jump-at N --jump-by M]
 //
 // --interval-ms paces batches (a live writer); --hold keeps the ring open after the last batch
-// until stdin closes or SIGTERM; --no-close exits as a crashed writer would (state stays live).
+// until stdin closes or SIGTERM; --no-close exits as a crashed writer would (state stays live);
+// --jump-at leaves out M sequences before batch N, as a relay's copy that missed records does.
 // The last stdout line is JSON: {"path", "generation", "nextSeq"}.
 import { parseArgs } from "node:util";
 import { BookStatus, ConnectionState, RecordFlag, RecordType, StatusReason } from "../../src/shm/layout.ts";
@@ -69,6 +70,8 @@ interface Options {
   intervalMs: number;
   hold: boolean;
   close: boolean;
+  jumpAt: number;
+  jumpBy: number;
 }
 
 function options(argv: string[]): Options {
@@ -84,6 +87,8 @@ function options(argv: string[]): Options {
       "interval-ms": { type: "string", default: "0" },
       hold: { type: "boolean", default: false },
       "no-close": { type: "boolean", default: false },
+      "jump-at": { type: "string", default: "-1" },
+      "jump-by": { type: "string", default: "0" },
     },
   });
   if (values.dir === undefined) throw new Error("--dir is required");
@@ -97,6 +102,8 @@ function options(argv: string[]): Options {
     intervalMs: Number(values["interval-ms"]),
     hold: values.hold,
     close: !values["no-close"],
+    jumpAt: Number(values["jump-at"]),
+    jumpBy: Number(values["jump-by"]),
   };
 }
 
@@ -225,6 +232,16 @@ async function main(): Promise<void> {
   const random = generator(o.seed);
   const books = TEST_SYMBOLS.map(() => new MarketBook(o.depth));
   for (let n = 0; n < o.batches; n++) {
+    if (n === o.jumpAt) {
+      const { base, count } = writer.connectionCounts();
+      const entries = writer.copyEntries()!;
+      writer.jumpTo({
+        firstSeq: writer.nextSeq + o.jumpBy,
+        connectionBase: base,
+        connectionCount: count,
+        entries,
+      });
+    }
     writeBatch(writer, books, random, n);
     if (o.intervalMs > 0) await Bun.sleep(o.intervalMs);
   }

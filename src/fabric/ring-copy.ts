@@ -1,0 +1,214 @@
+// A relay's copy of the leader's ring: records appended as they came (same sequences, same
+// times, same topic counts, since the writer counts them as the leader's did), each symbol's
+// view rebuilt from the book records so the latest-book entries and the bbo count move exactly
+// as the leader's. A new generation message starts a new local generation; a books message
+// past the copy's end means records were missed, and the copy jumps to it: a hole its readers
+// report as a gap, never a silent jump.
+import { OrderBook } from "../book/order-book.ts";
+import { ViewSide } from "../book/top-view.ts";
+import type { Logger } from "../log.ts";
+import { B, BookStatus, bookStride, LEVEL_SIZE, R, RecordFlag, RecordType } from "../shm/layout.ts";
+import { RingWriter } from "../shm/ring-writer.ts";
+import { readI64 } from "../shm/words.ts";
+import { type BooksMessage, type GenerationMessage, recordWords, WireError } from "./wire.ts";
+
+export interface RingCopyOptions {
+  readonly dir: string;
+  readonly name: string;
+  readonly exchange: string;
+  readonly capacity: number;
+  readonly log: Logger;
+}
+
+const WORDS = 16;
+
+export class RingCopy {
+  writer: RingWriter | null = null;
+  /** The generation being copied, and its shape. */
+  shape: GenerationMessage | null = null;
+  private books: OrderBook[] = [];
+  private status = new Uint8Array(0);
+  private venueSeq = new Float64Array(0);
+  /** Symbols whose levels the open batch changed. */
+  private levelsInBatch = new Uint8Array(0);
+  private readonly touched: number[] = [];
+  private bids = new ViewSide(1);
+  private asks = new ViewSide(1);
+  private readonly scratch = { words: new Int32Array(WORDS * 256) };
+
+  constructor(private readonly options: RingCopyOptions) {}
+
+  get generation(): number {
+    return this.shape?.generation ?? 0;
+  }
+
+  /** The next sequence the copy lacks (0 before the first generation). */
+  get nextSeq(): number {
+    return this.writer?.nextSeq ?? 0;
+  }
+
+  /** Starts a local generation copying `shape`, from its first record or from `books`. */
+  begin(shape: GenerationMessage, books: BooksMessage | null): void {
+    this.writer?.close();
+    this.writer = null;
+    const start = books?.start ?? shape.start;
+    const { dir, name, exchange, capacity } = this.options;
+    this.writer = RingWriter.create({
+      dir,
+      name,
+      exchange,
+      capacity,
+      bookDepth: shape.bookDepth,
+      symbols: shape.symbols,
+      start,
+    });
+    this.shape = shape;
+    const n = shape.symbols.length;
+    this.books = shape.symbols.map(() => new OrderBook(shape.bookDepth * 2));
+    this.status = new Uint8Array(n);
+    this.venueSeq = new Float64Array(n);
+    this.levelsInBatch = new Uint8Array(n);
+    this.bids = new ViewSide(shape.bookDepth);
+    this.asks = new ViewSide(shape.bookDepth);
+    this.loadBooks(start.entries);
+  }
+
+  /**
+   * Appends one records message. "duplicate": the copy has these records already; "hole": they
+   * start past the copy's end (records were missed: wait for the books to jump to).
+   */
+  applyRecords(subject: string, body: Uint8Array): "applied" | "duplicate" | "hole" {
+    const writer = this.writer;
+    if (writer === null) throw new WireError(subject, "records before any generation");
+    const count = recordWords(subject, body, this.scratch);
+    const words = this.scratch.words;
+    const first = readI64(words, R.seq / 4);
+    const last = (count - 1) * WORDS;
+    if (readI64(words, last + R.seq / 4) !== first + count - 1)
+      throw new WireError(subject, "records out of sequence");
+    if (((words[last + 1]! >>> 8) & RecordFlag.BatchEnd) === 0)
+      throw new WireError(subject, "a batch must end in BATCH_END");
+    if (first < writer.nextSeq) return "duplicate";
+    if (first > writer.nextSeq) return "hole";
+    for (let at = 0; at <= last; at += WORDS) this.track(words, at);
+    // The leader writes the entries after the batch, with the exchange and receive times of its frame.
+    writer.setFrameTimes(
+      words[last + 8]! >>> 0,
+      words[last + 9]!,
+      words[last + 10]! >>> 0,
+      words[last + 11]!,
+    );
+    for (let at = 0; at <= last; at += WORDS) writer.appendRaw(words, at);
+    this.writeTouchedBooks();
+    return "applied";
+  }
+
+  /**
+   * A books message of the copied generation. At the copy's end it must agree with the copy's
+   * counts (logged if not: a defect); past it, the copy jumps there. Returns the records skipped.
+   */
+  applyBooks(books: BooksMessage): number {
+    const writer = this.writer;
+    if (writer === null) return 0;
+    const missing = books.start.firstSeq - writer.nextSeq;
+    if (missing < 0) return 0;
+    if (missing === 0) {
+      this.checkCounts(books);
+      return 0;
+    }
+    writer.jumpTo(books.start);
+    this.loadBooks(books.start.entries);
+    return missing;
+  }
+
+  close(): void {
+    this.writer?.close();
+    this.writer = null;
+  }
+
+  /** Follows one record's effect on its symbol's view and status (as the leader's publisher set them). */
+  private track(words: Int32Array, at: number): void {
+    const head = words[at + 1]!;
+    const type = head & 0xff;
+    const id = head >>> 16;
+    if (id >= this.books.length || type === RecordType.Trade) return;
+    if (this.levelsInBatch[id] === 0 && type !== RecordType.BookStatus) {
+      this.levelsInBatch[id] = 1;
+      this.touched.push(id);
+    }
+    if (type === RecordType.BookLevel) {
+      const isAsk = ((head >>> 8) & RecordFlag.Side) !== 0;
+      this.books[id]!.side(isAsk).set(readI64(words, at + R.price / 4), readI64(words, at + R.size / 4));
+      this.venueSeq[id] = readI64(words, at + R.aux / 4);
+    } else if (type === RecordType.BookClear) {
+      this.books[id]!.clear();
+      this.status[id] = BookStatus.Valid;
+    } else if (type === RecordType.BookStatus) {
+      this.status[id] = readI64(words, at + R.aux / 4);
+    }
+  }
+
+  /** After a batch: each symbol whose levels it changed and that is valid gets its entry rewritten. */
+  private writeTouchedBooks(): void {
+    const writer = this.writer!;
+    const depth = this.bids.prices.length;
+    for (const id of this.touched) {
+      this.levelsInBatch[id] = 0;
+      if (this.status[id] !== BookStatus.Valid) continue;
+      const book = this.books[id]!;
+      this.bids.count = book.bids.topInto(this.bids.prices, this.bids.sizes, depth);
+      this.asks.count = book.asks.topInto(this.asks.prices, this.asks.sizes, depth);
+      writer.writeBook(id, BookStatus.Valid, this.bids, this.asks, this.venueSeq[id]!);
+    }
+    this.touched.length = 0;
+  }
+
+  /** Each symbol's view and status from entries (a generation's start or a books message). */
+  private loadBooks(entries: Uint8Array): void {
+    const shape = this.shape!;
+    const depth = shape.bookDepth;
+    const strideWords = bookStride(depth) / 4;
+    const words = new Int32Array(entries.length / 4);
+    new Uint8Array(words.buffer).set(entries);
+    for (let id = 0; id < this.books.length; id++) {
+      const base = id * strideWords;
+      const book = this.books[id]!;
+      book.clear();
+      this.status[id] = words[base + B.status / 4]!;
+      this.venueSeq[id] = readI64(words, base + B.venueSeq / 4);
+      const bids = base + B.levels / 4;
+      const asks = bids + (depth * LEVEL_SIZE) / 4;
+      for (let i = 0; i < Math.min(words[base + B.bidCount / 4]!, depth); i++) {
+        book.bids.set(readI64(words, bids + i * 4), readI64(words, bids + i * 4 + 2));
+      }
+      for (let i = 0; i < Math.min(words[base + B.askCount / 4]!, depth); i++) {
+        book.asks.set(readI64(words, asks + i * 4), readI64(words, asks + i * 4 + 2));
+      }
+    }
+  }
+
+  /** The leader's counts at the copy's end must be the copy's: a difference is a defect, logged. */
+  private checkCounts(books: BooksMessage): void {
+    const writer = this.writer!;
+    const strideWords = bookStride(this.shape!.bookDepth) / 4;
+    const words = new Int32Array(books.start.entries.length / 4);
+    new Uint8Array(words.buffer).set(books.start.entries);
+    for (let id = 0; id < this.books.length; id++) {
+      const base = id * strideWords;
+      const theirs = [B.bookCount, B.tradeCount, B.bboCount].map((field) => readI64(words, base + field / 4));
+      const ours = writer.counts(id);
+      if (theirs[0] !== ours.book || theirs[1] !== ours.trade || theirs[2] !== ours.bbo) {
+        this.options.log.throttled(
+          "error",
+          `counts:${id}`,
+          "the copy's topic counts differ from the leader's",
+          {
+            symbol: this.shape!.symbols[id]!.symbol,
+            leader: theirs,
+            copy: [ours.book, ours.trade, ours.bbo],
+          },
+        );
+      }
+    }
+  }
+}

@@ -1,0 +1,141 @@
+// A relay's copy of a ring, without NATS: every batch the leader's writer commits is taken as
+// bytes (the writer's observer), carried as the fabric's messages carry it, and applied to a
+// second ring by the relay's RingCopy. The copy must hold the same records under the same
+// sequences, the same topic counts and the same books; a copy that starts from the books, or
+// jumps over records it never got, must show its readers the hole as lost records.
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { mkdirSync, rmSync } from "node:fs";
+import { RingCopy } from "../src/fabric/ring-copy.ts";
+import {
+  booksMessage,
+  decodeBooks,
+  decodeGeneration,
+  generationMessage,
+  leaderHeaders,
+} from "../src/fabric/wire.ts";
+import { log } from "../src/log.ts";
+import { BookStatus, ConnectionState, SLOT_SIZE, StatusReason, type SymbolSpec } from "../src/shm/layout.ts";
+import { RingReader } from "../src/shm/ring-reader.ts";
+import { seededRandom, TestFeed } from "./support/broadcast-feed.ts";
+import { readRecords, ringBooks } from "./support/ring-records.ts";
+
+const DIR = `/dev/shm/ap-test-fabric-copy-${process.pid}`;
+const SYMBOLS: SymbolSpec[] = [
+  { venueSymbol: "BTC/USD", symbol: "BTC-USD", priceDecimals: 1, sizeDecimals: 8 },
+  { venueSymbol: "ETH/USD", symbol: "ETH-USD", priceDecimals: 2, sizeDecimals: 8 },
+];
+const DEPTH = 10;
+
+beforeAll(() => mkdirSync(DIR, { recursive: true }));
+afterAll(() => rmSync(DIR, { recursive: true, force: true }));
+
+/** A leader ring with an observer that keeps each committed batch's bytes, as the publisher sends them. */
+function leader(name: string) {
+  const feed = new TestFeed(DIR, name, "kraken", SYMBOLS, DEPTH, 1 << 14);
+  const batches: { first: number; body: Uint8Array }[] = [];
+  feed.writer.observe({
+    committed(first, last) {
+      const body = new Uint8Array((last - first + 1) * SLOT_SIZE);
+      feed.writer.copyRecords(first, last - first + 1, body);
+      batches.push({ first, body });
+    },
+  });
+  const h = leaderHeaders(1, 1, 0);
+  const shape = decodeGeneration("generation", h, generationMessage(feed.writer, h));
+  return { feed, batches, shape };
+}
+
+/** A realistic stretch of venue traffic: snapshots, deltas, trades, a resync, connection status. */
+function traffic(feed: TestFeed, random: () => number, rounds: number): void {
+  const mids = [600_000, 300_000];
+  feed.connection(ConnectionState.Connected, StatusReason.None);
+  for (const id of [0, 1]) feed.randomSnapshot(id, random, mids[id]!, 1, 30, 5_000_000);
+  for (let i = 0; i < rounds; i++) {
+    const id = i % 2;
+    const roll = random();
+    if (roll < 0.6) feed.randomUpdate(id, random, mids[id]!, 1);
+    else if (roll < 0.95)
+      feed.trade(
+        id,
+        mids[id]! + Math.floor(random() * 10),
+        1 + Math.floor(random() * 1e6),
+        random() < 0.5,
+        i + 1,
+      );
+    else if (roll < 0.98) {
+      feed.invalidate(id, BookStatus.Invalid, StatusReason.ChecksumMismatch);
+      feed.randomSnapshot(id, random, mids[id]!, 1, 30, 5_000_000);
+    } else feed.connection(ConnectionState.Reconnecting, StatusReason.Stale);
+  }
+}
+
+describe("a relay's copy of a ring", () => {
+  test("records, sequences, topic counts and books equal the leader's", () => {
+    const { feed, batches, shape } = leader("whole");
+    traffic(feed, seededRandom(11), 3000);
+    const copy = new RingCopy({ dir: DIR, name: "whole-copy", exchange: "kraken", capacity: 1 << 12, log });
+    copy.begin(shape, null);
+    for (const batch of batches) expect(copy.applyRecords("records", batch.body)).toBe("applied");
+    // Delivered again: recognised, not applied twice.
+    expect(copy.applyRecords("records", batches.at(-1)!.body)).toBe("duplicate");
+    feed.writer.anchorAll();
+    copy.writer!.anchorAll();
+    const original = readRecords(`${DIR}/whole.ring`, "oldest");
+    const copied = readRecords(`${DIR}/whole-copy.ring`, "oldest");
+    expect(copied.gaps).toEqual([]);
+    expect(copied.lines.size).toBe(4095);
+    for (const [seq, line] of copied.lines) expect(line).toBe(original.lines.get(seq)!);
+    expect(ringBooks(`${DIR}/whole-copy.ring`)).toEqual(ringBooks(`${DIR}/whole.ring`));
+    for (const id of [0, 1]) expect(copy.writer!.counts(id)).toEqual(feed.writer.counts(id));
+    copy.close();
+    feed.close();
+  });
+
+  test("a copy started from the books, and one that jumps a hole, show the hole and then agree", () => {
+    const { feed, batches, shape } = leader("holes");
+    const random = seededRandom(5);
+    traffic(feed, random, 800);
+    const h = leaderHeaders(1, 2, 0);
+    const books = decodeBooks("books", h, booksMessage(feed.writer, h)!, shape);
+    const boundary = books.start.firstSeq - 1;
+    traffic(feed, random, 800);
+    // Late: starts at the books.
+    const late = new RingCopy({ dir: DIR, name: "late", exchange: "kraken", capacity: 1 << 14, log });
+    late.begin(shape, books);
+    // Missed: has the first 100 batches, misses the rest up to the books, then jumps to them.
+    const missed = new RingCopy({ dir: DIR, name: "missed", exchange: "kraken", capacity: 1 << 14, log });
+    missed.begin(shape, null);
+    for (const batch of batches.slice(0, 100)) missed.applyRecords("records", batch.body);
+    const hole = missed.nextSeq;
+    expect(missed.applyRecords("records", batches.find((b) => b.first > boundary)!.body)).toBe("hole");
+    expect(missed.applyBooks(books)).toBe(boundary + 1 - hole);
+    for (const batch of batches) {
+      if (batch.first <= boundary) continue;
+      expect(late.applyRecords("records", batch.body)).toBe("applied");
+      expect(missed.applyRecords("records", batch.body)).toBe("applied");
+    }
+    const original = readRecords(`${DIR}/holes.ring`, "oldest");
+    const fromLate = readRecords(`${DIR}/late.ring`, 1);
+    expect(fromLate.gaps).toEqual([[1, boundary]]);
+    const fromMissed = readRecords(`${DIR}/missed.ring`, 1);
+    expect(fromMissed.gaps).toEqual([[hole, boundary + 1 - hole]]);
+    for (const sink of [fromLate, fromMissed]) {
+      for (let seq = boundary + 1; seq < feed.writer.nextSeq; seq++)
+        expect(sink.lines.get(seq)).toBe(original.lines.get(seq)!);
+    }
+    expect(RingReader.open(`${DIR}/late.ring`, "oldest").position).toBe(boundary + 1);
+    feed.writer.anchorAll();
+    for (const copy of [late, missed]) {
+      copy.writer!.anchorAll();
+      for (const id of [0, 1]) expect(copy.writer!.counts(id)).toEqual(feed.writer.counts(id));
+      const theirs = ringBooks(`${DIR}/holes.ring`);
+      const ours = ringBooks(copy.writer!.path);
+      expect(ours.books.map((b) => [b.status, b.bids, b.asks, b.counts])).toEqual(
+        theirs.books.map((b) => [b.status, b.bids, b.asks, b.counts]),
+      );
+      expect(ours.connection).toEqual(theirs.connection);
+      copy.close();
+    }
+    feed.close();
+  });
+});
