@@ -3,32 +3,16 @@
 // counts exactly what it lost, copies consistent latest books, and notices a new generation.
 import { fstatSync, statSync } from "node:fs";
 import {
-  B,
-  BookStatus,
-  FORMAT_VERSION,
-  H,
-  LEVEL_SIZE,
-  MAGIC,
-  R,
-  RingState,
-  S,
-  SLOT_SIZE,
-  SYMBOL_ENTRY_SIZE,
-  SYMBOL_NAME_BYTES,
-  type SymbolInfo,
-} from "./layout.ts";
+  checkHeader,
+  decodeHeader,
+  decodeSymbols,
+  LiveWord,
+  RingFormatError,
+  type RingHeader,
+} from "./header.ts";
+import { B, BookStatus, H, LEVEL_SIZE, R, RingState, SLOT_SIZE, type SymbolInfo } from "./layout.ts";
 import { closeFile, type Mapping, mapFile, O_RDONLY, openFile, unmap } from "./libc.ts";
-import { readAscii, readI64 } from "./words.ts";
-
-export class RingFormatError extends Error {
-  constructor(
-    readonly path: string,
-    detail: string,
-  ) {
-    super(`${path}: ${detail}`);
-    this.name = "RingFormatError";
-  }
-}
+import { readI64 } from "./words.ts";
 
 /** One record, decoded into reusable fields; valid only during the sink call. */
 export class RecordView {
@@ -80,8 +64,6 @@ export interface BookCopy {
 export type StartAt = "oldest" | "latest" | number;
 
 const WORDS_PER_SLOT = SLOT_SIZE / 4;
-const HEADER_NEXT_SEQ = H.nextSeq / 8;
-const HEADER_HEARTBEAT = H.heartbeatMs / 8;
 
 // The mapping is PROT_READ, and JSC's JIT compiles Atomics.load into a locked read-modify-write
 // that faults on a read-only page once the code is hot. So a reader loads plainly right after a
@@ -105,6 +87,8 @@ function fencedLoad64(words: BigInt64Array, index: number): number {
 
 export class RingReader {
   readonly path: string;
+  /** The file's fixed header fields, as its writer created it. */
+  readonly header: RingHeader;
   readonly exchange: string;
   readonly generation: number;
   readonly capacity: number;
@@ -129,54 +113,33 @@ export class RingReader {
     this.path = path;
     const stat = fstatSync(fd);
     this.inode = stat.ino;
+    // Mapping past the end of a file faults on access: check the length before mapping.
     if (stat.size < H.size)
       throw new RingFormatError(path, `file is ${stat.size} bytes, smaller than a header`);
-    const header = mapFile(fd, H.size, false, path);
-    const view = new DataView(header.buffer);
-    const magic = readAscii(new Uint8Array(header.buffer), H.magic, 8);
-    const version = view.getUint32(H.version, true);
-    const fileSize = Number(view.getBigUint64(H.fileSize, true));
-    unmap(header);
-    if (magic !== MAGIC) throw new RingFormatError(path, `bad magic "${magic}": not an AlphaPulse ring`);
-    if (version !== FORMAT_VERSION) {
-      throw new RingFormatError(path, `format version ${version}; this reader understands ${FORMAT_VERSION}`);
+    const page = mapFile(fd, H.size, false, path);
+    let header: RingHeader;
+    try {
+      header = decodeHeader(page.buffer, path);
+    } finally {
+      unmap(page);
     }
-    if (stat.size < fileSize) {
-      throw new RingFormatError(path, `file is ${stat.size} bytes but its header says ${fileSize}`);
-    }
-    this.mapping = mapFile(fd, fileSize, false, path);
+    checkHeader(header, stat.size, path);
+    this.header = header;
+    this.mapping = mapFile(fd, header.fileSize, false, path);
     const buffer = this.mapping.buffer;
-    const v = new DataView(buffer);
     this.i32 = new Int32Array(buffer);
     this.big = new BigInt64Array(buffer, 0, H.size / 8);
     this.f64 = new Float64Array(buffer, 0, H.size / 8);
-    this.generation = v.getUint32(H.generation, true);
-    this.writerPid = v.getUint32(H.writerPid, true);
-    this.capacity = v.getUint32(H.capacity, true);
-    this.bookDepth = v.getUint32(H.bookDepth, true);
+    this.generation = header.generation;
+    this.writerPid = header.writerPid;
+    this.capacity = header.capacity;
+    this.bookDepth = header.bookDepth;
+    this.exchange = header.exchange;
     this.mask = this.capacity - 1;
-    const slotSize = v.getUint32(H.slotSize, true);
-    if (slotSize !== SLOT_SIZE)
-      throw new RingFormatError(path, `slot size ${slotSize}, expected ${SLOT_SIZE}`);
-    this.slotsWord = Number(v.getBigUint64(H.slotsOffset, true)) / 4;
-    this.booksWord = Number(v.getBigUint64(H.booksOffset, true)) / 4;
-    this.bookWords = v.getUint32(H.bookStride, true) / 4;
-    const bytes = new Uint8Array(buffer);
-    this.exchange = readAscii(bytes, H.exchange, 16);
-    const symbolsOffset = Number(v.getBigUint64(H.symbolsOffset, true));
-    const symbolCount = v.getUint32(H.symbolCount, true);
-    const symbols: SymbolInfo[] = [];
-    for (let id = 0; id < symbolCount; id++) {
-      const at = symbolsOffset + id * SYMBOL_ENTRY_SIZE;
-      symbols.push({
-        id: v.getUint16(at + S.id, true),
-        priceDecimals: v.getUint8(at + S.priceDecimals),
-        sizeDecimals: v.getUint8(at + S.sizeDecimals),
-        venueSymbol: readAscii(bytes, at + S.venueSymbol, SYMBOL_NAME_BYTES),
-        symbol: readAscii(bytes, at + S.symbol, SYMBOL_NAME_BYTES),
-      });
-    }
-    this.symbols = symbols;
+    this.slotsWord = header.slotsOffset / 4;
+    this.booksWord = header.booksOffset / 4;
+    this.bookWords = header.bookStride / 4;
+    this.symbols = decodeSymbols(buffer, header);
   }
 
   /** Maps the ring at `path` read-only, positioned at `start` (default: only new records). */
@@ -198,17 +161,17 @@ export class RingReader {
 
   /** The writer's committed cursor: the sequence it will write next. */
   writerNextSeq(): number {
-    return fencedLoadF64(this.f64, HEADER_NEXT_SEQ);
+    return fencedLoadF64(this.f64, LiveWord.nextSeq);
   }
 
   /** Status-topic messages before this generation's first record. */
   connectionBase(): number {
-    return this.f64[H.connectionBase / 8]!;
+    return this.header.connectionBase;
   }
 
   /** Status-topic messages through the last connection status record written. */
   connectionCount(): number {
-    return fencedLoadF64(this.f64, H.connectionCount / 8);
+    return fencedLoadF64(this.f64, LiveWord.connectionCount);
   }
 
   /** Oldest sequence still safe to read: the writer may be overwriting the slot before it. */
@@ -223,11 +186,11 @@ export class RingReader {
   }
 
   state(): RingState {
-    return fencedLoad(this.i32, H.state / 4);
+    return fencedLoad(this.i32, LiveWord.state);
   }
 
   heartbeatAgeMs(now = Date.now()): number {
-    return now - fencedLoad64(this.big, HEADER_HEARTBEAT);
+    return now - fencedLoad64(this.big, LiveWord.heartbeatMs);
   }
 
   /**

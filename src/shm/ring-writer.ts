@@ -4,6 +4,15 @@
 // other processes never take a lock and never slow it down.
 import { fstatSync, mkdirSync, renameSync, unlinkSync } from "node:fs";
 import {
+  checkHeader,
+  decodeHeader,
+  decodeSymbols,
+  encodeHeader,
+  LiveWord,
+  RingFormatError,
+  type RingHeader,
+} from "./header.ts";
+import {
   B,
   type BookStatus,
   bookStride,
@@ -11,17 +20,13 @@ import {
   H,
   isPowerOfTwo,
   LEVEL_SIZE,
-  MAGIC,
   R,
   RecordFlag,
   RecordType,
   RingState,
   regionOffsets,
   ringPath,
-  S,
   SLOT_SIZE,
-  SYMBOL_ENTRY_SIZE,
-  SYMBOL_NAME_BYTES,
   type SymbolInfo,
   type SymbolSpec,
 } from "./layout.ts";
@@ -39,7 +44,7 @@ import {
   tryLockExclusive,
   unmap,
 } from "./libc.ts";
-import { readAscii, readI64, writeAscii, writeI64 } from "./words.ts";
+import { readI64, writeI64 } from "./words.ts";
 
 export interface RingWriterOptions {
   readonly dir: string;
@@ -63,9 +68,6 @@ export class RingBusyError extends Error {
 }
 
 const WORDS_PER_SLOT = SLOT_SIZE / 4;
-const HEADER_NEXT_SEQ = H.nextSeq / 8; // index into the Float64Array view
-const HEADER_HEARTBEAT = H.heartbeatMs / 8;
-const HEADER_CONNECTION_COUNT = H.connectionCount / 8;
 /** Marks on a symbol inside the open batch. */
 const IN_BATCH = 1;
 const BOOK_IN_BATCH = 2;
@@ -181,35 +183,30 @@ export class RingWriter {
     this.slotsWord = regions.slotsOffset / 4;
     this.booksWord = regions.booksOffset / 4;
     this.bookWords = bookStride(bookDepth) / 4;
-    const bytes = new Uint8Array(buffer);
-    const view = new DataView(buffer);
-    bytes.set(new TextEncoder().encode(MAGIC), H.magic); // exactly 8 bytes, no terminator
-    view.setUint32(H.version, FORMAT_VERSION, true);
-    view.setUint32(H.state, RingState.Initializing, true);
-    view.setUint32(H.generation, generation, true);
-    view.setUint32(H.writerPid, process.pid, true);
-    view.setUint32(H.capacity, capacity, true);
-    view.setUint32(H.slotSize, SLOT_SIZE, true);
-    view.setUint32(H.symbolCount, symbols.length, true);
-    view.setUint32(H.bookDepth, bookDepth, true);
-    view.setUint32(H.bookStride, bookStride(bookDepth), true);
-    view.setBigUint64(H.symbolsOffset, BigInt(regions.symbolsOffset), true);
-    view.setBigUint64(H.booksOffset, BigInt(regions.booksOffset), true);
-    view.setBigUint64(H.slotsOffset, BigInt(regions.slotsOffset), true);
-    view.setBigUint64(H.fileSize, BigInt(regions.fileSize), true);
-    realtimeInto(this.u32, H.createdSec / 4);
-    writeAscii(bytes, H.exchange, 16, options.exchange);
-    this.symbols.forEach((symbol) => {
-      const at = regions.symbolsOffset + symbol.id * SYMBOL_ENTRY_SIZE;
-      view.setUint16(at + S.id, symbol.id, true);
-      view.setUint8(at + S.priceDecimals, symbol.priceDecimals);
-      view.setUint8(at + S.sizeDecimals, symbol.sizeDecimals);
-      writeAscii(bytes, at + S.venueSymbol, SYMBOL_NAME_BYTES, symbol.venueSymbol);
-      writeAscii(bytes, at + S.symbol, SYMBOL_NAME_BYTES, symbol.symbol);
-    });
-    this.f64[HEADER_NEXT_SEQ] = 1;
-    this.f64[H.connectionBase / 8] = this.connectionCount;
-    this.f64[HEADER_CONNECTION_COUNT] = this.connectionCount;
+    const created = new Uint32Array(2);
+    realtimeInto(created, 0);
+    encodeHeader(
+      buffer,
+      {
+        version: FORMAT_VERSION,
+        generation,
+        writerPid: process.pid,
+        capacity,
+        slotSize: SLOT_SIZE,
+        symbolCount: n,
+        bookDepth,
+        bookStride: bookStride(bookDepth),
+        ...regions,
+        createdSec: created[0]!,
+        createdNsec: created[1]!,
+        exchange: options.exchange,
+        connectionBase: this.connectionCount,
+      },
+      this.symbols,
+    );
+    Atomics.store(this.i32, LiveWord.state, RingState.Initializing);
+    this.f64[LiveWord.nextSeq] = 1;
+    this.f64[LiveWord.connectionCount] = this.connectionCount;
     for (let id = 0; id < n; id++) {
       const base = this.booksWord + id * this.bookWords;
       writeI64(this.i32, base + B.bookBase / 4, this.bookCount[id]!);
@@ -218,7 +215,7 @@ export class RingWriter {
       this.writeCounts(base, id, 0);
     }
     this.heartbeat();
-    Atomics.store(this.i32, H.state / 4, RingState.Live);
+    Atomics.store(this.i32, LiveWord.state, RingState.Live);
     renameSync(tmpPath, this.path);
   }
 
@@ -320,9 +317,9 @@ export class RingWriter {
       // slot's seqlock release above; doubles avoid a BigInt allocation per batch (25 ns
       // measured). The connection count follows the cursor: a reader that sees a count can
       // also read the record that made it.
-      this.f64[HEADER_NEXT_SEQ] = this.seq;
+      this.f64[LiveWord.nextSeq] = this.seq;
       if (this.connectionInBatch) {
-        this.f64[HEADER_CONNECTION_COUNT] = this.connectionCount;
+        this.f64[LiveWord.connectionCount] = this.connectionCount;
         this.connectionInBatch = false;
       }
       this.batchOpen = false;
@@ -459,7 +456,7 @@ export class RingWriter {
 
   /** Stamps the header heartbeat (ms since the epoch); readers judge the writer alive by it. */
   heartbeat(): void {
-    Atomics.store(this.big, HEADER_HEARTBEAT, BigInt(Date.now()));
+    Atomics.store(this.big, LiveWord.heartbeatMs, BigInt(Date.now()));
   }
 
   startHeartbeat(intervalMs = 100): void {
@@ -474,11 +471,11 @@ export class RingWriter {
   close(): void {
     if (this.mapping === null) return;
     if (this.heartbeatTimer) clearInterval(this.heartbeatTimer);
-    const committed = this.f64[HEADER_NEXT_SEQ]! - 1;
+    const committed = this.f64[LiveWord.nextSeq]! - 1;
     for (let id = 0; id < this.symbols.length; id++) {
       if (this.unanchored[id] === 1 && this.awaitingBook[id] === 0) this.writeAnchor(id, committed);
     }
-    Atomics.store(this.i32, H.state / 4, RingState.Closed);
+    Atomics.store(this.i32, LiveWord.state, RingState.Closed);
     unmap(this.mapping);
     this.mapping = null;
     closeFile(this.lockFd);
@@ -539,25 +536,21 @@ function openPrevious(
   try {
     const size = fstatSync(fd).size;
     if (size < H.size) return null;
-    const header = mapFile(fd, H.size, true, path);
-    const bytes = new Uint8Array(header.buffer);
-    if (readAscii(bytes, H.magic, 8) !== MAGIC) {
-      unmap(header);
-      return null;
+    const page = mapFile(fd, H.size, true, path);
+    let header: RingHeader;
+    try {
+      header = decodeHeader(page.buffer, path);
+    } catch (error) {
+      unmap(page);
+      if (error instanceof RingFormatError) return null; // not a ring: nothing to continue or retire
+      throw error;
     }
-    const view = new DataView(header.buffer);
-    const generation = view.getUint32(H.generation, true);
-    const fileSize = Number(view.getBigUint64(H.fileSize, true));
-    const counts =
-      view.getUint32(H.version, true) === FORMAT_VERSION && size >= fileSize
-        ? readCounts(fd, view, fileSize, path)
-        : null;
     return {
-      generation,
-      counts,
+      generation: header.generation,
+      counts: readCounts(fd, page.buffer, header, size, path),
       retire() {
-        Atomics.store(new Int32Array(header.buffer), H.state / 4, RingState.Retired);
-        unmap(header);
+        Atomics.store(new Int32Array(page.buffer), LiveWord.state, RingState.Retired);
+        unmap(page);
       },
     };
   } finally {
@@ -565,25 +558,33 @@ function openPrevious(
   }
 }
 
-function readCounts(fd: number, header: DataView, fileSize: number, path: string): PreviousCounts {
-  const whole = mapFile(fd, fileSize, false, path);
+/** A previous file's topic counts; null when it is of another format (they start again). */
+function readCounts(
+  fd: number,
+  page: ArrayBuffer,
+  header: RingHeader,
+  size: number,
+  path: string,
+): PreviousCounts | null {
   try {
-    const bytes = new Uint8Array(whole.buffer);
+    checkHeader(header, size, path);
+  } catch (error) {
+    if (error instanceof RingFormatError) return null;
+    throw error;
+  }
+  const whole = mapFile(fd, header.fileSize, false, path);
+  try {
     const i32 = new Int32Array(whole.buffer);
-    const symbolsOffset = Number(header.getBigUint64(H.symbolsOffset, true));
-    const booksOffset = Number(header.getBigUint64(H.booksOffset, true));
-    const stride = header.getUint32(H.bookStride, true);
     const symbols = new Map<string, TopicCounts>();
-    for (let id = 0; id < header.getUint32(H.symbolCount, true); id++) {
-      const name = readAscii(bytes, symbolsOffset + id * SYMBOL_ENTRY_SIZE + S.symbol, SYMBOL_NAME_BYTES);
-      const base = (booksOffset + id * stride) / 4;
-      symbols.set(name, {
+    for (const symbol of decodeSymbols(whole.buffer, header)) {
+      const base = (header.booksOffset + symbol.id * header.bookStride) / 4;
+      symbols.set(symbol.symbol, {
         book: readI64(i32, base + B.bookCount / 4),
         trade: readI64(i32, base + B.tradeCount / 4),
         bbo: readI64(i32, base + B.bboCount / 4),
       });
     }
-    return { symbols, connection: header.getFloat64(H.connectionCount, true) };
+    return { symbols, connection: new Float64Array(page)[LiveWord.connectionCount]! };
   } finally {
     unmap(whole);
   }
