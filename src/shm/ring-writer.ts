@@ -168,7 +168,8 @@ export class RingWriter {
     try {
       setFileMode(fd, options.mode ?? 0o640, tmpPath);
       setFileSize(fd, regions.fileSize, tmpPath);
-      this.mapping = mapFile(fd, regions.fileSize, true, tmpPath);
+      // Prefaulted: appending must never stop in a page fault on a slot's first touch.
+      this.mapping = mapFile(fd, regions.fileSize, true, tmpPath, true);
     } catch (error) {
       closeFile(fd);
       unlinkSync(tmpPath);
