@@ -218,8 +218,11 @@ export class RingReader {
       const base = this.slotsWord + this.slot * WORDS_PER_SLOT;
       const before = fencedLoad(i32, base);
       if ((before & 1) !== 0) break;
-      const head = i32[base + 1]!;
       const seq = readI64(i32, base + R.seq / 4);
+      // Not written yet: the usual end of a poll, decided before copying the rest. (A seq torn
+      // by a writer that just came in only ends this poll early; one that passes is checked below.)
+      if (seq < this.next) break;
+      const head = i32[base + 1]!;
       view.price = readI64(i32, base + R.price / 4);
       view.size = readI64(i32, base + R.size / 4);
       view.exchangeSec = i32[base + 8]! >>> 0;
@@ -231,7 +234,6 @@ export class RingReader {
       view.aux = readI64(i32, base + R.aux / 4);
       if (fencedLoad(i32, base) !== before) continue; // torn: the writer came through, read again
       if (seq !== this.next) {
-        if (seq < this.next) break; // not written yet
         this.skipLapped(sink, seq);
         continue;
       }
