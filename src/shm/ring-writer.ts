@@ -292,13 +292,15 @@ export class RingWriter {
     const i32 = this.i32;
     const u32 = this.u32;
     const t = this.times;
-    if (!this.batchOpen) {
-      realtimeInto(t, 4);
-      this.batchOpen = true;
-    }
     const base = this.slotsWord + this.slot * WORDS_PER_SLOT;
     const version = i32[base]!;
     Atomics.store(i32, base, (version + 1) | 0); // odd: readers discard what they copy now
+    if (!this.batchOpen) {
+      // Publish time is read once the slot is ours: taking the slot's cache line from the
+      // readers that poll it is part of getting to the record, not of handing it over.
+      realtimeInto(t, 4);
+      this.batchOpen = true;
+    }
     u32[base + 1] = type | (flags << 8) | (symbolId << 16);
     writeI64(i32, base + R.seq / 4, seq);
     writeI64(i32, base + R.price / 4, price);
