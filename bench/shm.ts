@@ -1,7 +1,9 @@
 // `bun bench shm`: cross-process hop latency of the shared-memory ring at 100k records/s (writer
 // timer-driven, reader busy-polling in its own process), the maximum sustained rate with one writer
-// and one reader, and the same records over a Unix domain socket for comparison. JSON line last.
-import { rmSync, writeFileSync } from "node:fs";
+// and one reader, and the same records over a Unix domain socket for comparison. A plain C writer
+// and reader doing the same work (shm-reference.c) run before and after the ring, when a C compiler
+// is present: the ring's tail is judged against theirs, from the same minutes. JSON line last.
+import { mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { realtimeInto } from "../src/shm/clock.ts";
 import { RecordFlag, RecordType } from "../src/shm/layout.ts";
 import { RingWriter } from "../src/shm/ring-writer.ts";
@@ -13,6 +15,7 @@ const WARMUP = RATE / 2;
 const THROUGHPUT_RECORDS = Number(process.env.SHM_BENCH_RECORDS ?? 20_000_000);
 const DIR = `/dev/shm/alphapulse-bench-${process.pid}`;
 const PEER = `${import.meta.dir}/shm-peer.ts`;
+const REFERENCE_SOURCE = `${import.meta.dir}/shm-reference.c`;
 
 type Peer = ReturnType<typeof spawnPeer>;
 
@@ -77,6 +80,38 @@ async function ringLatency() {
   return result;
 }
 
+/** Compiles the C reference with `cc -O2`; null (and says why) when there is no compiler. */
+function buildReference(): string | null {
+  const cc = Bun.which("cc");
+  if (cc === null) {
+    console.error(
+      "no C compiler (cc) on PATH: the C reference is skipped and no ratio against it is reported",
+    );
+    return null;
+  }
+  const binary = `${DIR}/shm-reference`;
+  const built = Bun.spawnSync([cc, "-O2", "-o", binary, REFERENCE_SOURCE], { stderr: "pipe" });
+  if (built.exitCode !== 0) {
+    console.error(
+      `cc -O2 ${REFERENCE_SOURCE} failed, the C reference is skipped:\n${built.stderr.toString()}`,
+    );
+    return null;
+  }
+  return binary;
+}
+
+/** The C writer and reader at the same rate, for the same records, on the same ring shape. */
+async function referenceLatency(binary: string) {
+  const total = RATE * SECONDS + WARMUP;
+  const child = Bun.spawn([binary, `${DIR}/reference.ring`, String(total), String(WARMUP), String(RATE)], {
+    stdout: "pipe",
+    stderr: "inherit",
+  });
+  const output = await new Response(child.stdout).text();
+  if ((await child.exited) !== 0) throw new Error(`${binary} failed`);
+  return JSON.parse(output.trim().split("\n").pop() ?? "") as Record<string, number>;
+}
+
 async function ringThroughput() {
   const capacity = 1 << 16;
   const writer = newWriter("throughput", capacity);
@@ -130,9 +165,18 @@ async function udsLatency() {
 }
 
 rmSync(DIR, { recursive: true, force: true });
+mkdirSync(DIR, { recursive: true });
 try {
+  const reference = buildReference();
+  const before = reference === null ? null : await referenceLatency(reference);
+  if (before) console.error(`C reference hop at ${RATE}/s, before: ${JSON.stringify(before)}`);
   const ring = await ringLatency();
   console.error(`ring hop at ${RATE}/s: ${JSON.stringify(ring)}`);
+  const after = reference === null ? null : await referenceLatency(reference);
+  if (after) console.error(`C reference hop at ${RATE}/s, after: ${JSON.stringify(after)}`);
+  // The reference's figures are the mean of its runs just before and just after the ring's.
+  const cP50 = before && after ? round((before.p50_us! + after.p50_us!) / 2) : null;
+  const cP99 = before && after ? round((before.p99_us! + after.p99_us!) / 2) : null;
   const uds = await udsLatency();
   console.error(`unix socket hop at ${RATE}/s: ${JSON.stringify(uds)}`);
   const throughput = await ringThroughput();
@@ -143,6 +187,8 @@ try {
     p99_le_5_us: ring.p99_us! <= 5,
     rate_ge_5m: throughput.rate_per_s! >= 5_000_000,
     p50_20x_below_uds: p50Ratio >= 20,
+    p99_le_1_5x_c: cP99 === null ? null : ring.p99_us! <= 1.5 * cP99,
+    p50_le_c: cP50 === null ? null : ring.p50_us! <= cP50,
   };
   console.log(
     JSON.stringify({
@@ -158,6 +204,10 @@ try {
       uds_p50_us: uds.p50_us,
       uds_p99_us: uds.p99_us,
       uds_over_ring_p50: p50Ratio,
+      c_p50_us: cP50,
+      c_p99_us: cP99,
+      p99_vs_c: cP99 === null ? null : round(ring.p99_us! / cP99, 2),
+      c_runs_p99_us: before && after ? [before.p99_us, after.p99_us] : null,
       goals,
     }),
   );

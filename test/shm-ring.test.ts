@@ -2,6 +2,7 @@
 // generations, refusal of foreign files, the single-writer lock.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { mkdirSync, rmSync, writeFileSync } from "node:fs";
+import { RingFormatError } from "../src/shm/header.ts";
 import {
   BookStatus,
   FORMAT_VERSION,
@@ -12,7 +13,7 @@ import {
   RingState,
   type SymbolSpec,
 } from "../src/shm/layout.ts";
-import { RecordView, RingFormatError, RingReader, type RingSink } from "../src/shm/ring-reader.ts";
+import { RecordView, RingReader, type RingSink } from "../src/shm/ring-reader.ts";
 import { RingBusyError, RingWriter } from "../src/shm/ring-writer.ts";
 
 const DIR = `/dev/shm/ap-test-shm-${process.pid}`;
@@ -397,6 +398,28 @@ describe("generations and files", () => {
     expect(() => RingReader.open(`${DIR}/short.ring`)).toThrow(/smaller than a header/);
     expect(() => RingReader.open(`${DIR}/missing.ring`)).toThrow(/No such file/);
     writer.close();
+  });
+
+  test("a header whose regions or slot size do not fit the file is refused, not mapped", () => {
+    const writer = newWriter();
+    const good = Buffer.from(require("node:fs").readFileSync(writer.path));
+    writer.close();
+    const damaged = (edit: (bytes: Buffer) => void) => {
+      const bytes = Buffer.from(good);
+      edit(bytes);
+      const path = `${DIR}/damaged.ring`;
+      writeFileSync(path, bytes);
+      return () => RingReader.open(path);
+    };
+    expect(damaged((b) => b.writeBigUInt64LE(BigInt(good.length), H.slotsOffset))).toThrow(
+      /record slots at \d+ \(4096 bytes\) lies outside the file/,
+    );
+    expect(damaged((b) => b.writeUInt32LE(1 << 20, H.symbolCount))).toThrow(
+      /symbol table .* outside the file/,
+    );
+    expect(damaged((b) => b.writeUInt32LE(128, H.slotSize))).toThrow(/slot size 128, expected 64/);
+    expect(damaged((b) => b.writeBigUInt64LE(BigInt(good.length + 4096), H.fileSize))).toThrow(/header says/);
+    expect(damaged(() => {})().symbols).toHaveLength(SYMBOLS.length);
   });
 
   test("bad writer options are refused before anything is created", () => {

@@ -2,7 +2,7 @@
 // in a ring file, read-only: its header, symbols, latest books and last records. PATH is a ring
 // file or a directory of rings (default: SHARED_MEMORY_PATH). The text form is for people; --json
 // prints the same report as one JSON document.
-import { closeSync, openSync, readdirSync, readSync, statSync } from "node:fs";
+import { readdirSync, statSync } from "node:fs";
 import { parseArgs } from "node:util";
 import { ConfigError, type Env, readCommonConfig, Settings } from "../config.ts";
 import { formatScaled } from "../market/decimal.ts";
@@ -10,7 +10,6 @@ import { nanosSince } from "../shm/clock.ts";
 import {
   BookStatus,
   ConnectionState,
-  H,
   NO_SYMBOL,
   RecordFlag,
   RecordType,
@@ -93,7 +92,7 @@ export interface RingReport {
 export function inspectRing(path: string, options: InspectOptions): RingReport {
   const reader = RingReader.open(path, "latest");
   try {
-    const header = readCreationFields(path);
+    const header = reader.header;
     const nextSeq = reader.writerNextSeq();
     const heartbeatAgeMs = reader.heartbeatAgeMs();
     reader.seek(Math.max(reader.oldestSeq(), nextSeq - options.records));
@@ -159,23 +158,6 @@ export function inspectRing(path: string, options: InspectOptions): RingReport {
   } finally {
     reader.close();
   }
-}
-
-/** The header fields RingReader does not keep (they never change once the file is in place). */
-function readCreationFields(path: string): { createdSec: number; createdNsec: number; fileSize: number } {
-  const bytes = new Uint8Array(H.size);
-  const fd = openSync(path, "r");
-  try {
-    readSync(fd, bytes, 0, H.size, 0);
-  } finally {
-    closeSync(fd);
-  }
-  const view = new DataView(bytes.buffer);
-  return {
-    createdSec: view.getUint32(H.createdSec, true),
-    createdNsec: view.getUint32(H.createdNsec, true),
-    fileSize: Number(view.getBigUint64(H.fileSize, true)),
-  };
 }
 
 function describeRecord(r: RecordView, symbols: readonly SymbolInfo[]): RecordReport {

@@ -2,9 +2,9 @@
 // latest-book entries, so the ring format is also the wire format. Builds the leader's message
 // bodies and headers, and reads them back for a relay.
 import { headers, type MsgHdrs } from "@nats-io/transport-node";
+import { decodeSymbolTable } from "../shm/header.ts";
 import { bookStride, SLOT_SIZE, SYMBOL_ENTRY_SIZE, type SymbolInfo } from "../shm/layout.ts";
 import type { RingStart, RingWriter } from "../shm/ring-writer.ts";
-import { decodeSymbolTable } from "../shm/symbol-table.ts";
 import { HEADER } from "./names.ts";
 
 export class WireError extends Error {

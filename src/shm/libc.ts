@@ -28,6 +28,7 @@ export const O_CLOEXEC = 0o2000000;
 const PROT_READ = 1;
 const PROT_WRITE = 2;
 const MAP_SHARED = 1;
+const MAP_POPULATE = 0x8000;
 const LOCK_EX = 2;
 const LOCK_NB = 4;
 const EWOULDBLOCK = 11;
@@ -79,16 +80,28 @@ export function tryLockExclusive(fd: number, path: string): boolean {
   throw new SystemError("flock", code, path);
 }
 
-/** A MAP_SHARED mapping of a whole file; `buffer` is valid until `unmap`. */
+/** A MAP_SHARED mapping of a file; `buffer` is valid until `unmap`. */
 export interface Mapping {
   readonly buffer: ArrayBuffer;
   readonly address: Pointer;
   readonly length: number;
 }
 
-export function mapFile(fd: number, length: number, writable: boolean, path: string): Mapping {
+/**
+ * Maps `length` bytes of the file. With `prefault`, every page is mapped now (MAP_POPULATE), so
+ * that no later first touch stops the process in a page fault; a tmpfs page that was never
+ * written is allocated then, so the whole file becomes resident.
+ */
+export function mapFile(
+  fd: number,
+  length: number,
+  writable: boolean,
+  path: string,
+  prefault = false,
+): Mapping {
   const prot = writable ? PROT_READ | PROT_WRITE : PROT_READ;
-  const address: Pointer | bigint | null = libc.mmap(null, length, prot, MAP_SHARED, fd, 0);
+  const flags = prefault ? MAP_SHARED | MAP_POPULATE : MAP_SHARED;
+  const address: Pointer | bigint | null = libc.mmap(null, length, prot, flags, fd, 0);
   // MAP_FAILED is (void*)-1, which bun:ffi hands back as the bigint 2^64 - 1.
   if (address === null || typeof address === "bigint") throw new SystemError("mmap", errno(), path);
   return { buffer: toArrayBuffer(address, 0, length), address, length };

@@ -3,30 +3,16 @@
 // counts exactly what it lost, copies consistent latest books, and notices a new generation.
 import { fstatSync, statSync } from "node:fs";
 import {
-  B,
-  BookStatus,
-  FORMAT_VERSION,
-  H,
-  LEVEL_SIZE,
-  MAGIC,
-  R,
-  RingState,
-  SLOT_SIZE,
-  type SymbolInfo,
-} from "./layout.ts";
+  checkHeader,
+  decodeHeader,
+  decodeSymbols,
+  LiveWord,
+  RingFormatError,
+  type RingHeader,
+} from "./header.ts";
+import { B, BookStatus, H, LEVEL_SIZE, R, RingState, SLOT_SIZE, type SymbolInfo } from "./layout.ts";
 import { closeFile, type Mapping, mapFile, O_RDONLY, openFile, unmap } from "./libc.ts";
-import { decodeSymbolTable } from "./symbol-table.ts";
-import { readAscii, readI64 } from "./words.ts";
-
-export class RingFormatError extends Error {
-  constructor(
-    readonly path: string,
-    detail: string,
-  ) {
-    super(`${path}: ${detail}`);
-    this.name = "RingFormatError";
-  }
-}
+import { readI64 } from "./words.ts";
 
 /** One record, decoded into reusable fields; valid only during the sink call. */
 export class RecordView {
@@ -78,9 +64,6 @@ export interface BookCopy {
 export type StartAt = "oldest" | "latest" | number;
 
 const WORDS_PER_SLOT = SLOT_SIZE / 4;
-const HEADER_NEXT_SEQ = H.nextSeq / 8;
-const HEADER_HEARTBEAT = H.heartbeatMs / 8;
-const HEADER_FIRST_SEQ = H.firstSeq / 8;
 
 // The mapping is PROT_READ, and JSC's JIT compiles Atomics.load into a locked read-modify-write
 // that faults on a read-only page once the code is hot. So a reader loads plainly right after a
@@ -104,6 +87,8 @@ function fencedLoad64(words: BigInt64Array, index: number): number {
 
 export class RingReader {
   readonly path: string;
+  /** The file's fixed header fields, as its writer created it. */
+  readonly header: RingHeader;
   readonly exchange: string;
   readonly generation: number;
   readonly capacity: number;
@@ -128,42 +113,34 @@ export class RingReader {
     this.path = path;
     const stat = fstatSync(fd);
     this.inode = stat.ino;
+    // Mapping past the end of a file faults on access: check the length before mapping.
     if (stat.size < H.size)
       throw new RingFormatError(path, `file is ${stat.size} bytes, smaller than a header`);
-    const header = mapFile(fd, H.size, false, path);
-    const view = new DataView(header.buffer);
-    const magic = readAscii(new Uint8Array(header.buffer), H.magic, 8);
-    const version = view.getUint32(H.version, true);
-    const fileSize = Number(view.getBigUint64(H.fileSize, true));
-    unmap(header);
-    if (magic !== MAGIC) throw new RingFormatError(path, `bad magic "${magic}": not an AlphaPulse ring`);
-    if (version !== FORMAT_VERSION) {
-      throw new RingFormatError(path, `format version ${version}; this reader understands ${FORMAT_VERSION}`);
+    const page = mapFile(fd, H.size, false, path);
+    let header: RingHeader;
+    try {
+      header = decodeHeader(page.buffer, path);
+    } finally {
+      unmap(page);
     }
-    if (stat.size < fileSize) {
-      throw new RingFormatError(path, `file is ${stat.size} bytes but its header says ${fileSize}`);
-    }
-    this.mapping = mapFile(fd, fileSize, false, path);
+    checkHeader(header, stat.size, path);
+    this.header = header;
+    // Prefaulted: a record's first read of a page must not wait for the kernel to map it.
+    this.mapping = mapFile(fd, header.fileSize, false, path, true);
     const buffer = this.mapping.buffer;
-    const v = new DataView(buffer);
     this.i32 = new Int32Array(buffer);
     this.big = new BigInt64Array(buffer, 0, H.size / 8);
     this.f64 = new Float64Array(buffer, 0, H.size / 8);
-    this.generation = v.getUint32(H.generation, true);
-    this.writerPid = v.getUint32(H.writerPid, true);
-    this.capacity = v.getUint32(H.capacity, true);
-    this.bookDepth = v.getUint32(H.bookDepth, true);
+    this.generation = header.generation;
+    this.writerPid = header.writerPid;
+    this.capacity = header.capacity;
+    this.bookDepth = header.bookDepth;
+    this.exchange = header.exchange;
     this.mask = this.capacity - 1;
-    const slotSize = v.getUint32(H.slotSize, true);
-    if (slotSize !== SLOT_SIZE)
-      throw new RingFormatError(path, `slot size ${slotSize}, expected ${SLOT_SIZE}`);
-    this.slotsWord = Number(v.getBigUint64(H.slotsOffset, true)) / 4;
-    this.booksWord = Number(v.getBigUint64(H.booksOffset, true)) / 4;
-    this.bookWords = v.getUint32(H.bookStride, true) / 4;
-    const bytes = new Uint8Array(buffer);
-    this.exchange = readAscii(bytes, H.exchange, 16);
-    const symbolsOffset = Number(v.getBigUint64(H.symbolsOffset, true));
-    this.symbols = decodeSymbolTable(bytes, symbolsOffset, v.getUint32(H.symbolCount, true));
+    this.slotsWord = header.slotsOffset / 4;
+    this.booksWord = header.booksOffset / 4;
+    this.bookWords = header.bookStride / 4;
+    this.symbols = decodeSymbols(buffer, header);
   }
 
   /** Maps the ring at `path` read-only, positioned at `start` (default: only new records). */
@@ -185,17 +162,17 @@ export class RingReader {
 
   /** The writer's committed cursor: the sequence it will write next. */
   writerNextSeq(): number {
-    return fencedLoadF64(this.f64, HEADER_NEXT_SEQ);
+    return fencedLoadF64(this.f64, LiveWord.nextSeq);
   }
 
   /** Status-topic messages before this generation's first record. */
   connectionBase(): number {
-    return this.f64[H.connectionBase / 8]!;
+    return this.header.connectionBase;
   }
 
   /** Status-topic messages through the last connection status record written. */
   connectionCount(): number {
-    return fencedLoadF64(this.f64, H.connectionCount / 8);
+    return fencedLoadF64(this.f64, LiveWord.connectionCount);
   }
 
   /**
@@ -203,7 +180,7 @@ export class RingReader {
    * past records it could not get. 0 in files from writers before the field means 1.
    */
   firstSeq(): number {
-    return Math.max(1, fencedLoadF64(this.f64, HEADER_FIRST_SEQ));
+    return Math.max(1, fencedLoadF64(this.f64, LiveWord.firstSeq));
   }
 
   /** Oldest sequence still safe to read: the writer may be overwriting the slot before it. */
@@ -218,11 +195,11 @@ export class RingReader {
   }
 
   state(): RingState {
-    return fencedLoad(this.i32, H.state / 4);
+    return fencedLoad(this.i32, LiveWord.state);
   }
 
   heartbeatAgeMs(now = Date.now()): number {
-    return now - fencedLoad64(this.big, HEADER_HEARTBEAT);
+    return now - fencedLoad64(this.big, LiveWord.heartbeatMs);
   }
 
   /**
@@ -249,8 +226,18 @@ export class RingReader {
       const base = this.slotsWord + this.slot * WORDS_PER_SLOT;
       const before = fencedLoad(i32, base);
       if ((before & 1) !== 0) break;
-      const head = i32[base + 1]!;
       const seq = readI64(i32, base + R.seq / 4);
+      // Not written yet: the usual end of a poll, decided before copying the rest. (A seq torn
+      // by a writer that just came in only ends this poll early; one that passes is checked below.)
+      // Unless the writer jumped past it (a relay's copy): first_seq lies on a header line the
+      // writer stores to only when it jumps, so this load, already fenced by the version's, stays
+      // in the reader's cache while it waits.
+      if (seq < this.next) {
+        if (this.f64[LiveWord.firstSeq]! <= this.next) break;
+        this.skipHole(sink);
+        continue;
+      }
+      const head = i32[base + 1]!;
       view.price = readI64(i32, base + R.price / 4);
       view.size = readI64(i32, base + R.size / 4);
       view.exchangeSec = i32[base + 8]! >>> 0;
@@ -262,9 +249,7 @@ export class RingReader {
       view.aux = readI64(i32, base + R.aux / 4);
       if (fencedLoad(i32, base) !== before) continue; // torn: the writer came through, read again
       if (seq !== this.next) {
-        if (seq > this.next) this.skipLapped(sink, seq);
-        else if (this.firstSeq() > this.next) this.skipHole(sink);
-        else break; // not written yet
+        this.skipLapped(sink, seq);
         continue;
       }
       view.type = head & 0xff;

@@ -4,6 +4,15 @@
 // other processes never take a lock and never slow it down.
 import { fstatSync, mkdirSync, renameSync, unlinkSync } from "node:fs";
 import {
+  checkHeader,
+  decodeHeader,
+  decodeSymbols,
+  encodeHeader,
+  LiveWord,
+  RingFormatError,
+  type RingHeader,
+} from "./header.ts";
+import {
   B,
   type BookStatus,
   bookStride,
@@ -11,17 +20,14 @@ import {
   H,
   isPowerOfTwo,
   LEVEL_SIZE,
-  MAGIC,
   R,
   RecordFlag,
   RecordType,
   RingState,
   regionOffsets,
   ringPath,
-  S,
   SLOT_SIZE,
   SYMBOL_ENTRY_SIZE,
-  SYMBOL_NAME_BYTES,
   type SymbolInfo,
   type SymbolSpec,
 } from "./layout.ts";
@@ -39,7 +45,7 @@ import {
   tryLockExclusive,
   unmap,
 } from "./libc.ts";
-import { readAscii, readI64, writeAscii, writeI64 } from "./words.ts";
+import { readI64, writeI64 } from "./words.ts";
 
 export interface RingWriterOptions {
   readonly dir: string;
@@ -120,10 +126,6 @@ export class RingLock {
 }
 
 const WORDS_PER_SLOT = SLOT_SIZE / 4;
-const HEADER_NEXT_SEQ = H.nextSeq / 8; // index into the Float64Array view
-const HEADER_HEARTBEAT = H.heartbeatMs / 8;
-const HEADER_CONNECTION_COUNT = H.connectionCount / 8;
-const HEADER_FIRST_SEQ = H.firstSeq / 8;
 /** Marks on a symbol inside the open batch. */
 const IN_BATCH = 1;
 const BOOK_IN_BATCH = 2;
@@ -227,7 +229,8 @@ export class RingWriter {
     try {
       setFileMode(fd, options.mode ?? 0o640, tmpPath);
       setFileSize(fd, regions.fileSize, tmpPath);
-      this.mapping = mapFile(fd, regions.fileSize, true, tmpPath);
+      // Prefaulted: appending must never stop in a page fault on a slot's first touch.
+      this.mapping = mapFile(fd, regions.fileSize, true, tmpPath, true);
     } catch (error) {
       closeFile(fd);
       unlinkSync(tmpPath);
@@ -243,32 +246,29 @@ export class RingWriter {
     this.slotsWord = regions.slotsOffset / 4;
     this.booksWord = regions.booksOffset / 4;
     this.bookWords = bookStride(bookDepth) / 4;
-    const bytes = new Uint8Array(buffer);
-    const view = new DataView(buffer);
-    bytes.set(new TextEncoder().encode(MAGIC), H.magic); // exactly 8 bytes, no terminator
-    view.setUint32(H.version, FORMAT_VERSION, true);
-    view.setUint32(H.state, RingState.Initializing, true);
-    view.setUint32(H.generation, generation, true);
-    view.setUint32(H.writerPid, process.pid, true);
-    view.setUint32(H.capacity, capacity, true);
-    view.setUint32(H.slotSize, SLOT_SIZE, true);
-    view.setUint32(H.symbolCount, symbols.length, true);
-    view.setUint32(H.bookDepth, bookDepth, true);
-    view.setUint32(H.bookStride, bookStride(bookDepth), true);
-    view.setBigUint64(H.symbolsOffset, BigInt(regions.symbolsOffset), true);
-    view.setBigUint64(H.booksOffset, BigInt(regions.booksOffset), true);
-    view.setBigUint64(H.slotsOffset, BigInt(regions.slotsOffset), true);
-    view.setBigUint64(H.fileSize, BigInt(regions.fileSize), true);
-    realtimeInto(this.u32, H.createdSec / 4);
-    writeAscii(bytes, H.exchange, 16, options.exchange);
-    this.symbols.forEach((symbol) => {
-      const at = regions.symbolsOffset + symbol.id * SYMBOL_ENTRY_SIZE;
-      view.setUint16(at + S.id, symbol.id, true);
-      view.setUint8(at + S.priceDecimals, symbol.priceDecimals);
-      view.setUint8(at + S.sizeDecimals, symbol.sizeDecimals);
-      writeAscii(bytes, at + S.venueSymbol, SYMBOL_NAME_BYTES, symbol.venueSymbol);
-      writeAscii(bytes, at + S.symbol, SYMBOL_NAME_BYTES, symbol.symbol);
-    });
+    const created = new Uint32Array(2);
+    realtimeInto(created, 0);
+    const connectionBase = options.start === undefined ? this.connectionCount : options.start.connectionBase;
+    encodeHeader(
+      buffer,
+      {
+        version: FORMAT_VERSION,
+        generation,
+        writerPid: process.pid,
+        capacity,
+        slotSize: SLOT_SIZE,
+        symbolCount: n,
+        bookDepth,
+        bookStride: bookStride(bookDepth),
+        ...regions,
+        createdSec: created[0]!,
+        createdNsec: created[1]!,
+        exchange: options.exchange,
+        connectionBase,
+      },
+      this.symbols,
+    );
+    Atomics.store(this.i32, LiveWord.state, RingState.Initializing);
     if (options.start === undefined) {
       for (let id = 0; id < n; id++) {
         const base = this.booksWord + id * this.bookWords;
@@ -277,16 +277,14 @@ export class RingWriter {
         writeI64(this.i32, base + B.bboBase / 4, this.bboCount[id]!);
         this.writeCounts(base, id, 0);
       }
-      this.f64[H.connectionBase / 8] = this.connectionCount;
     } else {
       this.adopt(options.start);
-      this.f64[H.connectionBase / 8] = options.start.connectionBase;
     }
-    this.f64[HEADER_FIRST_SEQ] = this.seq;
-    this.f64[HEADER_NEXT_SEQ] = this.seq;
-    this.f64[HEADER_CONNECTION_COUNT] = this.connectionCount;
+    this.f64[LiveWord.firstSeq] = this.seq;
+    this.f64[LiveWord.nextSeq] = this.seq;
+    this.f64[LiveWord.connectionCount] = this.connectionCount;
     this.heartbeat();
-    Atomics.store(this.i32, H.state / 4, RingState.Live);
+    Atomics.store(this.i32, LiveWord.state, RingState.Live);
     renameSync(tmpPath, this.path);
   }
 
@@ -349,14 +347,16 @@ export class RingWriter {
     const i32 = this.i32;
     const u32 = this.u32;
     const t = this.times;
+    const base = this.slotsWord + this.slot * WORDS_PER_SLOT;
+    const version = i32[base]!;
+    Atomics.store(i32, base, (version + 1) | 0); // odd: readers discard what they copy now
     if (!this.batchOpen) {
+      // Publish time is read once the slot is ours: taking the slot's cache line from the
+      // readers that poll it is part of getting to the record, not of handing it over.
       realtimeInto(t, 4);
       this.batchOpen = true;
       this.batchFirst = seq;
     }
-    const base = this.slotsWord + this.slot * WORDS_PER_SLOT;
-    const version = i32[base]!;
-    Atomics.store(i32, base, (version + 1) | 0); // odd: readers discard what they copy now
     u32[base + 1] = type | (flags << 8) | (symbolId << 16);
     writeI64(i32, base + R.seq / 4, seq);
     writeI64(i32, base + R.price / 4, price);
@@ -397,9 +397,9 @@ export class RingWriter {
     // slot's seqlock release; doubles avoid a BigInt allocation per batch (25 ns measured).
     // The connection count follows the cursor: a reader that sees a count can also read the
     // record that made it.
-    this.f64[HEADER_NEXT_SEQ] = this.seq;
+    this.f64[LiveWord.nextSeq] = this.seq;
     if (this.connectionInBatch) {
-      this.f64[HEADER_CONNECTION_COUNT] = this.connectionCount;
+      this.f64[LiveWord.connectionCount] = this.connectionCount;
       this.connectionInBatch = false;
     }
     this.batchOpen = false;
@@ -538,7 +538,7 @@ export class RingWriter {
    * relay stamps the time its copy was last known current, not the time it is now.
    */
   heartbeat(atMs = Date.now()): void {
-    Atomics.store(this.big, HEADER_HEARTBEAT, BigInt(atMs));
+    Atomics.store(this.big, LiveWord.heartbeatMs, BigInt(atMs));
   }
 
   startHeartbeat(intervalMs = 100): void {
@@ -554,7 +554,7 @@ export class RingWriter {
     if (this.mapping === null) return;
     if (this.heartbeatTimer) clearInterval(this.heartbeatTimer);
     this.anchorAll();
-    Atomics.store(this.i32, H.state / 4, RingState.Closed);
+    Atomics.store(this.i32, LiveWord.state, RingState.Closed);
     unmap(this.mapping);
     this.mapping = null;
     this.lock.release();
@@ -562,7 +562,7 @@ export class RingWriter {
 
   /** Moves every entry that trades have left behind to the last committed record. */
   anchorAll(): void {
-    const committed = this.f64[HEADER_NEXT_SEQ]! - 1;
+    const committed = this.f64[LiveWord.nextSeq]! - 1;
     for (let id = 0; id < this.symbols.length; id++) {
       if (this.unanchored[id] === 1 && this.awaitingBook[id] === 0) this.writeAnchor(id, committed);
     }
@@ -582,7 +582,7 @@ export class RingWriter {
    * `out` at `at`. Their version words are zeroed: they mean nothing outside this file.
    */
   copyRecords(firstSeq: number, count: number, out: Uint8Array, at = 0): void {
-    const committed = this.f64[HEADER_NEXT_SEQ]!;
+    const committed = this.f64[LiveWord.nextSeq]!;
     if (firstSeq < committed - this.capacity || firstSeq + count > committed || count < 0) {
       throw new RangeError(`records ${firstSeq}+${count} are not all committed and still in the ring`);
     }
@@ -618,7 +618,7 @@ export class RingWriter {
 
   /** The status topic's count before this generation, and through the last committed record. */
   connectionCounts(): { base: number; count: number } {
-    return { base: this.f64[H.connectionBase / 8]!, count: this.f64[HEADER_CONNECTION_COUNT]! };
+    return { base: this.f64[H.connectionBase / 8]!, count: this.f64[LiveWord.connectionCount]! };
   }
 
   /**
@@ -664,9 +664,9 @@ export class RingWriter {
     if (start.firstSeq <= this.seq)
       throw new RangeError(`jumpTo ${start.firstSeq}: this ring is at ${this.seq}`);
     this.adopt(start);
-    this.f64[HEADER_FIRST_SEQ] = this.seq;
-    this.f64[HEADER_NEXT_SEQ] = this.seq;
-    this.f64[HEADER_CONNECTION_COUNT] = this.connectionCount;
+    this.f64[LiveWord.firstSeq] = this.seq;
+    this.f64[LiveWord.nextSeq] = this.seq;
+    this.f64[LiveWord.connectionCount] = this.connectionCount;
   }
 
   /** Takes every entry (under its seqlock), count and status from `start`; the next record is start.firstSeq. */
@@ -760,25 +760,21 @@ function openPrevious(
   try {
     const size = fstatSync(fd).size;
     if (size < H.size) return null;
-    const header = mapFile(fd, H.size, true, path);
-    const bytes = new Uint8Array(header.buffer);
-    if (readAscii(bytes, H.magic, 8) !== MAGIC) {
-      unmap(header);
-      return null;
+    const page = mapFile(fd, H.size, true, path);
+    let header: RingHeader;
+    try {
+      header = decodeHeader(page.buffer, path);
+    } catch (error) {
+      unmap(page);
+      if (error instanceof RingFormatError) return null; // not a ring: nothing to continue or retire
+      throw error;
     }
-    const view = new DataView(header.buffer);
-    const generation = view.getUint32(H.generation, true);
-    const fileSize = Number(view.getBigUint64(H.fileSize, true));
-    const counts =
-      view.getUint32(H.version, true) === FORMAT_VERSION && size >= fileSize
-        ? readCounts(fd, view, fileSize, path)
-        : null;
     return {
-      generation,
-      counts,
+      generation: header.generation,
+      counts: readCounts(fd, page.buffer, header, size, path),
       retire() {
-        Atomics.store(new Int32Array(header.buffer), H.state / 4, RingState.Retired);
-        unmap(header);
+        Atomics.store(new Int32Array(page.buffer), LiveWord.state, RingState.Retired);
+        unmap(page);
       },
     };
   } finally {
@@ -786,25 +782,33 @@ function openPrevious(
   }
 }
 
-function readCounts(fd: number, header: DataView, fileSize: number, path: string): PreviousCounts {
-  const whole = mapFile(fd, fileSize, false, path);
+/** A previous file's topic counts; null when it is of another format (they start again). */
+function readCounts(
+  fd: number,
+  page: ArrayBuffer,
+  header: RingHeader,
+  size: number,
+  path: string,
+): PreviousCounts | null {
   try {
-    const bytes = new Uint8Array(whole.buffer);
+    checkHeader(header, size, path);
+  } catch (error) {
+    if (error instanceof RingFormatError) return null;
+    throw error;
+  }
+  const whole = mapFile(fd, header.fileSize, false, path);
+  try {
     const i32 = new Int32Array(whole.buffer);
-    const symbolsOffset = Number(header.getBigUint64(H.symbolsOffset, true));
-    const booksOffset = Number(header.getBigUint64(H.booksOffset, true));
-    const stride = header.getUint32(H.bookStride, true);
     const symbols = new Map<string, TopicCounts>();
-    for (let id = 0; id < header.getUint32(H.symbolCount, true); id++) {
-      const name = readAscii(bytes, symbolsOffset + id * SYMBOL_ENTRY_SIZE + S.symbol, SYMBOL_NAME_BYTES);
-      const base = (booksOffset + id * stride) / 4;
-      symbols.set(name, {
+    for (const symbol of decodeSymbols(whole.buffer, header)) {
+      const base = (header.booksOffset + symbol.id * header.bookStride) / 4;
+      symbols.set(symbol.symbol, {
         book: readI64(i32, base + B.bookCount / 4),
         trade: readI64(i32, base + B.tradeCount / 4),
         bbo: readI64(i32, base + B.bboCount / 4),
       });
     }
-    return { symbols, connection: header.getFloat64(H.connectionCount, true) };
+    return { symbols, connection: new Float64Array(page)[LiveWord.connectionCount]! };
   } finally {
     unmap(whole);
   }
