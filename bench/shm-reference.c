@@ -1,9 +1,9 @@
 // The yardstick for `bun bench shm`: the same hop as the TypeScript ring, written plainly in C.
 // 64-byte slots with a per-slot seqlock word, one writer woken every 1 ms to write the records
 // that are due, each stamped with CLOCK_REALTIME as it is published; one reader in another
-// process busy-polling up to 64 records per poll and reading the clock once per poll. Both map
-// the file prefaulted, as the ring's writer and reader do. What the box costs (scheduler,
-// caches, timers) shows here too; what is left over in the TypeScript figures is ours.
+// process busy-polling up to 64 records per poll and reading the clock once per poll. The writer
+// maps the file prefaulted, as the ring's writer does. What the box costs (scheduler, caches,
+// timers) shows here too; what is left over in the TypeScript figures is ours.
 //
 // usage: shm-reference FILE RECORDS WARMUP RATE_PER_S
 // prints one JSON line: count, lost, p50_us, p90_us, p99_us, p999_us, max_us
@@ -38,13 +38,13 @@ struct ring {
 };
 
 /** Each process maps the file itself, as the writer and a reader of a real ring do. */
-static struct ring *map_ring(const char *path) {
+static struct ring *map_ring(const char *path, int prefault) {
   int fd = open(path, O_RDWR);
   if (fd < 0) {
     perror(path);
     exit(1);
   }
-  void *at = mmap(NULL, sizeof(struct ring), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, fd, 0);
+  void *at = mmap(NULL, sizeof(struct ring), PROT_READ | PROT_WRITE, MAP_SHARED | (prefault ? MAP_POPULATE : 0), fd, 0);
   if (at == MAP_FAILED) {
     perror("mmap");
     exit(1);
@@ -152,18 +152,20 @@ int main(int argc, char **argv) {
     return 1;
   }
   close(fd);
+  struct ring *writer_map = map_ring(path, 1); /* before the reader opens it, as in the bench */
   int ready[2];
   if (pipe(ready) != 0) return 1;
   pid_t reader = fork();
   if (reader == 0) {
     close(ready[0]);
-    run_reader(map_ring(path), total, warmup, ready[1]);
+    munmap(writer_map, sizeof(struct ring));
+    run_reader(map_ring(path, 0), total, warmup, ready[1]);
     return 0;
   }
   close(ready[1]);
   char byte;
   if (read(ready[0], &byte, 1) != 1) return 1;
-  run_writer(map_ring(path), total, rate);
+  run_writer(writer_map, total, rate);
   int status = 0;
   waitpid(reader, &status, 0);
   unlink(path);

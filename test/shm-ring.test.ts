@@ -1,7 +1,7 @@
 // The ring in one process: wraparound, gap accounting, symbol table, latest-book area,
 // generations, refusal of foreign files, the single-writer lock.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { mkdirSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { RingFormatError } from "../src/shm/header.ts";
 import {
   BookStatus,
@@ -371,6 +371,19 @@ describe("generations and files", () => {
         symbols: SYMBOLS,
       }),
     ).toThrow(RingBusyError);
+    writer.close();
+  });
+
+  test("a new ring's pages are mapped in behind the writer's back, so appends never fault", async () => {
+    const writer = newWriter(1 << 14); // 1 MiB of slots
+    const resident = () => {
+      const stat = statSync(writer.path);
+      return (stat.blocks * 512) / stat.size;
+    };
+    expect(resident()).toBeLessThan(0.1); // create did not wait for them
+    const deadline = Date.now() + 5000;
+    while (resident() < 1 && Date.now() < deadline) await Bun.sleep(5);
+    expect(resident()).toBe(1);
     writer.close();
   });
 

@@ -13,6 +13,7 @@ const libc = dlopen("libc.so.6", {
     returns: FFIType.ptr,
   },
   munmap: { args: [FFIType.ptr, FFIType.u64], returns: FFIType.i32 },
+  madvise: { args: [FFIType.ptr, FFIType.u64, FFIType.i32], returns: FFIType.i32 },
   clock_gettime: { args: [FFIType.i32, FFIType.ptr], returns: FFIType.i32 },
   malloc: { args: [FFIType.u64], returns: FFIType.ptr },
   __errno_location: { args: [], returns: FFIType.ptr },
@@ -28,7 +29,7 @@ export const O_CLOEXEC = 0o2000000;
 const PROT_READ = 1;
 const PROT_WRITE = 2;
 const MAP_SHARED = 1;
-const MAP_POPULATE = 0x8000;
+const MADV_POPULATE_WRITE = 23;
 const LOCK_EX = 2;
 const LOCK_NB = 4;
 const EWOULDBLOCK = 11;
@@ -87,24 +88,23 @@ export interface Mapping {
   readonly length: number;
 }
 
-/**
- * Maps `length` bytes of the file. With `prefault`, every page is mapped now (MAP_POPULATE), so
- * that no later first touch stops the process in a page fault; a tmpfs page that was never
- * written is allocated then, so the whole file becomes resident.
- */
-export function mapFile(
-  fd: number,
-  length: number,
-  writable: boolean,
-  path: string,
-  prefault = false,
-): Mapping {
+/** Maps the first `length` bytes of the file; pages fault in on first touch. */
+export function mapFile(fd: number, length: number, writable: boolean, path: string): Mapping {
   const prot = writable ? PROT_READ | PROT_WRITE : PROT_READ;
-  const flags = prefault ? MAP_SHARED | MAP_POPULATE : MAP_SHARED;
-  const address: Pointer | bigint | null = libc.mmap(null, length, prot, flags, fd, 0);
+  const address: Pointer | bigint | null = libc.mmap(null, length, prot, MAP_SHARED, fd, 0);
   // MAP_FAILED is (void*)-1, which bun:ffi hands back as the bigint 2^64 - 1.
   if (address === null || typeof address === "bigint") throw new SystemError("mmap", errno(), path);
   return { buffer: toArrayBuffer(address, 0, length), address, length };
+}
+
+/**
+ * Maps in `length` bytes of a writable mapping from `offset` (page aligned) as a first write
+ * would, without writing: a tmpfs page never written is allocated and zeroed now
+ * (MADV_POPULATE_WRITE, Linux 5.14). False when the kernel cannot, or on any error: the pages
+ * then simply fault in on first touch.
+ */
+export function populateForWriting(mapping: Mapping, offset: number, length: number): boolean {
+  return libc.madvise((mapping.address + offset) as Pointer, length, MADV_POPULATE_WRITE) === 0;
 }
 
 /** Unmaps; any later access to mapping.buffer would fault, so callers drop it first. */

@@ -125,8 +125,7 @@ export class RingReader {
     }
     checkHeader(header, stat.size, path);
     this.header = header;
-    // Prefaulted: a record's first read of a page must not wait for the kernel to map it.
-    this.mapping = mapFile(fd, header.fileSize, false, path, true);
+    this.mapping = mapFile(fd, header.fileSize, false, path);
     const buffer = this.mapping.buffer;
     this.i32 = new Int32Array(buffer);
     this.big = new BigInt64Array(buffer, 0, H.size / 8);

@@ -45,6 +45,7 @@ import {
   tryLockExclusive,
   unmap,
 } from "./libc.ts";
+import { Prefault } from "./prefault.ts";
 import { readI64, writeI64 } from "./words.ts";
 
 export interface RingWriterOptions {
@@ -186,6 +187,7 @@ export class RingWriter {
   /** Exchange and receive time of the frame being written, then publish time of the batch. */
   private readonly times = new Uint32Array(6);
   private heartbeatTimer: ReturnType<typeof setInterval> | null = null;
+  private readonly prefault: Prefault;
 
   private constructor(
     options: RingWriterOptions,
@@ -229,8 +231,7 @@ export class RingWriter {
     try {
       setFileMode(fd, options.mode ?? 0o640, tmpPath);
       setFileSize(fd, regions.fileSize, tmpPath);
-      // Prefaulted: appending must never stop in a page fault on a slot's first touch.
-      this.mapping = mapFile(fd, regions.fileSize, true, tmpPath, true);
+      this.mapping = mapFile(fd, regions.fileSize, true, tmpPath);
     } catch (error) {
       closeFile(fd);
       unlinkSync(tmpPath);
@@ -286,6 +287,9 @@ export class RingWriter {
     this.heartbeat();
     Atomics.store(this.i32, LiveWord.state, RingState.Live);
     renameSync(tmpPath, this.path);
+    // Appending must not stop in a page fault on a slot's first touch; the slots are mapped in
+    // from now on, in the background (the header and the entries' first lines are touched above).
+    this.prefault = new Prefault(this.mapping, regions.booksOffset);
   }
 
   /**
@@ -553,6 +557,7 @@ export class RingWriter {
   close(): void {
     if (this.mapping === null) return;
     if (this.heartbeatTimer) clearInterval(this.heartbeatTimer);
+    this.prefault.stop();
     this.anchorAll();
     Atomics.store(this.i32, LiveWord.state, RingState.Closed);
     unmap(this.mapping);
