@@ -4,7 +4,7 @@
 // It numbers its poll rounds: what is built from ring state stays valid within one.
 import { readdirSync } from "node:fs";
 import type { Logger } from "../log.ts";
-import { nanosSince } from "../shm/clock.ts";
+import { realtimeInto } from "../shm/clock.ts";
 import { RING_SUFFIX, RingState } from "../shm/layout.ts";
 import type { BroadcastConfig } from "./config.ts";
 import type { BroadcastMetrics } from "./metrics.ts";
@@ -41,6 +41,13 @@ export class RingHub implements TopicDirectory, MessageOutlet {
   private scanTimer: ReturnType<typeof setInterval> | null = null;
   private running = false;
   private idleSince = 0;
+  /**
+   * The shared clock, read once at the start of each poll round or scan, beside the process's
+   * own clock then: a live message's latencies are measured against it, never with a clock read
+   * per record.
+   */
+  private readonly roundClock = new Uint32Array(2);
+  private roundStartedAt = 0;
   /**
    * Bumped before and after every poll round and scan: ring-derived state (books, topic
    * positions) changes only inside them, so anything built from it between two of them stays
@@ -103,6 +110,7 @@ export class RingHub implements TopicDirectory, MessageOutlet {
 
   private pollAll(): number {
     this.round++;
+    this.readClock();
     let read = 0;
     for (const follower of this.followers.values()) {
       try {
@@ -118,9 +126,15 @@ export class RingHub implements TopicDirectory, MessageOutlet {
     return read;
   }
 
+  private readClock(): void {
+    realtimeInto(this.roundClock, 0);
+    this.roundStartedAt = performance.now();
+  }
+
   /** Finds new ring files, drops removed ones, and checks known ones for a new generation. */
   scan(): void {
     this.round++;
+    this.readClock();
     try {
       this.scanRings();
     } finally {
@@ -201,12 +215,22 @@ export class RingHub implements TopicDirectory, MessageOutlet {
     if (this.owners.get(topic) === owner) this.owners.delete(topic);
   }
 
-  publish(topic: Topic, text: string, publishSec: number, publishNsec: number, deltaOf?: number): void {
+  publish(topic: Topic, text: string, committedSec: number, committedNsec: number, deltaOf?: number): void {
     const fanout = this.fanout;
     if (fanout === null) return;
     const receivers = fanout.send(topic, text);
-    if (receivers === 0) return;
     const metrics = this.metrics;
+    if (committedSec !== 0) {
+      // Commit to the start of the round that read it (0 if committed during the round), and
+      // commit to now, just after uWS took the message for every subscriber.
+      const waitedNs = (this.roundClock[0]! - committedSec) * 1e9 + (this.roundClock[1]! - committedNsec);
+      metrics.pickupLatency.observe(Math.max(0, waitedNs) / 1e9);
+      if (receivers > 0) {
+        const handedNs = waitedNs + (performance.now() - this.roundStartedAt) * 1e6;
+        metrics.fanoutLatency.observe(Math.max(0, handedNs) / 1e9);
+      }
+    }
+    if (receivers === 0) return;
     const channel = topic.channel;
     metrics.messagesSent[channel].inc(receivers);
     metrics.bytesSent[channel].inc(receivers * text.length);
@@ -214,7 +238,6 @@ export class RingHub implements TopicDirectory, MessageOutlet {
       metrics.deltaBytes += receivers * text.length;
       metrics.deltaAsSnapshotBytes += receivers * Math.max(deltaOf, text.length);
     }
-    if (publishSec !== 0) metrics.fanoutLatency.observe(nanosSince(publishSec, publishNsec) / 1e9);
   }
 
   lost(ring: string, records: number): void {

@@ -1,0 +1,87 @@
+// The broadcaster's latency histograms time live records only: what a ring held before the
+// broadcaster started reading (catch-up) and what a subscriber gets to start from (snapshot,
+// resume) are never observed; pick-up counts every live message, fan-out only those with
+// subscribers.
+import { afterAll, beforeAll, expect, test } from "bun:test";
+import { mkdirSync, rmSync } from "node:fs";
+import type { Broadcaster } from "../src/broadcast/main.ts";
+import { TestFeed } from "./broadcast-feed.ts";
+import { startTestBroadcaster, tearDown, until } from "./support/broadcaster.ts";
+
+const DIR = `/dev/shm/ap-test-broadcast-latency-${process.pid}`;
+const MID = 4_500_000;
+let feed: TestFeed;
+let broadcaster: Broadcaster;
+
+beforeAll(() => {
+  rmSync(DIR, { recursive: true, force: true });
+  mkdirSync(DIR, { recursive: true });
+  feed = new TestFeed(DIR, "kraken", "kraken", [
+    { venueSymbol: "BTC/USD", symbol: "BTC-USD", priceDecimals: 2, sizeDecimals: 8 },
+  ]);
+  const side = (sign: number) =>
+    Array.from({ length: 10 }, (_, i): [number, number] => [MID + sign * (i + 1) * 10, 100_000_000]);
+  feed.snapshot(0, side(-1), side(1));
+  // Records already in the ring when the broadcaster starts: catch-up, never timed.
+  for (let n = 1; n <= 20; n++) feed.update(0, [{ ask: false, price: MID - 50, size: 1000 + n }]);
+  feed.trade(0, MID, 1000, false, 1);
+  broadcaster = startTestBroadcaster(DIR, 0, { METRICS_PORT: "0" });
+});
+
+afterAll(() => tearDown(DIR, [broadcaster], [feed]));
+
+async function counts(): Promise<{ pickup: number; fanout: number; fanoutSum: number }> {
+  const text = await (await fetch(`http://127.0.0.1:${broadcaster.metricsPort}/metrics`)).text();
+  const value = (name: string) => Number(new RegExp(`^${name}(?:\\{[^}]*\\})? (\\S+)$`, "m").exec(text)?.[1]);
+  return {
+    pickup: value("alphapulse_broadcast_pickup_latency_seconds_count"),
+    fanout: value("alphapulse_broadcast_fanout_latency_seconds_count"),
+    fanoutSum: value("alphapulse_broadcast_fanout_latency_seconds_sum"),
+  };
+}
+
+/** A WebSocket client on `topics`; resolves once its ack and starting messages are in. */
+async function subscriber(topics: string[]): Promise<{ socket: WebSocket; messages: string[] }> {
+  const socket = new WebSocket(`ws://127.0.0.1:${broadcaster.server.port}/ws`);
+  const messages: string[] = [];
+  socket.onmessage = (event) => messages.push(String(event.data));
+  await new Promise((resolve) => (socket.onopen = resolve));
+  socket.send(JSON.stringify({ op: "subscribe", topics }));
+  await until(() => messages.some((m) => m.includes('"type":"snapshot"')));
+  return { socket, messages };
+}
+
+test("live messages are timed once each; catch-up, snapshots and resumes are not", async () => {
+  await until(async () => broadcaster.hub.topics.has("book.kraken.BTC-USD"));
+  const first = await subscriber(["book.kraken.BTC-USD"]);
+  expect(await counts()).toEqual({ pickup: 0, fanout: 0, fanoutSum: 0 });
+
+  // Five deltas below the best bid (no bbo message) to the subscriber, two trades to nobody.
+  for (let n = 1; n <= 5; n++) feed.update(0, [{ ask: false, price: MID - 40, size: 2000 + n }]);
+  feed.trade(0, MID, 1000, false, 2);
+  feed.trade(0, MID, 1000, true, 3);
+  await until(() => first.messages.filter((m) => m.includes('"type":"delta"')).length === 5);
+  await until(async () => (await counts()).pickup === 7);
+  const live = await counts();
+  expect(live.fanout).toBe(5);
+  expect(live.fanoutSum).toBeGreaterThan(0);
+  expect(live.fanoutSum / live.fanout).toBeLessThan(1);
+
+  // A second subscriber starts from a snapshot, and a resume replays history: neither is timed.
+  const second = await subscriber(["book.kraken.BTC-USD"]);
+  const lastSeq = Number(/"seq":(\d+)/.exec(first.messages.at(-1)!)?.[1]);
+  const resumed: string[] = [];
+  second.socket.onmessage = (event) => resumed.push(String(event.data));
+  second.socket.send(JSON.stringify({ op: "unsubscribe", topics: ["book.kraken.BTC-USD"] }));
+  second.socket.send(
+    JSON.stringify({
+      op: "subscribe",
+      topics: ["book.kraken.BTC-USD"],
+      resume: { "book.kraken.BTC-USD": lastSeq - 3 },
+    }),
+  );
+  await until(() => resumed.filter((m) => m.includes('"type":"delta"')).length === 3);
+  expect(await counts()).toEqual(live);
+  first.socket.close();
+  second.socket.close();
+});
