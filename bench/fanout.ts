@@ -30,7 +30,6 @@ const RATE = Number(process.env.FANOUT_RATE ?? 100);
 const PROCESSES = Number(process.env.FANOUT_PROCESSES ?? 4);
 const SERVERS = (process.env.FANOUT_SERVERS ?? "alphapulse,raw,node").split(",");
 const DIR = `/dev/shm/ap-test-broadcast-bench-${process.pid}`;
-const PORT = 19350;
 const EXCHANGES = ["kraken", "binance", "coinbase"];
 const SYMBOLS = ["BTC-USD", "ETH-USD", "SOL-USD", "XRP-USD"];
 const STREAMS = EXCHANGES.flatMap((exchange) => SYMBOLS.map((symbol) => `${exchange}.${symbol}`));
@@ -53,8 +52,17 @@ function usage(pid: number): { cpu: number; rssMiB: number; peakMiB: number } {
   return { cpu: ticks / 100, rssMiB: round(kib("VmRSS") / 1024, 1), peakMiB: round(kib("VmHWM") / 1024, 1) };
 }
 
+/** A loopback port free right now (other agents' benches may run beside this one). */
+function freePort(): number {
+  const probe = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } });
+  const port = probe.port;
+  probe.stop(true);
+  return port;
+}
+
 function spawnServer(server: string): { process: Subprocess; port: number; metricsPort?: number } {
-  const port = PORT + 2 * SERVERS.indexOf(server);
+  const port = freePort();
+  const metricsPort = freePort();
   const [kind, ...settings] = server.split(":");
   const overrides = Object.fromEntries(
     settings.map((s) => [s.slice(0, s.indexOf("=")), s.slice(s.indexOf("=") + 1)]),
@@ -72,11 +80,14 @@ function spawnServer(server: string): { process: Subprocess; port: number; metri
   if (command.length === 0) throw new Error(`FANOUT_SERVERS: unknown server "${server}"`);
   const child = Bun.spawn(["sh", "-c", limit, "sh", ...command], {
     cwd: ROOT,
-    env: { ...process.env, ...broadcasterEnv(DIR, port, { LOG_LEVEL: "warn", ...overrides }) },
+    env: {
+      ...process.env,
+      ...broadcasterEnv(DIR, port, { LOG_LEVEL: "warn", METRICS_PORT: String(metricsPort), ...overrides }),
+    },
     stdout: "ignore",
     stderr: "inherit",
   });
-  return { process: child, port, ...(kind === "alphapulse" ? { metricsPort: port + 1 } : {}) };
+  return { process: child, port, ...(kind === "alphapulse" ? { metricsPort } : {}) };
 }
 
 async function waitFor(url: string, timeoutMs = 30_000): Promise<void> {

@@ -1,9 +1,10 @@
 // The broadcaster's latency histograms time live records only: what a ring held before the
 // broadcaster started reading (catch-up) and what a subscriber gets to start from (snapshot,
 // resume) are never observed; pick-up counts every live message, fan-out only those with
-// subscribers.
+// subscribers. And every idle strategy wakes up for records after a pause.
 import { afterAll, beforeAll, expect, test } from "bun:test";
 import { mkdirSync, rmSync } from "node:fs";
+import { IDLE_STRATEGIES } from "../src/broadcast/idle-strategy.ts";
 import type { Broadcaster } from "../src/broadcast/main.ts";
 import { TestFeed } from "./broadcast-feed.ts";
 import { startTestBroadcaster, tearDown, until } from "./support/broadcaster.ts";
@@ -85,3 +86,34 @@ test("live messages are timed once each; catch-up, snapshots and resumes are not
   first.socket.close();
   second.socket.close();
 });
+
+for (const strategy of IDLE_STRATEGIES) {
+  test(`idle strategy ${strategy}: records after a pause longer than its spin and park still go out`, async () => {
+    const dir = `${DIR}-${strategy}`;
+    rmSync(dir, { recursive: true, force: true });
+    mkdirSync(dir, { recursive: true });
+    const quiet = new TestFeed(dir, "kraken", "kraken", [
+      { venueSymbol: "BTC/USD", symbol: "BTC-USD", priceDecimals: 2, sizeDecimals: 8 },
+    ]);
+    quiet.snapshot(0, [[MID - 10, 100]], [[MID + 10, 100]]);
+    const waiting = startTestBroadcaster(dir, 0, {
+      METRICS_PORT: "0",
+      BROADCAST_IDLE_STRATEGY: strategy,
+      BROADCAST_SPIN_MICROS: "200",
+      BROADCAST_PARK_MILLIS: "5",
+    });
+    try {
+      const trades = waiting.hub.topics;
+      await until(() => trades.has("trades.kraken.BTC-USD"));
+      const topic = trades.get("trades.kraken.BTC-USD")!;
+      for (let n = 1; n <= 3; n++) {
+        await Bun.sleep(30); // past spin and park: the loop sleeps on its timer (or spins)
+        quiet.trade(0, MID, 100, false, n);
+        await until(() => topic.position === n);
+      }
+      expect(topic.recent(3).map((text) => JSON.parse(text).id)).toEqual(["1", "2", "3"]);
+    } finally {
+      await tearDown(dir, [waiting], [quiet]);
+    }
+  });
+}

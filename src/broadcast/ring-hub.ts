@@ -1,12 +1,13 @@
 // Every ring under SHARED_MEMORY_PATH for the broadcaster: finds ring files (also ones that
-// appear later), follows each, owns the topic registry, and polls on an adaptive loop that
-// spins briefly after activity and then backs off to timer sleeps, so it never burns a core.
+// appear later), follows each, owns the topic registry, and polls them in rounds, waiting
+// between rounds as the configured idle strategy says.
 // It numbers its poll rounds: what is built from ring state stays valid within one.
 import { readdirSync } from "node:fs";
 import type { Logger } from "../log.ts";
 import { realtimeInto } from "../shm/clock.ts";
 import { RING_SUFFIX, RingState } from "../shm/layout.ts";
 import type { BroadcastConfig } from "./config.ts";
+import { type IdleStrategy, idleStrategy } from "./idle-strategy.ts";
 import type { BroadcastMetrics } from "./metrics.ts";
 import { type MessageOutlet, RingFollower, type TopicDirectory } from "./ring-follower.ts";
 import { Topic } from "./topic.ts";
@@ -18,13 +19,12 @@ export interface Fanout {
 }
 
 /**
- * What the hub reads of the broadcaster's settings. spinMicros: how long the loop keeps polling
- * without sleeping after the last record; burstMicros: how long a poll that found records keeps
- * reading before it lets the messages go.
+ * What the hub reads of the broadcaster's settings: the idle strategy's, and burstMicros, how
+ * long a poll that found records keeps reading before it lets the messages go.
  */
 export type RingHubConfig = Pick<
   BroadcastConfig,
-  "sharedMemoryPath" | "historyLimit" | "spinMicros" | "burstMicros"
+  "sharedMemoryPath" | "historyLimit" | "idleStrategy" | "spinMicros" | "parkMillis" | "burstMicros"
 >;
 
 /** Records one follower handles per poll before the loop lets the event loop run. */
@@ -40,7 +40,7 @@ export class RingHub implements TopicDirectory, MessageOutlet {
   private fanout: Fanout | null = null;
   private scanTimer: ReturnType<typeof setInterval> | null = null;
   private running = false;
-  private idleSince = 0;
+  private readonly idle: IdleStrategy;
   /**
    * The shared clock, read once at the start of each poll round or scan, beside the process's
    * own clock then: a live message's latencies are measured against it, never with a clock read
@@ -59,7 +59,9 @@ export class RingHub implements TopicDirectory, MessageOutlet {
     private readonly config: RingHubConfig,
     private readonly log: Logger,
     private readonly metrics: BroadcastMetrics,
-  ) {}
+  ) {
+    this.idle = idleStrategy(config);
+  }
 
   /** Attaches every ring there now (reading what they hold), then keeps polling. */
   start(fanout: Fanout): void {
@@ -102,10 +104,7 @@ export class RingHub implements TopicDirectory, MessageOutlet {
         }
       }
     }
-    const now = performance.now();
-    if (read > 0) this.idleSince = now;
-    if ((now - this.idleSince) * 1000 < this.config.spinMicros) setImmediate(this.loop);
-    else setTimeout(this.loop, 1);
+    this.idle.idle(read, this.loop);
   };
 
   private pollAll(): number {
