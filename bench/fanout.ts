@@ -138,7 +138,7 @@ interface RunResult {
   avg_message_bytes: number;
   /**
    * alphapulse only, from its own histograms (live records; interpolated inside buckets):
-   * ring commit to the poll that picked the record up, and to the hand-off to uWS for every
+   * ring commit to the record read and its message built, and to the hand-off to uWS for every
    * subscriber.
    */
   server_pickup_p50_us?: number;

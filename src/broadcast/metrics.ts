@@ -15,7 +15,7 @@ export class BroadcastMetrics {
   readonly slowDisconnects: Counter;
   readonly unsentBytes: Gauge;
   readonly clientErrors: Counter;
-  /** Live records only: ring commit to the poll that picked the record up. */
+  /** Live records only: ring commit to the broadcaster handing the record's message over. */
   readonly pickupLatency: Histogram;
   /** Live records only: ring commit to the message handed to uWebSockets for every subscriber. */
   readonly fanoutLatency: Histogram;
@@ -88,7 +88,7 @@ export class BroadcastMetrics {
     });
     this.pickupLatency = new Histogram({
       name: "alphapulse_broadcast_pickup_latency_seconds",
-      help: "Live records: time from the collector committing a record to the ring to the broadcaster's poll that picked it up",
+      help: "Live records: time from the collector committing a record to the ring to the broadcaster having read it and built its message, about to hand it to uWebSockets",
       buckets: LATENCY_BUCKETS,
       registers,
     });

@@ -217,15 +217,19 @@ export class RingHub implements TopicDirectory, MessageOutlet {
   publish(topic: Topic, text: string, committedSec: number, committedNsec: number, deltaOf?: number): void {
     const fanout = this.fanout;
     if (fanout === null) return;
+    // Commit to now on the shared clock, from the round's one reading of it and the process's
+    // clock since: just before and just after uWS takes the message for every subscriber.
+    const pickedAt = performance.now();
     const receivers = fanout.send(topic, text);
     const metrics = this.metrics;
     if (committedSec !== 0) {
-      // Commit to the start of the round that read it (0 if committed during the round), and
-      // commit to now, just after uWS took the message for every subscriber.
-      const waitedNs = (this.roundClock[0]! - committedSec) * 1e9 + (this.roundClock[1]! - committedNsec);
-      metrics.pickupLatency.observe(Math.max(0, waitedNs) / 1e9);
+      const pickupNs =
+        (this.roundClock[0]! - committedSec) * 1e9 +
+        (this.roundClock[1]! - committedNsec) +
+        (pickedAt - this.roundStartedAt) * 1e6;
+      metrics.pickupLatency.observe(Math.max(0, pickupNs) / 1e9);
       if (receivers > 0) {
-        const handedNs = waitedNs + (performance.now() - this.roundStartedAt) * 1e6;
+        const handedNs = pickupNs + (performance.now() - pickedAt) * 1e6;
         metrics.fanoutLatency.observe(Math.max(0, handedNs) / 1e9);
       }
     }
