@@ -42,12 +42,13 @@ export class RingHub implements TopicDirectory, MessageOutlet {
   private running = false;
   private readonly idle: IdleStrategy;
   /**
-   * The shared clock, read once at the start of each poll round or scan, beside the process's
-   * own clock then: a live message's latencies are measured against it, never with a clock read
-   * per record.
+   * The shared clock, read once per poll round (at its first live message, so the many empty
+   * rounds of a spin never pay for it), beside the process's own clock then: a live message's
+   * latencies are measured against it, never with a shared-clock read per record.
    */
   private readonly roundClock = new Uint32Array(2);
   private roundStartedAt = 0;
+  private clockRound = -1;
   /**
    * Bumped before and after every poll round and scan: ring-derived state (books, topic
    * positions) changes only inside them, so anything built from it between two of them stays
@@ -109,7 +110,6 @@ export class RingHub implements TopicDirectory, MessageOutlet {
 
   private pollAll(): number {
     this.round++;
-    this.readClock();
     let read = 0;
     for (const follower of this.followers.values()) {
       try {
@@ -125,15 +125,9 @@ export class RingHub implements TopicDirectory, MessageOutlet {
     return read;
   }
 
-  private readClock(): void {
-    realtimeInto(this.roundClock, 0);
-    this.roundStartedAt = performance.now();
-  }
-
   /** Finds new ring files, drops removed ones, and checks known ones for a new generation. */
   scan(): void {
     this.round++;
-    this.readClock();
     try {
       this.scanRings();
     } finally {
@@ -219,6 +213,11 @@ export class RingHub implements TopicDirectory, MessageOutlet {
     if (fanout === null) return;
     // Commit to now on the shared clock, from the round's one reading of it and the process's
     // clock since: just before and just after uWS takes the message for every subscriber.
+    if (committedSec !== 0 && this.clockRound !== this.round) {
+      this.clockRound = this.round;
+      realtimeInto(this.roundClock, 0);
+      this.roundStartedAt = performance.now();
+    }
     const pickedAt = performance.now();
     const receivers = fanout.send(topic, text);
     const metrics = this.metrics;
