@@ -47,6 +47,21 @@ const closes: Record<string, number> = {};
 const latencyNs: number[] = [];
 const MAX_SAMPLES = 50_000;
 
+let sampled = 0;
+
+/**
+ * Keeps a uniform sample of at most MAX_SAMPLES over the whole run (reservoir sampling): keeping
+ * only the first ones measured the first second of a 10,000-client run, before any backlog.
+ */
+function keepSample(ns: number): void {
+  sampled++;
+  if (latencyNs.length < MAX_SAMPLES) latencyNs.push(ns);
+  else {
+    const slot = Math.floor(Math.random() * sampled);
+    if (slot < MAX_SAMPLES) latencyNs[slot] = ns;
+  }
+}
+
 function nowMicros(): number {
   realtimeInto(clock, 0);
   return clock[0]! * 1e6 + clock[1]! / 1e3;
@@ -122,12 +137,12 @@ function leanClient(index: number): Promise<void> {
           if (!counting) continue;
           messages++;
           bytes += length;
-          if (++seen % sampleEvery === 0 && latencyNs.length < MAX_SAMPLES) {
+          if (++seen % sampleEvery === 0) {
             const text = decoder.decode(data.subarray(start, start + length));
             const field = text.indexOf('"pt":');
             const published =
               field > 0 ? Number.parseFloat(text.slice(field + 5, text.indexOf(",", field))) : 0;
-            if (published > 0) latencyNs.push((nowMicros() - published) * 1000);
+            if (published > 0) keepSample((nowMicros() - published) * 1000);
           }
         } else if (opcode === 9) {
           socket.write(clientFrame(10, data.subarray(start, start + length)));
@@ -256,6 +271,7 @@ for await (const line of console) {
     messages = 0;
     bytes = 0;
     latencyNs.length = 0;
+    sampled = 0;
     startedAt = performance.now();
     counting = true;
     console.log(JSON.stringify({ event: "started" }));

@@ -24,15 +24,24 @@ async function* readLines(stream: ReadableStream<Uint8Array>): AsyncGenerator<st
 }
 
 async function nextEvent(worker: Worker, event: string, timeoutMs: number): Promise<Record<string, unknown>> {
-  const timeout = new Promise<never>((_, reject) =>
-    setTimeout(() => reject(new Error(`load generator: no "${event}" in ${timeoutMs} ms`)), timeoutMs),
-  );
-  for (;;) {
-    const line = await Promise.race([worker.lines.next(), timeout]);
-    if (line.done) throw new Error(`load generator exited before "${event}"`);
-    if (!line.value.startsWith("{")) continue;
-    const message = JSON.parse(line.value) as Record<string, unknown>;
-    if (message.event === event) return message;
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(
+      () => reject(new Error(`load generator: no "${event}" in ${timeoutMs} ms`)),
+      timeoutMs,
+    );
+  });
+  try {
+    for (;;) {
+      const line = await Promise.race([worker.lines.next(), timeout]);
+      if (line.done) throw new Error(`load generator exited before "${event}"`);
+      if (!line.value.startsWith("{")) continue;
+      const message = JSON.parse(line.value) as Record<string, unknown>;
+      if (message.event === event) return message;
+    }
+  } finally {
+    // A pending timer would keep the bench process alive for minutes after its last line.
+    clearTimeout(timer);
   }
 }
 

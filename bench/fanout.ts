@@ -9,6 +9,9 @@
 //   FANOUT_RATE=100          book updates per second per symbol (bbo a fifth, trades half)
 //   FANOUT_PROCESSES=4       load-generator processes
 //   FANOUT_SERVERS=alphapulse,raw,node
+//                            a server "alphapulse:NAME=VALUE:..." runs the broadcaster with those
+//                            settings, for A/B runs of its settings in one run (e.g.
+//                            alphapulse:BROADCAST_IDLE_STRATEGY=sleeping)
 import { readFileSync, rmSync } from "node:fs";
 import path from "node:path";
 import { realtimeInto } from "../src/shm/clock.ts";
@@ -61,11 +64,16 @@ interface Server {
 }
 
 /** One server under test, on a port of its choosing, with the open-file limit the clients need. */
-async function startServer(kind: string): Promise<Server> {
+async function startServer(server: string): Promise<Server> {
+  const [kind, ...settings] = server.split(":");
   const limit = `ulimit -n ${OPEN_FILES} 2>/dev/null || ulimit -n "$(ulimit -Hn)"; exec "$@"`;
   const wrapper = ["sh", "-c", limit, "sh"];
   if (kind === "alphapulse") {
-    const broadcaster = await startBroadcasterProcess(broadcasterEnv(DIR), [...wrapper, ...FROM_SOURCE]);
+    const overrides = Object.fromEntries(
+      settings.map((s) => [s.slice(0, s.indexOf("=")), s.slice(s.indexOf("=") + 1)]),
+    );
+    const env = broadcasterEnv(DIR, overrides);
+    const broadcaster = await startBroadcasterProcess(env, [...wrapper, ...FROM_SOURCE]);
     await waitFor("the broadcaster", async () => (await httpStatus(`${broadcaster.metrics}/ready`)) === 200);
     return {
       pid: broadcaster.process.proc.pid,
@@ -78,6 +86,7 @@ async function startServer(kind: string): Promise<Server> {
     };
   }
   const spec = JSON.stringify({ port: 0, symbols: STREAMS, rate: RATE });
+  if (kind !== "raw" && kind !== "node") throw new Error(`FANOUT_SERVERS: unknown server "${server}"`);
   const script =
     kind === "raw"
       ? ["bun", "bench/fanout-raw-server.ts", spec]
@@ -130,6 +139,8 @@ function feedRings(feeds: Map<string, TestFeed>, seconds: number): void {
 
 interface RunResult {
   server: string;
+  /** Fan-out processes or workers serving the clients. */
+  workers: number;
   clients: number;
   deliveries_per_s: number;
   offered_per_s: number;
@@ -140,21 +151,36 @@ interface RunResult {
   server_peak_rss_mib: number;
   closed: number;
   avg_message_bytes: number;
-  /** alphapulse only: its own histogram, ring publish to hand-off to uWS (upper bucket bounds). */
+  /**
+   * alphapulse only, from its own histograms (live records; interpolated inside buckets):
+   * ring commit to the record read and its message built, and to the hand-off to uWS for every
+   * subscriber.
+   */
+  server_pickup_p50_us?: number;
+  server_pickup_p99_us?: number;
   server_fanout_p50_us?: number;
   server_fanout_p99_us?: number;
 }
 
-/** A quantile of a Prometheus histogram as the upper bound of the bucket that holds it. */
+/**
+ * Quantiles of a Prometheus histogram, interpolated linearly inside the bucket that holds each
+ * (as PromQL's histogram_quantile does), in microseconds.
+ */
 async function histogramQuantiles(metrics: string, name: string, quantiles: number[]): Promise<number[]> {
   const text = await (await fetch(`${metrics}/metrics`)).text();
   const buckets = [
     ...text.matchAll(new RegExp(`^${name}_bucket\\{[^}]*le="([^"]+)"[^}]*\\} (\\S+)$`, "gm")),
   ].map((m) => [m[1] === "+Inf" ? Number.POSITIVE_INFINITY : Number(m[1]), Number(m[2])] as const);
   const total = buckets.at(-1)?.[1] ?? 0;
-  return quantiles.map((q) =>
-    round((buckets.find(([, count]) => count >= q * total)?.[0] ?? Number.NaN) * 1e6, 1),
-  );
+  return quantiles.map((q) => {
+    const rank = q * total;
+    const at = buckets.findIndex(([, count]) => count >= rank);
+    if (total === 0 || at < 0) return Number.NaN;
+    const [upper, count] = buckets[at]!;
+    const [lower, below] = at === 0 ? [0, 0] : buckets[at - 1]!;
+    if (upper === Number.POSITIVE_INFINITY) return round(lower * 1e6, 1);
+    return round((lower + ((upper - lower) * (rank - below)) / Math.max(1, count - below)) * 1e6, 1);
+  });
 }
 
 async function run(kind: string, clients: number, feeds: Map<string, TestFeed>): Promise<RunResult> {
@@ -178,14 +204,15 @@ async function run(kind: string, clients: number, feeds: Map<string, TestFeed>):
     await generators.start();
     const before = usage(server.pid);
     const started = performance.now();
-    if (kind === "alphapulse") feedRings(feeds, SECONDS);
+    if (server.metrics) feedRings(feeds, SECONDS);
     else await fetch(`${server.http}/start?seconds=${SECONDS}`);
     await Bun.sleep(SECONDS * 1000 + 250); // the last messages arrive
     const after = usage(server.pid);
     const elapsed = (performance.now() - started) / 1000;
-    const [fanoutP50, fanoutP99] = server.metrics
-      ? await histogramQuantiles(server.metrics, "alphapulse_broadcast_fanout_latency_seconds", [0.5, 0.99])
-      : [];
+    const quantiles = (name: string) =>
+      server.metrics ? histogramQuantiles(server.metrics, name, [0.5, 0.99]) : Promise.resolve([]);
+    const [pickupP50, pickupP99] = await quantiles("alphapulse_broadcast_pickup_latency_seconds");
+    const [fanoutP50, fanoutP99] = await quantiles("alphapulse_broadcast_fanout_latency_seconds");
     const reports: WorkerReport[] = await generators.stop();
     generators = null;
     const messages = reports.reduce((sum, r) => sum + r.messages, 0);
@@ -194,6 +221,7 @@ async function run(kind: string, clients: number, feeds: Map<string, TestFeed>):
     const perClient = RATE * (1 + 1 / 5 + 1 / 2);
     return {
       server: kind,
+      workers: 1,
       clients,
       deliveries_per_s: Math.round(messages / SECONDS),
       offered_per_s: Math.round(perClient * clients),
@@ -206,7 +234,12 @@ async function run(kind: string, clients: number, feeds: Map<string, TestFeed>):
       avg_message_bytes: Math.round(reports.reduce((sum, r) => sum + r.bytes, 0) / Math.max(1, messages)),
       ...(fanoutP50 === undefined
         ? {}
-        : { server_fanout_p50_us: fanoutP50, server_fanout_p99_us: fanoutP99 }),
+        : {
+            server_pickup_p50_us: pickupP50,
+            server_pickup_p99_us: pickupP99,
+            server_fanout_p50_us: fanoutP50,
+            server_fanout_p99_us: fanoutP99,
+          }),
     };
   } finally {
     generators?.kill();
@@ -259,6 +292,8 @@ const summary: Record<string, unknown> = {
   p50_us: ours?.p50_us,
   p99_us: ours?.p99_us,
   rss_mib: ours?.server_peak_rss_mib,
+  server_pickup_p50_us: ours?.server_pickup_p50_us,
+  server_pickup_p99_us: ours?.server_pickup_p99_us,
   server_fanout_p50_us: ours?.server_fanout_p50_us,
   server_fanout_p99_us: ours?.server_fanout_p99_us,
   cpu_pct: ours?.server_cpu_pct,
@@ -266,6 +301,18 @@ const summary: Record<string, unknown> = {
   raw_bun_deliveries_per_s: raw?.deliveries_per_s,
   vs_node: ours && node ? round(ours.deliveries_per_s / node.deliveries_per_s, 2) : null,
   vs_raw: ours && raw ? round(ours.deliveries_per_s / raw.deliveries_per_s, 3) : null,
+  // End-to-end latency of each broadcaster run against bare Bun.serve at the same client count.
+  latency_vs_raw: results
+    .filter((r) => r.server.startsWith("alphapulse"))
+    .map((r) => {
+      const bare = results.find((b) => b.server === "raw" && b.clients === r.clients);
+      return {
+        server: r.server,
+        clients: r.clients,
+        p50: bare ? round(r.p50_us / bare.p50_us, 2) : null,
+        p99: bare ? round(r.p99_us / bare.p99_us, 2) : null,
+      };
+    }),
   runs: results,
 };
 if (largest >= 10_000 && ours) {

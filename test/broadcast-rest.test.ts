@@ -136,7 +136,9 @@ describe("config", () => {
       metricsPort: 8766,
       compression: true,
       allowedOrigins: [],
+      idleStrategy: "sleeping",
     });
+    expect(readBroadcastConfig({ BROADCAST_IDLE_STRATEGY: "Backoff" }).idleStrategy).toBe("backoff");
     const refused = (env: Record<string, string>) => {
       try {
         readBroadcastConfig(env);
@@ -151,6 +153,8 @@ describe("config", () => {
     );
     expect(refused({ BROADCAST_SEND_BUDGET_BYTES: "8192" })).toBe("BROADCAST_SEND_BUDGET_BYTES");
     expect(refused({ BROADCAST_COMPRESSION: "maybe" })).toBe("BROADCAST_COMPRESSION");
+    expect(refused({ BROADCAST_IDLE_STRATEGY: "timer" })).toBe("BROADCAST_IDLE_STRATEGY");
+    expect(refused({ BROADCAST_PARK_MILLIS: "-1" })).toBe("BROADCAST_PARK_MILLIS");
     expect(refused({ SHUTDOWN_GRACE_MS: "abc" })).toBe("SHUTDOWN_GRACE_MS");
   });
 });

@@ -1,6 +1,7 @@
 // The broadcaster's settings: read from the environment once, validated, and handed whole to every
 // part (server, client sessions, slow-client policy, ring hub).
 import { ConfigError, type Env, readCommonConfig, Settings } from "../config.ts";
+import { IDLE_STRATEGIES, type IdleStrategyName } from "./idle-strategy.ts";
 
 export interface BroadcastConfig {
   readonly sharedMemoryPath: string;
@@ -23,7 +24,10 @@ export interface BroadcastConfig {
   readonly sendBudgetBytes: number;
   /** Messages per topic kept for resume and REST. */
   readonly historyLimit: number;
+  /** How the ring hub waits between polls (idle-strategy.ts), and its spin and park spans. */
+  readonly idleStrategy: IdleStrategyName;
   readonly spinMicros: number;
+  readonly parkMillis: number;
   readonly burstMicros: number;
   readonly compression: boolean;
   /** A ring whose heartbeat is older than this makes the broadcaster unready. */
@@ -64,7 +68,9 @@ export function readBroadcastConfig(env: Env): BroadcastConfig {
     slowCloseBytes,
     sendBudgetBytes,
     historyLimit: settings.int("BROADCAST_HISTORY", 1024, 1, 1_000_000),
+    idleStrategy: settings.oneOf("BROADCAST_IDLE_STRATEGY", IDLE_STRATEGIES, "sleeping"),
     spinMicros: settings.int("BROADCAST_SPIN_MICROS", 500, 0, 1_000_000),
+    parkMillis: settings.int("BROADCAST_PARK_MILLIS", 100, 0, 60_000),
     burstMicros: settings.int("BROADCAST_BURST_MICROS", 100, 0, 10_000),
     compression: settings.bool("BROADCAST_COMPRESSION", true),
     staleMs: settings.int("BROADCAST_STALE_MS", 5000, 100, 3_600_000),

@@ -33,7 +33,12 @@ import { type Topic, UNKNOWN_POSITION } from "./topic.ts";
 
 /** Where the follower's messages go: to the subscribers of the topics it serves. */
 export interface MessageOutlet {
-  publish(topic: Topic, text: string, publishSec: number, publishNsec: number, deltaOf?: number): void;
+  /**
+   * committedSec/Nsec: when the writer committed the live record the message comes from (the
+   * ring's publish time); 0 for messages that are not live (catch-up reading, gap notices,
+   * starting states, restarts), which are never timed.
+   */
+  publish(topic: Topic, text: string, committedSec: number, committedNsec: number, deltaOf?: number): void;
   /** A ring dropped records before the follower read them. */
   lost(ring: string, records: number): void;
   /** Topics of a ring that (re)attached: subscribe wildcard subscribers to the new ones. */
@@ -121,6 +126,10 @@ export class RingFollower implements RingSink {
   private readonly view = new RecordView();
   /** The venue connection's last state, for a new subscriber of `status.<exchange>`. */
   private connection: StatusState = "connected";
+  /** Ring seqs from here on were committed after this follower started reading: live. */
+  private liveFrom = Number.POSITIVE_INFINITY;
+  /** The record being read is live (not catch-up of what the ring held when reading started). */
+  private live = false;
 
   constructor(
     path: string,
@@ -146,6 +155,7 @@ export class RingFollower implements RingSink {
 
   /** Starts a generation's topics: from its bases if it is whole, else from the entries. */
   private startReading(reader: RingReader, notify: boolean, reason: string): void {
+    this.liveFrom = reader.writerNextSeq();
     const oldest = reader.oldestSeq();
     if (oldest === 1) {
       this.startWhole(reader);
@@ -193,12 +203,11 @@ export class RingFollower implements RingSink {
       this.rememberBest(state);
       if (!notify) continue;
       for (const topic of [state.book, state.trades]) {
-        const gap = encodeNotice(topic.name, topic.position, "gap", reason);
-        this.outlet.publish(topic, gap, copy.publishSec, copy.publishNsec);
+        this.outlet.publish(topic, encodeNotice(topic.name, topic.position, "gap", reason), 0, 0);
       }
       for (const topic of [state.book, state.bbo]) {
         const text = topic.initial?.();
-        if (text) this.outlet.publish(topic, text, copy.publishSec, copy.publishNsec);
+        if (text) this.outlet.publish(topic, text, 0, 0);
       }
     }
     this.touched.length = 0;
@@ -338,6 +347,7 @@ export class RingFollower implements RingSink {
   }
 
   record(r: RecordView): void {
+    this.live = r.seq >= this.liveFrom;
     const type = r.type;
     if (type === RecordType.ConnectionStatus) {
       this.onConnectionStatus(r);
@@ -397,7 +407,7 @@ export class RingFollower implements RingSink {
       r.aux === 0 ? "" : String(r.aux),
     );
     topic.record(seq, text);
-    this.outlet.publish(topic, text, r.publishSec, r.publishNsec);
+    this.emit(topic, text, r.publishSec, r.publishNsec);
   }
 
   private onBookRecord(state: SymbolState, r: RecordView): void {
@@ -490,7 +500,7 @@ export class RingFollower implements RingSink {
       // Kept for resume, so it says what the ring says, whatever this broadcaster thinks now.
       const text = this.snapshotText(state, seq, VALIDITY[state.status] ?? "unknown");
       book.record(seq, text);
-      this.outlet.publish(book, text, state.publishSec, state.publishNsec);
+      this.emit(book, text, state.publishSec, state.publishNsec);
     } else {
       const text = encodeDelta(
         book.name,
@@ -501,7 +511,7 @@ export class RingFollower implements RingSink {
         deltaAsks,
       );
       book.record(seq, text);
-      this.outlet.publish(book, text, state.publishSec, state.publishNsec, fullBookBytes(state));
+      this.emit(book, text, state.publishSec, state.publishNsec, fullBookBytes(state));
     }
     this.publishBbo(state);
     state.cleared = false;
@@ -517,7 +527,7 @@ export class RingFollower implements RingSink {
     const seq = topic.position + 1;
     const text = bboText(topic, state, seq);
     topic.record(seq, text);
-    this.outlet.publish(topic, text, state.publishSec, state.publishNsec);
+    this.emit(topic, text, state.publishSec, state.publishNsec);
   }
 
   private rememberBest(state: SymbolState): void {
@@ -536,7 +546,13 @@ export class RingFollower implements RingSink {
   ): void {
     const text = encodeStatus(topic.name, seq, 0, epochMicros(publishSec, publishNsec), status, reason);
     topic.record(seq, text);
-    this.outlet.publish(topic, text, publishSec, publishNsec);
+    this.emit(topic, text, publishSec, publishNsec);
+  }
+
+  /** Hands a message of the record being read to the outlet, with its commit time if it is live. */
+  private emit(topic: Topic, text: string, publishSec: number, publishNsec: number, deltaOf?: number): void {
+    if (this.live) this.outlet.publish(topic, text, publishSec, publishNsec, deltaOf);
+    else this.outlet.publish(topic, text, 0, 0, deltaOf);
   }
 
   /** A book snapshot at seq: the book as it is after the topic's message `seq`, in state `status`. */

@@ -1,6 +1,6 @@
 // Every ring under SHARED_MEMORY_PATH for the broadcaster: finds ring files (also ones that
-// appear later), follows each, owns the topic registry, and polls on an adaptive loop that
-// spins briefly after activity and then backs off to timer sleeps, so it never burns a core.
+// appear later), follows each, owns the topic registry, and polls them in rounds, waiting
+// between rounds as the configured idle strategy says.
 // It numbers its poll rounds: what is built from ring state stays valid within one.
 //
 // Several rings may carry the same topic (two collectors of one exchange, each with its own
@@ -11,9 +11,10 @@
 import { readdirSync } from "node:fs";
 import type { Logger } from "../log.ts";
 import { encodeNotice } from "../protocol/encode.ts";
-import { nanosSince } from "../shm/clock.ts";
+import { realtimeInto } from "../shm/clock.ts";
 import { RING_SUFFIX } from "../shm/layout.ts";
 import type { BroadcastConfig } from "./config.ts";
+import { type IdleStrategy, idleStrategy } from "./idle-strategy.ts";
 import type { BroadcastMetrics } from "./metrics.ts";
 import { type MessageOutlet, RingFollower, type TopicDirectory } from "./ring-follower.ts";
 import { Topic } from "./topic.ts";
@@ -25,14 +26,19 @@ export interface Fanout {
 }
 
 /**
- * What the hub reads of the broadcaster's settings. spinMicros: how long the loop keeps polling
- * without sleeping after the last record; burstMicros: how long a poll that found records keeps
- * reading before it lets the messages go; staleMs: a ring whose writer's heartbeat is older than
- * this counts as stopped.
+ * What the hub reads of the broadcaster's settings: the idle strategy's; burstMicros, how long
+ * a poll that found records keeps reading before it lets the messages go; staleMs, a ring whose
+ * writer's heartbeat is older than this counts as stopped.
  */
 type RingHubConfig = Pick<
   BroadcastConfig,
-  "sharedMemoryPath" | "historyLimit" | "spinMicros" | "burstMicros" | "staleMs"
+  | "sharedMemoryPath"
+  | "historyLimit"
+  | "idleStrategy"
+  | "spinMicros"
+  | "parkMillis"
+  | "burstMicros"
+  | "staleMs"
 >;
 
 /** Records one follower handles per poll before the loop lets the event loop run. */
@@ -52,7 +58,15 @@ export class RingHub implements TopicDirectory, MessageOutlet {
   private fanout: Fanout | null = null;
   private scanTimer: ReturnType<typeof setInterval> | null = null;
   private running = false;
-  private idleSince = 0;
+  private readonly idle: IdleStrategy;
+  /**
+   * The shared clock, read once per poll round (at its first live message, so the many empty
+   * rounds of a spin never pay for it), beside the process's own clock then: a live message's
+   * latencies are measured against it, never with a shared-clock read per record.
+   */
+  private readonly roundClock = new Uint32Array(2);
+  private roundStartedAt = 0;
+  private clockRound = -1;
   /**
    * Bumped before and after every poll round and scan: ring-derived state (books, topic
    * positions) changes only inside them, so anything built from it between two of them stays
@@ -64,7 +78,9 @@ export class RingHub implements TopicDirectory, MessageOutlet {
     private readonly config: RingHubConfig,
     private readonly log: Logger,
     private readonly metrics: BroadcastMetrics,
-  ) {}
+  ) {
+    this.idle = idleStrategy(config);
+  }
 
   /** Attaches every ring there now (reading what they hold), then keeps polling. */
   start(fanout: Fanout): void {
@@ -108,10 +124,7 @@ export class RingHub implements TopicDirectory, MessageOutlet {
         }
       }
     }
-    const now = performance.now();
-    if (read > 0) this.idleSince = now;
-    if ((now - this.idleSince) * 1000 < this.config.spinMicros) setImmediate(this.loop);
-    else setTimeout(this.loop, 1);
+    this.idle.idle(read, this.loop);
   };
 
   private pollAll(): number {
@@ -295,12 +308,31 @@ export class RingHub implements TopicDirectory, MessageOutlet {
     if (stale !== null) this.publish(topic, stale, 0, 0);
   }
 
-  publish(topic: Topic, text: string, publishSec: number, publishNsec: number, deltaOf?: number): void {
+  publish(topic: Topic, text: string, committedSec: number, committedNsec: number, deltaOf?: number): void {
     const fanout = this.fanout;
     if (fanout === null || !topic.serving) return;
+    // Commit to now on the shared clock, from the round's one reading of it and the process's
+    // clock since: just before and just after uWS takes the message for every subscriber.
+    if (committedSec !== 0 && this.clockRound !== this.round) {
+      this.clockRound = this.round;
+      realtimeInto(this.roundClock, 0);
+      this.roundStartedAt = performance.now();
+    }
+    const pickedAt = performance.now();
     const receivers = fanout.send(topic, text);
-    if (receivers === 0) return;
     const metrics = this.metrics;
+    if (committedSec !== 0) {
+      const pickupNs =
+        (this.roundClock[0]! - committedSec) * 1e9 +
+        (this.roundClock[1]! - committedNsec) +
+        (pickedAt - this.roundStartedAt) * 1e6;
+      metrics.pickupLatency.observe(Math.max(0, pickupNs) / 1e9);
+      if (receivers > 0) {
+        const handedNs = pickupNs + (performance.now() - pickedAt) * 1e6;
+        metrics.fanoutLatency.observe(Math.max(0, handedNs) / 1e9);
+      }
+    }
+    if (receivers === 0) return;
     const channel = topic.channel;
     metrics.messagesSent[channel].inc(receivers);
     metrics.bytesSent[channel].inc(receivers * text.length);
@@ -308,7 +340,6 @@ export class RingHub implements TopicDirectory, MessageOutlet {
       metrics.deltaBytes += receivers * text.length;
       metrics.deltaAsSnapshotBytes += receivers * Math.max(deltaOf, text.length);
     }
-    if (publishSec !== 0) metrics.fanoutLatency.observe(nanosSince(publishSec, publishNsec) / 1e9);
   }
 
   lost(ring: string, records: number): void {

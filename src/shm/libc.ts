@@ -1,5 +1,6 @@
 // The few libc calls the shared-memory rings need, through bun:ffi: open/mmap a /dev/shm file,
-// lock it for the single writer, and read CLOCK_REALTIME, the one clock every process shares.
+// lock it for the single writer, read CLOCK_REALTIME, the one clock every process shares, and
+// sleep a reader between polls for less than a timer can.
 import { dlopen, FFIType, type Pointer, read, toArrayBuffer } from "bun:ffi";
 
 const libc = dlopen("libc.so.6", {
@@ -18,6 +19,7 @@ const libc = dlopen("libc.so.6", {
   malloc: { args: [FFIType.u64], returns: FFIType.ptr },
   __errno_location: { args: [], returns: FFIType.ptr },
   strerror: { args: [FFIType.i32], returns: FFIType.cstring },
+  usleep: { args: [FFIType.u32], returns: FFIType.i32 },
 }).symbols;
 
 export const O_RDONLY = 0;
@@ -133,4 +135,9 @@ export function realtimeInto(out: Uint32Array, index: number): void {
   libc.clock_gettime(CLOCK_REALTIME, timespec);
   out[index] = timespecWords[0]!; // tv_sec's low word (little-endian)
   out[index + 1] = timespecWords[2]!; // tv_nsec
+}
+
+/** Blocks the calling thread for about `micros` (plus the kernel's timer slack, 50 us by default). */
+export function sleepMicros(micros: number): void {
+  libc.usleep(micros);
 }

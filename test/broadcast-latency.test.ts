@@ -1,0 +1,121 @@
+// The broadcaster's latency histograms time live records only: what a ring held before the
+// broadcaster started reading (catch-up) and what a subscriber gets to start from (snapshot,
+// resume) are never observed; pick-up counts every live message, fan-out only those with
+// subscribers. And every idle strategy wakes up for records after a pause.
+import { afterAll, beforeAll, expect, test } from "bun:test";
+import { mkdirSync, rmSync } from "node:fs";
+import { IDLE_STRATEGIES } from "../src/broadcast/idle-strategy.ts";
+import { TestFeed } from "./support/broadcast-feed.ts";
+import { type LoopbackBroadcaster, startTestBroadcaster, tearDown } from "./support/broadcaster.ts";
+import { waitFor } from "./support/wait.ts";
+
+const DIR = `/dev/shm/ap-test-broadcast-latency-${process.pid}`;
+const MID = 4_500_000;
+let feed: TestFeed;
+let broadcaster: LoopbackBroadcaster;
+
+beforeAll(() => {
+  rmSync(DIR, { recursive: true, force: true });
+  mkdirSync(DIR, { recursive: true });
+  feed = new TestFeed(DIR, "kraken", "kraken", [
+    { venueSymbol: "BTC/USD", symbol: "BTC-USD", priceDecimals: 2, sizeDecimals: 8 },
+  ]);
+  const side = (sign: number) =>
+    Array.from({ length: 10 }, (_, i): [number, number] => [MID + sign * (i + 1) * 10, 100_000_000]);
+  feed.snapshot(0, side(-1), side(1));
+  // Records already in the ring when the broadcaster starts: catch-up, never timed.
+  for (let n = 1; n <= 20; n++) feed.update(0, [{ ask: false, price: MID - 50, size: 1000 + n }]);
+  feed.trade(0, MID, 1000, false, 1);
+  broadcaster = startTestBroadcaster(DIR);
+});
+
+afterAll(() => tearDown(DIR, [broadcaster], [feed]));
+
+async function counts(): Promise<{ pickup: number; fanout: number; fanoutSum: number }> {
+  const text = await (await fetch(`${broadcaster.metrics}/metrics`)).text();
+  const value = (name: string) => Number(new RegExp(`^${name}(?:\\{[^}]*\\})? (\\S+)$`, "m").exec(text)?.[1]);
+  return {
+    pickup: value("alphapulse_broadcast_pickup_latency_seconds_count"),
+    fanout: value("alphapulse_broadcast_fanout_latency_seconds_count"),
+    fanoutSum: value("alphapulse_broadcast_fanout_latency_seconds_sum"),
+  };
+}
+
+/** A WebSocket client on `topics`; resolves once its ack and starting messages are in. */
+async function subscriber(topics: string[]): Promise<{ socket: WebSocket; messages: string[] }> {
+  const socket = new WebSocket(broadcaster.ws);
+  const messages: string[] = [];
+  socket.onmessage = (event) => messages.push(String(event.data));
+  await new Promise((resolve) => (socket.onopen = resolve));
+  socket.send(JSON.stringify({ op: "subscribe", topics }));
+  await waitFor("the snapshot", () => messages.some((m) => m.includes('"type":"snapshot"')));
+  return { socket, messages };
+}
+
+test("live messages are timed once each; catch-up, snapshots and resumes are not", async () => {
+  await waitFor("the book topic", () => broadcaster.hub.topics.has("book.kraken.BTC-USD"));
+  const first = await subscriber(["book.kraken.BTC-USD"]);
+  expect(await counts()).toEqual({ pickup: 0, fanout: 0, fanoutSum: 0 });
+
+  // Five deltas below the best bid (no bbo message) to the subscriber, two trades to nobody.
+  for (let n = 1; n <= 5; n++) feed.update(0, [{ ask: false, price: MID - 40, size: 2000 + n }]);
+  feed.trade(0, MID, 1000, false, 2);
+  feed.trade(0, MID, 1000, true, 3);
+  await waitFor("five deltas", () => first.messages.filter((m) => m.includes('"type":"delta"')).length === 5);
+  await waitFor("seven timed pick-ups", async () => (await counts()).pickup === 7);
+  const live = await counts();
+  expect(live.fanout).toBe(5);
+  expect(live.fanoutSum).toBeGreaterThan(0);
+  expect(live.fanoutSum / live.fanout).toBeLessThan(1);
+
+  // A second subscriber starts from a snapshot, and a resume replays history: neither is timed.
+  const second = await subscriber(["book.kraken.BTC-USD"]);
+  const lastSeq = Number(/"seq":(\d+)/.exec(first.messages.at(-1)!)?.[1]);
+  const resumed: string[] = [];
+  second.socket.onmessage = (event) => resumed.push(String(event.data));
+  second.socket.send(JSON.stringify({ op: "unsubscribe", topics: ["book.kraken.BTC-USD"] }));
+  second.socket.send(
+    JSON.stringify({
+      op: "subscribe",
+      topics: ["book.kraken.BTC-USD"],
+      resume: { "book.kraken.BTC-USD": lastSeq - 3 },
+    }),
+  );
+  await waitFor(
+    "three resumed deltas",
+    () => resumed.filter((m) => m.includes('"type":"delta"')).length === 3,
+  );
+  expect(await counts()).toEqual(live);
+  first.socket.close();
+  second.socket.close();
+});
+
+for (const strategy of IDLE_STRATEGIES) {
+  test(`idle strategy ${strategy}: records after a pause longer than its spin and park still go out`, async () => {
+    const dir = `${DIR}-${strategy}`;
+    rmSync(dir, { recursive: true, force: true });
+    mkdirSync(dir, { recursive: true });
+    const quiet = new TestFeed(dir, "kraken", "kraken", [
+      { venueSymbol: "BTC/USD", symbol: "BTC-USD", priceDecimals: 2, sizeDecimals: 8 },
+    ]);
+    quiet.snapshot(0, [[MID - 10, 100]], [[MID + 10, 100]]);
+    const waiting = startTestBroadcaster(dir, {
+      BROADCAST_IDLE_STRATEGY: strategy,
+      BROADCAST_SPIN_MICROS: "200",
+      BROADCAST_PARK_MILLIS: "5",
+    });
+    try {
+      const trades = waiting.hub.topics;
+      await waitFor("the trades topic", () => trades.has("trades.kraken.BTC-USD"));
+      const topic = trades.get("trades.kraken.BTC-USD")!;
+      for (let n = 1; n <= 3; n++) {
+        await Bun.sleep(30); // past spin and park: the loop sleeps on its timer (or spins)
+        quiet.trade(0, MID, 100, false, n);
+        await waitFor(`trade ${n}`, () => topic.position === n);
+      }
+      expect(topic.recent(3).map((text) => JSON.parse(text).id)).toEqual(["1", "2", "3"]);
+    } finally {
+      await tearDown(dir, [waiting], [quiet]);
+    }
+  });
+}
