@@ -4,12 +4,6 @@ import { realtimeInto } from "./libc.ts";
 
 const scratch = new Uint32Array(2);
 
-/** Current shared time in nanoseconds since the Unix epoch (exact, as a bigint). */
-export function nowNs(): bigint {
-  realtimeInto(scratch, 0);
-  return BigInt(scratch[0]!) * 1_000_000_000n + BigInt(scratch[1]!);
-}
-
 /** Nanoseconds from (sec, nsec) to now on the shared clock: exact for spans under 104 days. */
 export function nanosSince(sec: number, nsec: number): number {
   realtimeInto(scratch, 0);

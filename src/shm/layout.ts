@@ -3,7 +3,7 @@
 
 export const MAGIC = "APULSERG";
 export const FORMAT_VERSION = 2;
-export const PAGE = 4096;
+const PAGE = 4096;
 
 /** Header field byte offsets (little-endian). */
 export const H = {
@@ -165,7 +165,7 @@ export function isPowerOfTwo(n: number): boolean {
   return Number.isInteger(n) && n > 0 && (n & (n - 1)) === 0;
 }
 
-export function alignUp(n: number, to: number): number {
+function alignUp(n: number, to: number): number {
   return Math.ceil(n / to) * to;
 }
 

@@ -26,8 +26,7 @@ export const O_RDONLY = 0;
 export const O_RDWR = 2;
 export const O_CREAT = 0o100;
 export const O_EXCL = 0o200;
-export const O_TRUNC = 0o1000;
-export const O_CLOEXEC = 0o2000000;
+const O_CLOEXEC = 0o2000000;
 const PROT_READ = 1;
 const PROT_WRITE = 2;
 const MAP_SHARED = 1;
@@ -37,7 +36,7 @@ const LOCK_NB = 4;
 const EWOULDBLOCK = 11;
 const CLOCK_REALTIME = 0;
 
-export class SystemError extends Error {
+class SystemError extends Error {
   constructor(
     readonly call: string,
     readonly errno: number,
