@@ -11,9 +11,9 @@ import { afterAll, beforeAll, expect, test } from "bun:test";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { writeOfflineConfig } from "../scripts/ci/prometheus-offline-config.ts";
 import { isAlphaPulseImage, type K8sObject, renderOverlay } from "./support/ops-manifests.ts";
-import { httpStatus, waitFor } from "./support/wait.ts";
+import { type LoopbackPrometheus, startPrometheus } from "./support/prometheus.ts";
+import { waitFor } from "./support/wait.ts";
 
 const JOB_OF_MODE: Record<string, string> = {
   collect: "alphapulse-collectors",
@@ -77,36 +77,13 @@ function portsOf(overlays: string[]) {
 
 const ports = portsOf(["single-node", "production"]);
 const dir = mkdtempSync(path.join(tmpdir(), "ap-test-ops-targets-"));
-let prometheus: Bun.Subprocess<"ignore", "ignore", "pipe"> | null = null;
+let prometheus: LoopbackPrometheus | null = null;
 let address = "";
 
 beforeAll(async () => {
-  if (Bun.which("prometheus") === null) throw new Error("prometheus is missing: apt-get install prometheus");
   writeFileSync(path.join(dir, "targets.json"), "[]");
-  const config = writeOfflineConfig({ outDir: dir, interval: "1s", withoutAlertmanager: true });
-  const server = Bun.spawn(
-    [
-      "prometheus",
-      `--config.file=${config}`,
-      "--web.listen-address=127.0.0.1:0",
-      `--storage.tsdb.path=${path.join(dir, "data")}`,
-      "--log.level=info",
-    ],
-    { stdin: "ignore", stdout: "ignore", stderr: "pipe" },
-  );
-  prometheus = server;
-  let log = "";
-  void (async () => {
-    for await (const chunk of server.stderr) log = (log + new TextDecoder().decode(chunk)).slice(-50_000);
-  })();
-  // Port 0: Prometheus logs the address it bound.
-  address = await waitFor("Prometheus to log its address", async () => {
-    if (server.exitCode !== null) throw new Error(`prometheus exited ${server.exitCode}: ${log}`);
-    return /msg="Listening on" address=(127\.0\.0\.1:\d+)/.exec(log)?.[1];
-  });
-  await waitFor("Prometheus ready", async () =>
-    (await httpStatus(`http://${address}/-/ready`)) === 200 ? true : undefined,
-  );
+  prometheus = await startPrometheus(dir);
+  address = prometheus.address;
   writeFileSync(
     path.join(dir, "targets.json"),
     JSON.stringify(ports.map((port) => ({ targets: [address], labels: port.labels }))),
@@ -114,10 +91,7 @@ beforeAll(async () => {
 }, 120_000);
 
 afterAll(async () => {
-  if (prometheus !== null) {
-    prometheus.kill("SIGTERM");
-    await prometheus.exited;
-  }
+  await prometheus?.stop();
   rmSync(dir, { recursive: true, force: true });
 }, 60_000);
 

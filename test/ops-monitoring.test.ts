@@ -8,14 +8,14 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { writeOfflineConfig } from "../scripts/ci/prometheus-offline-config.ts";
 import { SIMULATED_VENUES } from "../src/exchanges/simulators.ts";
 import type { ModeProcess } from "./support/mode-process.ts";
 import { NatsCluster } from "./support/nats.ts";
 import { type K8sObject, renderOverlay } from "./support/ops-manifests.ts";
 import { REPO_ROOT } from "./support/ops-source-settings.ts";
 import { OpsStack } from "./support/ops-stack.ts";
-import { httpStatus, waitFor } from "./support/wait.ts";
+import { type LoopbackPrometheus, startPrometheus } from "./support/prometheus.ts";
+import { waitFor } from "./support/wait.ts";
 
 const MONITORING = path.join(REPO_ROOT, "monitoring");
 /** promtool lint findings we accept: the HighLatency alert names this gauge in microseconds. */
@@ -113,7 +113,7 @@ describe("monitoring agrees with the manifests", () => {
 describe("monitoring against a live collector, broadcaster and Prometheus", () => {
   const stack = new OpsStack("prometheus");
   const prometheusDir = mkdtempSync(path.join(tmpdir(), "ap-test-ops-prometheus-"));
-  let prometheus: Bun.Subprocess<"ignore", "ignore", "pipe"> | null = null;
+  let prometheus: LoopbackPrometheus | null = null;
   let prometheusUrl = "";
   let kraken: ModeProcess;
   const scrapes: Record<keyof typeof JOBS, string> = { collect: "", broadcast: "" };
@@ -172,44 +172,12 @@ describe("monitoring against a live collector, broadcaster and Prometheus", () =
         })),
       );
     writeFileSync(path.join(prometheusDir, "targets.json"), JSON.stringify(targets));
-    const config = writeOfflineConfig({ outDir: prometheusDir, interval: "1s", withoutAlertmanager: true });
-    // Port 0: Prometheus logs the address it bound ("Listening on" at info level).
-    const server = Bun.spawn(
-      [
-        "prometheus",
-        `--config.file=${config}`,
-        "--web.listen-address=127.0.0.1:0",
-        `--storage.tsdb.path=${path.join(prometheusDir, "data")}`,
-        "--log.level=info",
-      ],
-      { stdin: "ignore", stdout: "ignore", stderr: "pipe" },
-    );
-    prometheus = server;
-    let log = "";
-    void (async () => {
-      for await (const chunk of server.stderr) log = (log + new TextDecoder().decode(chunk)).slice(-50_000);
-    })();
-    const address = await waitFor(
-      "Prometheus to log its address",
-      () => {
-        if (server.exitCode !== null) throw new Error(`prometheus exited ${server.exitCode}: ${log}`);
-        return /msg="Listening on" address=(127\.0\.0\.1:\d+)/.exec(log)?.[1];
-      },
-      { timeoutMs: 60_000, intervalMs: 50 },
-    );
-    prometheusUrl = `http://${address}`;
-    await waitFor(
-      "Prometheus ready",
-      async () => (await httpStatus(`${prometheusUrl}/-/ready`)) === 200,
-      PROMETHEUS_POLL,
-    );
+    prometheus = await startPrometheus(prometheusDir, PROMETHEUS_POLL);
+    prometheusUrl = prometheus.url;
   }, 180_000);
 
   afterAll(async () => {
-    if (prometheus !== null) {
-      prometheus.kill("SIGTERM");
-      await prometheus.exited;
-    }
+    await prometheus?.stop();
     await stack.stop();
     await nats?.stop();
     rmSync(prometheusDir, { recursive: true, force: true });
