@@ -36,6 +36,12 @@ VENUE_SYMBOLS = {
     "binance": ("BTC-USDT", "ETH-USDT"),
     "coinbase": ("BTC-USD", "ETH-USD"),
 }
+VENUE_CHECKS = {
+    "kraken": ["checksum"],
+    "binance": ["sequence"],
+    "coinbase": ["sequence"],
+}
+"""What guards each venue's books (its adapter reports it; the collector's metric says the same)."""
 
 
 class CollectorTest(RingTestCase):
@@ -150,6 +156,8 @@ class CollectorTest(RingTestCase):
             self.assertEqual(tuple(s.symbol for s in ring.symbols), VENUE_SYMBOLS[exchange])
             self.assertEqual(ring.state(), RingState.LIVE)
             self.assertLess(ring.heartbeat_age_ms(), 5000)
+            for s in ring.symbols:
+                self.assertEqual(ring.read_book(s).checks, VENUE_CHECKS[exchange], s.symbol)
             # Follow for a while, copying books as we go; every copy must equal the view and the
             # topic counts the records give at its last_seq (counted from the entries' bases).
             counters = {s.id: TopicCounter(from_base(ring.read_book(s)), ring.book_depth) for s in ring.symbols}
