@@ -191,7 +191,8 @@ export class RingCopy {
 
   /**
    * The leader's integrity words (which checks guard each book): they change apart from any
-   * record, so the copy takes them from each books message, and from the entries it starts from.
+   * record, so the copy takes them from each books message at its end (the entries it starts
+   * or jumps from carry them already).
    */
   private takeIntegrity(words: Int32Array): void {
     const writer = this.writer!;
