@@ -1,7 +1,7 @@
 // The OKX collector as a real process against the simulator over real WebSockets, where the shared
 // run of test/collector-simulator.test.ts (checksum 0, depth 10) does not reach: with real
 // checksums on, the ring's books equal the true books 50 levels deep (past the 25 a checksum
-// covers), what guards each book is reported, every OKX fault is detected (corrupt-checksum, and a
+// covers), what guards each book is reported (metric and a broadcaster's REST), every OKX fault is detected (corrupt-checksum, and a
 // rate-limit that refuses a resubscribe, included), only the instrument concerned resyncs and the
 // books are exact again after; each trade reaches the ring once, also across a make-before-break
 // rollover; and a quiet connection is kept open by the text ping.
@@ -10,7 +10,8 @@ import { rmSync } from "node:fs";
 import { RecordType } from "../src/shm/layout.ts";
 import { RecordView, RingReader } from "../src/shm/ring-reader.ts";
 import { type FaultKind, type Simulator, startSimulator } from "../src/simulator/index.ts";
-import { collectorReady, metricSum } from "./support/collector-readings.ts";
+import { startTestBroadcaster } from "./support/broadcaster.ts";
+import { collectorReady, integrityReadings, metricSum } from "./support/collector-readings.ts";
 import { type CollectorProcess, startCollectorProcess } from "./support/mode-process.ts";
 import { expectRingsEqualTruth } from "./support/ring-truth.ts";
 import { waitFor } from "./support/wait.ts";
@@ -136,7 +137,19 @@ describe("okx collector against the simulator, checksums on", () => {
     for (const check of ["checksum", "sequence"]) {
       expect(await metricSum(collector.metrics, "alphapulse_book_integrity", { check })).toBe(SYMBOLS.length);
     }
-  }, 30_000);
+    // A broadcaster over the ring says so in REST too.
+    const broadcaster = startTestBroadcaster(`${DIR}/checksums`);
+    try {
+      const both = ["checksum", "sequence"];
+      for (const symbol of SYMBOLS) {
+        const read = () => integrityReadings(collector.metrics, broadcaster.http, "okx", symbol);
+        await waitFor(`okx ${symbol} served`, async () => (await read()) !== null, POLL);
+        expect(await read()).toEqual({ listed: both, book: both, metric: both });
+      }
+    } finally {
+      await broadcaster.stop();
+    }
+  }, 60_000);
 
   // The seqId faults, garbage and disconnect run in the shared run (checksum 0); here what needs
   // checksums on, or a second fault, or this test's trade check after a rollover.

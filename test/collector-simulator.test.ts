@@ -2,12 +2,14 @@
 // venue at a time, with every fault the simulator can inject on that venue. After each fault:
 // it was detected (the matching metric moved), only the affected symbol resynced, the
 // collector became ready again, and during a quiet moment (a short injected stall) the books a
-// separate reader process reads from the ring equal the simulator's true books.
+// separate reader process reads from the ring equal the simulator's true books. A broadcaster
+// over the rings says in REST what guards each book, as the collector's metric does.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { rmSync } from "node:fs";
 import { EXCHANGE_NAMES, type ExchangeName } from "../src/exchanges/registry.ts";
 import { type FaultKind, type Simulator, startSimulator } from "../src/simulator/index.ts";
-import { collectorReady, metricSum, metricSumIn } from "./support/collector-readings.ts";
+import { startTestBroadcaster } from "./support/broadcaster.ts";
+import { collectorReady, integrityReadings, metricSum, metricSumIn } from "./support/collector-readings.ts";
 import { type CollectorProcess, ModeProcess, startCollectorProcess } from "./support/mode-process.ts";
 import { dumpRing, expectRingsEqualTruth } from "./support/ring-truth.ts";
 import { waitFor } from "./support/wait.ts";
@@ -173,6 +175,17 @@ const FAULTS: Record<ExchangeName, FaultCase[]> = {
   ],
 };
 
+/**
+ * What guards each venue's books here: Kraken's checksum; the update sequence of the others (the
+ * shared simulator sends OKX's checksum 0, as the live venue does).
+ */
+const INTEGRITY: Record<ExchangeName, string[]> = {
+  kraken: ["checksum"],
+  binance: ["sequence"],
+  coinbase: ["sequence"],
+  okx: ["sequence"],
+};
+
 for (const venue of EXCHANGE_NAMES) {
   describe(`collector against the simulator: ${venue}`, () => {
     let collector: Collector;
@@ -187,6 +200,20 @@ for (const venue of EXCHANGE_NAMES) {
     test("ring books equal the true books", async () => {
       await expectRingEqualsTruth(collector);
     }, 30_000);
+
+    test("a broadcaster's REST says what guards each book, as the collector's metric does", async () => {
+      const broadcaster = startTestBroadcaster(DIR);
+      try {
+        const expected = INTEGRITY[venue];
+        for (const symbol of SYMBOLS) {
+          const read = () => integrityReadings(collector.metrics, broadcaster.http, venue, symbol);
+          await waitFor(`${venue} ${symbol} served`, async () => (await read()) !== null, POLL);
+          expect(await read()).toEqual({ listed: expected, book: expected, metric: expected });
+        }
+      } finally {
+        await broadcaster.stop();
+      }
+    }, 60_000);
 
     test("/metrics has every series the alert rules use", async () => {
       const text = await (await fetch(`${collector.metrics}/metrics`)).text();

@@ -18,7 +18,7 @@ import {
   formatScaledTrimmed,
   parseScaled,
 } from "../src/market/decimal.ts";
-import { RecordType, type SymbolSpec } from "../src/shm/layout.ts";
+import { BookIntegrity, RecordType, type SymbolSpec } from "../src/shm/layout.ts";
 import { RecordView, RingReader } from "../src/shm/ring-reader.ts";
 import { fixturePath, fixtureText } from "./support/fixtures.ts";
 import { type Level, RawBook } from "./support/okx-raw-book.ts";
@@ -78,9 +78,19 @@ function bookText(h: VenueHarness, id: number, spec: SymbolSpec, isAsk: boolean)
   ]);
 }
 
-/** What guards the symbol's book, as the collector's alphapulse_book_integrity reports it. */
+/**
+ * What guards the symbol's book, as the collector's alphapulse_book_integrity reports it; the
+ * ring's entry must carry the same bits to its readers.
+ */
 function guards(h: VenueHarness, id: number): { checksum: boolean; sequence: boolean } {
-  return { checksum: h.counters.guards.checksum[id] === 1, sequence: h.counters.guards.sequence[id] === 1 };
+  const bits = h.counters.integrity[id]!;
+  const reader = RingReader.open(h.writer.path, "latest");
+  try {
+    expect(reader.integrity(id)).toBe(bits);
+  } finally {
+    reader.close();
+  }
+  return { checksum: (bits & BookIntegrity.checksum) !== 0, sequence: (bits & BookIntegrity.sequence) !== 0 };
 }
 
 function ringRecords(h: VenueHarness): number[][] {

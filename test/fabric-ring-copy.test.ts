@@ -1,8 +1,9 @@
 // A relay's copy of a ring, without NATS: every batch the leader's writer commits is taken as
 // bytes (the writer's observer), carried as the fabric's messages carry it, and applied to a
 // second ring by the relay's RingCopy. The copy must hold the same records under the same
-// sequences, the same topic counts and the same books; a copy that starts from the books, or
-// jumps over records it never got, must show its readers the hole as lost records.
+// sequences, the same topic counts and the same books, and says what guards each book as the
+// leader does; a copy that starts from the books, or jumps over records it never got, must show
+// its readers the hole as lost records.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { mkdirSync, rmSync } from "node:fs";
 import { RingCopy } from "../src/fabric/ring-copy.ts";
@@ -14,7 +15,14 @@ import {
   leaderHeaders,
 } from "../src/fabric/wire.ts";
 import { log } from "../src/log.ts";
-import { BookStatus, ConnectionState, SLOT_SIZE, StatusReason, type SymbolSpec } from "../src/shm/layout.ts";
+import {
+  BookIntegrity,
+  BookStatus,
+  ConnectionState,
+  SLOT_SIZE,
+  StatusReason,
+  type SymbolSpec,
+} from "../src/shm/layout.ts";
 import { RingReader } from "../src/shm/ring-reader.ts";
 import { seededRandom, TestFeed } from "./support/broadcast-feed.ts";
 import { readRecords, ringBooks } from "./support/ring-records.ts";
@@ -136,6 +144,44 @@ describe("a relay's copy of a ring", () => {
       expect(ours.connection).toEqual(theirs.connection);
       copy.close();
     }
+    feed.close();
+  });
+
+  test("what guards each book reaches the copy: in the entries it starts from, then in each books message", () => {
+    const { feed, batches, shape } = leader("integrity");
+    const both = BookIntegrity.checksum | BookIntegrity.sequence;
+    feed.writer.setIntegrity(0, both);
+    feed.writer.setIntegrity(1, BookIntegrity.sequence);
+    const random = seededRandom(3);
+    traffic(feed, random, 200);
+    const h = leaderHeaders(1, 2, 0);
+    const first = decodeBooks("books", h, booksMessage(feed.writer, h)!, shape);
+    const copy = new RingCopy({
+      dir: DIR,
+      name: "integrity-copy",
+      exchange: "kraken",
+      capacity: 1 << 12,
+      log,
+    });
+    copy.begin(shape, first);
+    const integrity = () => {
+      const reader = RingReader.open(copy.writer!.path, "latest");
+      const words = [0, 1].map((id) => reader.integrity(id));
+      reader.close();
+      return words;
+    };
+    expect(integrity()).toEqual([both, BookIntegrity.sequence]);
+    // The venue stops sending its checksum: no record says so, the next books message does.
+    feed.writer.setIntegrity(0, BookIntegrity.sequence);
+    traffic(feed, random, 200);
+    for (const batch of batches) {
+      if (batch.first >= first.start.firstSeq)
+        expect(copy.applyRecords("records", batch.body)).toBe("applied");
+    }
+    const later = leaderHeaders(1, 3, 0);
+    expect(copy.applyBooks(decodeBooks("books", later, booksMessage(feed.writer, later)!, shape))).toBe(0);
+    expect(integrity()).toEqual([BookIntegrity.sequence, BookIntegrity.sequence]);
+    copy.close();
     feed.close();
   });
 });

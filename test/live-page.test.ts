@@ -1,7 +1,7 @@
 // The live page in a real headless Chromium against real broadcasters: it lists the venues, draws
 // the top 20 levels a side equal to the ring's book with prices padded to the symbol's decimals,
-// starts the trade tape from REST, follows updates and trades live, switches venue, shows venue
-// status; at 1400x900 and at a phone's 390x844 both sides of the ladder stay in the window (the
+// badges what guards the book (checksum, sequence), starts the trade tape from REST, follows
+// updates and trades live, switches venue, shows venue status; at 1400x900 and at a phone's 390x844 both sides of the ladder stay in the window (the
 // screenshots land in test-artifacts/); a broadcaster that refuses the page (token needed,
 // Origin not allowed) is named as the reason instead of "reconnecting" for ever; and a ring
 // whose writer stopped shows its book and its venue as stale.
@@ -10,7 +10,7 @@ import { mkdirSync, rmSync } from "node:fs";
 import path from "node:path";
 import { type Browser, chromium, type Page } from "playwright-core";
 import { formatScaled, formatScaledTrimmed } from "../src/market/decimal.ts";
-import { ConnectionState, StatusReason } from "../src/shm/layout.ts";
+import { BookIntegrity, ConnectionState, StatusReason } from "../src/shm/layout.ts";
 import { seededRandom, TestFeed } from "./support/broadcast-feed.ts";
 import { type LoopbackBroadcaster, startTestBroadcaster } from "./support/broadcaster.ts";
 
@@ -55,6 +55,9 @@ beforeAll(async () => {
     [{ venueSymbol: "BTCUSDT", symbol: "BTC-USDT", priceDecimals: 2, sizeDecimals: 8 }],
     25,
   );
+  // What guards each book, as each venue's adapter would say it.
+  for (const id of [0, 1]) kraken.writer.setIntegrity(id, BookIntegrity.checksum);
+  binance.writer.setIntegrity(0, BookIntegrity.sequence);
   kraken.connection(ConnectionState.Connected, StatusReason.None);
   binance.connection(ConnectionState.Reconnecting, StatusReason.Disconnected);
   // Levels every 0.50: half the prices lose a trailing zero on the wire, a few lose both.
@@ -146,6 +149,12 @@ test("the live page shows the book with padded prices, the recent trades, venue 
   await showKraken(page);
   expect(await page.locator("#asks tr").count()).toBe(20);
   expect((await page.locator("#exchange option").allTextContents()).sort()).toEqual(["binance", "kraken"]);
+  // The badge says what guards the book, from REST.
+  await page.waitForFunction(
+    () => document.querySelector("#book-integrity")?.textContent === "checksum only",
+    undefined,
+    WAIT,
+  );
 
   // The ladder is the ring's book: best bid first, best ask just above the spread, and every
   // price at the symbol's 2 decimals though the wire sends 44999.5 and 45000 as such.
@@ -189,6 +198,11 @@ test("the live page shows the book with padded prices, the recent trades, venue 
   await page.selectOption("#exchange", "binance");
   await page.waitForFunction(
     () => document.querySelector("#book-title")?.textContent === "binance BTC-USDT",
+    undefined,
+    WAIT,
+  );
+  await page.waitForFunction(
+    () => document.querySelector("#book-integrity")?.textContent === "seq only",
     undefined,
     WAIT,
   );

@@ -4,9 +4,11 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { mkdirSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { RingFormatError } from "../src/shm/header.ts";
 import {
+  BookIntegrity,
   BookStatus,
   FORMAT_VERSION,
   H,
+  integrityChecks,
   NO_SYMBOL,
   RecordFlag,
   RecordType,
@@ -216,6 +218,56 @@ describe("symbol table and latest books", () => {
     expect(copy.bidCount).toBe(3);
     expect(copy.lastSeq).toBe(invalid);
     expect(() => reader.readBook(2, copy)).toThrow(RangeError);
+  });
+
+  test("each entry's integrity word: zero at first, set alone, kept by writes of the entry and by a copy", () => {
+    const writer = newWriter(64, 3);
+    const reader = RingReader.open(writer.path);
+    const copy = reader.newBookCopy();
+    expect([reader.integrity(0), reader.integrity(1)]).toEqual([0, 0]);
+    const both = BookIntegrity.checksum | BookIntegrity.sequence;
+    writer.setIntegrity(0, both);
+    writer.setIntegrity(1, BookIntegrity.sequence);
+    expect([reader.integrity(0), reader.integrity(1)]).toEqual([both, BookIntegrity.sequence]);
+    expect(integrityChecks(reader.integrity(0))).toEqual(["checksum", "sequence"]);
+    expect(integrityChecks(0)).toEqual([]);
+    // Levels, status records and trades rewrite the entry around the word, never over it.
+    writer.append(RecordType.BookClear, 0, 0, 0, 0, 0);
+    writer.append(RecordType.BookLevel, RecordFlag.Snapshot | RecordFlag.BatchEnd, 0, 40, 1, 0);
+    writer.writeBook(
+      0,
+      BookStatus.Valid,
+      { count: 1, prices: [40], sizes: [1] },
+      { count: 0, prices: [], sizes: [] },
+      9,
+    );
+    writer.append(RecordType.BookStatus, RecordFlag.BatchEnd, 1, 1, 0, BookStatus.Invalid);
+    expect(reader.readBook(0, copy)).toBe(true);
+    expect(copy.integrity).toBe(both);
+    expect(reader.readBook(1, copy)).toBe(true);
+    expect(copy.integrity).toBe(BookIntegrity.sequence);
+    // A writer that starts from this one's entries (a relay's copy) carries the words on.
+    const { base, count } = writer.connectionCounts();
+    const relay = RingWriter.create({
+      dir: DIR,
+      name: `ring${++ringCounter}`,
+      exchange: "kraken",
+      capacity: 64,
+      bookDepth: 3,
+      symbols: SYMBOLS,
+      start: {
+        firstSeq: writer.nextSeq,
+        connectionBase: base,
+        connectionCount: count,
+        entries: writer.copyEntries()!,
+      },
+    });
+    const relayed = RingReader.open(relay.path);
+    expect([relayed.integrity(0), relayed.integrity(1)]).toEqual([both, BookIntegrity.sequence]);
+    expect(() => relayed.integrity(2)).toThrow(RangeError);
+    for (const r of [reader, relayed]) r.close();
+    relay.close();
+    writer.close();
   });
 });
 

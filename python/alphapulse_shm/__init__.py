@@ -8,6 +8,7 @@ from .book import Book, BookView
 from .follow import Follower
 from .layout import (
     NO_SYMBOL,
+    BookIntegrity,
     BookStatus,
     ConnectionState,
     RecordFlag,
@@ -23,6 +24,7 @@ __all__ = [
     "NO_SYMBOL",
     "Book",
     "BookBusyError",
+    "BookIntegrity",
     "BookStatus",
     "BookView",
     "ConnectionState",

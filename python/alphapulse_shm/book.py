@@ -1,7 +1,8 @@
 """Books: a consistent copy of a latest-book entry, and a local top-N view kept from records.
 
 `Book` is what Ring.read_book copies out of the latest-book area (format version 2: levels,
-status and the book, trades and bbo topic counts, all as of last_seq). `BookView` applies book
+status and the book, trades and bbo topic counts, all as of last_seq, and the checks that guard
+the book now). `BookView` applies book
 records to such a copy batch by batch, as docs/shm-format.md describes: the entry copied at
 last_seq = S plus every book record after S gives the published top-N view at each BATCH_END.
 """
@@ -11,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from .layout import BookStatus, RecordFlag, RecordType
+from .layout import BookIntegrity, BookStatus, RecordFlag, RecordType
 from .records import Record, Symbol
 from .scaled import to_decimal
 
@@ -56,6 +57,13 @@ class Book:
     """Likewise for `trades`."""
     bbo_base: int = field(default=0, kw_only=True)
     """Likewise for `bbo`."""
+    integrity: BookIntegrity = field(default=BookIntegrity(0), kw_only=True)
+    """The checks that guard the book now (BookIntegrity bits; not tied to last_seq)."""
+
+    @property
+    def checks(self) -> list[str]:
+        """The checks that guard the book, by name as REST gives them: "checksum", "sequence"."""
+        return [str(flag.name).lower() for flag in BookIntegrity if flag in self.integrity]
 
     @property
     def valid(self) -> bool:

@@ -48,8 +48,10 @@ receive sec/nsec, publish sec/nsec, aux. Bytes 0..3 are the slot's seqlock versi
 BOOK_ENTRY_HEAD = struct.Struct("<IIIqIIIIqqqqqqq")
 """Latest-book entry bytes 4..95: status, bid_count, ask_count, last_seq, exchange sec/nsec,
 publish sec/nsec, venue_seq, book_count, trade_count, bbo_count, book_base, trade_base,
-bbo_base. Bytes 0..3 are the entry's seqlock version, 96..127 are reserved; levels start at
-128 (BOOK_ENTRY_HEADER_SIZE)."""
+bbo_base. Bytes 0..3 are the entry's seqlock version, 96..99 its integrity word
+(BOOK_INTEGRITY_OFFSET), 100..127 are reserved; levels start at 128 (BOOK_ENTRY_HEADER_SIZE)."""
+BOOK_INTEGRITY_OFFSET = 96
+"""u32 BookIntegrity bits, stored on its own with one aligned store: read it as one word."""
 
 
 class RingState(enum.IntEnum):
@@ -83,6 +85,15 @@ class RecordFlag(enum.IntFlag):
     BATCH_END = 2
     SNAPSHOT = 4
     SIDE_UNKNOWN = 8
+
+
+class BookIntegrity(enum.IntFlag):
+    """Latest-book integrity bits: the checks that guard the book now (0: none)."""
+
+    CHECKSUM = 1
+    """The venue's checksum over its book is verified."""
+    SEQUENCE = 2
+    """The venue's update sequence is followed: a gap is detected."""
 
 
 class BookStatus(enum.IntEnum):

@@ -19,6 +19,7 @@ from .book import Book
 from .layout import (
     BOOK_ENTRY_HEAD,
     BOOK_ENTRY_HEADER_SIZE,
+    BOOK_INTEGRITY_OFFSET,
     CONNECTION_COUNT_WORD,
     FIRST_SEQ_WORD,
     FORMAT_VERSION,
@@ -33,6 +34,7 @@ from .layout import (
     STATE_WORD,
     SYMBOL,
     SYMBOL_ENTRY_SIZE,
+    BookIntegrity,
     RingState,
 )
 from .records import Gap, Record, Symbol
@@ -341,6 +343,7 @@ class Ring:
              book_count, trade_count, bbo_count, book_base, trade_base, bbo_base) = (
                 BOOK_ENTRY_HEAD.unpack_from(view, base + 4)
             )  # fmt: skip
+            integrity = i32[word + BOOK_INTEGRITY_OFFSET // 4]
             bids_n = min(bid_count, limit)
             asks_n = min(ask_count, limit)
             bid_words = struct.unpack_from(f"<{2 * bids_n}q", view, base + BOOK_ENTRY_HEADER_SIZE)
@@ -355,6 +358,7 @@ class Ring:
                 list(zip(ask_words[0::2], ask_words[1::2], strict=True)),
                 book_count=book_count, trade_count=trade_count, bbo_count=bbo_count,
                 book_base=book_base, trade_base=trade_base, bbo_base=bbo_base,
+                integrity=BookIntegrity(integrity),
             )  # fmt: skip
 
     def _resolve(self, symbol: Symbol | str | int) -> Symbol:

@@ -110,6 +110,7 @@ def book_dict(book: Book) -> dict[str, Any]:
         "bookBase": book.book_base,
         "tradeBase": book.trade_base,
         "bboBase": book.bbo_base,
+        "integrity": int(book.integrity),
     }
 
 

@@ -1,8 +1,9 @@
 """alphapulse_shm on rings written by the real collector (`alphapulse collect`: Kraken v2,
-Binance, Coinbase) fed by the built-in simulator (`alphapulse simulate`), all on loopback:
-decoding agrees with the TypeScript reader, books copied live (levels, status and topic counts)
-match the record history, a lapped reader takes books again and stays exact, and a collector
-restart is followed into its new generation, whose topic counts go on from the old one's."""
+Binance, Coinbase, OKX) fed by the built-in simulator (`alphapulse simulate`), all on loopback:
+decoding agrees with the TypeScript reader, each book says what guards it, books copied live
+(levels, status and topic counts) match the record history, a lapped reader takes books again
+and stays exact, and a collector restart is followed into its new generation, whose topic
+counts go on from the old one's."""
 
 from __future__ import annotations
 
@@ -35,7 +36,18 @@ VENUE_SYMBOLS = {
     "kraken": ("BTC-USD", "ETH-USD"),
     "binance": ("BTC-USDT", "ETH-USDT"),
     "coinbase": ("BTC-USD", "ETH-USD"),
+    "okx": ("BTC-USDT", "ETH-USDT"),
 }
+VENUE_WS_PATHS = {"kraken": "/v2", "okx": "/ws/v5/public"}
+"""Where each simulated venue's WebSocket is below its base, if not at it."""
+VENUE_CHECKS = {
+    "kraken": ["checksum"],
+    "binance": ["sequence"],
+    "coinbase": ["sequence"],
+    "okx": ["sequence"],
+}
+"""What guards each venue's books (its adapter reports it; the collector's metric says the same).
+The simulator sends OKX's checksum 0, as the live venue does: its seqId chain guards alone."""
 
 
 class CollectorTest(RingTestCase):
@@ -108,7 +120,7 @@ class CollectorTest(RingTestCase):
             "collect",
             EXCHANGE=exchange,
             SYMBOLS=",".join(VENUE_SYMBOLS[exchange]),
-            EXCHANGE_WS_URL=f"ws://{base}/v2" if exchange == "kraken" else f"ws://{base}",
+            EXCHANGE_WS_URL=f"ws://{base}{VENUE_WS_PATHS.get(exchange, '')}",
             EXCHANGE_REST_URL=f"http://{base}",
             METRICS_PORT="0",
             SHARED_MEMORY_PATH=self.dir,
@@ -141,6 +153,9 @@ class CollectorTest(RingTestCase):
     def test_coinbase_ring_decodes_like_typescript_and_books_match_history(self) -> None:
         self.check_collector_ring("coinbase")
 
+    def test_okx_ring_decodes_like_typescript_and_books_match_history(self) -> None:
+        self.check_collector_ring("okx")
+
     def check_collector_ring(self, exchange: str) -> None:
         self.path = os.path.join(self.dir, f"{exchange}.ring")
         self.collect(exchange=exchange)
@@ -150,6 +165,8 @@ class CollectorTest(RingTestCase):
             self.assertEqual(tuple(s.symbol for s in ring.symbols), VENUE_SYMBOLS[exchange])
             self.assertEqual(ring.state(), RingState.LIVE)
             self.assertLess(ring.heartbeat_age_ms(), 5000)
+            for s in ring.symbols:
+                self.assertEqual(ring.read_book(s).checks, VENUE_CHECKS[exchange], s.symbol)
             # Follow for a while, copying books as we go; every copy must equal the view and the
             # topic counts the records give at its last_seq (counted from the entries' bases).
             counters = {s.id: TopicCounter(from_base(ring.read_book(s)), ring.book_depth) for s in ring.symbols}

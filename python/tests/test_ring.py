@@ -15,6 +15,7 @@ from .support import RingTestCase, TopicCounter, bases_of, counts_of, from_base
 from alphapulse_shm import (
     NO_SYMBOL,
     Book,
+    BookIntegrity,
     BookStatus,
     BookView,
     Gap,
@@ -127,6 +128,18 @@ class BookTest(RingTestCase):
                 top = ring.read_book(symbol.symbol, depth=2)
                 self.assertEqual(top.bids, latest.bids[:2])
                 self.assertEqual(top.asks_decimal()[0][0], to_decimal(latest.asks[0][0], symbol.price_decimals))
+
+    def test_each_book_says_which_checks_guard_it(self) -> None:
+        self.write("--batches", "50", "--capacity", "1024", "--seed", "4")
+        with Ring.open(self.path) as ring:
+            books = [ring.read_book(symbol) for symbol in ring.symbols]
+        # The test writer guards its three symbols by both checks, the checksum, the sequence.
+        self.assertEqual(
+            [book.integrity for book in books],
+            [BookIntegrity.CHECKSUM | BookIntegrity.SEQUENCE, BookIntegrity.CHECKSUM, BookIntegrity.SEQUENCE],
+        )
+        self.assertEqual([book.checks for book in books], [["checksum", "sequence"], ["checksum"], ["sequence"]])
+        self.assertEqual(Book(books[0].symbol, BookStatus.UNKNOWN, 0, 0, 0, 0, 0, 0).checks, [])
 
     def test_book_status_records_invalidate_until_a_snapshot(self) -> None:
         self.write("--batches", "400", "--capacity", "8192", "--seed", "5")

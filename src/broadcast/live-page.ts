@@ -1,6 +1,7 @@
 // The live page's script (bundled with the SDK when the broadcaster starts or is compiled): it
 // lists venues from REST, subscribes the chosen book and trades plus every venue's status, fills
-// the trade tape from REST's recent trades, and draws once per animation frame from the SDK's
+// the trade tape from REST's recent trades, badges what guards the chosen book (checksum,
+// sequence) from REST's book answer, and draws once per animation frame from the SDK's
 // local book, prices padded to the symbol's decimals so their points line up (display only).
 // When the broadcaster refuses the page (a token needed, an Origin not allowed) it says so and
 // stops, rather than reconnecting for ever.
@@ -20,6 +21,15 @@ interface TradesReply {
   trades: TradeMessage[];
 }
 
+/** REST's book answer, of which the page reads only what guards the book. */
+interface BookReply {
+  /** "checksum", "sequence", both or neither. */
+  integrity: string[];
+}
+
+/** How often the page asks again what guards the chosen book (a venue's checksum may come and go). */
+const INTEGRITY_REFRESH_MS = 10_000;
+
 function element<T extends HTMLElement>(id: string): T {
   const found = document.getElementById(id);
   if (found === null) throw new Error(`live page: no #${id}`);
@@ -31,6 +41,7 @@ const symbolSelect = element<HTMLSelectElement>("symbol");
 const connection = element("connection");
 const notice = element("notice");
 const bookStatus = element("book-status");
+const bookIntegrity = element("book-integrity");
 const asksBody = element("asks");
 const bidsBody = element("bids");
 const spread = element("spread");
@@ -168,6 +179,26 @@ async function loadTrades(exchange: string, symbol: string, topic: string): Prom
   addTrades(((await response.json()) as TradesReply).trades);
 }
 
+/** The badge of what guards the chosen book: its venue's checksum, its sequence, both or neither. */
+async function loadIntegrity(exchange: string, symbol: string, topic: string): Promise<void> {
+  const query = new URLSearchParams({ depth: "1", ...(token ? { token } : {}) });
+  const response = await fetch(`/api/v1/book/${exchange}/${symbol}?${query}`);
+  if (!response.ok || current?.book !== topic) return;
+  const { integrity } = (await response.json()) as BookReply;
+  const checksum = integrity.includes("checksum");
+  const sequence = integrity.includes("sequence");
+  bookIntegrity.textContent =
+    checksum && sequence ? "checksum+seq" : checksum ? "checksum only" : sequence ? "seq only" : "unguarded";
+  bookIntegrity.className = integrity.length === 0 ? "unguarded" : "guarded";
+  bookIntegrity.title = `guarded by: ${integrity.join(", ") || "nothing"}`;
+}
+
+/** Asks again what guards the chosen book. */
+function refreshIntegrity(): void {
+  const [, exchange, symbol] = current?.book.split(".") ?? [];
+  if (current && exchange && symbol) void loadIntegrity(exchange, symbol, current.book).catch(() => {});
+}
+
 async function choose(): Promise<void> {
   const exchange = exchangeSelect.value;
   const symbol = symbolSelect.value;
@@ -179,7 +210,10 @@ async function choose(): Promise<void> {
   tape.replaceChildren();
   asksBody.replaceChildren();
   bidsBody.replaceChildren();
+  bookIntegrity.textContent = "-";
+  bookIntegrity.className = "";
   await client.subscribe([current.book, current.trades]);
+  refreshIntegrity();
   await loadTrades(exchange, symbol, current.trades);
 }
 
@@ -241,6 +275,7 @@ async function start(): Promise<void> {
   catalog = servedSymbols(reply);
   exchangeSelect.replaceChildren(...[...catalog.keys()].map((exchange) => new Option(exchange, exchange)));
   fillSymbols();
+  setInterval(refreshIntegrity, INTEGRITY_REFRESH_MS);
   // A failed first attempt is reported by the close handler and retried by the SDK.
   await client.connect().catch(() => {});
 }

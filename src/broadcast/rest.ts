@@ -1,6 +1,7 @@
 // REST under /api/v1 (GET only): the rings (and whether each one's writer is live) and symbols
-// with their state, a book snapshot at any depth, and a topic's recent trades from its history;
-// errors as {"error","status"} JSON. Times are whole milliseconds.
+// with their state and the checks that guard each book, a book snapshot at any depth, and a
+// topic's recent trades from its history; errors as {"error","status"} JSON. Times are whole
+// milliseconds.
 import type { RingHub } from "./ring-hub.ts";
 
 const JSON_HEADERS = { "content-type": "application/json" };
@@ -29,9 +30,12 @@ export function restAnswer(url: URL, source: RestSource): Response {
       const depth = wholeParam(url, "depth", DEFAULT_DEPTH, MAX_DEPTH);
       if (depth === null) return restError(400, `depth must be a whole number from 1 to ${MAX_DEPTH}`);
       const text = owner.bookSnapshot(symbol, depth);
-      return text === null
-        ? restError(404, `no book for ${exchange} ${symbol}`)
-        : new Response(text, { headers: JSON_HEADERS });
+      const integrity = owner.bookIntegrity(symbol);
+      if (text === null || integrity === null) return restError(404, `no book for ${exchange} ${symbol}`);
+      // The snapshot message, then the checks that guard the book now (not part of the message).
+      return new Response(`${text.slice(0, -1)},"integrity":${JSON.stringify(integrity)}}`, {
+        headers: JSON_HEADERS,
+      });
     }
     const limit = wholeParam(url, "limit", DEFAULT_TRADES, MAX_TRADES);
     if (limit === null) return restError(400, `limit must be a whole number from 1 to ${MAX_TRADES}`);
@@ -60,6 +64,7 @@ function listing(source: RestSource) {
       symbol: book.symbol,
       book: book.status,
       served: book.served,
+      integrity: book.integrity,
       lastUpdateAgeMs:
         book.publishSec === 0 ? null : now - (book.publishSec * 1000 + Math.floor(book.publishNsec / 1e6)),
     })),

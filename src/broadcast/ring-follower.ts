@@ -19,8 +19,10 @@ import type { BookValidity, Level, StatusState } from "../protocol/messages.ts";
 import { SortedLevels } from "../protocol/sorted-levels.ts";
 import type { TopicParts } from "../protocol/topics.ts";
 import {
+  type BookCheck,
   BookStatus,
   ConnectionState,
+  integrityChecks,
   RecordFlag,
   RecordType,
   RingState,
@@ -322,6 +324,8 @@ export class RingFollower implements RingSink {
     status: BookValidity;
     /** This ring's book topic is the one served under its name. */
     served: boolean;
+    /** The checks that guard the book now, as the ring's entry says. */
+    integrity: BookCheck[];
     publishSec: number;
     publishNsec: number;
   }> {
@@ -329,9 +333,20 @@ export class RingFollower implements RingSink {
       symbol: s.info.symbol,
       status: this.shownValidity(s),
       served: s.book.serving,
+      integrity: this.integrityOf(s),
       publishSec: s.publishSec,
       publishNsec: s.publishNsec,
     }));
+  }
+
+  /** The checks that guard a symbol's book now; null when this ring has no such symbol. */
+  bookIntegrity(symbol: string): BookCheck[] | null {
+    const state = this.symbols.find((s) => s.info.symbol === symbol);
+    return state ? this.integrityOf(state) : null;
+  }
+
+  private integrityOf(state: SymbolState): BookCheck[] {
+    return integrityChecks(this.reader?.integrity(state.info.id) ?? 0);
   }
 
   /** A book's state as clients are told it now: "stale" while the writer is stopped, else the ring's word. */

@@ -8,8 +8,10 @@ import { ConfigError, type Env, readCommonConfig, Settings } from "../config.ts"
 import { formatScaled } from "../market/decimal.ts";
 import { nanosSince } from "../shm/clock.ts";
 import {
+  type BookCheck,
   BookStatus,
   ConnectionState,
+  integrityChecks,
   NO_SYMBOL,
   RecordFlag,
   RecordType,
@@ -53,6 +55,8 @@ export interface BookReport {
   venueSeq: number;
   /** The book, trades and bbo topics' message counts through lastSeq (what broadcasters number by). */
   topicCounts: { book: number; trades: number; bbo: number };
+  /** The checks that guard the book now: "checksum", "sequence", both or none. */
+  integrity: BookCheck[];
   bidCount: number;
   askCount: number;
   exchangeTime: string | null;
@@ -125,6 +129,7 @@ export function inspectRing(path: string, options: InspectOptions): RingReport {
         lastSeq: copy.lastSeq,
         venueSeq: copy.venueSeq,
         topicCounts: { book: copy.bookCount, trades: copy.tradeCount, bbo: copy.bboCount },
+        integrity: integrityChecks(copy.integrity),
         bidCount: copy.bidCount,
         askCount: copy.askCount,
         exchangeTime: copy.exchangeSec === 0 ? null : isoTime(copy.exchangeSec, copy.exchangeNsec),

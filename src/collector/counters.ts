@@ -1,8 +1,10 @@
 // Plain in-process counts the venue and runtime bump on hot paths; metrics.ts turns them into
 // Prometheus series at scrape time, so a frame never pays for label lookups.
 
-import type { BookCheck, VenueCounters } from "../exchanges/venue.ts";
+import type { VenueCounters } from "../exchanges/venue.ts";
 import type { Logger } from "../log.ts";
+import { type BookCheck, BookIntegrity } from "../shm/layout.ts";
+import type { RingWriter } from "../shm/ring-writer.ts";
 
 /** One message type's count, bumped in place. */
 interface MessageCount {
@@ -24,21 +26,27 @@ export class CollectorCounters implements VenueCounters {
   readonly sequenceGaps: Float64Array;
   readonly checksumMismatches: Float64Array;
   readonly resyncs: Float64Array;
-  /** Per check, 1 for each symbol whose book it guards now. */
-  readonly guards: Record<BookCheck, Uint8Array>;
+  /** Per symbol, the BookIntegrity bits of the checks that guard its book now. */
+  readonly integrity: Uint8Array;
 
   constructor(
     symbolCount: number,
     private readonly log: Logger,
+    /** Its latest-book entries carry each book's integrity to readers, the same bits as the metric. */
+    private readonly ring: Pick<RingWriter, "setIntegrity">,
   ) {
     this.sequenceGaps = new Float64Array(symbolCount);
     this.checksumMismatches = new Float64Array(symbolCount);
     this.resyncs = new Float64Array(symbolCount);
-    this.guards = { checksum: new Uint8Array(symbolCount), sequence: new Uint8Array(symbolCount) };
+    this.integrity = new Uint8Array(symbolCount);
   }
 
   guardedBy(symbolId: number, check: BookCheck, on: boolean): void {
-    this.guards[check][symbolId] = on ? 1 : 0;
+    const before = this.integrity[symbolId]!;
+    const after = on ? before | BookIntegrity[check] : before & ~BookIntegrity[check];
+    if (after === before) return;
+    this.integrity[symbolId] = after;
+    this.ring.setIntegrity(symbolId, after);
   }
 
   message(type: string): void {

@@ -81,7 +81,7 @@ export interface VenuePipeline {
 /** One venue wired into a ring: the same chain for `collect`, `replay`, the tests and the bench. */
 export function wireVenue(options: VenuePipelineOptions): VenuePipeline {
   const { writer, depth } = options;
-  const counters = new CollectorCounters(writer.symbols.length, options.log);
+  const counters = new CollectorCounters(writer.symbols.length, options.log, writer);
   const publisher = new Publisher({
     writer,
     symbols: writer.symbols,

@@ -2,7 +2,7 @@
 // rename them. Hot-path counts live in plain fields (CollectorCounters, Publisher, connections) and
 // are copied into the series at scrape time, so a frame never pays for a label lookup.
 import { Counter, Gauge, Histogram, type Registry } from "prom-client";
-import { BookStatus, type SymbolInfo } from "../shm/layout.ts";
+import { BookIntegrity, BookStatus, type SymbolInfo } from "../shm/layout.ts";
 import type { ManagedConnection } from "./connection.ts";
 import type { CollectorCounters } from "./counters.ts";
 import type { Publisher } from "./publisher.ts";
@@ -242,8 +242,10 @@ function registerStates(registers: Registry[], sources: CollectorMetricsSources)
     labelNames: ["exchange", "symbol", "check"],
     registers,
     collect() {
-      for (const [check, guarded] of Object.entries(counters.guards)) {
-        for (const s of symbols) this.set({ exchange, symbol: s.symbol, check }, guarded[s.id]!);
+      for (const [check, bit] of Object.entries(BookIntegrity)) {
+        for (const s of symbols) {
+          this.set({ exchange, symbol: s.symbol, check }, (counters.integrity[s.id]! & bit) === 0 ? 0 : 1);
+        }
       }
     },
   });

@@ -5,7 +5,7 @@
 // is listed once in registry.ts (docs/adding-a-venue.md).
 import type { OrderBook } from "../book/order-book.ts";
 import type { Logger } from "../log.ts";
-import type { StatusReason, SymbolInfo, SymbolSpec } from "../shm/layout.ts";
+import type { BookCheck, StatusReason, SymbolInfo, SymbolSpec } from "../shm/layout.ts";
 
 export enum TradeSide {
   Buy = 0,
@@ -30,9 +30,6 @@ export interface FeedSink {
   /** True when the symbol's book is valid now. */
   isValid(symbolId: number): boolean;
 }
-
-/** What guards a book's exactness: the venue's checksum, or its update sequence. */
-export type BookCheck = "checksum" | "sequence";
 
 /** Counters a venue reports into (the runtime owns the metric names). */
 export interface VenueCounters {

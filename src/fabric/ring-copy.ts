@@ -3,7 +3,8 @@
 // view rebuilt from the book records so the latest-book entries and the bbo count move exactly
 // as the leader's. A new generation message starts a new local generation; a books message
 // past the copy's end means records were missed, and the copy jumps to it: a hole its readers
-// report as a gap, never a silent jump.
+// report as a gap, never a silent jump. Each book's integrity word (which checks guard it), set
+// apart from any record, comes with every books message.
 import { OrderBook } from "../book/order-book.ts";
 import { ViewSide } from "../book/top-view.ts";
 import type { Logger } from "../log.ts";
@@ -113,7 +114,9 @@ export class RingCopy {
     const missing = books.start.firstSeq - writer.nextSeq;
     if (missing < 0) return 0;
     if (missing === 0) {
-      this.checkCounts(books);
+      const words = entryWords(books.start.entries);
+      this.checkCounts(words);
+      this.takeIntegrity(words);
       return 0;
     }
     writer.jumpTo(books.start);
@@ -168,8 +171,7 @@ export class RingCopy {
     const shape = this.shape!;
     const depth = shape.bookDepth;
     const strideWords = bookStride(depth) / 4;
-    const words = new Int32Array(entries.length / 4);
-    new Uint8Array(words.buffer).set(entries);
+    const words = entryWords(entries);
     for (let id = 0; id < this.books.length; id++) {
       const base = id * strideWords;
       const book = this.books[id]!;
@@ -187,12 +189,23 @@ export class RingCopy {
     }
   }
 
-  /** The leader's counts at the copy's end must be the copy's: a difference is a defect, logged. */
-  private checkCounts(books: BooksMessage): void {
+  /**
+   * The leader's integrity words (which checks guard each book): they change apart from any
+   * record, so the copy takes them from each books message at its end (the entries it starts
+   * or jumps from carry them already).
+   */
+  private takeIntegrity(words: Int32Array): void {
     const writer = this.writer!;
     const strideWords = bookStride(this.shape!.bookDepth) / 4;
-    const words = new Int32Array(books.start.entries.length / 4);
-    new Uint8Array(words.buffer).set(books.start.entries);
+    for (let id = 0; id < this.books.length; id++) {
+      writer.setIntegrity(id, words[id * strideWords + B.integrity / 4]!);
+    }
+  }
+
+  /** The leader's counts at the copy's end must be the copy's: a difference is a defect, logged. */
+  private checkCounts(words: Int32Array): void {
+    const writer = this.writer!;
+    const strideWords = bookStride(this.shape!.bookDepth) / 4;
     for (let id = 0; id < this.books.length; id++) {
       const base = id * strideWords;
       const theirs = [B.bookCount, B.tradeCount, B.bboCount].map((field) => readI64(words, base + field / 4));
@@ -211,4 +224,11 @@ export class RingCopy {
       }
     }
   }
+}
+
+/** A books message's or a start's entry bytes as words (a copy: the bytes may sit at any offset). */
+function entryWords(entries: Uint8Array): Int32Array {
+  const words = new Int32Array(entries.length / 4);
+  new Uint8Array(words.buffer).set(entries);
+  return words;
 }

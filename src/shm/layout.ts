@@ -70,10 +70,26 @@ export const B = {
   bookBase: 72, // i64
   tradeBase: 80, // i64
   bboBase: 88, // i64
+  integrity: 96, // u32 BookIntegrity bits: the checks that guard the book now
   levels: 128, // then (price i64, size i64) pairs
   header: 128,
 } as const;
 export const LEVEL_SIZE = 16;
+
+/**
+ * What guards a book's exactness, as bits of a latest-book entry's integrity word: the venue's
+ * checksum over its book, and the venue's update sequence (gaps detected).
+ */
+export const BookIntegrity = { checksum: 1, sequence: 2 } as const;
+export type BookCheck = keyof typeof BookIntegrity;
+
+/** The checks an integrity word names, checksum first. */
+export function integrityChecks(flags: number): BookCheck[] {
+  const checks: BookCheck[] = [];
+  if ((flags & BookIntegrity.checksum) !== 0) checks.push("checksum");
+  if ((flags & BookIntegrity.sequence) !== 0) checks.push("sequence");
+  return checks;
+}
 
 export function bookStride(depth: number): number {
   return B.header + depth * 2 * LEVEL_SIZE;

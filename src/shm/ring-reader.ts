@@ -55,6 +55,8 @@ export interface BookCopy {
   bookBase: number;
   tradeBase: number;
   bboBase: number;
+  /** BookIntegrity bits: the checks that guard the book now (not tied to lastSeq). */
+  integrity: number;
   exchangeSec: number;
   exchangeNsec: number;
   publishSec: number;
@@ -303,6 +305,7 @@ export class RingReader {
       bookBase: 0,
       tradeBase: 0,
       bboBase: 0,
+      integrity: 0,
       exchangeSec: 0,
       exchangeNsec: 0,
       publishSec: 0,
@@ -345,6 +348,7 @@ export class RingReader {
       out.bookBase = readI64(i32, base + B.bookBase / 4);
       out.tradeBase = readI64(i32, base + B.tradeBase / 4);
       out.bboBase = readI64(i32, base + B.bboBase / 4);
+      out.integrity = i32[base + B.integrity / 4]!;
       let at = base + B.levels / 4;
       for (let i = 0; i < bidCount; i++, at += levelWords) {
         out.bidPrices[i] = readI64(i32, at);
@@ -360,6 +364,12 @@ export class RingReader {
       out.askCount = askCount;
       return true;
     }
+  }
+
+  /** The BookIntegrity bits of the checks that guard a symbol's book now (one aligned load). */
+  integrity(symbolId: number): number {
+    if (symbolId < 0 || symbolId >= this.symbols.length) throw new RangeError(`no symbol id ${symbolId}`);
+    return fencedLoad(this.i32, this.booksWord + symbolId * this.bookWords + B.integrity / 4);
   }
 
   symbolId(symbol: string): number {

@@ -538,6 +538,15 @@ export class RingWriter {
   }
 
   /**
+   * Sets the BookIntegrity bits of the checks that guard a symbol's book now. The word stands
+   * apart from the entry's seqlock (one aligned store, not tied to last_seq), so a change never
+   * makes readers of a busy book copy it again; callers store it when it changes, not per update.
+   */
+  setIntegrity(symbolId: number, flags: number): void {
+    Atomics.store(this.i32, this.bookBase(symbolId) + B.integrity / 4, flags);
+  }
+
+  /**
    * Stamps the header heartbeat (ms since the epoch); readers judge the writer alive by it. A
    * relay stamps the time its copy was last known current, not the time it is now.
    */

@@ -74,6 +74,7 @@ for (const symbol of reader.symbols) {
       bookBase: copy.bookBase,
       tradeBase: copy.tradeBase,
       bboBase: copy.bboBase,
+      integrity: copy.integrity,
     }),
   );
 }

@@ -229,6 +229,8 @@ async function main(): Promise<void> {
     symbols: TEST_SYMBOLS,
   });
   writer.startHeartbeat();
+  // Each symbol guarded differently: by both checks, by the checksum alone, by the sequence alone.
+  for (const [id, checks] of [3, 1, 2].entries()) writer.setIntegrity(id, checks);
   const random = generator(o.seed);
   const books = TEST_SYMBOLS.map(() => new MarketBook(o.depth));
   for (let n = 0; n < o.batches; n++) {
