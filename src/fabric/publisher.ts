@@ -204,7 +204,14 @@ export class FabricPublisher implements BatchObserver {
   private seal(): void {
     const { claim, link } = this.options;
     const h = leaderHeaders(claim.generation, this.nextIndex, claim.seq + this.nextIndex - 1);
-    this.push(link.names.records, this.open.slice(0, this.openBytes), h);
+    // A full buffer becomes the message as it is (no copy); a small body is copied out of it.
+    const full = this.openBytes * 2 >= this.open.length;
+    this.push(
+      link.names.records,
+      full ? this.open.subarray(0, this.openBytes) : this.open.slice(0, this.openBytes),
+      h,
+    );
+    if (full) this.open = new Uint8Array(RECORDS_MESSAGE_BYTES);
     this.openBytes = 0;
   }
 
