@@ -103,6 +103,8 @@ export class FabricPublisher implements BatchObserver {
   /** Records of committed batches not in a message yet: the next records message's body. */
   private open = new Uint8Array(RECORDS_MESSAGE_BYTES);
   private openBytes = 0;
+  /** RECORDS_MESSAGE_BYTES, or less when the server's max_payload is smaller. */
+  private messageBytes = RECORDS_MESSAGE_BYTES;
   private pumpQueued = false;
   private readonly inbox = createInbox();
   private subscription: Subscription | null = null;
@@ -120,6 +122,9 @@ export class FabricPublisher implements BatchObserver {
         `${writer.symbols.length} symbols at book depth ${writer.bookDepth} make ${generationBytes}-byte messages, more than the NATS server's max_payload (${maxPayload}): fewer symbols per venue, a lower BOOK_DEPTH, or a larger max_payload`,
       );
     }
+    // Room for the headers; whole records.
+    const room = Math.floor((maxPayload - 1024) / SLOT_SIZE) * SLOT_SIZE;
+    this.messageBytes = Math.max(SLOT_SIZE, Math.min(RECORDS_MESSAGE_BYTES, room));
     this.subscription = link.nc.subscribe(`${this.inbox}.>`, { callback: (_error, msg) => this.onAck(msg) });
     this.enqueue(link.names.generation, (h) => generationMessage(writer, h));
     writer.observe(this);
@@ -146,7 +151,7 @@ export class FabricPublisher implements BatchObserver {
       this.options.stats.droppedRecords += count;
       return;
     }
-    if (this.openBytes > 0 && this.openBytes + bytes > RECORDS_MESSAGE_BYTES) this.seal();
+    if (this.openBytes > 0 && this.openBytes + bytes > this.messageBytes) this.seal();
     if (this.openBytes + bytes > this.open.length) {
       // One batch larger than a message: a message of its own.
       const grown = new Uint8Array(this.openBytes + bytes);
