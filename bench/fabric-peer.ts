@@ -28,6 +28,8 @@ const names = venueNames("bench");
 const CORE_SUBJECT = "bench.core.records";
 const CORE_GENERATION = "bench.core.generation";
 const CAPACITY = 1 << 20;
+/** Hop-latency histogram bucket bounds, ms (the last bucket is everything above). */
+const BUCKETS_MS = [0.5, 1, 2, 5, 10, 20, 50, 100];
 
 const config: FabricConfig = {
   servers: urls.split(","),
@@ -137,7 +139,7 @@ async function leader(batches: number, perBatch: number, rate: number): Promise<
     wroteAt,
     doneAt: nowMs(),
     records: written * perBatch,
-    cpuUsPerMessage: (cpu.user + cpu.system) / written,
+    cpuUsPerBatch: (cpu.user + cpu.system) / written,
     publishErrors: [...stats.publishErrors],
   });
   writer.close();
@@ -149,16 +151,29 @@ async function relay(expected: number): Promise<void> {
   let lastAt = 0;
   const samples = new Float64Array(1 << 21);
   let sampled = 0;
-  /** Times a batch just applied: from the publish time in its last record to now. */
+  let messages = 0;
+  const histogram = new Array<number>(BUCKETS_MS.length + 1).fill(0);
+  const worst: number[] = [];
+  /** Times each batch of a message just applied: from the publish time in its last record to now. */
   const timed = (apply: (subject: string, body: Uint8Array) => ReturnType<RingCopy["applyRecords"]>) => {
     return (subject: string, body: Uint8Array) => {
       const result = apply(subject, body);
       if (result !== "applied") return result;
       const view = new DataView(body.buffer, body.byteOffset, body.byteLength);
-      const at = body.byteLength - 64;
-      if (sampled < samples.length)
-        samples[sampled++] = nanosSince(view.getUint32(at + 48, true), view.getUint32(at + 52, true));
+      for (let at = 0; at < body.byteLength; at += 64) {
+        const batchEnd = (view.getUint8(at + 5) & RecordFlag.BatchEnd) !== 0;
+        if (!batchEnd || sampled >= samples.length) continue;
+        const ns = nanosSince(view.getUint32(at + 48, true), view.getUint32(at + 52, true));
+        samples[sampled++] = ns;
+        let bucket = 0;
+        while (bucket < BUCKETS_MS.length && ns >= BUCKETS_MS[bucket]! * 1e6) bucket++;
+        histogram[bucket]!++;
+        // The worst hop of each 100 ms: periodic stalls show as evenly spaced peaks.
+        const window = Math.floor((nowMs() - (firstAt || nowMs())) / 100);
+        worst[window] = Math.max(worst[window] ?? 0, ns / 1e6);
+      }
       records += body.byteLength / 64;
+      messages++;
       lastAt = nowMs();
       if (firstAt === 0) firstAt = lastAt;
       return result;
@@ -203,8 +218,15 @@ async function relay(expected: number): Promise<void> {
     firstAt,
     lastAt,
     records,
-    cpuUsPerMessage: (cpu.user + cpu.system) / Math.max(1, sampled),
+    messages,
+    cpuUsPerBatch: (cpu.user + cpu.system) / Math.max(1, sampled),
     latency: latencySummaryUs(samples.subarray(0, sampled)),
+    histogramMs: Object.fromEntries(
+      histogram.map((n, i) => [i < BUCKETS_MS.length ? `<${BUCKETS_MS[i]}` : "more", n]),
+    ),
+    stallsOver10Ms: worst
+      .flatMap((ms, i) => (ms > 10 ? [`${i * 100}ms:${Math.round(ms)}`] : []))
+      .slice(0, 40),
   });
   await stop();
 }

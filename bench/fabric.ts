@@ -1,8 +1,9 @@
 // `bun bench fabric`: the fabric's throughput, hop latency and failover, on loopback nats-server
 // (the one installed; file storage). Leader and relay are separate processes (bench/fabric-peer.ts).
 // - Records/s from a leader's ring writer through the venue's stream into a relay's ring, 16
-//   records a batch, one node and three replicas on three nodes; the same over core NATS (no
-//   stream, no acknowledgements) is the baseline.
+//   records a batch (the publisher joins batches queued together into one message), one node and
+//   three replicas on three nodes; the same over core NATS (one message a batch, no stream, no
+//   acknowledgements) is the baseline.
 // - Hop latency, leader ring commit to relay ring commit, at 20 k batches/s: JetStream, and core
 //   NATS as the floor.
 // - Failover: the leading collector SIGKILLed (simulator feed, lease TTL 3 s), to the first record
@@ -89,19 +90,25 @@ async function throughput(transport: "jetstream" | "core", urls: string) {
   const records = copied.records as number;
   return {
     records,
-    // CPU each side spent per message (start-up included): what the rate costs, whatever the load.
-    leader_cpu_us_per_message: round(led.cpuUsPerMessage as number, 1),
-    relay_cpu_us_per_message: round(copied.cpuUsPerMessage as number, 1),
+    // CPU each side spent per ring batch (start-up included): what the rate costs, whatever the load.
+    leader_cpu_us_per_batch: round(led.cpuUsPerBatch as number, 1),
+    relay_cpu_us_per_batch: round(copied.cpuUsPerBatch as number, 1),
     delivered: round(records / (THROUGHPUT_BATCHES * RECORDS_PER_BATCH)),
     seconds: round(seconds),
     records_per_s: Math.round(records / seconds),
-    messages_per_s: Math.round(records / RECORDS_PER_BATCH / seconds),
+    messages: copied.messages as number,
+    records_per_message: round(records / (copied.messages as number), 1),
   };
 }
 
 async function latency(transport: "jetstream" | "core", urls: string) {
   const { copied } = await run(transport, urls, LATENCY_BATCHES, LATENCY_RECORDS_PER_BATCH, LATENCY_RATE);
-  return copied.latency as { p50_us: number; p99_us: number; count: number };
+  // Where the tail comes from: the spread of hops, and the worst hop of each 100 ms above 10 ms.
+  console.error(transport, "hop histogram (ms)", copied.histogramMs, "stalls", copied.stallsOver10Ms);
+  return {
+    ...(copied.latency as { p50_us: number; p99_us: number; count: number }),
+    messages: copied.messages as number,
+  };
 }
 
 async function failover(): Promise<number> {
@@ -168,7 +175,7 @@ console.log(
   JSON.stringify({
     bench: "fabric",
     throughput: {
-      records_per_message: RECORDS_PER_BATCH,
+      records_per_batch: RECORDS_PER_BATCH,
       jetstream_file_r1: r1,
       core_nats_baseline: core,
       jetstream_file_r3_three_nodes: r3,

@@ -178,6 +178,16 @@ describe("one active collector per venue", () => {
         (error: Error) => error.message,
       );
       expect(refused).toMatch(/wrong last sequence/);
+      // A claimer that saw the stream empty (expected last sequence 0) is refused as well.
+      const claim = headers();
+      claim.set(HEADER.generation, "1");
+      claim.set(HEADER.index, "0");
+      claim.set(HEADER.expectedLastSeq, "0");
+      const lateFirstClaim = await js.publish(names.claim, new Uint8Array(0), { headers: claim }).then(
+        () => "stored",
+        (error: Error) => error.message,
+      );
+      expect(lateFirstClaim).toMatch(/wrong last sequence/);
       // The publisher itself, as a deposed leader holding an old claim: fenced out, nothing stored.
       const dir = `${stack.dir}/stale-writer`;
       const writer = RingWriter.create({

@@ -99,6 +99,44 @@ describe("a relay's copy of a ring", () => {
     feed.close();
   });
 
+  test("messages of several batches copy as the batches one by one would: counts and books per batch", () => {
+    const { feed, batches, shape } = leader("joined");
+    const random = seededRandom(23);
+    traffic(feed, random, 3000);
+    // As the publisher joins batches queued together: runs of 1 to 40 whole batches per message.
+    const messages: Uint8Array[] = [];
+    for (let i = 0; i < batches.length; ) {
+      const run = batches.slice(i, i + 1 + Math.floor(random() * 40));
+      const body = new Uint8Array(run.reduce((n, b) => n + b.body.length, 0));
+      let at = 0;
+      for (const batch of run) {
+        body.set(batch.body, at);
+        at += batch.body.length;
+      }
+      messages.push(body);
+      i += run.length;
+    }
+    expect(messages.length).toBeLessThan(batches.length / 5);
+    const copy = new RingCopy({ dir: DIR, name: "joined-copy", exchange: "kraken", capacity: 1 << 14, log });
+    copy.begin(shape, null);
+    for (const body of messages) expect(copy.applyRecords("records", body)).toBe("applied");
+    expect(copy.applyRecords("records", messages.at(-1)!)).toBe("duplicate");
+    // A message must end where a batch ends.
+    const long = batches.find((b) => b.body.length > SLOT_SIZE)!.body;
+    expect(() => copy.applyRecords("records", long.subarray(0, SLOT_SIZE))).toThrow(/BATCH_END/);
+    feed.writer.anchorAll();
+    copy.writer!.anchorAll();
+    const original = readRecords(`${DIR}/joined.ring`, "oldest");
+    const copied = readRecords(`${DIR}/joined-copy.ring`, "oldest");
+    expect(copied.gaps).toEqual([]);
+    for (const [seq, line] of copied.lines) expect(line).toBe(original.lines.get(seq)!);
+    expect(ringBooks(`${DIR}/joined-copy.ring`)).toEqual(ringBooks(`${DIR}/joined.ring`));
+    // The bbo count moves once per batch that changes the best prices, as the leader's did.
+    for (const id of [0, 1]) expect(copy.writer!.counts(id)).toEqual(feed.writer.counts(id));
+    copy.close();
+    feed.close();
+  });
+
   test("a copy started from the books, and one that jumps a hole, show the hole and then agree", () => {
     const { feed, batches, shape } = leader("holes");
     const random = seededRandom(5);

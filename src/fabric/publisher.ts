@@ -1,6 +1,8 @@
-// The leader's side of the fabric. Every batch its ring commits becomes one message on the
-// venue's stream (the ring's own 64-byte records), published without waiting for each
-// acknowledgement: up to a window of messages are in flight, replies come to one inbox. Every
+// The leader's side of the fabric. Every batch its ring commits goes to the venue's stream as
+// the ring's own 64-byte records: batches committed in one turn of the event loop, or while the
+// window is full, share one message (whole batches, up to RECORDS_MESSAGE_BYTES), since each
+// message costs about the same whatever it carries. Messages are published without waiting for
+// each acknowledgement: up to a window of them are in flight, replies come to one inbox. Every
 // message is fenced with the stream sequence its predecessor must have (the claim's sequence
 // plus its index, since this leader is the stream's only writer), so nothing lands out of
 // order, twice, or after another leader's claim. A refusal or a late acknowledgement makes the
@@ -27,6 +29,8 @@ export interface Claim {
 
 const TICK_MS = 50;
 const BEAT_MS = 250;
+/** A records message grows to this many bytes (1024 records) before the next one starts. */
+const RECORDS_MESSAGE_BYTES = 64 * 1024;
 
 /**
  * Fences the stream for a new generation: publishes the claim right after the stream's last
@@ -96,6 +100,12 @@ export class FabricPublisher implements BatchObserver {
   private dropping = false;
   private nextBooksAt = 0;
   private nextBeatAt = 0;
+  /** Records of committed batches not in a message yet: the next records message's body. */
+  private open = new Uint8Array(RECORDS_MESSAGE_BYTES);
+  private openBytes = 0;
+  /** RECORDS_MESSAGE_BYTES, or less when the server's max_payload is smaller. */
+  private messageBytes = RECORDS_MESSAGE_BYTES;
+  private pumpQueued = false;
   private readonly inbox = createInbox();
   private subscription: Subscription | null = null;
   private timer: ReturnType<typeof setInterval> | null = null;
@@ -112,6 +122,9 @@ export class FabricPublisher implements BatchObserver {
         `${writer.symbols.length} symbols at book depth ${writer.bookDepth} make ${generationBytes}-byte messages, more than the NATS server's max_payload (${maxPayload}): fewer symbols per venue, a lower BOOK_DEPTH, or a larger max_payload`,
       );
     }
+    // Room for the headers; whole records.
+    const room = Math.floor((maxPayload - 1024) / SLOT_SIZE) * SLOT_SIZE;
+    this.messageBytes = Math.max(SLOT_SIZE, Math.min(RECORDS_MESSAGE_BYTES, room));
     this.subscription = link.nc.subscribe(`${this.inbox}.>`, { callback: (_error, msg) => this.onAck(msg) });
     this.enqueue(link.names.generation, (h) => generationMessage(writer, h));
     writer.observe(this);
@@ -138,21 +151,35 @@ export class FabricPublisher implements BatchObserver {
       this.options.stats.droppedRecords += count;
       return;
     }
-    this.enqueue(this.options.link.names.records, () => {
-      const payload = new Uint8Array(bytes);
-      this.options.writer.copyRecords(firstSeq, count, payload);
-      return payload;
-    });
+    if (this.openBytes > 0 && this.openBytes + bytes > this.messageBytes) this.seal();
+    if (this.openBytes + bytes > this.open.length) {
+      // One batch larger than a message: a message of its own.
+      const grown = new Uint8Array(this.openBytes + bytes);
+      grown.set(this.open.subarray(0, this.openBytes));
+      this.open = grown;
+    }
+    this.options.writer.copyRecords(firstSeq, count, this.open, this.openBytes);
+    this.openBytes += bytes;
+    this.bufferedBytes += bytes;
+    // Sent once the current turn has committed what it will: batches of one turn share a message.
+    if (!this.pumpQueued) {
+      this.pumpQueued = true;
+      queueMicrotask(() => {
+        this.pumpQueued = false;
+        this.pump();
+      });
+    }
   }
 
   /** Waits until everything enqueued is acknowledged, at most `timeoutMs`; true if it was. */
   async drain(timeoutMs: number): Promise<boolean> {
     const deadline = performance.now() + timeoutMs;
-    while (this.ackedThrough < this.nextIndex - 1 && this.mode !== "stopped") {
+    const pending = () => this.ackedThrough < this.nextIndex - 1 || this.openBytes > 0;
+    while (pending() && this.mode !== "stopped") {
       if (performance.now() > deadline) return false;
       await Bun.sleep(10);
     }
-    return this.ackedThrough === this.nextIndex - 1;
+    return !pending();
   }
 
   stop(): void {
@@ -162,42 +189,69 @@ export class FabricPublisher implements BatchObserver {
     this.subscription?.unsubscribe();
   }
 
-  /** Adds a message with the next index; `build` fills the body and its own headers (null: skip). */
+  /**
+   * Adds a message with the next index after the open records; `build` fills the body and its
+   * own headers (null: skip).
+   */
   private enqueue(subject: string, build: (h: Outgoing["headers"]) => Uint8Array | null): boolean {
     const { claim } = this.options;
-    const index = this.nextIndex;
-    const h = leaderHeaders(claim.generation, index, claim.seq + index - 1);
+    if (this.openBytes > 0) this.seal();
+    const h = leaderHeaders(claim.generation, this.nextIndex, claim.seq + this.nextIndex - 1);
     const payload = build(h);
     if (payload === null) return false;
-    this.nextIndex++;
-    this.items.push({ index, subject, payload, headers: h, sentAt: 0 });
     this.bufferedBytes += payload.length;
+    this.push(subject, payload, h);
     this.pump();
     return true;
+  }
+
+  /** The open records become the next message (their bytes are already counted as buffered). */
+  private seal(): void {
+    const { claim, link } = this.options;
+    const h = leaderHeaders(claim.generation, this.nextIndex, claim.seq + this.nextIndex - 1);
+    // A full buffer becomes the message as it is (no copy); a small body is copied out of it.
+    const full = this.openBytes * 2 >= this.open.length;
+    this.push(
+      link.names.records,
+      full ? this.open.subarray(0, this.openBytes) : this.open.slice(0, this.openBytes),
+      h,
+    );
+    if (full) this.open = new Uint8Array(RECORDS_MESSAGE_BYTES);
+    this.openBytes = 0;
+  }
+
+  private push(subject: string, payload: Uint8Array, headers: Outgoing["headers"]): void {
+    this.items.push({ index: this.nextIndex++, subject, payload, headers, sentAt: 0 });
   }
 
   private item(index: number): Outgoing {
     return this.items[this.head + index - this.ackedThrough - 1]!;
   }
 
+  /** Sends what the window allows; with room left, the open records become a message and go too. */
   private pump(): void {
     if (this.mode !== "sending") return;
     const nc = this.options.link.nc;
-    const limit = Math.min(this.nextIndex - 1, this.ackedThrough + this.options.config.publishWindow);
-    while (this.sendCursor <= limit) {
-      const item = this.item(this.sendCursor);
-      item.sentAt = performance.now();
-      try {
-        nc.publish(item.subject, item.payload, {
-          headers: item.headers,
-          reply: `${this.inbox}.${this.epoch}.${item.index}`,
-        });
-      } catch (error) {
-        this.options.log.throttled("warn", "publish", "publish failed", { error });
-        void this.resync("refused");
-        return;
+    const window = this.options.config.publishWindow;
+    for (;;) {
+      const limit = Math.min(this.nextIndex - 1, this.ackedThrough + window);
+      while (this.sendCursor <= limit) {
+        const item = this.item(this.sendCursor);
+        item.sentAt = performance.now();
+        try {
+          nc.publish(item.subject, item.payload, {
+            headers: item.headers,
+            reply: `${this.inbox}.${this.epoch}.${item.index}`,
+          });
+        } catch (error) {
+          this.options.log.throttled("warn", "publish", "publish failed", { error });
+          void this.resync("refused");
+          return;
+        }
+        this.sendCursor++;
       }
-      this.sendCursor++;
+      if (this.openBytes === 0 || this.nextIndex - 1 >= this.ackedThrough + window) return;
+      this.seal();
     }
   }
 

@@ -75,8 +75,10 @@ export class RingCopy {
   }
 
   /**
-   * Appends one records message. "duplicate": the copy has these records already; "hole": they
-   * start past the copy's end (records were missed: wait for the books to jump to).
+   * Appends one records message: one or more whole batches, each applied as the leader's ring
+   * committed it (its records, then its entries), so counts and entries move batch by batch as
+   * the leader's did. "duplicate": the copy has these records already; "hole": they start past
+   * the copy's end (records were missed: wait for the books to jump to).
    */
   applyRecords(subject: string, body: Uint8Array): "applied" | "duplicate" | "hole" {
     const writer = this.writer;
@@ -87,20 +89,15 @@ export class RingCopy {
     const last = (count - 1) * WORDS;
     if (readI64(words, last + R.seq / 4) !== first + count - 1)
       throw new WireError(subject, "records out of sequence");
-    if (((words[last + 1]! >>> 8) & RecordFlag.BatchEnd) === 0)
-      throw new WireError(subject, "a batch must end in BATCH_END");
+    if (!isBatchEnd(words, last)) throw new WireError(subject, "a batch must end in BATCH_END");
     if (first < writer.nextSeq) return "duplicate";
     if (first > writer.nextSeq) return "hole";
-    for (let at = 0; at <= last; at += WORDS) this.track(words, at);
-    // The leader writes the entries after the batch, with the exchange and receive times of its frame.
-    writer.setFrameTimes(
-      words[last + 8]! >>> 0,
-      words[last + 9]!,
-      words[last + 10]! >>> 0,
-      words[last + 11]!,
-    );
-    for (let at = 0; at <= last; at += WORDS) writer.appendRaw(words, at);
-    this.writeTouchedBooks();
+    let start = 0;
+    for (let end = 0; end <= last; end += WORDS) {
+      if (!isBatchEnd(words, end)) continue;
+      this.applyBatch(writer, words, start, end);
+      start = end + WORDS;
+    }
     return "applied";
   }
 
@@ -127,6 +124,15 @@ export class RingCopy {
   close(): void {
     this.writer?.close();
     this.writer = null;
+  }
+
+  /** One batch: words `start` to `end` (its BATCH_END record), both record offsets. */
+  private applyBatch(writer: RingWriter, words: Int32Array, start: number, end: number): void {
+    for (let at = start; at <= end; at += WORDS) this.track(words, at);
+    // The leader writes the entries after the batch, with the exchange and receive times of its frame.
+    writer.setFrameTimes(words[end + 8]! >>> 0, words[end + 9]!, words[end + 10]! >>> 0, words[end + 11]!);
+    for (let at = start; at <= end; at += WORDS) writer.appendRaw(words, at);
+    this.writeTouchedBooks();
   }
 
   /** Follows one record's effect on its symbol's view and status (as the leader's publisher set them). */
@@ -231,4 +237,8 @@ function entryWords(entries: Uint8Array): Int32Array {
   const words = new Int32Array(entries.length / 4);
   new Uint8Array(words.buffer).set(entries);
   return words;
+}
+
+function isBatchEnd(words: Int32Array, at: number): boolean {
+  return ((words[at + 1]! >>> 8) & RecordFlag.BatchEnd) !== 0;
 }
