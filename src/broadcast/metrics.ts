@@ -3,9 +3,17 @@
 import { Counter, Gauge, Histogram, type Registry } from "prom-client";
 import { CHANNELS, type Channel } from "../protocol/topics.ts";
 
+/** The broadcaster's metric labels, the same in every fan-out worker so that their metrics merge. */
+export const BROADCAST_LABELS = { service: "alphapulse", mode: "broadcast" };
+
 type ChannelCounter = ReturnType<Counter["labels"]>;
 type ChannelGauge = ReturnType<Gauge["labels"]>;
 
+/**
+ * Counters, histograms and the client and subscription gauges add up over fan-out workers
+ * (prom-client's default aggregation); gauges about the rings, which every worker reads alike,
+ * take the worst worker ("max") or, for the compression ratio, the average.
+ */
 export class BroadcastMetrics {
   readonly clients: Gauge;
   readonly subscriptions: Gauge;
@@ -125,6 +133,7 @@ export class BroadcastMetrics {
       name: "alphapulse_delta_compression_ratio",
       help: "1 - bytes sent as deltas / bytes the same updates would cost as full snapshots, over the last minute",
       registers,
+      aggregator: "average",
       collect() {
         this.set(self.recentCompressionRatio(Date.now()));
       },
@@ -134,6 +143,7 @@ export class BroadcastMetrics {
       help: "Records a ring's writer has committed that the broadcaster has not read yet",
       labelNames: ["ring"],
       registers,
+      aggregator: "max",
       collect() {
         this.reset();
         for (const { ring, lag } of sources.ringLag()) this.labels(ring).set(lag);
@@ -143,6 +153,7 @@ export class BroadcastMetrics {
       name: "alphapulse_broadcast_rings_attached",
       help: "Ring files the broadcaster follows",
       registers,
+      aggregator: "max",
       collect() {
         this.set(sources.rings());
       },
@@ -177,6 +188,7 @@ function ringWriterGauges(
     help: "1 while a ring's writer counts as stopped (no heartbeat for BROADCAST_STALE_MS, process gone, or closed), else 0",
     labelNames: ["ring"],
     registers,
+    aggregator: "max",
     collect() {
       this.reset();
       for (const { ring, stale } of ringWriters()) this.labels(ring).set(stale ? 1 : 0);
@@ -187,6 +199,7 @@ function ringWriterGauges(
     help: "Topics a ring serves now (0 when other rings serve all of its topics)",
     labelNames: ["ring"],
     registers,
+    aggregator: "max",
     collect() {
       this.reset();
       for (const { ring, served } of ringWriters()) this.labels(ring).set(served);
