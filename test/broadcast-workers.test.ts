@@ -188,7 +188,13 @@ test("one /metrics adds up both workers, /ready and /health answer for both", as
     return (await metric("alphapulse_broadcast_clients_connected")) === open.length;
   });
   const health = (await (await fetch(`${broadcaster.metrics}/health`)).json()) as Record<string, unknown>;
-  expect(health).toMatchObject({ status: "ok", mode: "broadcast", clients: open.length, workers: 2 });
+  expect(health).toMatchObject({
+    status: "ok",
+    mode: "broadcast",
+    clients: open.length,
+    rings: 1,
+    workers: 2,
+  });
   expect(await httpStatus(`${broadcaster.metrics}/ready`)).toBe(200);
   // Trade subscribers so far: worker 1 sent its client 300, worker 2 sent at most what its two
   // clients got. The counter is above worker 2's share: it adds both workers up.

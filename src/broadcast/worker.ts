@@ -9,7 +9,7 @@ import { log } from "../log.ts";
 import { readBroadcastConfig } from "./config.ts";
 import { type Fanout, startFanout } from "./main.ts";
 import { BROADCAST_LABELS } from "./metrics.ts";
-import { type FromWorker, type ToWorker, WORKER_ROLE, type WorkerSetup } from "./workers.ts";
+import { type FromWorker, type ToWorker, WORKER_ROLE, type WorkerInfo, type WorkerSetup } from "./workers.ts";
 
 /** Whether this thread was started as a fan-out worker (src/main.ts asks before anything else). */
 export function isFanoutWorker(): boolean {
@@ -43,8 +43,8 @@ export function runFanoutWorker(): void {
     const value =
       message.what === "readiness"
         ? hub.freshness()
-        : message.what === "clients"
-          ? server.clientCount()
+        : message.what === "info"
+          ? ({ clients: server.clientCount(), rings: hub.followers.size } satisfies WorkerInfo)
           : await registry.getMetricsAsJSON();
     send({ type: "answer", id: message.id, value });
   });

@@ -22,7 +22,13 @@ export interface WorkerSetup {
 export const WORKER_ROLE = "broadcast-fanout-worker";
 
 /** What the main thread asks a worker; each answer carries the question's id. */
-type WorkerQuestion = "readiness" | "metrics" | "clients";
+type WorkerQuestion = "readiness" | "metrics" | "info";
+
+/** A worker's answer to "info": its part of /health. */
+export interface WorkerInfo {
+  readonly clients: number;
+  readonly rings: number;
+}
 
 export type ToWorker =
   | { readonly type: "ask"; readonly id: number; readonly what: WorkerQuestion }
@@ -147,7 +153,7 @@ export async function startWorkers(config: BroadcastConfig): Promise<{ stop(): P
       registry: workersRegistry(workers),
       mode: "broadcast",
       readiness: () => workersReadiness(workers),
-      info: async () => ({ clients: await clientTotal(workers), workers: workers.length }),
+      info: () => workersInfo(workers),
     });
     logger.info("broadcasting", {
       dir: config.sharedMemoryPath,
@@ -221,7 +227,14 @@ async function workersReadiness(workers: readonly FanoutWorker[]): Promise<Readi
   return answers[0] as Readiness;
 }
 
-async function clientTotal(workers: readonly FanoutWorker[]): Promise<number> {
-  const counts = await Promise.all(workers.map((worker) => worker.ask("clients")));
-  return counts.reduce<number>((sum, count) => sum + (typeof count === "number" ? count : 0), 0);
+/** /health: clients of all workers, rings as the workers see them (each follows every ring). */
+async function workersInfo(workers: readonly FanoutWorker[]): Promise<Record<string, unknown>> {
+  const answers = (await Promise.all(workers.map((worker) => worker.ask("info")))) as Array<
+    WorkerInfo | undefined
+  >;
+  return {
+    clients: answers.reduce((sum, info) => sum + (info?.clients ?? 0), 0),
+    rings: Math.max(0, ...answers.map((info) => info?.rings ?? 0)),
+    workers: workers.length,
+  };
 }
