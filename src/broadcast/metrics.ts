@@ -10,9 +10,11 @@ type ChannelCounter = ReturnType<Counter["labels"]>;
 type ChannelGauge = ReturnType<Gauge["labels"]>;
 
 /**
- * Counters, histograms and the client and subscription gauges add up over fan-out workers
- * (prom-client's default aggregation); gauges about the rings, which every worker reads alike,
- * take the worst worker ("max") or, for the compression ratio, the average.
+ * Over fan-out workers, counters and histograms of deliveries and clients, and the client and
+ * subscription gauges, add up (prom-client's default aggregation). What is about a ring, which
+ * every worker reads on its own and alike (lag, gaps, lost records, stale, topics served and
+ * taken over), takes the worst worker ("max"): ten topics taken over by two workers are still
+ * ten. The compression ratio takes the average.
  */
 export class BroadcastMetrics {
   readonly clients: Gauge;
@@ -114,18 +116,21 @@ export class BroadcastMetrics {
       help: "Times the broadcaster was lapped by a ring writer and lost records",
       labelNames: ["ring"],
       registers,
+      aggregator: "max",
     });
     this.ringLost = new Counter({
       name: "alphapulse_broadcast_ring_records_lost_total",
       help: "Ring records overwritten before the broadcaster read them",
       labelNames: ["ring"],
       registers,
+      aggregator: "max",
     });
     this.ownerChanges = new Counter({
       name: "alphapulse_broadcast_topic_owner_changes_total",
       help: "Topics a ring took over from another ring whose writer stopped or whose file went, by the ring that took them",
       labelNames: ["ring"],
       registers,
+      aggregator: "max",
     });
     ringWriterGauges(registers, sources.ringWriters);
     const self = this;
