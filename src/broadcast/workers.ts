@@ -49,6 +49,7 @@ class FanoutWorker {
   private nextQuestion = 1;
   private onStarted: ((message: FromWorker) => void) | null = null;
   private onDrained: (() => void) | null = null;
+  private exited = false;
 
   constructor(
     readonly id: number,
@@ -63,6 +64,7 @@ class FanoutWorker {
     this.thread.on("message", (message: FromWorker) => this.received(message));
     this.thread.on("error", (error) => logger.error("broadcast worker failed", { worker: id, error }));
     this.thread.on("exit", (code) => {
+      this.exited = true;
       this.onStarted?.({ type: "failed", message: `broadcast worker ${id} exited (${code}) before serving` });
       this.onDrained?.();
       onExit(this, code);
@@ -98,6 +100,7 @@ class FanoutWorker {
 
   /** Closes the worker's clients (1001), waits for them (up to graceMs), and ends the thread. */
   async drain(graceMs: number): Promise<void> {
+    if (this.exited) return;
     const drained = new Promise<void>((resolve) => {
       this.onDrained = resolve;
     });
