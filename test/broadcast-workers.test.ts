@@ -156,11 +156,11 @@ test("both workers send one topic with the same seqs and texts; a client resumes
   const left: Record<string, number> = { [BOOK]: onOne.lastSeq(BOOK), [TRADES]: onOne.lastSeq(TRADES) };
   onOne.socket.close();
   await market(100); // what it misses while away
-  let resumed: WorkerClient;
-  do {
-    resumed = await WorkerClient.open(broadcaster.ws);
-    clients.push(resumed);
-  } while (resumed.worker !== "2");
+  const resumed = await waitFor("a connection on worker 2", async () => {
+    const client = await WorkerClient.open(broadcaster.ws);
+    clients.push(client);
+    return client.worker === "2" && client;
+  });
   await resumed.subscribe(left);
   expect(resumed.acks[0]!.resumed?.sort()).toEqual([...TOPICS].sort());
   await market(100);
