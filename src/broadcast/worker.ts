@@ -1,7 +1,7 @@
 // One fan-out worker thread of a broadcaster with BROADCAST_WORKERS > 1 (workers.ts starts
 // them): its own ring hub over the same rings (mapped read-only, as every reader does) and its
 // own server on the shared port, serving the connections the kernel gives it. It answers the
-// main thread's questions (readiness, metrics, clients) and drains when told.
+// main thread's questions (readiness, metrics, its clients and rings) and drains when told.
 import { parentPort, workerData } from "node:worker_threads";
 import { readProcessConfig, Settings } from "../config.ts";
 import { newRegistry } from "../health/server.ts";
