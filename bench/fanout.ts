@@ -8,10 +8,11 @@
 //   FANOUT_SECONDS=5         measured seconds per run
 //   FANOUT_RATE=100          book updates per second per symbol (bbo a fifth, trades half)
 //   FANOUT_PROCESSES=4       load-generator processes
-//   FANOUT_SERVERS=alphapulse,raw,node
+//   FANOUT_SERVERS=alphapulse,alphapulse:BROADCAST_WORKERS=2,raw,node
 //                            a server "alphapulse:NAME=VALUE:..." runs the broadcaster with those
 //                            settings, for A/B runs of its settings in one run (e.g.
-//                            alphapulse:BROADCAST_IDLE_STRATEGY=sleeping)
+//                            alphapulse:BROADCAST_IDLE_STRATEGY=sleeping); "alphapulse" alone is
+//                            one fan-out worker (BROADCAST_WORKERS=1) unless the settings say more
 import { readFileSync, rmSync } from "node:fs";
 import path from "node:path";
 import { realtimeInto } from "../src/shm/clock.ts";
@@ -29,7 +30,8 @@ const CLIENT_COUNTS = process.env.FANOUT_CLIENTS ? [Number(process.env.FANOUT_CL
 const SECONDS = Number(process.env.FANOUT_SECONDS ?? 5);
 const RATE = Number(process.env.FANOUT_RATE ?? 100);
 const PROCESSES = Number(process.env.FANOUT_PROCESSES ?? 4);
-const SERVERS = (process.env.FANOUT_SERVERS ?? "alphapulse,raw,node").split(",");
+const TWO_WORKERS = "alphapulse:BROADCAST_WORKERS=2";
+const SERVERS = (process.env.FANOUT_SERVERS ?? `alphapulse,${TWO_WORKERS},raw,node`).split(",");
 const DIR = `/dev/shm/ap-test-broadcast-bench-${process.pid}`;
 const EXCHANGES = ["kraken", "binance", "coinbase"];
 const SYMBOLS = ["BTC-USD", "ETH-USD", "SOL-USD", "XRP-USD"];
@@ -60,6 +62,8 @@ interface Server {
   readonly ws: string;
   /** alphapulse only: where its /ready and /metrics are. */
   readonly metrics?: string;
+  /** Fan-out threads serving the clients (the comparison servers have one). */
+  readonly workers: number;
   stop(): Promise<void>;
 }
 
@@ -69,9 +73,10 @@ async function startServer(server: string): Promise<Server> {
   const limit = `ulimit -n ${OPEN_FILES} 2>/dev/null || ulimit -n "$(ulimit -Hn)"; exec "$@"`;
   const wrapper = ["sh", "-c", limit, "sh"];
   if (kind === "alphapulse") {
-    const overrides = Object.fromEntries(
-      settings.map((s) => [s.slice(0, s.indexOf("=")), s.slice(s.indexOf("=") + 1)]),
-    );
+    const overrides: Record<string, string> = {
+      BROADCAST_WORKERS: "1",
+      ...Object.fromEntries(settings.map((s) => [s.slice(0, s.indexOf("=")), s.slice(s.indexOf("=") + 1)])),
+    };
     const env = broadcasterEnv(DIR, overrides);
     const broadcaster = await startBroadcasterProcess(env, [...wrapper, ...FROM_SOURCE]);
     await waitFor("the broadcaster", async () => (await httpStatus(`${broadcaster.metrics}/ready`)) === 200);
@@ -80,6 +85,7 @@ async function startServer(server: string): Promise<Server> {
       http: broadcaster.http,
       ws: broadcaster.ws,
       metrics: broadcaster.metrics,
+      workers: Number(overrides.BROADCAST_WORKERS),
       stop: async () => {
         await broadcaster.process.stop();
       },
@@ -108,6 +114,7 @@ async function startServer(server: string): Promise<Server> {
     pid: child.pid,
     http: `http://127.0.0.1:${port}`,
     ws: `ws://127.0.0.1:${port}/ws`,
+    workers: 1,
     stop: async () => {
       child.kill("SIGTERM");
       await Promise.race([child.exited, Bun.sleep(10_000)]);
@@ -221,7 +228,7 @@ async function run(kind: string, clients: number, feeds: Map<string, TestFeed>):
     const perClient = RATE * (1 + 1 / 5 + 1 / 2);
     return {
       server: kind,
-      workers: 1,
+      workers: server.workers,
       clients,
       deliveries_per_s: Math.round(messages / SECONDS),
       offered_per_s: Math.round(perClient * clients),
@@ -313,14 +320,38 @@ const summary: Record<string, unknown> = {
         p99: bare ? round(r.p99_us / bare.p99_us, 2) : null,
       };
     }),
+  // Two fan-out workers against one, same clients and stream: the ratio of each figure.
+  workers_scaling: CLIENT_COUNTS.map((clients) => {
+    const one = results.find((r) => r.server === "alphapulse" && r.clients === clients);
+    const two = results.find((r) => r.server === TWO_WORKERS && r.clients === clients);
+    const ratio = (key: keyof RunResult) => {
+      const [a, b] = [one?.[key], two?.[key]];
+      return typeof a === "number" && typeof b === "number" && a > 0 ? round(b / a, 2) : null;
+    };
+    return {
+      clients,
+      server_fanout_p50: ratio("server_fanout_p50_us"),
+      server_fanout_p99: ratio("server_fanout_p99_us"),
+      server_pickup_p50: ratio("server_pickup_p50_us"),
+      p50: ratio("p50_us"),
+      p99: ratio("p99_us"),
+      deliveries: ratio("deliveries_per_s"),
+      cpu: ratio("server_cpu_pct"),
+    };
+  }),
   runs: results,
 };
+const twoWorkers = (summary.workers_scaling as Array<Record<string, number | null>>).find(
+  (s) => s.clients === largest,
+);
 if (largest >= 10_000 && ours) {
   summary.goals = {
     deliveries_1_5m: ours.deliveries_per_s >= 1_500_000,
     ten_x_node: node ? ours.deliveries_per_s >= 10 * node.deliveries_per_s : null,
     raw_0_8: raw ? ours.deliveries_per_s >= 0.8 * raw.deliveries_per_s : null,
     rss_128mib: ours.server_peak_rss_mib <= 128,
+    two_workers_fanout_p50_0_6:
+      twoWorkers?.server_fanout_p50 == null ? null : twoWorkers.server_fanout_p50 <= 0.6,
   };
 }
 console.log(JSON.stringify(summary));

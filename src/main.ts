@@ -148,7 +148,12 @@ async function main(argv: string[], env: Env): Promise<number> {
   }
 }
 
-if (import.meta.main) {
+// A broadcaster's fan-out workers run this same entry (so the compiled binary needs no second
+// one) as threads: they take their part from workerData, not from the command line.
+const fanoutWorker = Bun.isMainThread ? null : await import("./broadcast/worker.ts");
+if (fanoutWorker?.isFanoutWorker()) {
+  fanoutWorker.runFanoutWorker();
+} else if (import.meta.main) {
   const code = await main(process.argv.slice(2), process.env);
   // Long-running modes keep the event loop alive; one-shot modes end here.
   if (code !== 0) process.exit(code);

@@ -19,6 +19,12 @@ import { RecordingSdkClient } from "./support/recording-sdk-client.ts";
 import { waitFor } from "./support/wait.ts";
 
 const STALE_MS = 1500;
+/**
+ * One fan-out worker: these tests read the broadcaster's view of the rings over REST and then
+ * connect a client, and with several workers the two can reach different workers, each of
+ * which notices a writer gone on its own poll (test/broadcast-workers.test.ts covers workers).
+ */
+const SETTINGS = { BROADCAST_STALE_MS: String(STALE_MS), BROADCAST_WORKERS: "1" };
 const BOOK = "book.kraken.BTC-USD";
 const TRADES = "trades.kraken.BTC-USD";
 const BBO = "bbo.kraken.BTC-USD";
@@ -137,7 +143,7 @@ describe("a dead owner and a live newcomer", () => {
     await stack.startSimulator();
     first = await stack.startCollector("kraken", { RING_NAME: "kraken-a" });
     for (let i = 0; i < 2; i++) {
-      const broadcaster = await stack.startBroadcaster({ BROADCAST_STALE_MS: String(STALE_MS) });
+      const broadcaster = await stack.startBroadcaster(SETTINGS);
       await stack.waitReady(broadcaster.process, `${broadcaster.metrics}/ready`);
       broadcasters.push(broadcaster);
     }
@@ -272,7 +278,7 @@ describe("a ring whose collector died at start", () => {
   beforeAll(async () => {
     await stack.startSimulator();
     await deadRing(stack, "kraken-x");
-    broadcaster = await stack.startBroadcaster({ BROADCAST_STALE_MS: String(STALE_MS) });
+    broadcaster = await stack.startBroadcaster(SETTINGS);
   }, 120_000);
 
   afterAll(async () => {

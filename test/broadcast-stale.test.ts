@@ -83,7 +83,13 @@ async function statusOnEveryTopic(
 beforeAll(async () => {
   await stack.startSimulator();
   collector = await stack.startCollector("kraken");
-  broadcaster = await stack.startBroadcaster({ BROADCAST_STALE_MS: String(STALE_MS) });
+  // One fan-out worker: the test checks REST and /metrics right after its client's stream says
+  // stale, and with several workers a REST request can reach a worker whose own poll has not
+  // yet seen the writer stop (test/broadcast-workers.test.ts covers workers).
+  broadcaster = await stack.startBroadcaster({
+    BROADCAST_STALE_MS: String(STALE_MS),
+    BROADCAST_WORKERS: "1",
+  });
   await stack.waitReady(broadcaster.process, `${broadcaster.metrics}/ready`);
 }, 120_000);
 

@@ -1,5 +1,7 @@
 // The broadcaster's settings: read from the environment once, validated, and handed whole to every
 // part (server, client sessions, slow-client policy, ring hub).
+import { readFileSync } from "node:fs";
+import { availableParallelism } from "node:os";
 import { ConfigError, type Env, readCommonConfig, Settings } from "../config.ts";
 import { IDLE_STRATEGIES, type IdleStrategyName } from "./idle-strategy.ts";
 
@@ -33,6 +35,11 @@ export interface BroadcastConfig {
   /** A ring whose heartbeat is older than this makes the broadcaster unready. */
   readonly staleMs: number;
   readonly graceMs: number;
+  /**
+   * Fan-out workers: 1 is the single-threaded broadcaster; more run that many threads, each with
+   * its own ring hub and server on the shared port (workers.ts).
+   */
+  readonly workers: number;
 }
 
 export function readBroadcastConfig(env: Env): BroadcastConfig {
@@ -75,5 +82,28 @@ export function readBroadcastConfig(env: Env): BroadcastConfig {
     compression: settings.bool("BROADCAST_COMPRESSION", true),
     staleMs: settings.int("BROADCAST_STALE_MS", 5000, 100, 3_600_000),
     graceMs: settings.int("SHUTDOWN_GRACE_MS", 10_000, 0, 600_000),
+    workers: settings.int("BROADCAST_WORKERS", usableCores(), 1, MAX_WORKERS),
   };
+}
+
+/** More fan-out threads than this is a typo, not a machine. */
+const MAX_WORKERS = 256;
+
+/**
+ * The cores this process may use: the CPUs it may run on, capped by its cgroup v2 CPU quota
+ * (a container's CPU limit, rounded up: 1.5 CPUs give two workers). Without a readable quota
+ * (cgroup v1, none set, not Linux), the CPUs alone.
+ */
+function usableCores(): number {
+  const cpus = Math.max(1, availableParallelism());
+  let quota: string;
+  try {
+    quota = readFileSync("/sys/fs/cgroup/cpu.max", "utf8");
+  } catch {
+    return cpus;
+  }
+  const [max, period] = quota.trim().split(/\s+/);
+  const limit = Number(max) / Number(period);
+  if (max === "max" || !Number.isFinite(limit) || limit <= 0) return cpus;
+  return Math.min(cpus, Math.max(1, Math.ceil(limit)));
 }

@@ -3,9 +3,19 @@
 import { Counter, Gauge, Histogram, type Registry } from "prom-client";
 import { CHANNELS, type Channel } from "../protocol/topics.ts";
 
+/** The broadcaster's metric labels, the same in every fan-out worker so that their metrics merge. */
+export const BROADCAST_LABELS = { service: "alphapulse", mode: "broadcast" };
+
 type ChannelCounter = ReturnType<Counter["labels"]>;
 type ChannelGauge = ReturnType<Gauge["labels"]>;
 
+/**
+ * Over fan-out workers, counters and histograms of deliveries and clients, and the client and
+ * subscription gauges, add up (prom-client's default aggregation). What is about a ring, which
+ * every worker reads on its own and alike (lag, gaps, lost records, stale, topics served and
+ * taken over), takes the worst worker ("max"): ten topics taken over by two workers are still
+ * ten. The compression ratio takes the average.
+ */
 export class BroadcastMetrics {
   readonly clients: Gauge;
   readonly subscriptions: Gauge;
@@ -106,18 +116,21 @@ export class BroadcastMetrics {
       help: "Times the broadcaster was lapped by a ring writer and lost records",
       labelNames: ["ring"],
       registers,
+      aggregator: "max",
     });
     this.ringLost = new Counter({
       name: "alphapulse_broadcast_ring_records_lost_total",
       help: "Ring records overwritten before the broadcaster read them",
       labelNames: ["ring"],
       registers,
+      aggregator: "max",
     });
     this.ownerChanges = new Counter({
       name: "alphapulse_broadcast_topic_owner_changes_total",
       help: "Topics a ring took over from another ring whose writer stopped or whose file went, by the ring that took them",
       labelNames: ["ring"],
       registers,
+      aggregator: "max",
     });
     ringWriterGauges(registers, sources.ringWriters);
     const self = this;
@@ -125,6 +138,7 @@ export class BroadcastMetrics {
       name: "alphapulse_delta_compression_ratio",
       help: "1 - bytes sent as deltas / bytes the same updates would cost as full snapshots, over the last minute",
       registers,
+      aggregator: "average",
       collect() {
         this.set(self.recentCompressionRatio(Date.now()));
       },
@@ -134,6 +148,7 @@ export class BroadcastMetrics {
       help: "Records a ring's writer has committed that the broadcaster has not read yet",
       labelNames: ["ring"],
       registers,
+      aggregator: "max",
       collect() {
         this.reset();
         for (const { ring, lag } of sources.ringLag()) this.labels(ring).set(lag);
@@ -143,6 +158,7 @@ export class BroadcastMetrics {
       name: "alphapulse_broadcast_rings_attached",
       help: "Ring files the broadcaster follows",
       registers,
+      aggregator: "max",
       collect() {
         this.set(sources.rings());
       },
@@ -177,6 +193,7 @@ function ringWriterGauges(
     help: "1 while a ring's writer counts as stopped (no heartbeat for BROADCAST_STALE_MS, process gone, or closed), else 0",
     labelNames: ["ring"],
     registers,
+    aggregator: "max",
     collect() {
       this.reset();
       for (const { ring, stale } of ringWriters()) this.labels(ring).set(stale ? 1 : 0);
@@ -187,6 +204,7 @@ function ringWriterGauges(
     help: "Topics a ring serves now (0 when other rings serve all of its topics)",
     labelNames: ["ring"],
     registers,
+    aggregator: "max",
     collect() {
       this.reset();
       for (const { ring, served } of ringWriters()) this.labels(ring).set(served);

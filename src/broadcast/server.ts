@@ -3,7 +3,7 @@
 // live page at /. It wires the parts together, starts the ring hub with fan-out, and drains.
 import type { Server, ServerWebSocket, WebSocketHandler } from "bun";
 import type { Logger } from "../log.ts";
-import { CloseCode } from "../protocol/messages.ts";
+import { CloseCode, WORKER_HEADER } from "../protocol/messages.ts";
 import { ClientAccess } from "./access.ts";
 import { ClientSessions } from "./client-session.ts";
 import type { BroadcastConfig } from "./config.ts";
@@ -30,11 +30,16 @@ type Client = ServerWebSocket<ClientState>;
 /** Frames past this are refused by the WebSocket layer itself (close 1009). */
 const HARD_FRAME_LIMIT = 1024 * 1024;
 
+/**
+ * `worker` is the fan-out worker's number when this server is one of several on the port
+ * (BROADCAST_WORKERS > 1), undefined for the single-threaded broadcaster.
+ */
 export function startBroadcastServer(
   config: BroadcastConfig,
   hub: RingHub,
   metrics: BroadcastMetrics,
   log: Logger,
+  worker?: number,
 ): BroadcastServer {
   const subscriptions = new Subscriptions(hub, metrics);
   const resumes = new Resumes(new StartingTexts(hub), subscriptions, hub);
@@ -43,16 +48,18 @@ export function startBroadcastServer(
   const slowClients = new SlowClientPolicy(config, metrics, log);
   const access = new ClientAccess(config);
   let accepting = true;
+  const upgradeHeaders = worker === undefined ? undefined : { [WORKER_HEADER]: String(worker) };
 
   const server = listen(
     config,
+    worker !== undefined,
     (request, srv) => {
       const url = new URL(request.url);
       if (url.pathname === "/ws") {
         if (!accepting) return restError(503, "shutting down");
         const refusal = access.upgradeRefusal(request, url);
         if (refusal !== null) return restError(refusal.status, refusal.message);
-        if (srv.upgrade(request, { data: sessions.newState() })) return undefined;
+        if (srv.upgrade(request, { data: sessions.newState(), headers: upgradeHeaders })) return undefined;
         return restError(400, "expected a WebSocket upgrade");
       }
       if (url.pathname.startsWith("/api/v1/")) {
@@ -97,12 +104,16 @@ export function startBroadcastServer(
 }
 
 /**
- * Listens on WEBSOCKET_PORT. The port is never shared: without `reusePort: false`, Bun.serve
- * (with development off) binds with SO_REUSEPORT, and a second broadcaster on a busy port would
- * silently take a share of its connections. A busy port stops the start, naming it.
+ * Listens on WEBSOCKET_PORT. A single-threaded broadcaster never shares the port: without
+ * `reusePort: false`, Bun.serve (with development off) binds with SO_REUSEPORT, and a second
+ * broadcaster on a busy port would silently take a share of its connections. Fan-out workers
+ * (`shared`) do bind with SO_REUSEPORT, on purpose: the kernel spreads new connections over them.
+ * Their process holds the port's guard (workers.ts) so that no second broadcaster joins them.
+ * A busy port stops the start, naming it.
  */
 function listen(
   config: BroadcastConfig,
+  shared: boolean,
   fetch: (request: Request, server: Server<ClientState>) => Response | undefined,
   websocket: Pick<WebSocketHandler<ClientState>, "data" | "open" | "message" | "close" | "drain">,
 ): Server<ClientState> {
@@ -110,7 +121,7 @@ function listen(
     return Bun.serve({
       port: config.websocketPort,
       hostname: config.hostname,
-      reusePort: false,
+      reusePort: shared,
       development: false,
       routes: { "/": livePage },
       fetch,

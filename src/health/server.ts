@@ -12,11 +12,12 @@ export interface Readiness {
 export interface HealthServerOptions {
   readonly port: number;
   readonly hostname?: string;
-  readonly registry: Registry;
+  /** What /metrics serves: a registry, or one that gathers several (a broadcaster's workers). */
+  readonly registry: Pick<Registry, "metrics" | "contentType">;
   readonly mode: string;
-  readonly readiness: () => Readiness;
+  readonly readiness: () => Readiness | Promise<Readiness>;
   /** Extra JSON for /health (versions, ring generation...). */
-  readonly info?: () => Record<string, unknown>;
+  readonly info?: () => Record<string, unknown> | Promise<Record<string, unknown>>;
 }
 
 export interface HealthServer {
@@ -43,10 +44,10 @@ export function startHealthServer(options: HealthServerOptions): HealthServer {
             status: stopping ? "stopping" : "ok",
             mode: options.mode,
             uptimeSeconds: (Date.now() - started) / 1000,
-            ...options.info?.(),
+            ...(await options.info?.()),
           });
         case "/ready": {
-          const readiness = stopping ? { ready: false, reason: "shutting down" } : options.readiness();
+          const readiness = stopping ? { ready: false, reason: "shutting down" } : await options.readiness();
           return new Response(JSON.stringify(readiness), {
             status: readiness.ready ? 200 : 503,
             headers: JSON_HEADERS,
@@ -70,7 +71,11 @@ export function startHealthServer(options: HealthServerOptions): HealthServer {
   };
 }
 
-/** A registry with the process metrics the alerts use (memory, CPU), without the costly heap gauges. */
+/**
+ * A registry with the process metrics the alerts use (memory, CPU), without the costly heap
+ * gauges. Every thread of a process reads the same process-wide figures, so where threads'
+ * registries are merged (a broadcaster's workers) these take the largest, not the sum.
+ */
 export function newRegistry(labels: Record<string, string>): Registry {
   const registry = new Registry();
   registry.setDefaultLabels(labels);
@@ -79,6 +84,7 @@ export function newRegistry(labels: Record<string, string>): Registry {
     name: "alphapulse_process_resident_memory_bytes",
     help: "Resident set size of this process",
     registers,
+    aggregator: "max",
     collect() {
       this.set(process.memoryUsage.rss());
     },
@@ -87,6 +93,7 @@ export function newRegistry(labels: Record<string, string>): Registry {
     name: "alphapulse_process_cpu_seconds",
     help: "User plus system CPU time this process has used",
     registers,
+    aggregator: "max",
     collect() {
       const usage = process.cpuUsage();
       this.set((usage.user + usage.system) / 1e6);

@@ -125,6 +125,13 @@ export interface StatusMessage extends DataMessageBase {
 export type DataMessage = SnapshotMessage | DeltaMessage | TradeMessage | BboMessage | StatusMessage;
 export type ServerMessage = AckMessage | PongMessage | ErrorMessage | WarningMessage | DataMessage;
 
+/**
+ * Response header of the WebSocket upgrade naming the fan-out worker (1..BROADCAST_WORKERS) that
+ * serves the connection; absent from a single-threaded broadcaster. For operators and tests:
+ * every worker sends the same seqs, so a client never needs it.
+ */
+export const WORKER_HEADER = "x-alphapulse-worker";
+
 /** Close codes the server uses besides the standard ones (1001 going away, 1009 too big). */
 export const CloseCode = {
   GoingAway: 1001,
