@@ -1,9 +1,10 @@
 // The broadcaster's latency histograms time live records only: what a ring held before the
 // broadcaster started reading (catch-up) and what a subscriber gets to start from (snapshot,
 // resume) are never observed; pick-up counts every live message, fan-out only those with
-// subscribers. And every idle strategy wakes up for records after a pause.
+// subscribers. And every idle strategy wakes up for records after a pause; the default one
+// also while it sleeps on its fine tick.
 import { afterAll, beforeAll, expect, test } from "bun:test";
-import { mkdirSync, rmSync } from "node:fs";
+import { mkdirSync, readdirSync, readlinkSync, rmSync } from "node:fs";
 import { IDLE_STRATEGIES } from "../src/broadcast/idle-strategy.ts";
 import { TestFeed } from "./support/broadcast-feed.ts";
 import { type LoopbackBroadcaster, startTestBroadcaster, tearDown } from "./support/broadcaster.ts";
@@ -118,4 +119,44 @@ for (const strategy of IDLE_STRATEGIES) {
       await tearDown(dir, [waiting], [quiet]);
     }
   });
+}
+
+test("sleeping: records that come while the hub sleeps on its fine tick go out, and stopping closes its timer", async () => {
+  const dir = `${DIR}-fine-tick`;
+  rmSync(dir, { recursive: true, force: true });
+  mkdirSync(dir, { recursive: true });
+  const quiet = new TestFeed(dir, "kraken", "kraken", [
+    { venueSymbol: "BTC/USD", symbol: "BTC-USD", priceDecimals: 2, sizeDecimals: 8 },
+  ]);
+  quiet.snapshot(0, [[MID - 10, 100]], [[MID + 10, 100]]);
+  const timers = timerFds();
+  // A park far longer than the test: every wait between these records is on the fine tick alone.
+  const waiting = startTestBroadcaster(dir, { BROADCAST_SPIN_MICROS: "0", BROADCAST_PARK_MILLIS: "60000" });
+  try {
+    const trades = waiting.hub.topics;
+    await waitFor("the trades topic", () => trades.has("trades.kraken.BTC-USD"));
+    const topic = trades.get("trades.kraken.BTC-USD")!;
+    for (let n = 1; n <= 5; n++) {
+      await Bun.sleep(n * 3);
+      quiet.trade(0, MID, 100, false, n);
+      await waitFor(`trade ${n}`, () => topic.position === n, { timeoutMs: 2000, intervalMs: 1 });
+    }
+    expect(topic.recent(5).map((text) => JSON.parse(text).id)).toEqual(["1", "2", "3", "4", "5"]);
+    expect(timerFds()).toBeGreaterThan(timers);
+  } finally {
+    await tearDown(dir, [waiting], [quiet]);
+  }
+  // Bun reads the timer through a descriptor of its own, which it closes once the read is cancelled.
+  await waitFor("the fine tick's timer closed", () => timerFds() === timers, { timeoutMs: 2000 });
+});
+
+/** The timerfds this process holds open. */
+function timerFds(): number {
+  return readdirSync("/proc/self/fd").filter((fd) => {
+    try {
+      return readlinkSync(`/proc/self/fd/${fd}`) === "anon_inode:[timerfd]";
+    } catch {
+      return false; // the directory's own descriptor, gone by now
+    }
+  }).length;
 }

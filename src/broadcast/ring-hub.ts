@@ -95,6 +95,7 @@ export class RingHub implements TopicDirectory, MessageOutlet {
     this.running = false;
     this.fanout = null; // closing the followers must not tell subscribers their rings went
     if (this.scanTimer) clearInterval(this.scanTimer);
+    this.idle.close();
     for (const follower of this.followers.values()) follower.close();
     this.followers.clear();
   }
