@@ -69,7 +69,7 @@ export function readBroadcastConfig(env: Env): BroadcastConfig {
     sendBudgetBytes,
     historyLimit: settings.int("BROADCAST_HISTORY", 1024, 1, 1_000_000),
     idleStrategy: settings.oneOf("BROADCAST_IDLE_STRATEGY", IDLE_STRATEGIES, "sleeping"),
-    spinMicros: settings.int("BROADCAST_SPIN_MICROS", 0, 0, 1_000_000),
+    spinMicros: settings.int("BROADCAST_SPIN_MICROS", 500, 0, 1_000_000),
     parkMillis: settings.int("BROADCAST_PARK_MILLIS", 100, 0, 60_000),
     burstMicros: settings.int("BROADCAST_BURST_MICROS", 100, 0, 10_000),
     compression: settings.bool("BROADCAST_COMPRESSION", true),

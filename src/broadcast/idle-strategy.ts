@@ -2,8 +2,9 @@
 // shape of Agrona's IdleStrategy) instead of timers buried in the loop. The hub polls, then
 // hands the strategy the records it read and the next round to schedule.
 //   busy-spin: the next round on the next event-loop turn, always (a whole core, lowest latency).
-//   sleeping:  (the default) spin for spinMicros after the last record (none by default), then
-//              sleep in the event loop on a fine tick for parkMillis: a timerfd expiring every
+//   sleeping:  (the default) spin for spinMicros after the last record (on a busy core a
+//              process that sleeps waits for the core again at each wake-up), then sleep in
+//              the event loop on a fine tick for parkMillis: a timerfd expiring every
 //              TICK_MICROS, which the event loop waits on as on a socket, so clients and timers
 //              run meanwhile and a record after a short pause waits about 0.15 ms, not up to the
 //              1.1 ms after which Bun fires its timers (setTimeout(0) too). Only a ring quiet for
@@ -14,7 +15,7 @@
 //              while parked: an explicit choice for a broadcaster with a core to itself.
 // A futex on the ring's commit word would wake a reader exactly, but the wait would block the
 // event loop that also serves the clients, so it needs a thread of its own and a writer change.
-import { closeFile, openIntervalTimer, setIntervalTimer, sleepMicros } from "../shm/libc.ts";
+import { armTimerFd, closeFile, openTimerFd, sleepMicros } from "../shm/libc.ts";
 
 export const IDLE_STRATEGIES = ["sleeping", "backoff", "busy-spin"] as const;
 export type IdleStrategyName = (typeof IDLE_STRATEGIES)[number];
@@ -32,7 +33,7 @@ const PARK_MICROS = 50;
 /**
  * The fine tick: a record waits about half of it, plus some 40 us from the expiry to the poll.
  * Each tick costs a wake-up of the event loop (20 to 40 us of CPU on the 2-core VM measured:
- * about 10% of a core at 200 us, 20% at 100 us), paid only for parkMillis after the last record.
+ * about 10% of a core at 200 us, 20% at 100 us), paid only while parked.
  */
 const TICK_MICROS = 200;
 
@@ -40,7 +41,7 @@ export interface IdleStrategy {
   readonly name: IdleStrategyName;
   /** Schedules `next` after a poll round that read `read` records. */
   idle(read: number, next: () => void): void;
-  /** Drops anything it holds (a timer, a file descriptor); a pending `next` never runs. */
+  /** Releases what it holds (a timer, a file descriptor) once the hub has stopped polling. */
   close(): void;
 }
 
@@ -93,8 +94,8 @@ class Backoff implements IdleStrategy {
 }
 
 /**
- * A timerfd read through the event loop: `wait(next)` runs `next` at the next expiry. Armed on
- * the first wait, it ticks until `stop`, so a run of waits costs one timer setting.
+ * A timerfd read through the event loop: `wait(next)` runs `next` once the timer, armed for one
+ * expiry TICK_MICROS after the first wait, expires (nothing is armed while the hub spins).
  */
 class FineTick {
   private fd = -1;
@@ -106,17 +107,17 @@ class FineTick {
     this.waiting = next;
     if (this.armed) return;
     if (this.fd < 0) {
-      this.fd = openIntervalTimer();
+      this.fd = openTimerFd();
       this.reader = Bun.file(this.fd).stream().getReader();
       void this.expiries(this.reader);
     }
-    setIntervalTimer(this.fd, TICK_MICROS);
+    armTimerFd(this.fd, TICK_MICROS);
     this.armed = true;
   }
 
   stop(): void {
     if (!this.armed) return;
-    setIntervalTimer(this.fd, 0);
+    armTimerFd(this.fd, 0);
     this.armed = false;
   }
 
@@ -135,6 +136,7 @@ class FineTick {
   private async expiries(reader: ReadableStreamDefaultReader<Uint8Array>): Promise<void> {
     try {
       while (!(await reader.read()).done) {
+        this.armed = false;
         const next = this.waiting;
         this.waiting = null;
         next?.();

@@ -150,7 +150,7 @@ export function sleepMicros(micros: number): void {
  * A timerfd (CLOCK_MONOTONIC, non-blocking, close-on-exec), disarmed: readable once it expires,
  * so an event loop can wait on it like on a socket.
  */
-export function openIntervalTimer(): number {
+export function openTimerFd(): number {
   const fd = libc.timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | O_CLOEXEC);
   if (fd < 0) throw new SystemError("timerfd_create", errno(), "timerfd");
   return fd;
@@ -160,14 +160,14 @@ export function openIntervalTimer(): number {
 const itimerspec = stableAllocation(32);
 const itimerspecWords = new BigInt64Array(toArrayBuffer(itimerspec, 0, 32));
 
-/** Makes the timer expire every `micros` from now on; 0 disarms it. */
-export function setIntervalTimer(fd: number, micros: number): void {
+/** Makes the timer expire once, `micros` from now (no interval); 0 disarms it. */
+export function armTimerFd(fd: number, micros: number): void {
   const nanos = BigInt(Math.round(micros * 1000));
   const words = itimerspecWords;
-  words[0] = nanos / 1_000_000_000n; // it_interval
-  words[1] = nanos % 1_000_000_000n;
-  words[2] = words[0]; // it_value: the first expiry, one interval from now
-  words[3] = words[1];
+  words[0] = 0n; // it_interval: none
+  words[1] = 0n;
+  words[2] = nanos / 1_000_000_000n; // it_value
+  words[3] = nanos % 1_000_000_000n;
   if (libc.timerfd_settime(fd, 0, itimerspec, null) !== 0) {
     throw new SystemError("timerfd_settime", errno(), "timerfd");
   }
