@@ -6,6 +6,7 @@
 import { afterAll, beforeAll, expect, test } from "bun:test";
 import { mkdirSync, readdirSync, readlinkSync, rmSync } from "node:fs";
 import { IDLE_STRATEGIES } from "../src/broadcast/idle-strategy.ts";
+import { realtimeInto } from "../src/shm/clock.ts";
 import { TestFeed } from "./support/broadcast-feed.ts";
 import { type LoopbackBroadcaster, startTestBroadcaster, tearDown } from "./support/broadcaster.ts";
 import { waitFor } from "./support/wait.ts";
@@ -32,9 +33,14 @@ beforeAll(() => {
 
 afterAll(() => tearDown(DIR, [broadcaster], [feed]));
 
+/** Reads a broadcaster's /metrics once; the returned function gives one sample's value by name. */
+async function scrape(metrics: string): Promise<(name: string) => number> {
+  const text = await (await fetch(`${metrics}/metrics`)).text();
+  return (name) => Number(new RegExp(`^${name}(?:\\{[^}]*\\})? (\\S+)$`, "m").exec(text)?.[1]);
+}
+
 async function counts(): Promise<{ pickup: number; fanout: number; fanoutSum: number }> {
-  const text = await (await fetch(`${broadcaster.metrics}/metrics`)).text();
-  const value = (name: string) => Number(new RegExp(`^${name}(?:\\{[^}]*\\})? (\\S+)$`, "m").exec(text)?.[1]);
+  const value = await scrape(broadcaster.metrics);
   return {
     pickup: value("alphapulse_broadcast_pickup_latency_seconds_count"),
     fanout: value("alphapulse_broadcast_fanout_latency_seconds_count"),
@@ -148,6 +154,41 @@ test("sleeping: records that come while the hub sleeps on its fine tick go out, 
   }
   // Bun reads the timer through a descriptor of its own, which it closes once the read is cancelled.
   await waitFor("the fine tick's timer closed", () => timerFds() === timers, { timeoutMs: 2000 });
+});
+
+test("fan-out is timed when the poll turn ends, when uWS writes: a burst read-ahead counts", async () => {
+  const dir = `${DIR}-burst`;
+  rmSync(dir, { recursive: true, force: true });
+  mkdirSync(dir, { recursive: true });
+  const burst = new TestFeed(dir, "kraken", "kraken", [
+    { venueSymbol: "BTC/USD", symbol: "BTC-USD", priceDecimals: 2, sizeDecimals: 8 },
+  ]);
+  burst.snapshot(0, [[MID - 10, 100]], [[MID + 10, 100]]);
+  // After a record the hub reads on for 10 ms more before the turn ends and uWS writes.
+  const holding = startTestBroadcaster(dir, { BROADCAST_BURST_MICROS: "10000" });
+  try {
+    await waitFor("the trades topic", () => holding.hub.topics.has("trades.kraken.BTC-USD"));
+    const socket = new WebSocket(holding.ws);
+    const received: Array<{ text: string; atMicros: number }> = [];
+    const clock = new Uint32Array(2);
+    socket.onmessage = (event) => {
+      realtimeInto(clock, 0);
+      received.push({ text: String(event.data), atMicros: clock[0]! * 1e6 + clock[1]! / 1e3 });
+    };
+    await new Promise((resolve) => (socket.onopen = resolve));
+    socket.send(JSON.stringify({ op: "subscribe", topics: ["trades.kraken.BTC-USD"] }));
+    await waitFor("the ack", () => received.length > 0);
+    burst.trade(0, MID, 100, false, 1);
+    const trade = await waitFor("the trade", () => received.find((m) => m.text.includes('"type":"trade"')));
+    const value = await scrape(holding.metrics);
+    expect(value("alphapulse_broadcast_fanout_latency_seconds_count")).toBe(1);
+    expect(value("alphapulse_broadcast_fanout_latency_seconds_sum")).toBeGreaterThanOrEqual(0.01);
+    // The client got it no sooner: uWS wrote it only once the turn ended.
+    expect(trade.atMicros - JSON.parse(trade.text).pt).toBeGreaterThanOrEqual(10_000);
+    socket.close();
+  } finally {
+    await tearDown(dir, [holding], [burst]);
+  }
 });
 
 /** The timerfds this process holds open. */
