@@ -160,8 +160,8 @@ interface RunResult {
   avg_message_bytes: number;
   /**
    * alphapulse only, from its own histograms (live records; interpolated inside buckets):
-   * ring commit to the record read and its message built, and to the hand-off to uWS for every
-   * subscriber.
+   * ring commit to the record read and its message built, and to the end of the poll turn that
+   * published it (uWS writes to every subscriber when the turn returns to the event loop).
    */
   server_pickup_p50_us?: number;
   server_pickup_p99_us?: number;

@@ -1,10 +1,12 @@
 // The broadcaster's latency histograms time live records only: what a ring held before the
 // broadcaster started reading (catch-up) and what a subscriber gets to start from (snapshot,
 // resume) are never observed; pick-up counts every live message, fan-out only those with
-// subscribers. And every idle strategy wakes up for records after a pause.
+// subscribers. And every idle strategy wakes up for records after a pause; the default one
+// also while it sleeps on its fine tick.
 import { afterAll, beforeAll, expect, test } from "bun:test";
-import { mkdirSync, rmSync } from "node:fs";
+import { mkdirSync, readdirSync, readlinkSync, rmSync } from "node:fs";
 import { IDLE_STRATEGIES } from "../src/broadcast/idle-strategy.ts";
+import { realtimeInto } from "../src/shm/clock.ts";
 import { TestFeed } from "./support/broadcast-feed.ts";
 import { type LoopbackBroadcaster, startTestBroadcaster, tearDown } from "./support/broadcaster.ts";
 import { waitFor } from "./support/wait.ts";
@@ -31,9 +33,14 @@ beforeAll(() => {
 
 afterAll(() => tearDown(DIR, [broadcaster], [feed]));
 
+/** Reads a broadcaster's /metrics once; the returned function gives one sample's value by name. */
+async function scrape(metrics: string): Promise<(name: string) => number> {
+  const text = await (await fetch(`${metrics}/metrics`)).text();
+  return (name) => Number(new RegExp(`^${name}(?:\\{[^}]*\\})? (\\S+)$`, "m").exec(text)?.[1]);
+}
+
 async function counts(): Promise<{ pickup: number; fanout: number; fanoutSum: number }> {
-  const text = await (await fetch(`${broadcaster.metrics}/metrics`)).text();
-  const value = (name: string) => Number(new RegExp(`^${name}(?:\\{[^}]*\\})? (\\S+)$`, "m").exec(text)?.[1]);
+  const value = await scrape(broadcaster.metrics);
   return {
     pickup: value("alphapulse_broadcast_pickup_latency_seconds_count"),
     fanout: value("alphapulse_broadcast_fanout_latency_seconds_count"),
@@ -118,4 +125,79 @@ for (const strategy of IDLE_STRATEGIES) {
       await tearDown(dir, [waiting], [quiet]);
     }
   });
+}
+
+test("sleeping: records that come while the hub sleeps on its fine tick go out, and stopping closes its timer", async () => {
+  const dir = `${DIR}-fine-tick`;
+  rmSync(dir, { recursive: true, force: true });
+  mkdirSync(dir, { recursive: true });
+  const quiet = new TestFeed(dir, "kraken", "kraken", [
+    { venueSymbol: "BTC/USD", symbol: "BTC-USD", priceDecimals: 2, sizeDecimals: 8 },
+  ]);
+  quiet.snapshot(0, [[MID - 10, 100]], [[MID + 10, 100]]);
+  const timers = timerFds();
+  // A park far longer than the test: every wait between these records is on the fine tick alone.
+  const waiting = startTestBroadcaster(dir, { BROADCAST_SPIN_MICROS: "0", BROADCAST_PARK_MILLIS: "60000" });
+  try {
+    const trades = waiting.hub.topics;
+    await waitFor("the trades topic", () => trades.has("trades.kraken.BTC-USD"));
+    const topic = trades.get("trades.kraken.BTC-USD")!;
+    for (let n = 1; n <= 5; n++) {
+      await Bun.sleep(n * 3);
+      quiet.trade(0, MID, 100, false, n);
+      await waitFor(`trade ${n}`, () => topic.position === n, { timeoutMs: 2000, intervalMs: 1 });
+    }
+    expect(topic.recent(5).map((text) => JSON.parse(text).id)).toEqual(["1", "2", "3", "4", "5"]);
+    expect(timerFds()).toBeGreaterThan(timers);
+  } finally {
+    await tearDown(dir, [waiting], [quiet]);
+  }
+  // Bun reads the timer through a descriptor of its own, which it closes once the read is cancelled.
+  await waitFor("the fine tick's timer closed", () => timerFds() === timers, { timeoutMs: 2000 });
+});
+
+test("fan-out is timed when the poll turn ends, when uWS writes: a burst read-ahead counts", async () => {
+  const dir = `${DIR}-burst`;
+  rmSync(dir, { recursive: true, force: true });
+  mkdirSync(dir, { recursive: true });
+  const burst = new TestFeed(dir, "kraken", "kraken", [
+    { venueSymbol: "BTC/USD", symbol: "BTC-USD", priceDecimals: 2, sizeDecimals: 8 },
+  ]);
+  burst.snapshot(0, [[MID - 10, 100]], [[MID + 10, 100]]);
+  // After a record the hub reads on for 10 ms more before the turn ends and uWS writes.
+  const holding = startTestBroadcaster(dir, { BROADCAST_BURST_MICROS: "10000" });
+  try {
+    await waitFor("the trades topic", () => holding.hub.topics.has("trades.kraken.BTC-USD"));
+    const socket = new WebSocket(holding.ws);
+    const received: Array<{ text: string; atMicros: number }> = [];
+    const clock = new Uint32Array(2);
+    socket.onmessage = (event) => {
+      realtimeInto(clock, 0);
+      received.push({ text: String(event.data), atMicros: clock[0]! * 1e6 + clock[1]! / 1e3 });
+    };
+    await new Promise((resolve) => (socket.onopen = resolve));
+    socket.send(JSON.stringify({ op: "subscribe", topics: ["trades.kraken.BTC-USD"] }));
+    await waitFor("the ack", () => received.length > 0);
+    burst.trade(0, MID, 100, false, 1);
+    const trade = await waitFor("the trade", () => received.find((m) => m.text.includes('"type":"trade"')));
+    const value = await scrape(holding.metrics);
+    expect(value("alphapulse_broadcast_fanout_latency_seconds_count")).toBe(1);
+    expect(value("alphapulse_broadcast_fanout_latency_seconds_sum")).toBeGreaterThanOrEqual(0.01);
+    // The client got it no sooner: uWS wrote it only once the turn ended.
+    expect(trade.atMicros - JSON.parse(trade.text).pt).toBeGreaterThanOrEqual(10_000);
+    socket.close();
+  } finally {
+    await tearDown(dir, [holding], [burst]);
+  }
+});
+
+/** The timerfds this process holds open. */
+function timerFds(): number {
+  return readdirSync("/proc/self/fd").filter((fd) => {
+    try {
+      return readlinkSync(`/proc/self/fd/${fd}`) === "anon_inode:[timerfd]";
+    } catch {
+      return false; // the directory's own descriptor, gone by now
+    }
+  }).length;
 }

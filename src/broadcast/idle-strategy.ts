@@ -2,18 +2,20 @@
 // shape of Agrona's IdleStrategy) instead of timers buried in the loop. The hub polls, then
 // hands the strategy the records it read and the next round to schedule.
 //   busy-spin: the next round on the next event-loop turn, always (a whole core, lowest latency).
-//   sleeping:  (the default) spin for spinMicros after the last record, then 1 ms timer sleeps.
-//              Bun's timers fire after about 1.1 ms, so the first record after a pause waits
-//              up to that long.
+//   sleeping:  (the default) spin for spinMicros after the last record (on a busy core a
+//              process that sleeps waits for the core again at each wake-up), then sleep in
+//              the event loop on a fine tick for parkMillis: a timerfd expiring every
+//              TICK_MICROS, which the event loop waits on as on a socket, so clients and timers
+//              run meanwhile and a record after a short pause waits about 0.15 ms, not up to the
+//              1.1 ms after which Bun fires its timers (setTimeout(0) too). Only a ring quiet for
+//              longer sleeps on 1 ms timers.
 //   backoff:   spin for spinMicros, then park: each turn sleeps PARK_MICROS in the kernel and
-//              polls again, for parkMillis; only then 1 ms timer sleeps. A record after a short
-//              pause waits about 0.1 ms instead of 1 ms, for a fifth of a core while parked; but
-//              a park blocks the event loop (a timer wait does not), so client sockets, timers
-//              and anything else on the loop wait in 50 us steps while parked. Not the default
-//              for that reason: an explicit choice for a broadcaster with a core to itself.
+//              polls again, for parkMillis; only then 1 ms timer sleeps. A park blocks the event
+//              loop, so client sockets, timers and anything else on the loop wait in 50 us steps
+//              while parked: an explicit choice for a broadcaster with a core to itself.
 // A futex on the ring's commit word would wake a reader exactly, but the wait would block the
 // event loop that also serves the clients, so it needs a thread of its own and a writer change.
-import { sleepMicros } from "../shm/libc.ts";
+import { armTimerFd, closeFile, openTimerFd, sleepMicros } from "../shm/libc.ts";
 
 export const IDLE_STRATEGIES = ["sleeping", "backoff", "busy-spin"] as const;
 export type IdleStrategyName = (typeof IDLE_STRATEGIES)[number];
@@ -22,38 +24,48 @@ export interface IdleSettings {
   readonly idleStrategy: IdleStrategyName;
   /** Polling without a pause for this long after the last record read. */
   readonly spinMicros: number;
-  /** backoff: parking (short kernel sleeps between polls) for this long before timer sleeps. */
+  /** Fine-tick sleeps (sleeping) or kernel parks (backoff) for this long before timer sleeps. */
   readonly parkMillis: number;
 }
 
 /** One park: long enough to give the core away, short against the 1 ms a timer costs. */
 const PARK_MICROS = 50;
+/**
+ * The fine tick: a record waits about half of it, plus some 40 us from the expiry to the poll.
+ * Each tick costs a wake-up of the event loop (20 to 40 us of CPU on the 2-core VM measured:
+ * 10 to 20% of a core at 200 us), paid only while parked.
+ */
+const TICK_MICROS = 200;
 
 export interface IdleStrategy {
   readonly name: IdleStrategyName;
   /** Schedules `next` after a poll round that read `read` records. */
   idle(read: number, next: () => void): void;
+  /** Releases what it holds (a timer, a file descriptor) once the hub has stopped polling. */
+  close(): void;
 }
 
 export function idleStrategy(settings: IdleSettings): IdleStrategy {
   switch (settings.idleStrategy) {
     case "busy-spin":
-      return { name: "busy-spin", idle: (_read, next) => setImmediate(next) };
+      return { name: "busy-spin", idle: (_read, next) => setImmediate(next), close: () => {} };
     case "sleeping":
-      return new Backoff("sleeping", settings.spinMicros, 0);
+      return new Backoff("sleeping", settings.spinMicros, settings.parkMillis, new FineTick());
     case "backoff":
-      return new Backoff("backoff", settings.spinMicros, settings.parkMillis);
+      return new Backoff("backoff", settings.spinMicros, settings.parkMillis, null);
   }
 }
 
-/** Spin, then (if parkMillis) park, then sleep on a timer; any record starts it over. */
+/** Spin, then park (a fine tick, or kernel sleeps without one), then 1 ms timers; any record starts it over. */
 class Backoff implements IdleStrategy {
   private lastRead = performance.now();
+  private timer: ReturnType<typeof setTimeout> | null = null;
 
   constructor(
     readonly name: IdleStrategyName,
     private readonly spinMicros: number,
     private readonly parkMillis: number,
+    private readonly tick: FineTick | null,
   ) {}
 
   idle(read: number, next: () => void): void {
@@ -63,10 +75,89 @@ class Backoff implements IdleStrategy {
     if (idleMs * 1000 < this.spinMicros) {
       setImmediate(next);
     } else if (idleMs < this.spinMicros / 1000 + this.parkMillis) {
-      sleepMicros(PARK_MICROS);
-      setImmediate(next);
+      if (this.tick !== null) {
+        if (!this.tick.wait(next)) this.timer = setTimeout(next, 1);
+      } else {
+        sleepMicros(PARK_MICROS);
+        setImmediate(next);
+      }
     } else {
-      setTimeout(next, 1);
+      this.tick?.stop();
+      this.timer = setTimeout(next, 1);
+    }
+  }
+
+  close(): void {
+    if (this.timer !== null) clearTimeout(this.timer);
+    this.tick?.close();
+  }
+}
+
+/**
+ * A timerfd read through the event loop: `wait(next)` runs `next` once the timer, armed for one
+ * expiry TICK_MICROS after the first wait, expires (nothing is armed while the hub spins).
+ */
+class FineTick {
+  private fd = -1;
+  private armed = false;
+  private waiting: (() => void) | null = null;
+  private reader: ReadableStreamDefaultReader<Uint8Array> | null = null;
+
+  /** False when no timerfd can be had (out of descriptors): the caller sleeps on a timer instead. */
+  wait(next: () => void): boolean {
+    if (!this.armed) {
+      try {
+        if (this.fd < 0) this.open();
+        armTimerFd(this.fd, TICK_MICROS);
+      } catch {
+        return false; // tried again at the next wait; the histograms show the slower pick-up
+      }
+      this.armed = true;
+    }
+    this.waiting = next;
+    return true;
+  }
+
+  private open(): void {
+    const fd = openTimerFd();
+    try {
+      this.reader = Bun.file(fd).stream().getReader();
+    } catch (error) {
+      closeFile(fd);
+      throw error;
+    }
+    this.fd = fd;
+    void this.expiries(this.reader);
+  }
+
+  stop(): void {
+    if (!this.armed) return;
+    armTimerFd(this.fd, 0);
+    this.armed = false;
+  }
+
+  close(): void {
+    this.waiting = null;
+    const reader = this.reader;
+    this.reader = null;
+    if (this.fd >= 0) {
+      this.stop();
+      void reader?.cancel().catch(() => {});
+      closeFile(this.fd);
+      this.fd = -1;
+    }
+  }
+
+  private async expiries(reader: ReadableStreamDefaultReader<Uint8Array>): Promise<void> {
+    try {
+      while (!(await reader.read()).done) {
+        this.armed = false;
+        const next = this.waiting;
+        this.waiting = null;
+        next?.();
+      }
+    } catch {
+      // closed: nothing waits any more
     }
   }
 }

@@ -27,7 +27,7 @@ export class BroadcastMetrics {
   readonly clientErrors: Counter;
   /** Live records only: ring commit to the broadcaster handing the record's message over. */
   readonly pickupLatency: Histogram;
-  /** Live records only: ring commit to the message handed to uWebSockets for every subscriber. */
+  /** Live records only: ring commit to the message handed to uWebSockets for every subscriber (at the poll turn's end). */
   readonly fanoutLatency: Histogram;
   readonly ringGaps: Counter;
   readonly ringLost: Counter;
@@ -107,7 +107,7 @@ export class BroadcastMetrics {
     });
     this.fanoutLatency = new Histogram({
       name: "alphapulse_broadcast_fanout_latency_seconds",
-      help: "Live records: time from the collector committing a record to the ring to its message being handed to uWebSockets for every subscriber of the topic",
+      help: "Live records: time from the collector committing a record to the ring to its message being released to uWebSockets for every subscriber of the topic (the end of the poll turn, after which uWebSockets writes it)",
       buckets: LATENCY_BUCKETS,
       registers,
     });

@@ -68,6 +68,12 @@ export class RingHub implements TopicDirectory, MessageOutlet {
   private roundStartedAt = 0;
   private clockRound = -1;
   /**
+   * Commit times (on the process's clock, ns) of the live messages handed to uWS in this
+   * event-loop turn. Bun's server.publish only queues: uWS writes to the subscribers once the
+   * turn returns to the event loop, so fan-out latency is observed then (releaseTimed).
+   */
+  private readonly handedCommits: number[] = [];
+  /**
    * Bumped before and after every poll round and scan: ring-derived state (books, topic
    * positions) changes only inside them, so anything built from it between two of them stays
    * valid while this number does not move.
@@ -95,6 +101,7 @@ export class RingHub implements TopicDirectory, MessageOutlet {
     this.running = false;
     this.fanout = null; // closing the followers must not tell subscribers their rings went
     if (this.scanTimer) clearInterval(this.scanTimer);
+    this.idle.close();
     for (const follower of this.followers.values()) follower.close();
     this.followers.clear();
   }
@@ -105,8 +112,10 @@ export class RingHub implements TopicDirectory, MessageOutlet {
     for (;;) {
       const read = this.pollAll();
       total += read;
-      if (read === 0) return total;
+      if (read === 0) break;
     }
+    this.releaseTimed();
+    return total;
   }
 
   private readonly loop = (): void => {
@@ -124,8 +133,20 @@ export class RingHub implements TopicDirectory, MessageOutlet {
         }
       }
     }
+    this.releaseTimed();
     this.idle.idle(read, this.loop);
   };
+
+  /** The turn's messages go to uWS, which writes them once the turn ends: their fan-out latency. */
+  private releaseTimed(): void {
+    const commits = this.handedCommits;
+    if (commits.length === 0) return;
+    const nowNs = performance.now() * 1e6;
+    for (const committedAt of commits) {
+      this.metrics.fanoutLatency.observe(Math.max(0, nowNs - committedAt) / 1e9);
+    }
+    commits.length = 0;
+  }
 
   private pollAll(): number {
     this.round++;
@@ -157,6 +178,7 @@ export class RingHub implements TopicDirectory, MessageOutlet {
     } finally {
       this.round++;
     }
+    this.releaseTimed(); // a replaced ring's last records are read here
   }
 
   private scanRings(): void {
@@ -312,7 +334,7 @@ export class RingHub implements TopicDirectory, MessageOutlet {
     const fanout = this.fanout;
     if (fanout === null || !topic.serving) return;
     // Commit to now on the shared clock, from the round's one reading of it and the process's
-    // clock since: just before and just after uWS takes the message for every subscriber.
+    // clock since: just before uWS takes the message, and (releaseTimed) once the turn ends.
     if (committedSec !== 0 && this.clockRound !== this.round) {
       this.clockRound = this.round;
       realtimeInto(this.roundClock, 0);
@@ -327,10 +349,7 @@ export class RingHub implements TopicDirectory, MessageOutlet {
         (this.roundClock[1]! - committedNsec) +
         (pickedAt - this.roundStartedAt) * 1e6;
       metrics.pickupLatency.observe(Math.max(0, pickupNs) / 1e9);
-      if (receivers > 0) {
-        const handedNs = pickupNs + (performance.now() - pickedAt) * 1e6;
-        metrics.fanoutLatency.observe(Math.max(0, handedNs) / 1e9);
-      }
+      if (receivers > 0) this.handedCommits.push(pickedAt * 1e6 - pickupNs);
     }
     if (receivers === 0) return;
     const channel = topic.channel;

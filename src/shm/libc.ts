@@ -1,6 +1,7 @@
 // The few libc calls the shared-memory rings need, through bun:ffi: open/mmap a /dev/shm file,
 // lock it for the single writer, read CLOCK_REALTIME, the one clock every process shares, and
-// sleep a reader between polls for less than a timer can.
+// let a reader wait between polls for less than a timer can (a kernel sleep, or a timerfd that
+// the event loop waits on).
 import { dlopen, FFIType, type Pointer, read, toArrayBuffer } from "bun:ffi";
 
 const libc = dlopen("libc.so.6", {
@@ -20,6 +21,8 @@ const libc = dlopen("libc.so.6", {
   __errno_location: { args: [], returns: FFIType.ptr },
   strerror: { args: [FFIType.i32], returns: FFIType.cstring },
   usleep: { args: [FFIType.u32], returns: FFIType.i32 },
+  timerfd_create: { args: [FFIType.i32, FFIType.i32], returns: FFIType.i32 },
+  timerfd_settime: { args: [FFIType.i32, FFIType.i32, FFIType.ptr, FFIType.ptr], returns: FFIType.i32 },
 }).symbols;
 
 export const O_RDONLY = 0;
@@ -35,6 +38,8 @@ const LOCK_EX = 2;
 const LOCK_NB = 4;
 const EWOULDBLOCK = 11;
 const CLOCK_REALTIME = 0;
+const CLOCK_MONOTONIC = 1;
+const TFD_NONBLOCK = 0o4000;
 
 class SystemError extends Error {
   constructor(
@@ -139,4 +144,31 @@ export function realtimeInto(out: Uint32Array, index: number): void {
 /** Blocks the calling thread for about `micros` (plus the kernel's timer slack, 50 us by default). */
 export function sleepMicros(micros: number): void {
   libc.usleep(micros);
+}
+
+/**
+ * A timerfd (CLOCK_MONOTONIC, non-blocking, close-on-exec), disarmed: readable once it expires,
+ * so an event loop can wait on it like on a socket.
+ */
+export function openTimerFd(): number {
+  const fd = libc.timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | O_CLOEXEC);
+  if (fd < 0) throw new SystemError("timerfd_create", errno(), "timerfd");
+  return fd;
+}
+
+// The itimerspec is malloc'd for the same reason as the timespec above.
+const itimerspec = stableAllocation(32);
+const itimerspecWords = new BigInt64Array(toArrayBuffer(itimerspec, 0, 32));
+
+/** Makes the timer expire once, `micros` from now (no interval); 0 disarms it. */
+export function armTimerFd(fd: number, micros: number): void {
+  const nanos = BigInt(Math.round(micros * 1000));
+  const words = itimerspecWords;
+  words[0] = 0n; // it_interval: none
+  words[1] = 0n;
+  words[2] = nanos / 1_000_000_000n; // it_value
+  words[3] = nanos % 1_000_000_000n;
+  if (libc.timerfd_settime(fd, 0, itimerspec, null) !== 0) {
+    throw new SystemError("timerfd_settime", errno(), "timerfd");
+  }
 }
