@@ -4,6 +4,7 @@
 // the same update id. Plus gap handling, trades and exchangeInfo mapping.
 import { afterEach, describe, expect, test } from "bun:test";
 import fc from "fast-check";
+import { TokenBucket } from "../src/collector/budget.ts";
 import { parseCapture, RecordedRest } from "../src/collector/capture.ts";
 import { binance, parseExchangeInfo } from "../src/exchanges/binance/venue.ts";
 import { formatScaled } from "../src/market/decimal.ts";
@@ -11,6 +12,7 @@ import { BookStatus, type SymbolSpec } from "../src/shm/layout.ts";
 import { RecordView, RingReader } from "../src/shm/ring-reader.ts";
 import { fixtureText } from "./support/fixtures.ts";
 import { jsonParseCalls, VenueHarness } from "./support/venue-harness.ts";
+import { waitFor } from "./support/wait.ts";
 
 const harnesses: VenueHarness[] = [];
 const readers: RingReader[] = [];
@@ -120,6 +122,58 @@ describe("binance depth sync on real captures", () => {
     expect(h.publisher.isValid(lrc)).toBe(true);
     expect(reader.readBook(nkn, copy)).toBe(true);
     expect(copy.status).toBe(BookStatus.Invalid);
+  });
+});
+
+describe("binance snapshots through the request budget", () => {
+  /** The real token bucket, counting what is queued on it. */
+  class CountingBucket extends TokenBucket {
+    scheduled = 0;
+    override schedule(weight: number, run: () => void): void {
+      this.scheduled++;
+      super.schedule(weight, run);
+    }
+  }
+
+  test("a resync while the snapshot request waits its turn reuses that request", async () => {
+    const lastU = new Map<string, number>();
+    const requested: string[] = [];
+    // Answers at the last update id fed for the symbol, so the snapshot meets the buffered events.
+    const rest = {
+      getJson: async (url: string) => {
+        const symbol = new URL(url).searchParams.get("symbol")!;
+        requested.push(symbol);
+        return { lastUpdateId: lastU.get(symbol)!, bids: [["1.00", "1.00"]], asks: [["2.00", "1.00"]] };
+      },
+    };
+    // Depth 1000 asks for 5000-level snapshots (weight 250): one at once, then one a second.
+    const budget = new CountingBucket(250, 250);
+    const specs = specsFor(["AAAUSDT", "BBBUSDT"], ["USDT"]);
+    const h = new VenueHarness(binance, specs, { depth: 1000, rest, budget });
+    harnesses.push(h);
+    h.open();
+    const event = (s: string, u: number) => {
+      lastU.set(s, u);
+      h.feed(
+        JSON.stringify({
+          stream: `${s.toLowerCase()}@depth@100ms`,
+          data: { e: "depthUpdate", E: 1633998600000, s, U: u, u, b: [], a: [] },
+        }),
+      );
+    };
+    event("AAAUSDT", 11);
+    event("BBBUSDT", 11);
+    // While BBB waits, the collector resyncs it (its book is still not valid) and events go on.
+    for (let u = 12; u <= 14; u++) {
+      h.venue.resync(1);
+      event("BBBUSDT", u);
+    }
+    await waitFor("BBBUSDT's book valid", () => h.publisher.isValid(1), { timeoutMs: 10_000 });
+    expect(h.publisher.venueSeq[1]).toBe(14);
+    // One request per symbol was queued and sent: none went stale in the queue.
+    expect(budget.scheduled).toBe(2);
+    expect(requested).toEqual(["AAAUSDT", "BBBUSDT"]);
+    budget.stop();
   });
 });
 

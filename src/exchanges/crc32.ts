@@ -12,42 +12,35 @@ for (let n = 0; n < 256; n++) {
   CRC_TABLE[n] = c;
 }
 
-/** Runs of zero bytes below 64 take one table step, runs below 4096 two. */
-const STEP = 64;
-
 /**
- * Rows of 1024 entries: row n (n < 64) for a run of n zero bytes, row 64 + m for a run of 64 * m.
- * Entry (k * 256 + v) is the register after feeding the run to a register holding only byte v
- * at byte position k (XOR the four for a whole register).
+ * Rows for runs of 0 to 1023 zero bytes (longer runs take several). Row n, entry (k * 16 + v):
+ * the register after feeding n zero bytes to a register holding only nibble v at nibble
+ * position k; XOR the eight for a whole register. A row is 8 cache lines, one per nibble
+ * position, so the few lengths a checksum uses stay in the first-level cache between frames
+ * even when the rest of the ingest path has run in between (rows of bytes would be 4 KB each).
  */
-const ZEROS = new Int32Array(2 * STEP * 1024);
-for (let k = 0; k < 4; k++) for (let v = 0; v < 256; v++) ZEROS[k * 256 + v] = v << (8 * k);
-for (let length = 1; length < STEP; length++) {
-  for (let i = 0; i < 1024; i++) {
-    const r = ZEROS[(length - 1) * 1024 + i]!;
-    ZEROS[length * 1024 + i] = CRC_TABLE[r & 0xff]! ^ (r >>> 8);
+const ROWS = 1024;
+const ZEROS = new Int32Array(ROWS * 128);
+for (let k = 0; k < 8; k++) for (let v = 0; v < 16; v++) ZEROS[k * 16 + v] = v << (4 * k);
+for (let length = 1; length < ROWS; length++) {
+  for (let i = 0; i < 128; i++) {
+    const r = ZEROS[(length - 1) * 128 + i]!;
+    ZEROS[length * 128 + i] = CRC_TABLE[r & 0xff]! ^ (r >>> 8);
   }
 }
-// Row 64 + 0 is the empty run; row 64 + 1 is row 63 and one byte more; row 64 + m is row
-// 64 + (m - 1) and 64 bytes more.
-ZEROS.copyWithin(STEP * 1024, 0, 1024);
-for (let i = 0; i < 1024; i++) {
-  const r = ZEROS[(STEP - 1) * 1024 + i]!;
-  ZEROS[(STEP + 1) * 1024 + i] = CRC_TABLE[r & 0xff]! ^ (r >>> 8);
-}
-for (let m = 2; m < STEP; m++) {
-  for (let i = 0; i < 1024; i++)
-    ZEROS[(STEP + m) * 1024 + i] = zeros(ZEROS[(STEP + m - 1) * 1024 + i]!, STEP + 1);
-}
 
-/** The register after the run of zero bytes whose ZEROS row is `row`. */
-function zeros(register: number, row: number): number {
-  const at = row << 10;
+/** The register after a run of `length` (below ROWS) zero bytes. */
+function zeros(register: number, length: number): number {
+  const at = length << 7;
   return (
-    ZEROS[at + (register & 0xff)]! ^
-    ZEROS[at + 256 + ((register >>> 8) & 0xff)]! ^
-    ZEROS[at + 512 + ((register >>> 16) & 0xff)]! ^
-    ZEROS[at + 768 + (register >>> 24)]!
+    ZEROS[at + (register & 15)]! ^
+    ZEROS[at + 16 + ((register >>> 4) & 15)]! ^
+    ZEROS[at + 32 + ((register >>> 8) & 15)]! ^
+    ZEROS[at + 48 + ((register >>> 12) & 15)]! ^
+    ZEROS[at + 64 + ((register >>> 16) & 15)]! ^
+    ZEROS[at + 80 + ((register >>> 20) & 15)]! ^
+    ZEROS[at + 96 + ((register >>> 24) & 15)]! ^
+    ZEROS[at + 112 + (register >>> 28)]!
   );
 }
 
@@ -58,15 +51,14 @@ export function crcByte(register: number, byte: number): number {
 
 /** The register after feeding `length` zero bytes. */
 export function crcAdvance(register: number, length: number): number {
-  if (length < STEP) return zeros(register, length);
-  let r = zeros(register, length & (STEP - 1));
-  let rest = length >>> 6;
-  // Runs of 4096 and more (longer than any checksum text so far) take a step per 4032.
-  while (rest >= STEP) {
-    r = zeros(r, 2 * STEP - 1);
-    rest -= STEP - 1;
+  let r = register;
+  let rest = length;
+  // Runs of 1024 and more (longer than any checksum text so far) take a step per 1023.
+  while (rest >= ROWS) {
+    r = zeros(r, ROWS - 1);
+    rest -= ROWS - 1;
   }
-  return zeros(r, STEP + rest);
+  return zeros(r, rest);
 }
 
 /**

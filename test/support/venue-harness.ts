@@ -7,7 +7,13 @@ import { TokenBucket } from "../../src/collector/budget.ts";
 import type { CollectorCounters } from "../../src/collector/counters.ts";
 import { type FrameIngest, wireVenue } from "../../src/collector/ingest.ts";
 import type { Publisher } from "../../src/collector/publisher.ts";
-import type { RestClient, StreamHandle, Venue, VenueDefinition } from "../../src/exchanges/venue.ts";
+import type {
+  RequestBudget,
+  RestClient,
+  StreamHandle,
+  Venue,
+  VenueDefinition,
+} from "../../src/exchanges/venue.ts";
 import { Logger } from "../../src/log.ts";
 import type { SymbolSpec } from "../../src/shm/layout.ts";
 import { RingWriter } from "../../src/shm/ring-writer.ts";
@@ -60,7 +66,7 @@ export class VenueHarness implements StreamHandle {
   constructor(
     definition: VenueDefinition,
     specs: SymbolSpec[],
-    options: { depth?: number; rest?: RestClient } = {},
+    options: { depth?: number; rest?: RestClient; budget?: RequestBudget } = {},
   ) {
     this.name = definition.name;
     const depth = options.depth ?? 10;
@@ -80,7 +86,7 @@ export class VenueHarness implements StreamHandle {
       wsUrl: "ws://127.0.0.1:1/unused",
       restUrl: "http://127.0.0.1:1/unused",
       rest: options.rest ?? { getJson: () => Promise.reject(new Error("no REST in this test")) },
-      budget: new TokenBucket(1e9, 1e9),
+      budget: options.budget ?? new TokenBucket(1e9, 1e9),
       maxFrameBytes: 16 << 20,
       log: new Logger("error", {}, () => {}),
     });

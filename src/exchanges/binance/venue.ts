@@ -80,6 +80,8 @@ class DepthSync {
   /** Events held while the snapshot is on its way. */
   buffer: DepthEvent[] = [];
   snapshotRequested = false;
+  /** The snapshot request waits in the request budget: not sent yet, so any attempt may use it. */
+  snapshotQueued = false;
   /** Events a newer connection delivered ahead of the book during a rollover overlap. */
   ahead: DepthEvent[] = [];
   /** Bumped on every resync, so a late snapshot for an older attempt is dropped. */
@@ -422,18 +424,23 @@ class BinanceVenue implements Venue {
     sync.live = false;
     sync.buffer = [];
     sync.ahead = [];
-    sync.snapshotRequested = false;
+    // A request still waiting in the budget serves the new attempt. Queueing another behind it
+    // would spend the budget twice; and as the collector resyncs a book that stays invalid for
+    // some seconds, books waiting their turn would only ever queue stale requests: none went out.
+    sync.snapshotRequested = sync.snapshotQueued;
     sync.attempt++;
   }
 
   private requestSnapshot(symbol: SymbolInfo): void {
     const sync = this.sync[symbol.id]!;
     sync.snapshotRequested = true;
-    const attempt = sync.attempt;
+    sync.snapshotQueued = true;
     const { limit, weight } = this.snapshot;
     const url = `${this.context.restUrl}/api/v3/depth?symbol=${symbol.venueSymbol}&limit=${limit}`;
     this.context.budget.schedule(weight, () => {
-      if (sync.attempt !== attempt) return;
+      sync.snapshotQueued = false;
+      // The request is for the attempt current when it goes out (a resync may have come since).
+      const attempt = sync.attempt;
       this.context.rest.getJson(url).then(
         (body) => {
           if (sync.attempt === attempt) this.context.batch(() => this.onSnapshot(symbol, sync, body));

@@ -573,14 +573,13 @@ class StagedBook {
     at++;
     let seen = 0;
     for (;;) {
-      let field: number;
-      if (text.startsWith(',"checksum":', at)) field = 0;
-      else if (text.startsWith(',"prevSeqId":', at)) field = 1;
-      else if (text.startsWith(',"seqId":', at)) field = 2;
-      else break;
+      // The name's first letter says which of the keys it can be: one comparison per field.
+      const first = text.charCodeAt(at + 2);
+      const field = first === 99 /* c */ ? 0 : first === 112 /* p */ ? 1 : first === 115 /* s */ ? 2 : -1;
+      if (field < 0 || !text.startsWith(TAIL_KEYS[field]!, at)) break;
       if ((seen & (1 << field)) !== 0) return false;
       seen |= 1 << field;
-      at = readInteger(text, at + TAIL_KEY_LENGTHS[field]!, this.value);
+      at = readInteger(text, at + TAIL_KEYS[field]!.length, this.value);
       if (at < 0) return false;
       const value = this.value[0]!;
       if (field === 0) this.checksum = value;
@@ -631,8 +630,8 @@ class StagedBook {
   }
 }
 
-/** Lengths of `,"checksum":`, `,"prevSeqId":` and `,"seqId":`. */
-const TAIL_KEY_LENGTHS = [12, 13, 9];
+/** The keys a books entry may carry after its ts (their names start c, p, s). */
+const TAIL_KEYS = [',"checksum":', ',"prevSeqId":', ',"seqId":'];
 
 /**
  * Reads an optionally negative integer of at most 15 digits at `at` into out[0]; returns where it
