@@ -179,12 +179,6 @@ try {
   console.error(
     `hist: records per hop bucket, up to ${HOP_BUCKETS_US.join(", ")} us and above; stalls: runs of records above ${STALL_US} us (stalled: records in them)`,
   );
-  // First: it also runs this process's writer functions (append, and its anchor path taken once
-  // every capacity / 8 records) through 20 M records, so that none of them is still compiling in
-  // the latency window below (the latency reader, in its own process, warms up on its first
-  // WARMUP records, which are not counted).
-  const throughput = await ringThroughput();
-  console.error(`ring throughput: ${JSON.stringify(throughput)}`);
   const reference = buildReference();
   const before = reference === null ? null : await referenceLatency(reference);
   if (before) console.error(`C reference hop at ${RATE}/s, before: ${JSON.stringify(before)}`);
@@ -197,6 +191,8 @@ try {
   const cP99 = before && after ? round((before.p99_us! + after.p99_us!) / 2) : null;
   const uds = await udsLatency();
   console.error(`unix socket hop at ${RATE}/s: ${JSON.stringify(uds)}`);
+  const throughput = await ringThroughput();
+  console.error(`ring throughput: ${JSON.stringify(throughput)}`);
   const p50Ratio = round(uds.p50_us! / ring.p50_us!, 1);
   const goals = {
     p50_le_0_5_us: ring.p50_us! <= 0.5,
