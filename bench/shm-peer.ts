@@ -4,7 +4,7 @@
 import { mmap } from "bun";
 import { nanosSince, realtimeInto } from "../src/shm/clock.ts";
 import { RecordView, RingReader } from "../src/shm/ring-reader.ts";
-import { latencySummaryUs } from "./stats.ts";
+import { latencySummaryUs, tailShape } from "./stats.ts";
 
 const [role = "", target = "", countText = "0", extra = ""] = process.argv.slice(2);
 const count = Number(countText);
@@ -45,7 +45,9 @@ function measureRingLatency(path: string, count: number, warmup: number) {
       samples[seen++] = (now[0]! - publishSec[i]!) * 1e9 + (now[1]! - publishNsec[i]!);
     }
   }
-  return { lost, ...latencySummaryUs(samples.subarray(Math.min(warmup, seen), seen)) };
+  const measured = samples.subarray(Math.min(warmup, seen), seen);
+  const shape = tailShape(measured); // before the summary sorts the samples
+  return { lost, ...latencySummaryUs(measured), ...shape };
 }
 
 if (role === "ring-latency") {

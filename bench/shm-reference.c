@@ -6,7 +6,8 @@
 // timers) shows here too; what is left over in the TypeScript figures is ours.
 //
 // usage: shm-reference FILE RECORDS WARMUP RATE_PER_S
-// prints one JSON line: count, lost, p50_us, p90_us, p99_us, p999_us, max_us
+// prints one JSON line: count, lost, p50_us, p90_us, p99_us, p999_us, max_us, and the tail's
+// shape as bench/stats.ts tailShape gives it for the ring (hist, stalls, stalled)
 #define _GNU_SOURCE
 #include <fcntl.h>
 #include <stdatomic.h>
@@ -21,6 +22,7 @@
 
 #define CAPACITY 65536 /* slots, as the TypeScript bench's ring */
 #define POLL_MAX 64
+#define STALL_US 20 /* as bench/stats.ts STALL_US */
 
 struct slot {
   _Atomic int32_t version; /* odd while the writer is inside */
@@ -133,10 +135,27 @@ static void run_reader(struct ring *ring, long total, long warmup, int ready_fd)
       if (seen++ >= warmup) samples[n++] = ((double)now.tv_sec - sec[i]) * 1e9 + ((double)now.tv_nsec - nsec[i]);
     }
   }
+  /* The tail's shape, as bench/stats.ts tailShape computes it for the ring: before sorting. */
+  static const double bounds[] = {0.25, 0.5, 1, 2, 5, 10, 20, 50, 100, 1000, 10000};
+  enum { BUCKETS = sizeof bounds / sizeof bounds[0] };
+  long hist[BUCKETS + 1] = {0}, stalls = 0, stalled = 0;
+  int in_stall = 0;
+  for (long i = 0; i < n; i++) {
+    double us = samples[i] / 1000;
+    int b = 0;
+    while (b < BUCKETS && us > bounds[b]) b++;
+    hist[b]++;
+    int slow = us > STALL_US;
+    stalls += slow && !in_stall;
+    stalled += slow;
+    in_stall = slow;
+  }
   qsort(samples, (size_t)n, sizeof(double), by_value);
 #define AT(q) (n == 0 ? 0.0 : samples[(long)((q) * n) < n ? (long)((q) * n) : n - 1] / 1000.0)
-  printf("{\"count\":%ld,\"lost\":%ld,\"p50_us\":%.3f,\"p90_us\":%.3f,\"p99_us\":%.3f,\"p999_us\":%.3f,\"max_us\":%.3f}\n",
+  printf("{\"count\":%ld,\"lost\":%ld,\"p50_us\":%.3f,\"p90_us\":%.3f,\"p99_us\":%.3f,\"p999_us\":%.3f,\"max_us\":%.3f,\"hist\":[",
          n, lost, AT(0.5), AT(0.9), AT(0.99), AT(0.999), AT(1.0));
+  for (int b = 0; b <= BUCKETS; b++) printf("%s%ld", b ? "," : "", hist[b]);
+  printf("],\"stalls\":%ld,\"stalled\":%ld}\n", stalls, stalled);
 }
 
 int main(int argc, char **argv) {

@@ -22,3 +22,32 @@ export function round(value: number, digits = 3): number {
   const factor = 10 ** digits;
   return Math.round(value * factor) / factor;
 }
+
+/** Upper bounds (us) of the hop histogram buckets that bench shm prints for the ring and for C. */
+export const HOP_BUCKETS_US = [0.25, 0.5, 1, 2, 5, 10, 20, 50, 100, 1000, 10000];
+/** A record slower than this (us) belongs to a stall: one scheduler-sized event, not the shoulder. */
+export const STALL_US = 20;
+
+/**
+ * The shape of a tail, from samples (ns) in arrival order: records per bucket (the last counts
+ * those above every bound), and the stalls: runs of consecutive records above STALL_US, with
+ * how many records they hold. Many records in few stalls is a process that did not run; a broad
+ * shoulder is per-record cost.
+ */
+export function tailShape(samples: Float64Array) {
+  const hist = new Array<number>(HOP_BUCKETS_US.length + 1).fill(0);
+  let stalls = 0;
+  let stalled = 0;
+  let inStall = false;
+  for (const ns of samples) {
+    const us = ns / 1000;
+    let b = 0;
+    while (b < HOP_BUCKETS_US.length && us > HOP_BUCKETS_US[b]!) b++;
+    hist[b]!++;
+    const slow = us > STALL_US;
+    if (slow && !inStall) stalls++;
+    if (slow) stalled++;
+    inStall = slow;
+  }
+  return { hist, stalls, stalled };
+}

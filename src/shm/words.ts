@@ -5,6 +5,13 @@ const TWO_32 = 4294967296;
 
 /** Writes an integer (|value| < 2^53) as a little-endian i64 at 32-bit word `index`. */
 export function writeI64(i32: Int32Array, index: number, value: number): void {
+  // Most values (sequences, trade ids, many scaled prices and sizes) fit an i32: no division.
+  const low = value | 0;
+  if (low === value) {
+    i32[index] = low;
+    i32[index + 1] = low >> 31;
+    return;
+  }
   const hi = Math.floor(value / TWO_32);
   i32[index] = value - hi * TWO_32; // ToInt32 wraps the unsigned low word into place
   i32[index + 1] = hi;
