@@ -196,11 +196,12 @@ test("one /metrics adds up both workers, /ready and /health answer for both", as
     workers: 2,
   });
   expect(await httpStatus(`${broadcaster.metrics}/ready`)).toBe(200);
-  // Trade subscribers so far: worker 1 sent its client 300, worker 2 sent at most what its two
-  // clients got. The counter is above worker 2's share: it adds both workers up.
+  // Trade subscribers so far: worker 1 sent its client at least 300 (more if trades written
+  // while its close was under way reached it), worker 2 sent at most what its two clients got.
+  // The counter is above worker 2's share: it adds both workers up.
   const { onOne, onTwo, resumed } = subscribers;
   const trades = (client: WorkerClient) => client.messages.filter((m) => m.topic === TRADES).length;
-  expect(trades(onOne)).toBe(300);
+  expect(trades(onOne)).toBeGreaterThanOrEqual(300);
   expect(await metric(`alphapulse_broadcast_messages_sent_total{channel="trades"`)).toBeGreaterThan(
     trades(onTwo) + trades(resumed),
   );
