@@ -9,6 +9,13 @@ export const BROADCAST_LABELS = { service: "alphapulse", mode: "broadcast" };
 type ChannelCounter = ReturnType<Counter["labels"]>;
 type ChannelGauge = ReturnType<Gauge["labels"]>;
 
+/** What the rings say at scrape time, from the ring hub. */
+interface MetricSources {
+  ringLag: () => Array<{ ring: string; lag: number }>;
+  rings: () => number;
+  ringWriters: () => Array<{ ring: string; stale: boolean; served: number }>;
+}
+
 /**
  * Over fan-out workers, counters and histograms of deliveries and clients, and the client and
  * subscription gauges, add up (prom-client's default aggregation). What is about a ring, which
@@ -43,14 +50,7 @@ export class BroadcastMetrics {
     { at: Date.now(), deltas: 0, snapshots: 0 },
   ];
 
-  constructor(
-    registry: Registry,
-    sources: {
-      ringLag: () => Array<{ ring: string; lag: number }>;
-      rings: () => number;
-      ringWriters: () => Array<{ ring: string; stale: boolean; served: number }>;
-    },
-  ) {
+  constructor(registry: Registry, sources: MetricSources) {
     const registers = [registry];
     this.clients = new Gauge({
       name: "alphapulse_broadcast_clients_connected",
@@ -133,6 +133,12 @@ export class BroadcastMetrics {
       aggregator: "max",
     });
     ringWriterGauges(registers, sources.ringWriters);
+    this.scrapedGauges(registers, sources);
+    for (const channel of CHANNELS) this.subscriptionsBy[channel].set(0);
+  }
+
+  /** Gauges computed when Prometheus scrapes: the compression ratio and what the rings say. */
+  private scrapedGauges(registers: Registry[], sources: MetricSources): void {
     const self = this;
     new Gauge({
       name: "alphapulse_delta_compression_ratio",
@@ -163,7 +169,6 @@ export class BroadcastMetrics {
         this.set(sources.rings());
       },
     });
-    for (const channel of CHANNELS) this.subscriptionsBy[channel].set(0);
   }
 
   /**
