@@ -82,7 +82,7 @@ describe("a relay's copy of a ring", () => {
     const { feed, batches, shape } = leader("whole");
     traffic(feed, seededRandom(11), 3000);
     const copy = new RingCopy({ dir: DIR, name: "whole-copy", exchange: "kraken", capacity: 1 << 12, log });
-    copy.begin(shape, null);
+    copy.begin(shape, null, { createdMs: 0, seq: 0 });
     for (const batch of batches) expect(copy.applyRecords("records", batch.body)).toBe("applied");
     // Delivered again: recognised, not applied twice.
     expect(copy.applyRecords("records", batches.at(-1)!.body)).toBe("duplicate");
@@ -118,7 +118,7 @@ describe("a relay's copy of a ring", () => {
     }
     expect(messages.length).toBeLessThan(batches.length / 5);
     const copy = new RingCopy({ dir: DIR, name: "joined-copy", exchange: "kraken", capacity: 1 << 14, log });
-    copy.begin(shape, null);
+    copy.begin(shape, null, { createdMs: 0, seq: 0 });
     for (const body of messages) expect(copy.applyRecords("records", body)).toBe("applied");
     expect(copy.applyRecords("records", messages.at(-1)!)).toBe("duplicate");
     // A message must end where a batch ends.
@@ -147,10 +147,10 @@ describe("a relay's copy of a ring", () => {
     traffic(feed, random, 800);
     // Late: starts at the books.
     const late = new RingCopy({ dir: DIR, name: "late", exchange: "kraken", capacity: 1 << 14, log });
-    late.begin(shape, books);
+    late.begin(shape, books, { createdMs: 0, seq: 0 });
     // Missed: has the first 100 batches, misses the rest up to the books, then jumps to them.
     const missed = new RingCopy({ dir: DIR, name: "missed", exchange: "kraken", capacity: 1 << 14, log });
-    missed.begin(shape, null);
+    missed.begin(shape, null, { createdMs: 0, seq: 0 });
     for (const batch of batches.slice(0, 100)) missed.applyRecords("records", batch.body);
     const hole = missed.nextSeq;
     expect(missed.applyRecords("records", batches.find((b) => b.first > boundary)!.body)).toBe("hole");
@@ -201,7 +201,7 @@ describe("a relay's copy of a ring", () => {
       capacity: 1 << 12,
       log,
     });
-    copy.begin(shape, first);
+    copy.begin(shape, first, { createdMs: 0, seq: 0 });
     const integrity = () => {
       const reader = RingReader.open(copy.writer!.path, "latest");
       const words = [0, 1].map((id) => reader.integrity(id));
