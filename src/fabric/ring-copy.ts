@@ -83,27 +83,18 @@ export class RingCopy {
     if (!existsSync(ringPath(this.options.dir, this.options.name))) return { why: null };
     let writer: RingWriter;
     try {
-      writer = RingWriter.reopen(this.ringOptions(shape));
+      writer = RingWriter.reopen(this.ringOptions(shape), {
+        createdMs,
+        generation: shape.generation,
+        oldestSeq: streamFirstSeq,
+      });
     } catch (error) {
       if (!(error instanceof RingFormatError)) throw error;
       return { why: error.message };
     }
-    const source = writer.source();
-    const why =
-      source.createdMs !== createdMs
-        ? "the ring copies another stream"
-        : source.generation !== shape.generation
-          ? `the ring copies generation ${source.generation}, the stream's is ${shape.generation}`
-          : source.seq + 1 < streamFirstSeq
-            ? `the stream no longer holds message ${source.seq + 1} (it starts at ${streamFirstSeq})`
-            : null;
-    if (why !== null) {
-      writer.close();
-      return { why };
-    }
     this.writer = writer;
     this.takeShape(shape, writer.copyEntries()!);
-    return { seq: source.seq };
+    return { seq: writer.source().seq };
   }
 
   /** The stream's messages through `seq` are in the ring. */

@@ -303,10 +303,12 @@ export class RingWriter {
    * Takes up the file at dir/name.ring again, in its generation, where its last writer left it
    * (killed or closed): committed records, counts and entries stay; records of a batch it never
    * committed stay invisible and are written over. Throws RingFormatError saying why when the
-   * file cannot be continued (absent, another format or shape, retired, an entry torn or behind
-   * its records, counts it cannot establish): the caller then creates a new generation.
+   * file cannot be continued (absent, another format or shape, retired, copying another source
+   * than `source` or past what the source still holds, an entry torn or behind its records,
+   * counts it cannot establish): the caller then creates a new generation. Nothing in a refused
+   * file changes.
    */
-  static reopen(options: RingWriterOptions): RingWriter {
+  static reopen(options: RingWriterOptions, source: ExpectedSource): RingWriter {
     validateOptions(options);
     const path = ringPath(options.dir, options.name);
     const lock = RingLock.acquire(options.dir, options.name);
@@ -338,6 +340,7 @@ export class RingWriter {
       if (state !== RingState.Live && state !== RingState.Closed) {
         throw new RingFormatError(path, `its state is ${RingState[state] ?? state}`);
       }
+      checkSource(new Float64Array(mapping.buffer, 0, H.size / 8), source, path);
       return new RingWriter(options, lock, header.generation, null, mapping);
     } catch (error) {
       if (mapping !== null) unmap(mapping);
@@ -897,6 +900,32 @@ function createFile(tmpPath: string, size: number, mode: number): Mapping {
   } finally {
     closeFile(fd);
   }
+}
+
+/** What a file taken up again must copy: a source ring's generation, through a stream created at `createdMs`. */
+export interface ExpectedSource {
+  readonly createdMs: number;
+  readonly generation: number;
+  /** The oldest stream sequence the stream still holds: the file's next must not be older. */
+  readonly oldestSeq: number;
+}
+
+/** Refuses a file that copies something else than `expected`, or stands where the stream no longer reaches. */
+function checkSource(f64: Float64Array, expected: ExpectedSource, path: string): void {
+  const createdMs = f64[LiveWord.sourceCreatedMs]!;
+  const generation = f64[LiveWord.sourceGeneration]!;
+  const next = f64[LiveWord.sourceSeq]! + 1;
+  const why =
+    createdMs === 0
+      ? "it copies no stream (a collector wrote it)"
+      : createdMs !== expected.createdMs
+        ? "it copies another stream"
+        : generation !== expected.generation
+          ? `it copies generation ${generation}, the stream's is ${expected.generation}`
+          : next < expected.oldestSeq
+            ? `the stream no longer holds message ${next} (it starts at ${expected.oldestSeq})`
+            : null;
+  if (why !== null) throw new RingFormatError(path, why);
 }
 
 /** Refuses a file of another shape than `options` ask for (reopen continues only the same ring). */
