@@ -350,8 +350,8 @@ export class Relay {
       this.beats.shift();
     }
     const writer = this.copy.writer;
-    // Entries exact as of a recent record: a relay started again recounts only what follows.
-    writer?.anchorAll();
+    // A relay started again recounts only the records after the point settled here.
+    writer?.settle();
     if (writer !== null && this.currentAt > this.stampedAt) {
       writer.heartbeat(this.currentAt);
       this.stampedAt = this.currentAt;

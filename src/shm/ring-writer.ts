@@ -631,17 +631,32 @@ export class RingWriter {
     this.lock.release();
   }
 
-  /**
-   * Moves every entry that trades have left behind to the last committed record. When no entry
-   * waits for its levels, every entry's counts are then exact through that record: settled_seq
-   * says so, and a writer that takes the file up again (reopen) recounts only the records after it.
-   */
+  /** Moves every entry that trades have left behind to the last committed record. */
   anchorAll(): void {
     const committed = this.f64[LiveWord.nextSeq]! - 1;
     for (let id = 0; id < this.symbols.length; id++) {
       if (this.unanchored[id] === 1 && this.awaitingBook[id] === 0) this.writeAnchor(id, committed);
     }
-    if (!this.batchOpen && !this.awaitingBook.includes(1)) this.f64[LiveWord.settledSeq] = committed;
+    this.settle();
+  }
+
+  /**
+   * Stores settled_seq: the point through which every entry's counts are exact (or through its
+   * own later last_seq), so a writer that takes the file up again (reopen) recounts only the
+   * records after it. An entry trades left behind by half the ring is moved on first, so that
+   * point stays inside the ring; one that waits for its levels holds it back.
+   */
+  settle(): void {
+    if (this.batchOpen) return;
+    const committed = this.f64[LiveWord.nextSeq]! - 1;
+    let settled = committed;
+    for (let id = 0; id < this.symbols.length; id++) {
+      if (this.unanchored[id] === 0 && this.awaitingBook[id] === 0) continue;
+      if (this.awaitingBook[id] === 0 && committed - this.anchoredAt[id]! > this.capacity / 2)
+        this.writeAnchor(id, committed);
+      else settled = Math.min(settled, this.anchoredAt[id]!);
+    }
+    this.f64[LiveWord.settledSeq] = settled;
   }
 
   // Copying a ring between machines (src/fabric): the writer's side hands out committed batches

@@ -1,8 +1,8 @@
 // A writer that died, as a real process: it creates its ring the way a collector does (state
 // live, one heartbeat), optionally commits TRADES one-trade batches of the first symbol as a
-// relay's copy would (source: stream created at 1 ms, generation 1, its message 1 applied) and
-// leaves one more trade in a batch it never commits, then kills itself with SIGKILL, leaving
-// the ring with no writer. Arguments: DIR RING_NAME EXCHANGE SYMBOL,SYMBOL... [TRADES]
+// relay's copy would (source: stream created at 1 ms, generation 1, its message 1 applied;
+// settled once, after the 290th) and leaves one more trade in a batch it never commits, then
+// kills itself with SIGKILL, leaving the ring with no writer. Arguments: DIR RING_NAME EXCHANGE SYMBOL,SYMBOL... [TRADES]
 import { RecordFlag, RecordType } from "../../src/shm/layout.ts";
 import { RingWriter } from "../../src/shm/ring-writer.ts";
 
@@ -19,6 +19,9 @@ const writer = RingWriter.create({
 });
 const count = Number(trades);
 if (count > 0) writer.setSource(1, 1, 1);
-for (let i = 1; i <= count; i++) writer.append(RecordType.Trade, RecordFlag.BatchEnd, 0, 1000 + i, 1, i);
+for (let i = 1; i <= count; i++) {
+  writer.append(RecordType.Trade, RecordFlag.BatchEnd, 0, 1000 + i, 1, i);
+  if (i === 290) writer.settle(); // as a relay does every 100 ms
+}
 if (count > 0) writer.append(RecordType.Trade, 0, 0, 999, 1, 0);
 process.kill(process.pid, "SIGKILL");
