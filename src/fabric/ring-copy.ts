@@ -144,7 +144,7 @@ export class RingCopy {
     let start = (writer.nextSeq - first) * WORDS;
     if (start > 0 && !isBatchEnd(words, start - WORDS))
       throw new WireError(subject, "the copy's end falls inside a batch");
-    for (let end = 0; end <= last; end += WORDS) {
+    for (let end = start; end <= last; end += WORDS) {
       if (!isBatchEnd(words, end)) continue;
       this.applyBatch(writer, words, start, end);
       start = end + WORDS;
