@@ -196,7 +196,8 @@ async function relay(expected: number): Promise<void> {
     const copy = new RingCopy({ dir, name: "relay", exchange: "bench", capacity: CAPACITY, log });
     const apply = timed(copy.applyRecords.bind(copy));
     nc.subscribe(CORE_GENERATION, {
-      callback: (_e, m) => copy.begin(decodeGeneration(m.subject, m.headers, m.data), null),
+      callback: (_e, m) =>
+        copy.begin(decodeGeneration(m.subject, m.headers, m.data), null, { createdMs: 0, seq: 0 }),
     });
     nc.subscribe(CORE_SUBJECT, {
       callback: (_e, m) => {

@@ -1,13 +1,17 @@
 // Two "nodes", each a relay and a broadcaster over its own ring folder, fed by one leader through
 // real nats-server: clients on the two nodes receive byte-identical messages under the same seqs,
 // the books equal the simulator's truth, and a client that leaves node A and resumes on node B
-// gets exactly the messages it missed, with no snapshot and no duplicate.
+// gets exactly the messages it missed, with no snapshot and no duplicate. A relay killed and
+// started again takes up its ring: its clients see the ring stale, then live, with no gap, no
+// snapshot and no restart, and the ring keeps the leader's records.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import type { Broadcaster } from "../src/broadcast/main.ts";
+import { RingReader } from "../src/shm/ring-reader.ts";
 import { type Simulator, startSimulator } from "../src/simulator/index.ts";
 import { startTestBroadcaster } from "./support/broadcaster.ts";
 import { type FabricProcess, FabricStack, waitUntil } from "./support/fabric-stack.ts";
 import { NatsCluster } from "./support/nats.ts";
+import { readRecords } from "./support/ring-records.ts";
 import { expectRingsEqualTruth } from "./support/ring-truth.ts";
 
 const SYMBOLS = ["BTC-USD", "ETH-USD"];
@@ -15,7 +19,7 @@ const DEPTH = 10;
 const TOPICS = SYMBOLS.flatMap((s) => [`book.kraken.${s}`, `trades.kraken.${s}`, `bbo.kraken.${s}`]);
 
 interface Node {
-  readonly relay: FabricProcess;
+  relay: FabricProcess;
   readonly broadcaster: Broadcaster;
   readonly port: number;
 }
@@ -167,4 +171,71 @@ describe("two relay+broadcaster nodes", () => {
     watcher.socket.close();
     resumed.socket.close();
   }, 60_000);
+
+  for (const signal of ["SIGKILL", "SIGTERM"] as const)
+    test(`a relay stopped by ${signal} and started again continues its ring: no restart, no gap, no snapshot`, async () => {
+      const node = nodes[0]!;
+      const client = new Client(node.port);
+      const watcher = new Client(nodes[1]!.port);
+      await Promise.all([client.subscribe(), watcher.subscribe()]);
+      await Bun.sleep(1_500);
+      const generation = RingReader.open(node.relay.ring, "latest").generation;
+      node.relay.kill(signal);
+      await node.relay.proc.exited;
+      await Bun.sleep(1_500); // the leader goes on publishing
+      node.relay = await stack.relay("node-a", "kraken");
+      await waitUntil(
+        "node-a current again",
+        () => node.relay.ready(),
+        30_000,
+        () => stack.logs(),
+      );
+      await Bun.sleep(2_000);
+      expect(node.relay.output()).toContain("continuing the ring a previous relay left");
+      const ring = RingReader.open(node.relay.ring, "latest");
+      expect(ring.generation).toBe(generation);
+      ring.close();
+      let stale = 0;
+      for (const topic of TOPICS) {
+        const got = client.texts.filter((m) => m.topic === topic);
+        expect(got.filter((m) => /"status":"(gap|restarted)"/.test(m.text))).toEqual([]);
+        expect(got.slice(1).filter((m) => m.type === "snapshot")).toEqual([]);
+        stale += got.filter((m) => m.text.includes('"status":"stale"')).length;
+        // Each message after the first either restates the position (a notice) or is the next.
+        const seqs = got.map((m) => m.seq).filter((seq, i) => i === 0 || seq !== got[i - 1]!.seq);
+        expect(seqs).toEqual(seqs.map((_, i) => seqs[0]! + i));
+        // The watcher's first message is its starting state, not what the client got at that seq.
+        const truth = watcher.byTopic(topic);
+        truth.delete(watcher.texts.find((m) => m.topic === topic)?.seq ?? -1);
+        let compared = 0;
+        for (const m of got.slice(1)) {
+          if (m.type === "status" || !truth.has(m.seq) || topic.startsWith("bbo.")) continue;
+          expect(m.text).toBe(truth.get(m.seq)!);
+          compared++;
+        }
+        if (topic.startsWith("book.")) expect(compared).toBeGreaterThan(20);
+      }
+      expect(stale).toBeGreaterThan(0);
+      // The continued ring holds the leader's records with no hole (node B holds the same).
+      const ours = readRecords(node.relay.ring, "oldest");
+      const theirs = readRecords(nodes[1]!.relay.ring, "oldest");
+      expect(ours.gaps).toEqual([]);
+      let same = 0;
+      for (const [seq, line] of ours.lines) {
+        const other = theirs.lines.get(seq);
+        if (other === undefined) continue;
+        expect(line).toBe(other);
+        same++;
+      }
+      expect(same).toBeGreaterThan(500);
+      await expectRingsEqualTruth(
+        simulator,
+        "kraken",
+        nodes.map((n) => n.relay.ring),
+        SYMBOLS,
+        DEPTH,
+      );
+      client.socket.close();
+      watcher.socket.close();
+    }, 90_000);
 });

@@ -1,5 +1,6 @@
 // The ring in one process: wraparound, gap accounting, symbol table, latest-book area,
-// generations, refusal of foreign files, the single-writer lock.
+// generations, a file taken up again after its writer died, refusal of foreign files, the
+// single-writer lock.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { mkdirSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { RingFormatError } from "../src/shm/header.ts";
@@ -409,6 +410,90 @@ describe("generations and files", () => {
     again.poll(got, new RecordView());
     expect(got.seqs).toEqual([1, 2, 3]); // a new stream: sequences start again
     second.close();
+  });
+
+  test("a writer killed inside a batch: reopen takes its file up in the same generation, counts recounted, the open batch never seen", async () => {
+    const killed = Bun.spawn(
+      ["bun", `${import.meta.dir}/support/dead-writer.ts`, DIR, "killed", "kraken", "BTC-USD,ETH-USD", "300"],
+      { stdout: "ignore", stderr: "pipe" },
+    );
+    await killed.exited;
+    expect({ signal: killed.signalCode, stderr: await new Response(killed.stderr).text() }).toEqual({
+      signal: "SIGKILL",
+      stderr: "",
+    });
+    const options = {
+      dir: DIR,
+      name: "killed",
+      exchange: "kraken",
+      capacity: 1024,
+      bookDepth: 10,
+      symbols: ["BTC-USD", "ETH-USD"].map((symbol) => ({
+        venueSymbol: symbol,
+        symbol,
+        priceDecimals: 1,
+        sizeDecimals: 8,
+      })),
+    };
+    const source = { createdMs: 1, generation: 1, oldestSeq: 1 };
+    const reader = RingReader.open(`${DIR}/killed.ring`, "oldest");
+    expect(() => RingWriter.reopen(options, { ...source, generation: 2 })).toThrow(
+      /it copies generation 1, the stream's is 2/,
+    );
+    expect(() => RingWriter.reopen(options, { ...source, oldestSeq: 3 })).toThrow(
+      /the stream no longer holds message 2/,
+    );
+    const writer = RingWriter.reopen(options, source);
+    expect(writer.generation).toBe(1);
+    expect(writer.nextSeq).toBe(301);
+    // 300 trades, though the entry was last anchored at 256 (every capacity / 8 records).
+    expect(writer.counts(0)).toEqual({ book: 0, trade: 300, bbo: 0 });
+    expect(RingReader.open(writer.path, "latest").writerPid).toBe(process.pid);
+    writeTrades(writer, 2);
+    const got = new Collector();
+    reader.poll(got, new RecordView());
+    expect(reader.replaced()).toBe(false);
+    expect(reader.state()).toBe(RingState.Live);
+    expect(got.seqs).toEqual(Array.from({ length: 302 }, (_, i) => i + 1));
+    expect(got.prices.slice(-2)).toEqual([3010, 3020]); // the killed batch's record is gone
+    writer.close();
+    const again = RingWriter.reopen(options, source); // closed cleanly this time
+    expect(again.generation).toBe(1);
+    expect(again.counts(0)).toEqual({ book: 0, trade: 302, bbo: 0 });
+    again.close();
+  });
+
+  test("reopen refuses a file it cannot continue, saying why, and leaves the lock free", () => {
+    const source = { createdMs: 5, generation: 1, oldestSeq: 1 };
+    const options = (name: string, capacity = 64) => ({
+      dir: DIR,
+      name,
+      exchange: "kraken",
+      capacity,
+      bookDepth: 5,
+      symbols: SYMBOLS,
+    });
+    expect(() => RingWriter.reopen(options("nothing-here"), source)).toThrow(/no file to continue/);
+    const collectors = newWriter(64);
+    collectors.close();
+    expect(() => RingWriter.reopen(options(`ring${ringCounter}`), source)).toThrow(/copies no stream/);
+    const unwritten = newWriter(64);
+    unwritten.setSource(5, 1, 0);
+    unwritten.append(RecordType.BookLevel, RecordFlag.BatchEnd, 0, 100, 1, 1); // its entry never written
+    unwritten.close();
+    expect(() => RingWriter.reopen(options(`ring${ringCounter}`), source)).toThrow(
+      /never reached the entry of BTC-USD/,
+    );
+    const other = newWriter(64);
+    other.setSource(5, 1, 0);
+    other.close();
+    expect(() => RingWriter.reopen(options(`ring${ringCounter}`, 128), source)).toThrow(
+      /capacity is 64, not 128/,
+    );
+    expect(() => RingWriter.reopen(options(`ring${ringCounter}`), { ...source, createdMs: 6 })).toThrow(
+      /copies another stream/,
+    );
+    RingWriter.reopen(options(`ring${ringCounter}`), source).close();
   });
 
   test("one writer per ring: a second writer is refused while the first lives", () => {

@@ -5,7 +5,9 @@
 // silent while the stream holds more (a consumer can die quietly with the node that held it).
 // The ring's heartbeat says how current the copy is, not that this process runs: it is stamped
 // with the time of the leader's last beat whose ring position the copy had reached, so a copy
-// that falls behind or loses the leader goes stale for its readers.
+// that falls behind or loses the leader goes stale for its readers. A relay started again takes
+// up the ring its predecessor left when it can go on from there (RingCopy.resume): its readers
+// see the writer stale, then live again, with no restart and no hole.
 import { DeliverPolicy, type JsMsg } from "@nats-io/jetstream";
 import type { Subscription } from "@nats-io/transport-node";
 import type { Readiness } from "../health/server.ts";
@@ -14,7 +16,13 @@ import type { FabricConfig } from "./config.ts";
 import type { FabricLink } from "./link.ts";
 import type { FabricStats } from "./metrics.ts";
 import { RingCopy } from "./ring-copy.ts";
-import { type BooksMessage, decodeBooks, decodeGeneration, generationOf } from "./wire.ts";
+import {
+  type BooksMessage,
+  decodeBooks,
+  decodeGeneration,
+  type GenerationMessage,
+  generationOf,
+} from "./wire.ts";
 
 export interface RelayOptions {
   readonly link: FabricLink;
@@ -33,12 +41,20 @@ interface Beat {
 }
 
 const TICK_MS = 100;
-const CONSUME_BATCH = 1024;
+/**
+ * Messages the consumer may hold undelivered: with records messages of at most 64 KiB, 8 MiB of
+ * the relay's memory while it catches up. A count, not nats.js's max_bytes: a pull whose bytes
+ * run short of the next message ends in a 409 that nats.js answers by waiting for missed
+ * heartbeats, which stalled the bench's relay for 3 s (its watchdog) in three of four runs.
+ */
+const CONSUME_MESSAGES = 128;
 
 export class Relay {
   readonly copy: RingCopy;
   /** The last stream sequence handled. */
   private applied = 0;
+  /** The stream's creation time (ms since the epoch): names it in the ring's header. */
+  private streamCreatedMs = 0;
   /** Bumped for each consumer: deliveries of an older one are ignored. */
   private consumerToken = 0;
   private closeConsumer: (() => void) | null = null;
@@ -128,10 +144,12 @@ export class Relay {
     this.closeConsumer?.();
     for (let attempt = 1; !this.stopped; attempt++) {
       try {
+        const info = await jsm.streams.info(names.stream);
+        this.streamCreatedMs = Date.parse(info.created);
         const generationMsg = await jsm.streams.getMessage(names.stream, { last_by_subj: names.generation });
         if (generationMsg === null) {
           // No leader has begun yet: follow from the stream's end and copy what comes.
-          this.applied = (await jsm.streams.info(names.stream)).state.last_seq;
+          this.applied = info.state.last_seq;
           await this.openConsumer();
           return;
         }
@@ -146,8 +164,10 @@ export class Relay {
           books = decodeBooks(booksMsg.subject, booksMsg.header, booksMsg.data, shape);
         }
         const from = books === null ? generationMsg.seq : booksMsg!.seq;
+        // A ring taken up goes on from its own last message, not from the books past it.
+        const resumed = this.copy.writer === null && this.resume(shape, info.state.first_seq);
         if (this.copy.generation !== shape.generation) {
-          this.copy.begin(shape, books);
+          this.copy.begin(shape, books, { createdMs: this.streamCreatedMs, seq: from });
           this.applied = from;
           stats.generation = shape.generation;
           log.info("copying", {
@@ -156,9 +176,9 @@ export class Relay {
             fromRecord: this.copy.nextSeq,
             streamSeq: from,
           });
-        } else if (books !== null && books.start.firstSeq > this.copy.nextSeq) {
+        } else if (!resumed && books !== null && books.start.firstSeq > this.copy.nextSeq) {
           this.noteHole(this.copy.applyBooks(books));
-          this.applied = from;
+          this.markApplied(from);
         }
         await this.openConsumer();
         return;
@@ -173,6 +193,26 @@ export class Relay {
     }
   }
 
+  /** At start: takes up the ring a previous relay left here (true), or says why it cannot. */
+  private resume(shape: GenerationMessage, streamFirstSeq: number): boolean {
+    const { log, stats } = this.options;
+    const result = this.copy.resume(shape, this.streamCreatedMs, streamFirstSeq);
+    if ("seq" in result) {
+      this.applied = result.seq;
+      stats.generation = shape.generation;
+      log.info("continuing the ring a previous relay left", {
+        generation: shape.generation,
+        fromRecord: this.copy.nextSeq,
+        streamSeq: result.seq,
+      });
+      return true;
+    }
+    if (result.why !== null) {
+      log.warn("cannot continue the ring a previous relay left: a new local generation", { why: result.why });
+    }
+    return false;
+  }
+
   private async openConsumer(): Promise<void> {
     const { js, names } = this.options.link;
     const token = ++this.consumerToken;
@@ -183,7 +223,7 @@ export class Relay {
     });
     if (token !== this.consumerToken) return;
     const messages = await consumer.consume({
-      max_messages: CONSUME_BATCH,
+      max_messages: CONSUME_MESSAGES,
       callback: (message) => {
         if (token !== this.consumerToken) return;
         this.lastDelivery = Date.now();
@@ -228,7 +268,7 @@ export class Relay {
       } else if (subject === names.generation) {
         const shape = decodeGeneration(subject, message.headers, message.data);
         if (shape.generation > this.copy.generation) {
-          this.copy.begin(shape, null);
+          this.copy.begin(shape, null, { createdMs: this.streamCreatedMs, seq: message.seq });
           this.options.stats.generation = shape.generation;
           this.options.log.info("copying a new generation", { generation: shape.generation });
         }
@@ -246,8 +286,14 @@ export class Relay {
       void this.startOver("a message could not be applied");
       return;
     }
-    this.applied = message.seq;
+    this.markApplied(message.seq);
     this.wake();
+  }
+
+  /** Every stream message through `seq` is handled; the ring's header says so after its records. */
+  private markApplied(seq: number): void {
+    this.applied = seq;
+    this.copy.appliedThrough(seq);
   }
 
   /**
@@ -261,7 +307,7 @@ export class Relay {
       void this.startOver(`a message of generation ${generation} while copying ${this.copy.generation}`);
       return false;
     }
-    this.applied = message.seq;
+    this.markApplied(message.seq);
     return false;
   }
 
@@ -309,6 +355,8 @@ export class Relay {
       this.beats.shift();
     }
     const writer = this.copy.writer;
+    // A relay started again recounts only the records after the point settled here.
+    writer?.settle();
     if (writer !== null && this.currentAt > this.stampedAt) {
       writer.heartbeat(this.currentAt);
       this.stampedAt = this.currentAt;

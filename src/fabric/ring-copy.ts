@@ -4,11 +4,14 @@
 // as the leader's. A new generation message starts a new local generation; a books message
 // past the copy's end means records were missed, and the copy jumps to it: a hole its readers
 // report as a gap, never a silent jump. Each book's integrity word (which checks guard it), set
-// apart from any record, comes with every books message.
+// apart from any record, comes with every books message. The ring's header names the stream
+// and the last stream message it holds, so a restarted relay takes up its ring where it stopped.
+import { existsSync } from "node:fs";
 import { OrderBook } from "../book/order-book.ts";
 import { ViewSide } from "../book/top-view.ts";
 import type { Logger } from "../log.ts";
-import { B, BookStatus, bookStride, LEVEL_SIZE, R, RecordFlag, RecordType } from "../shm/layout.ts";
+import { RingFormatError } from "../shm/header.ts";
+import { B, BookStatus, bookStride, LEVEL_SIZE, R, RecordFlag, RecordType, ringPath } from "../shm/layout.ts";
 import { RingWriter } from "../shm/ring-writer.ts";
 import { readI64 } from "../shm/words.ts";
 import { type BooksMessage, type GenerationMessage, recordWords, WireError } from "./wire.ts";
@@ -48,21 +51,64 @@ export class RingCopy {
     return this.writer?.nextSeq ?? 0;
   }
 
-  /** Starts a local generation copying `shape`, from its first record or from `books`. */
-  begin(shape: GenerationMessage, books: BooksMessage | null): void {
+  /**
+   * Starts a local generation copying `shape`, from its first record or from `books`: the
+   * stream created at `stream.createdMs`, from the message after `stream.seq`.
+   */
+  begin(
+    shape: GenerationMessage,
+    books: BooksMessage | null,
+    stream: { createdMs: number; seq: number },
+  ): void {
     this.writer?.close();
     this.writer = null;
     const start = books?.start ?? shape.start;
+    this.writer = RingWriter.create({ ...this.ringOptions(shape), start });
+    this.writer.setSource(stream.createdMs, shape.generation, stream.seq);
+    this.takeShape(shape, start.entries);
+  }
+
+  /**
+   * Takes up the ring a previous relay left at this path, in its local generation (its readers
+   * go on without a restart), when it copies `shape`'s generation of the stream created at
+   * `createdMs` and the stream still holds every message after the copy's last (the stream's
+   * first is `streamFirstSeq`). Returns the stream sequence to follow on from, or why not (null:
+   * there is no ring to take up).
+   */
+  resume(
+    shape: GenerationMessage,
+    createdMs: number,
+    streamFirstSeq: number,
+  ): { seq: number } | { why: string | null } {
+    if (!existsSync(ringPath(this.options.dir, this.options.name))) return { why: null };
+    let writer: RingWriter;
+    try {
+      writer = RingWriter.reopen(this.ringOptions(shape), {
+        createdMs,
+        generation: shape.generation,
+        oldestSeq: streamFirstSeq,
+      });
+    } catch (error) {
+      if (!(error instanceof RingFormatError)) throw error;
+      return { why: error.message };
+    }
+    this.writer = writer;
+    this.takeShape(shape, writer.copyEntries()!);
+    return { seq: writer.source().seq };
+  }
+
+  /** The stream's messages through `seq` are in the ring. */
+  appliedThrough(seq: number): void {
+    this.writer?.setSourceSeq(seq);
+  }
+
+  private ringOptions(shape: GenerationMessage) {
     const { dir, name, exchange, capacity } = this.options;
-    this.writer = RingWriter.create({
-      dir,
-      name,
-      exchange,
-      capacity,
-      bookDepth: shape.bookDepth,
-      symbols: shape.symbols,
-      start,
-    });
+    return { dir, name, exchange, capacity, bookDepth: shape.bookDepth, symbols: shape.symbols };
+  }
+
+  /** The books and views of `shape`'s symbols, loaded from `entries`. */
+  private takeShape(shape: GenerationMessage, entries: Uint8Array): void {
     this.shape = shape;
     const n = shape.symbols.length;
     this.books = shape.symbols.map(() => new OrderBook(shape.bookDepth * 2));
@@ -71,7 +117,8 @@ export class RingCopy {
     this.levelsInBatch = new Uint8Array(n);
     this.bids = new ViewSide(shape.bookDepth);
     this.asks = new ViewSide(shape.bookDepth);
-    this.loadBooks(start.entries);
+    this.touched.length = 0;
+    this.loadBooks(entries);
   }
 
   /**
@@ -90,10 +137,14 @@ export class RingCopy {
     if (readI64(words, last + R.seq / 4) !== first + count - 1)
       throw new WireError(subject, "records out of sequence");
     if (!isBatchEnd(words, last)) throw new WireError(subject, "a batch must end in BATCH_END");
-    if (first < writer.nextSeq) return "duplicate";
+    if (first + count - 1 < writer.nextSeq) return "duplicate";
     if (first > writer.nextSeq) return "hole";
-    let start = 0;
-    for (let end = 0; end <= last; end += WORDS) {
+    // Part of the message may be in the copy already (its relay stopped between two of its
+    // batches): it goes on at the copy's end, which is a batch boundary.
+    let start = (writer.nextSeq - first) * WORDS;
+    if (start > 0 && !isBatchEnd(words, start - WORDS))
+      throw new WireError(subject, "the copy's end falls inside a batch");
+    for (let end = start; end <= last; end += WORDS) {
       if (!isBatchEnd(words, end)) continue;
       this.applyBatch(writer, words, start, end);
       start = end + WORDS;

@@ -180,4 +180,8 @@ export const LiveWord = {
   connectionCount: H.connectionCount / 8,
   /** Changes only when a relay's copy jumps past records it could not get (0 in older files: 1). */
   firstSeq: H.firstSeq / 8,
+  settledSeq: H.settledSeq / 8,
+  sourceCreatedMs: H.sourceCreatedMs / 8,
+  sourceGeneration: H.sourceGeneration / 8,
+  sourceSeq: H.sourceSeq / 8,
 } as const;

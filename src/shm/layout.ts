@@ -29,6 +29,11 @@ export const H = {
   connectionBase: 120, // f64 integer: status-topic messages before this generation's first record
   connectionCount: 128, // f64 integer: status-topic messages through the last connection record
   firstSeq: 136, // f64 integer: the oldest sequence this file holds (0 from writers before it: 1)
+  // A copy of another ring (a relay's): where it stands, so a restarted relay can take it up again.
+  settledSeq: 192, // f64 integer: every entry's counts are exact through this sequence (or a later lastSeq)
+  sourceCreatedMs: 200, // f64 integer: creation time of the stream copied (ms since the epoch; 0: none)
+  sourceGeneration: 208, // f64 integer: the copied ring's generation
+  sourceSeq: 216, // f64 integer: the last stream sequence whose message this file holds entirely
   size: PAGE,
 } as const;
 

@@ -79,6 +79,15 @@ export interface RingStart {
   readonly entries: Uint8Array;
 }
 
+/** Where a relay's copy stands in the stream it copies (header words, docs/shm-format.md). */
+export interface RingSource {
+  /** The stream's creation time, ms since the epoch (0: the file copies nothing). */
+  readonly createdMs: number;
+  readonly generation: number;
+  /** The last stream sequence whose message the file holds entirely. */
+  readonly seq: number;
+}
+
 /** Told of every committed batch, inside append: copy what it needs at once (slots are reused). */
 export interface BatchObserver {
   committed(firstSeq: number, lastSeq: number): void;
@@ -194,6 +203,8 @@ export class RingWriter {
     lock: RingLock,
     generation: number,
     previous: PreviousCounts | null,
+    /** The mapping of the file at the path, taken up as it is (reopen), instead of a new file. */
+    reopened: Mapping | null = null,
   ) {
     const { capacity, bookDepth, symbols } = options;
     const n = symbols.length;
@@ -227,17 +238,7 @@ export class RingWriter {
     this.symbols = symbols.map((spec, id) => ({ ...spec, id }));
     const regions = regionOffsets(capacity, symbols.length, bookDepth);
     const tmpPath = `${this.path}.tmp-${process.pid}`;
-    const fd = openFile(tmpPath, O_RDWR | O_CREAT | O_EXCL, options.mode ?? 0o640);
-    try {
-      setFileMode(fd, options.mode ?? 0o640, tmpPath);
-      setFileSize(fd, regions.fileSize, tmpPath);
-      this.mapping = mapFile(fd, regions.fileSize, true, tmpPath);
-    } catch (error) {
-      closeFile(fd);
-      unlinkSync(tmpPath);
-      throw error;
-    }
-    closeFile(fd); // the mapping keeps the file alive
+    this.mapping = reopened ?? createFile(tmpPath, regions.fileSize, options.mode ?? 0o640);
     const buffer = this.mapping.buffer;
     this.i32 = new Int32Array(buffer);
     this.u32 = new Uint32Array(buffer);
@@ -247,6 +248,11 @@ export class RingWriter {
     this.slotsWord = regions.slotsOffset / 4;
     this.booksWord = regions.booksOffset / 4;
     this.bookWords = bookStride(bookDepth) / 4;
+    if (reopened !== null) {
+      this.restore();
+      this.prefault = new Prefault(this.mapping, regions.booksOffset);
+      return;
+    }
     const created = new Uint32Array(2);
     realtimeInto(created, 0);
     const connectionBase = options.start === undefined ? this.connectionCount : options.start.connectionBase;
@@ -282,6 +288,7 @@ export class RingWriter {
       this.adopt(options.start);
     }
     this.f64[LiveWord.firstSeq] = this.seq;
+    this.f64[LiveWord.settledSeq] = this.seq - 1;
     this.f64[LiveWord.nextSeq] = this.seq;
     this.f64[LiveWord.connectionCount] = this.connectionCount;
     this.heartbeat();
@@ -290,6 +297,56 @@ export class RingWriter {
     // Appending must not stop in a page fault on a slot's first touch; the slots are mapped in
     // from now on, in the background (the header and the entries' first lines are touched above).
     this.prefault = new Prefault(this.mapping, regions.booksOffset);
+  }
+
+  /**
+   * Takes up the file at dir/name.ring again, in its generation, where its last writer left it
+   * (killed or closed): committed records, counts and entries stay; records of a batch it never
+   * committed stay invisible and are written over. Throws RingFormatError saying why when the
+   * file cannot be continued (absent, another format or shape, retired, copying another source
+   * than `source` or past what the source still holds, an entry torn or behind its records,
+   * counts it cannot establish): the caller then creates a new generation. Nothing in a refused
+   * file changes.
+   */
+  static reopen(options: RingWriterOptions, source: ExpectedSource): RingWriter {
+    validateOptions(options);
+    const path = ringPath(options.dir, options.name);
+    const lock = RingLock.acquire(options.dir, options.name);
+    let mapping: Mapping | null = null;
+    try {
+      let fd: number;
+      try {
+        fd = openFile(path, O_RDWR);
+      } catch {
+        throw new RingFormatError(path, "no file to continue");
+      }
+      let header: RingHeader;
+      try {
+        const size = fstatSync(fd).size;
+        if (size < H.size) throw new RingFormatError(path, "shorter than a header");
+        const page = mapFile(fd, H.size, false, path);
+        try {
+          header = decodeHeader(page.buffer, path);
+        } finally {
+          unmap(page);
+        }
+        checkHeader(header, size, path);
+        mapping = mapFile(fd, header.fileSize, true, path);
+      } finally {
+        closeFile(fd);
+      }
+      checkSameShape(header, decodeSymbols(mapping.buffer, header), options, path);
+      const state = Atomics.load(new Int32Array(mapping.buffer), LiveWord.state);
+      if (state !== RingState.Live && state !== RingState.Closed) {
+        throw new RingFormatError(path, `its state is ${RingState[state] ?? state}`);
+      }
+      checkSource(new Float64Array(mapping.buffer, 0, H.size / 8), source, path);
+      return new RingWriter(options, lock, header.generation, null, mapping);
+    } catch (error) {
+      if (mapping !== null) unmap(mapping);
+      lock.release();
+      throw error;
+    }
   }
 
   /**
@@ -580,6 +637,26 @@ export class RingWriter {
     for (let id = 0; id < this.symbols.length; id++) {
       if (this.unanchored[id] === 1 && this.awaitingBook[id] === 0) this.writeAnchor(id, committed);
     }
+    this.settle();
+  }
+
+  /**
+   * Stores settled_seq: the point through which every entry's counts are exact (or through its
+   * own later last_seq), so a writer that takes the file up again (reopen) recounts only the
+   * records after it. An entry trades left behind by half the ring is moved on first, so that
+   * point stays inside the ring; one that waits for its levels holds it back.
+   */
+  settle(): void {
+    if (this.batchOpen) return;
+    const committed = this.f64[LiveWord.nextSeq]! - 1;
+    let settled = committed;
+    for (let id = 0; id < this.symbols.length; id++) {
+      if (this.unanchored[id] === 0 && this.awaitingBook[id] === 0) continue;
+      if (this.awaitingBook[id] === 0 && committed - this.anchoredAt[id]! > this.capacity / 2)
+        this.writeAnchor(id, committed);
+      else settled = Math.min(settled, this.anchoredAt[id]!);
+    }
+    this.f64[LiveWord.settledSeq] = settled;
   }
 
   // Copying a ring between machines (src/fabric): the writer's side hands out committed batches
@@ -679,6 +756,7 @@ export class RingWriter {
       throw new RangeError(`jumpTo ${start.firstSeq}: this ring is at ${this.seq}`);
     this.adopt(start);
     this.f64[LiveWord.firstSeq] = this.seq;
+    this.f64[LiveWord.settledSeq] = this.seq - 1;
     this.f64[LiveWord.nextSeq] = this.seq;
     this.f64[LiveWord.connectionCount] = this.connectionCount;
   }
@@ -719,6 +797,78 @@ export class RingWriter {
     this.slot = this.seq & this.mask;
   }
 
+  /**
+   * The state of a file taken up again: counts, statuses and anchors from its entries, then the
+   * records committed after settled_seq counted as append counted them. Throws RingFormatError
+   * when they cannot be established: an entry torn (its writer died inside it), records since
+   * settled_seq gone from the ring, or a book batch whose entry was never written.
+   */
+  private restore(): void {
+    const fail = (detail: string) => new RingFormatError(this.path, `cannot continue it: ${detail}`);
+    const i32 = this.i32;
+    const committed = this.f64[LiveWord.nextSeq]! - 1;
+    const settled = this.f64[LiveWord.settledSeq]!;
+    if (!(settled <= committed && committed - settled <= this.capacity))
+      throw fail(
+        `settled_seq ${settled} is not within the ring's last ${this.capacity} records (${committed})`,
+      );
+    for (let id = 0; id < this.symbols.length; id++) {
+      const base = this.bookBase(id);
+      if ((i32[base]! & 1) !== 0) throw fail(`the entry of ${this.symbols[id]!.symbol} is torn`);
+      this.bookCount[id] = readI64(i32, base + B.bookCount / 4);
+      this.tradeCount[id] = readI64(i32, base + B.tradeCount / 4);
+      this.bboCount[id] = readI64(i32, base + B.bboCount / 4);
+      this.bookStatus[id] = i32[base + B.status / 4]!;
+      this.anchoredAt[id] = readI64(i32, base + B.lastSeq / 4);
+    }
+    // A slot its writer died inside is left odd: even again, or the next write would look whole.
+    for (let slot = 0; slot < this.capacity; slot++) {
+      const at = this.slotsWord + slot * WORDS_PER_SLOT;
+      if ((i32[at]! & 1) !== 0) i32[at] = (i32[at]! + 1) | 0;
+    }
+    for (let seq = settled + 1; seq <= committed; seq++) {
+      const at = this.slotsWord + (seq & this.mask) * WORDS_PER_SLOT;
+      if (readI64(i32, at + R.seq / 4) !== seq) throw fail(`record ${seq} is not in its slot`);
+      const head = i32[at + 1]!;
+      const type = head & 0xff;
+      const id = head >>> 16;
+      if (id >= this.symbols.length || seq <= this.anchoredAt[id]!) continue;
+      if (type === RecordType.Trade) this.tradeCount[id]!++;
+      else if (type === RecordType.BookStatus) {
+        this.bookCount[id]!++;
+        this.bookStatus[id] = readI64(i32, at + R.aux / 4);
+      } else throw fail(`the book batch at ${seq} never reached the entry of ${this.symbols[id]!.symbol}`);
+      this.unanchored[id] = 1;
+    }
+    this.seq = committed + 1;
+    this.slot = this.seq & this.mask;
+    this.connectionCount = this.f64[LiveWord.connectionCount]!;
+    this.u32[H.writerPid / 4] = process.pid;
+    Atomics.store(i32, LiveWord.state, RingState.Live);
+  }
+
+  /** What this file copies (a relay's ring): zeros in a ring that copies nothing. */
+  source(): RingSource {
+    const f64 = this.f64;
+    return {
+      createdMs: f64[LiveWord.sourceCreatedMs]!,
+      generation: f64[LiveWord.sourceGeneration]!,
+      seq: f64[LiveWord.sourceSeq]!,
+    };
+  }
+
+  /** Names the stream (its creation time) and the generation this file copies, from stream sequence `seq`. */
+  setSource(createdMs: number, generation: number, seq: number): void {
+    this.f64[LiveWord.sourceCreatedMs] = createdMs;
+    this.f64[LiveWord.sourceGeneration] = generation;
+    this.f64[LiveWord.sourceSeq] = seq;
+  }
+
+  /** The stream's messages through `seq` are in this file (stored after the records they carried). */
+  setSourceSeq(seq: number): void {
+    this.f64[LiveWord.sourceSeq] = seq;
+  }
+
   private bookBase(symbolId: number): number {
     if (symbolId < 0 || symbolId >= this.symbols.length) throw new RangeError(`no symbol id ${symbolId}`);
     return this.booksWord + symbolId * this.bookWords;
@@ -750,6 +900,70 @@ function validateOptions(options: RingWriterOptions): void {
       }
     }
   }
+}
+
+/** A new file at `tmpPath` of `size` bytes, mapped read-write (the mapping keeps it alive). */
+function createFile(tmpPath: string, size: number, mode: number): Mapping {
+  const fd = openFile(tmpPath, O_RDWR | O_CREAT | O_EXCL, mode);
+  try {
+    setFileMode(fd, mode, tmpPath);
+    setFileSize(fd, size, tmpPath);
+    return mapFile(fd, size, true, tmpPath);
+  } catch (error) {
+    unlinkSync(tmpPath);
+    throw error;
+  } finally {
+    closeFile(fd);
+  }
+}
+
+/** What a file taken up again must copy: a source ring's generation, through a stream created at `createdMs`. */
+export interface ExpectedSource {
+  readonly createdMs: number;
+  readonly generation: number;
+  /** The oldest stream sequence the stream still holds: the file's next must not be older. */
+  readonly oldestSeq: number;
+}
+
+/** Refuses a file that copies something else than `expected`, or stands where the stream no longer reaches. */
+function checkSource(f64: Float64Array, expected: ExpectedSource, path: string): void {
+  const createdMs = f64[LiveWord.sourceCreatedMs]!;
+  const generation = f64[LiveWord.sourceGeneration]!;
+  const next = f64[LiveWord.sourceSeq]! + 1;
+  const why =
+    createdMs === 0
+      ? "it copies no stream (a collector wrote it)"
+      : createdMs !== expected.createdMs
+        ? "it copies another stream"
+        : generation !== expected.generation
+          ? `it copies generation ${generation}, the stream's is ${expected.generation}`
+          : next < expected.oldestSeq
+            ? `the stream no longer holds message ${next} (it starts at ${expected.oldestSeq})`
+            : null;
+  if (why !== null) throw new RingFormatError(path, why);
+}
+
+/** Refuses a file of another shape than `options` ask for (reopen continues only the same ring). */
+function checkSameShape(
+  header: RingHeader,
+  symbols: readonly SymbolInfo[],
+  options: RingWriterOptions,
+  path: string,
+): void {
+  const differs = (what: string, theirs: unknown, ours: unknown) =>
+    new RingFormatError(path, `its ${what} is ${theirs}, not ${ours}`);
+  if (header.capacity !== options.capacity) throw differs("capacity", header.capacity, options.capacity);
+  if (header.bookDepth !== options.bookDepth)
+    throw differs("book depth", header.bookDepth, options.bookDepth);
+  if (header.exchange !== options.exchange) throw differs("exchange", header.exchange, options.exchange);
+  const table = (list: readonly SymbolSpec[]) =>
+    list.map((s) => `${s.symbol} ${s.venueSymbol} ${s.priceDecimals} ${s.sizeDecimals}`).join();
+  if (table(symbols) !== table(options.symbols))
+    throw differs(
+      "symbol table",
+      `${symbols.length} symbols`,
+      `the ${options.symbols.length} symbols asked for`,
+    );
 }
 
 /** What a new generation continues from: the previous one's topic counts, by symbol. */
