@@ -103,19 +103,24 @@ afterAll(async () => {
   await nats.stop();
 });
 
+/** Both nodes' relay rings hold the simulator's books exactly. */
+function relayRingsEqualTruth(): Promise<void> {
+  return expectRingsEqualTruth(
+    simulator,
+    "kraken",
+    nodes.map((n) => n.relay.ring),
+    SYMBOLS,
+    DEPTH,
+  );
+}
+
 describe("two relay+broadcaster nodes", () => {
   test("clients on both nodes get byte-identical messages under the same seqs; books equal the truth", async () => {
     const a = new Client(nodes[0]!.port);
     const b = new Client(nodes[1]!.port);
     await Promise.all([a.subscribe(), b.subscribe()]);
     await Bun.sleep(5_000);
-    await expectRingsEqualTruth(
-      simulator,
-      "kraken",
-      nodes.map((n) => n.relay.ring),
-      SYMBOLS,
-      DEPTH,
-    );
+    await relayRingsEqualTruth();
     let compared = 0;
     for (const topic of TOPICS) {
       const ours = a.byTopic(topic);
@@ -228,13 +233,7 @@ describe("two relay+broadcaster nodes", () => {
         same++;
       }
       expect(same).toBeGreaterThan(500);
-      await expectRingsEqualTruth(
-        simulator,
-        "kraken",
-        nodes.map((n) => n.relay.ring),
-        SYMBOLS,
-        DEPTH,
-      );
+      await relayRingsEqualTruth();
       client.socket.close();
       watcher.socket.close();
     }, 90_000);
