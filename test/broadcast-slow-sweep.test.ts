@@ -13,7 +13,7 @@ import { waitFor } from "./support/wait.ts";
 const DIR = `/dev/shm/ap-test-broadcast-slow-sweep-${process.pid}`;
 const HEAVY = "trades.binance.BTC-USDT";
 const QUIET = "trades.binance.ETH-USDT";
-/** More than a check sweeps at once (512), so reaching every client takes several checks. */
+/** More than a check sweeps at once (256), so reaching every client takes several checks. */
 const READERS = 1500;
 
 let feed: TestFeed;

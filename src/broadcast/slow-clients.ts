@@ -20,7 +20,7 @@ const SLOW_CHECK_MS = 50;
 /** Every client is read at least once in this many checks (one second)... */
 const SWEEP_CHECKS = 20;
 /** ...and at least this many are swept per check (with fewer clients, all of them every check). */
-const SWEEP_MIN_PER_CHECK = 512;
+const SWEEP_MIN_PER_CHECK = 256;
 
 /** A client's socket as the policy sees it (Bun's ServerWebSocket is one). */
 interface BufferedClient extends Pick<ClientConnection, "data" | "send" | "close"> {
@@ -29,39 +29,13 @@ interface BufferedClient extends Pick<ClientConnection, "data" | "send" | "close
 
 type SlowClientLimits = Pick<BroadcastConfig, "slowWarnBytes" | "slowCloseBytes" | "sendBudgetBytes">;
 
-/** The clients a check reads in turn: a sweep over all clients that resumes where the last check stopped. */
-class Sweep {
-  private of: ReadonlySet<BufferedClient> | null = null;
-  private cursor: Iterator<BufferedClient> | null = null;
-
-  /** The next share of `clients`: at least 1/SWEEP_CHECKS of them, each at most once. */
-  *next(clients: ReadonlySet<BufferedClient>): Generator<BufferedClient> {
-    if (this.of !== clients) {
-      this.of = clients;
-      this.cursor = null;
-    }
-    const share = Math.min(
-      clients.size,
-      Math.max(SWEEP_MIN_PER_CHECK, Math.ceil(clients.size / SWEEP_CHECKS)),
-    );
-    // A Set's iterator survives additions (visited later in the sweep) and deletions (skipped).
-    for (let taken = 0; taken < share; taken++) {
-      let step = this.cursor?.next();
-      if (step === undefined || step.done) {
-        this.cursor = clients.values();
-        step = this.cursor.next();
-        if (step.done) return;
-      }
-      yield step.value;
-    }
-  }
-}
-
 export class SlowClientPolicy {
   private timer: ReturnType<typeof setInterval> | null = null;
   /** Clients with unsent bytes at their last reading, or drained since: read at every check. */
   private readonly watched = new Set<BufferedClient>();
-  private readonly sweep = new Sweep();
+  /** The sweep: where in which set of clients the next check's share starts. */
+  private sweepOf: ReadonlySet<BufferedClient> | null = null;
+  private sweepCursor: Iterator<BufferedClient> | null = null;
 
   constructor(
     private readonly limits: SlowClientLimits,
@@ -85,9 +59,7 @@ export class SlowClientPolicy {
    * that a check has read since they began; the others had none at their last reading).
    */
   check(clients: ReadonlySet<BufferedClient>): number {
-    for (const client of this.sweep.next(clients)) {
-      if (!this.watched.has(client) && client.getBufferedAmount() > 0) this.watched.add(client);
-    }
+    this.sweep(clients);
     const { slowCloseBytes, sendBudgetBytes } = this.limits;
     let unsent = 0;
     const behind: Array<{ client: BufferedClient; buffered: number }> = [];
@@ -119,6 +91,28 @@ export class SlowClientPolicy {
     }
     this.metrics.unsentBytes.set(unsent);
     return unsent;
+  }
+
+  /** Reads the sweep's next share of `clients` (each at most once) and watches those behind. */
+  private sweep(clients: ReadonlySet<BufferedClient>): void {
+    if (this.sweepOf !== clients) {
+      this.sweepOf = clients;
+      this.sweepCursor = null;
+    }
+    const share = Math.min(
+      clients.size,
+      Math.max(SWEEP_MIN_PER_CHECK, Math.ceil(clients.size / SWEEP_CHECKS)),
+    );
+    // A Set's iterator survives additions (read later in the sweep) and deletions (skipped).
+    for (let read = 0; read < share; read++) {
+      let step = this.sweepCursor?.next();
+      if (step === undefined || step.done) {
+        this.sweepCursor = clients.values();
+        step = this.sweepCursor.next();
+        if (step.done) return;
+      }
+      if (step.value.getBufferedAmount() > 0) this.watched.add(step.value);
+    }
   }
 
   /**
