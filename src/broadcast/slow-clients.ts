@@ -4,8 +4,8 @@
 // together stay within the send budget, by closing the clients furthest behind first.
 //
 // A check costs the clients that are behind, not all clients: reading a socket's unsent bytes is
-// a call into uWS (about 80 to 200 ns), so reading 10,000 every tick held the event loop (and a
-// poll round) back by about 0.5 to 1 ms. Clients known to hold unsent bytes (seen so by a check,
+// a call into uWS (80 to 100 ns), so reading 10,000 every tick held the event loop (and a poll
+// round) back by about 0.5 ms, often 1 ms. Clients known to hold unsent bytes (seen so by a check,
 // or by uWS's drain event) are watched, and read at every tick until their queue is empty; the
 // others are swept a share per tick, so each client is still read at least once per sweep.
 import type { Logger } from "../log.ts";
