@@ -90,7 +90,7 @@ export class BroadcastMetrics {
     });
     this.unsentBytes = new Gauge({
       name: "alphapulse_broadcast_unsent_bytes",
-      help: "Bytes queued in the broadcaster for all clients, not yet taken by their sockets (at the last check)",
+      help: "Bytes queued in the broadcaster for clients known to be behind, not yet taken by their sockets (at the last check; each client is read at least once a second)",
       registers,
     });
     this.clientErrors = new Counter({
