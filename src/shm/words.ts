@@ -2,8 +2,6 @@
 // every scaled price, size, sequence and id the rings carry; BigInt is kept off the hot path.
 
 const TWO_32 = 4294967296;
-// Multiplying by 2^-32 is exact (a power of two), and a multiply costs a fraction of a divide.
-const INVERSE_TWO_32 = 1 / TWO_32;
 
 /** Writes an integer (|value| < 2^53) as a little-endian i64 at 32-bit word `index`. */
 export function writeI64(i32: Int32Array, index: number, value: number): void {
@@ -14,7 +12,7 @@ export function writeI64(i32: Int32Array, index: number, value: number): void {
     i32[index + 1] = low >> 31;
     return;
   }
-  const hi = Math.floor(value * INVERSE_TWO_32);
+  const hi = Math.floor(value / TWO_32);
   i32[index] = value - hi * TWO_32; // ToInt32 wraps the unsigned low word into place
   i32[index + 1] = hi;
 }
