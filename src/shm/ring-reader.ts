@@ -219,12 +219,18 @@ export class RingReader {
   /**
    * Delivers up to `max` new records to the sink, in sequence, and returns how many. Never
    * waits: a slot the writer is inside ends the poll, and the next poll tries it again.
+   * The position lives in locals while the poll runs (about 1 ns a record less than reading it
+   * back from the object): a sink's `gap` may seek this reader, its `record` must not.
    */
   poll(sink: RingSink, view: RecordView, max = 65536): number {
     const i32 = this.i32;
+    const slotsWord = this.slotsWord;
+    const mask = this.mask;
+    let next = this.next;
+    let slot = this.slot;
     let delivered = 0;
     while (delivered < max) {
-      const base = this.slotsWord + this.slot * WORDS_PER_SLOT;
+      const base = slotsWord + slot * WORDS_PER_SLOT;
       const before = fencedLoad(i32, base);
       if ((before & 1) !== 0) break;
       const seq = readI64(i32, base + R.seq / 4);
@@ -233,9 +239,11 @@ export class RingReader {
       // Unless the writer jumped past it (a relay's copy): first_seq lies on a header line the
       // writer stores to only when it jumps, so this load, already fenced by the version's, stays
       // in the reader's cache while it waits.
-      if (seq < this.next) {
-        if (this.f64[LiveWord.firstSeq]! <= this.next) break;
+      if (seq < next) {
+        if (this.f64[LiveWord.firstSeq]! <= next) break;
         this.skipHole(sink);
+        next = this.next;
+        slot = this.slot;
         continue;
       }
       const head = i32[base + 1]!;
@@ -249,16 +257,20 @@ export class RingReader {
       view.publishNsec = i32[base + 13]!;
       view.aux = readI64(i32, base + R.aux / 4);
       if (fencedLoad(i32, base) !== before) continue; // torn: the writer came through, read again
-      if (seq !== this.next) {
+      if (seq !== next) {
         this.skipLapped(sink, seq);
+        next = this.next;
+        slot = this.slot;
         continue;
       }
       view.type = head & 0xff;
       view.flags = (head >>> 8) & 0xff;
       view.symbolId = head >>> 16;
       view.seq = seq;
-      this.next = seq + 1;
-      this.slot = (this.slot + 1) & this.mask;
+      next = seq + 1;
+      slot = (slot + 1) & mask;
+      this.next = next;
+      this.slot = slot;
       delivered++;
       sink.record(view);
     }

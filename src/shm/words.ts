@@ -17,9 +17,14 @@ export function writeI64(i32: Int32Array, index: number, value: number): void {
   i32[index + 1] = hi;
 }
 
-/** Reads a little-endian i64 at 32-bit word `index`; exact while |value| < 2^53. */
+/**
+ * Reads a little-endian i64 at 32-bit word `index`; exact while |value| < 2^53. A value that fits
+ * an i32 (high word = its sign) stays an integer: no int-to-double conversion, multiply and add.
+ */
 export function readI64(i32: Int32Array, index: number): number {
-  return i32[index + 1]! * TWO_32 + (i32[index]! >>> 0);
+  const low = i32[index]!;
+  const high = i32[index + 1]!;
+  return high === low >> 31 ? low : high * TWO_32 + (low >>> 0);
 }
 
 /** Writes ASCII text NUL-padded into a fixed-size field; refuses what does not fit. */
