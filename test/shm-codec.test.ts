@@ -6,7 +6,7 @@ import fc from "fast-check";
 import { BookStatus, NO_SYMBOL, RecordFlag, RecordType } from "../src/shm/layout.ts";
 import { RecordView, RingReader } from "../src/shm/ring-reader.ts";
 import { RingWriter } from "../src/shm/ring-writer.ts";
-import { writeI64 } from "../src/shm/words.ts";
+import { readI64, writeI64 } from "../src/shm/words.ts";
 
 const DIR = `/dev/shm/ap-test-codec-${process.pid}`;
 beforeAll(() => mkdirSync(DIR, { recursive: true }));
@@ -34,12 +34,14 @@ const recordArb = fc.record({
   receiveNsec: nsec,
 });
 
-test("an i64 word pair is the little-endian two's complement of the value, on both sides of the i32 range", () => {
+test("an i64 word pair is the little-endian two's complement of the value and reads back, on both sides of the i32 range", () => {
   const edges = [0, -0, 1, -1, 2 ** 31 - 1, -(2 ** 31), 2 ** 31, -(2 ** 31) - 1, 2 ** 32, -(2 ** 32)];
   const check = (value: number) => {
     const words = new Int32Array(2);
     writeI64(words, 0, value);
     expect(new DataView(words.buffer).getBigInt64(0, true)).toBe(BigInt(value));
+    // Read back through both paths (fits an i32 or not); + 0 folds -0 into 0.
+    expect(readI64(words, 0) + 0).toBe(value + 0);
   };
   for (const value of [...edges, Number.MAX_SAFE_INTEGER, -Number.MAX_SAFE_INTEGER]) check(value);
   fc.assert(fc.property(safeInt, (value) => check(value)));
