@@ -4,7 +4,12 @@
 import { realtimeInto } from "../src/shm/clock.ts";
 import { runStream } from "./fanout-stream.mjs";
 
-const spec = JSON.parse(process.argv[2] ?? "{}") as { port: number; symbols: string[]; rate: number };
+const spec = JSON.parse(process.argv[2] ?? "{}") as {
+  port: number;
+  symbols: string[];
+  rate: number;
+  stamp?: "publish" | "due";
+};
 const clock = new Uint32Array(2);
 
 function nowMicros(): number {
@@ -29,6 +34,7 @@ const server = Bun.serve({
         (topic, text) => {
           srv.publish(topic, text);
         },
+        spec.stamp,
       );
       return new Response("started");
     }

@@ -5,4 +5,5 @@ export function runStream(
   seconds: number,
   nowMicros: () => number,
   send: (topic: string, text: string) => void,
+  stamp?: "publish" | "due",
 ): void;

@@ -13,14 +13,20 @@ function message(topic, seq, pt) {
   return `{"type":"trade","topic":"${topic}","seq":${seq},"ts":${pt},"pt":${pt},"price":"45000.1","size":"0.01","side":"buy","id":"${seq}"}`;
 }
 
-/** Sends the stream for `seconds` on a 1 ms timer: send(topic, text) for each message due. */
-export function runStream(symbols, rate, seconds, nowMicros, send) {
+/**
+ * Sends the stream for `seconds` on a 1 ms timer: send(topic, text) for each message due. Each
+ * message is stamped when the timer sends it (`stamp` "publish"), or with the moment it fell due
+ * ("due"): a server whose event loop is busy sends late, and only the due stamp counts that wait,
+ * as a broadcaster's figure counts the wait from the writer's commit in another process.
+ */
+export function runStream(symbols, rate, seconds, nowMicros, send, stamp = "publish") {
   const streams = symbols.flatMap((symbol) => [
     { topic: `book.${symbol}`, rate, sent: 0 },
     { topic: `bbo.${symbol}`, rate: rate / 5, sent: 0 },
     { topic: `trades.${symbol}`, rate: rate / 2, sent: 0 },
   ]);
   const started = performance.now();
+  const startedMicros = nowMicros();
   const timer = setInterval(() => {
     const elapsed = Math.min((performance.now() - started) / 1000, seconds);
     if (elapsed >= seconds) clearInterval(timer);
@@ -29,7 +35,8 @@ export function runStream(symbols, rate, seconds, nowMicros, send) {
       const due = Math.floor(elapsed * stream.rate);
       while (stream.sent < due) {
         stream.sent++;
-        send(stream.topic, message(stream.topic, stream.sent, pt));
+        const stampAt = stamp === "due" ? Math.round(startedMicros + (stream.sent / stream.rate) * 1e6) : pt;
+        send(stream.topic, message(stream.topic, stream.sent, stampAt));
       }
     }
   }, 1);
