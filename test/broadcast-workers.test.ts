@@ -9,6 +9,7 @@ import WebSocket from "ws";
 import { WORKER_HEADER } from "../src/protocol/messages.ts";
 import { seededRandom, TestFeed } from "./support/broadcast-feed.ts";
 import { broadcasterEnv } from "./support/broadcaster.ts";
+import { metricSum } from "./support/collector-readings.ts";
 import { type BroadcasterProcess, ModeProcess, startBroadcasterProcess } from "./support/mode-process.ts";
 import { httpStatus, waitFor } from "./support/wait.ts";
 
@@ -110,12 +111,9 @@ async function clientsOnBothWorkers(each: number): Promise<Map<string, WorkerCli
   return byWorker;
 }
 
-/** The value of the first sample whose name (and first labels, if given: `name{label="x"`) is `sample`. */
-async function metric(sample: string): Promise<number> {
-  const text = await (await fetch(`${broadcaster.metrics}/metrics`)).text();
-  const line = text.split("\n").find((l) => l.startsWith(sample) && /[ {,]/.test(l[sample.length] ?? ""));
-  if (line === undefined) throw new Error(`no ${sample} in /metrics:\n${text}`);
-  return Number(line.slice(line.lastIndexOf(" ") + 1));
+/** Sum of a metric's samples (whose labels include every given pair) in one /metrics scrape. */
+async function metric(name: string, labels: Record<string, string> = {}): Promise<number> {
+  return metricSum(broadcaster.metrics, name, labels);
 }
 
 beforeAll(async () => {
@@ -202,7 +200,7 @@ test("one /metrics adds up both workers, /ready and /health answer for both", as
   const { onOne, onTwo, resumed } = subscribers;
   const trades = (client: WorkerClient) => client.messages.filter((m) => m.topic === TRADES).length;
   expect(trades(onOne)).toBeGreaterThanOrEqual(300);
-  expect(await metric(`alphapulse_broadcast_messages_sent_total{channel="trades"`)).toBeGreaterThan(
+  expect(await metric("alphapulse_broadcast_messages_sent_total", { channel: "trades" })).toBeGreaterThan(
     trades(onTwo) + trades(resumed),
   );
   // The process metrics are the process's, once, not added up over its three threads.

@@ -6,6 +6,7 @@ import { rmSync } from "node:fs";
 import type { Subprocess } from "bun";
 import type { SimulatedVenueName } from "../../src/exchanges/simulators.ts";
 import type { Simulator } from "../../src/simulator/index.ts";
+import { metricSumIn } from "./collector-readings.ts";
 import { freePort, type NatsCluster } from "./nats.ts";
 import { waitFor } from "./wait.ts";
 
@@ -60,13 +61,7 @@ export class FabricProcess {
     } catch {
       return Number.NaN;
     }
-    let sum = 0;
-    for (const line of text.split("\n")) {
-      if (!line.startsWith(`${name}{`) && !line.startsWith(`${name} `)) continue;
-      if (!Object.entries(labels).every(([k, v]) => line.includes(`${k}="${v}"`))) continue;
-      sum += Number(line.slice(line.lastIndexOf(" ") + 1));
-    }
-    return sum;
+    return metricSumIn(text, name, labels);
   }
 
   async leads(): Promise<boolean> {
