@@ -32,7 +32,7 @@ export class BroadcastMetrics {
   readonly slowDisconnects: Counter;
   readonly unsentBytes: Gauge;
   readonly clientErrors: Counter;
-  /** Live records only: ring commit to the broadcaster handing the record's message over. */
+  /** Live records only: ring commit to the broadcaster's reader seeing the record committed. */
   readonly pickupLatency: Histogram;
   /** Live records only: ring commit to the message handed to uWebSockets for every subscriber (at the poll turn's end). */
   readonly fanoutLatency: Histogram;
@@ -101,7 +101,7 @@ export class BroadcastMetrics {
     });
     this.pickupLatency = new Histogram({
       name: "alphapulse_broadcast_pickup_latency_seconds",
-      help: "Live records: time from the collector committing a record to the ring to the broadcaster having read it and built its message, about to hand it to uWebSockets",
+      help: "Live records: time from the collector committing a record to the ring to the broadcaster's reader seeing it committed (the hop; building and handing over its message follow)",
       buckets: LATENCY_BUCKETS,
       registers,
     });
@@ -218,13 +218,15 @@ function ringWriterGauges(
 }
 
 /**
- * Seconds. Roughly log-spaced from 25 us to 10 ms, so a p99 anywhere between 50 us and 5 ms
- * falls inside a bucket at most 1.5x wide; the tail up to 5 s keeps a saturated broadcaster's
- * p99 readable instead of past the last bucket.
+ * Seconds. Roughly log-spaced from 1 us to 10 ms, at most 2x apart below 25 us and 1.5x above,
+ * so a p99 anywhere between 2 us and 5 ms falls inside a narrow bucket: a quiet ring hop
+ * (a few us) and a loaded fan-out (ms) alike. The tail up to 5 s keeps a saturated
+ * broadcaster's p99 readable instead of past the last bucket.
  */
 const LATENCY_BUCKETS = [
-  0.000025, 0.00005, 0.000075, 0.0001, 0.00015, 0.0002, 0.0003, 0.0005, 0.00075, 0.001, 0.0015, 0.002, 0.003,
-  0.005, 0.0075, 0.01, 0.05, 0.25, 1, 5,
+  0.000001, 0.0000015, 0.000002, 0.000003, 0.000005, 0.0000075, 0.00001, 0.000015, 0.000025, 0.00005,
+  0.000075, 0.0001, 0.00015, 0.0002, 0.0003, 0.0005, 0.00075, 0.001, 0.0015, 0.002, 0.003, 0.005, 0.0075,
+  0.01, 0.05, 0.25, 1, 5,
 ];
 
 function byChannel<T>(make: (channel: Channel) => T): Record<Channel, T> {

@@ -35,12 +35,20 @@ import { type Topic, UNKNOWN_POSITION } from "./topic.ts";
 
 /** Where the follower's messages go: to the subscribers of the topics it serves. */
 export interface MessageOutlet {
+  /** A message that is not live (catch-up reading, gap notices, starting states, restarts): never timed. */
+  publish(topic: Topic, text: string, deltaOf?: number): void;
   /**
-   * committedSec/Nsec: when the writer committed the live record the message comes from (the
-   * ring's publish time); 0 for messages that are not live (catch-up reading, gap notices,
-   * starting states, restarts), which are never timed.
+   * A live record's message. committedSec/Nsec: when the writer committed the record (the
+   * ring's publish time); pickedUpAtMs: when this follower saw it committed (performance.now()).
    */
-  publish(topic: Topic, text: string, committedSec: number, committedNsec: number, deltaOf?: number): void;
+  publishLive(
+    topic: Topic,
+    text: string,
+    committedSec: number,
+    committedNsec: number,
+    pickedUpAtMs: number,
+    deltaOf?: number,
+  ): void;
   /** A ring dropped records before the follower read them. */
   lost(ring: string, records: number): void;
   /** Topics of a ring that (re)attached: subscribe wildcard subscribers to the new ones. */
@@ -132,6 +140,13 @@ export class RingFollower implements RingSink {
   private liveFrom = Number.POSITIVE_INFINITY;
   /** The record being read is live (not catch-up of what the ring held when reading started). */
   private live = false;
+  /**
+   * The ring's commit cursor when this follower last looked at it, and when (performance.now()):
+   * a live record below it was picked up then, however long the records before it took to turn
+   * into messages. Pick-up is the hop from the writer; what follows is the broadcaster's work.
+   */
+  private sightedBelow = 0;
+  private sightedAtMs = 0;
 
   constructor(
     path: string,
@@ -205,18 +220,18 @@ export class RingFollower implements RingSink {
       this.rememberBest(state);
       if (!notify) continue;
       for (const topic of [state.book, state.trades]) {
-        this.outlet.publish(topic, encodeNotice(topic.name, topic.position, "gap", reason), 0, 0);
+        this.outlet.publish(topic, encodeNotice(topic.name, topic.position, "gap", reason));
       }
       for (const topic of [state.book, state.bbo]) {
         const text = topic.initial?.();
-        if (text) this.outlet.publish(topic, text, 0, 0);
+        if (text) this.outlet.publish(topic, text);
       }
     }
     this.touched.length = 0;
     const status = this.statusTopic;
     status?.reset(reader.connectionCount());
     if (notify && status) {
-      this.outlet.publish(status, encodeNotice(status.name, status.position, "gap", reason), 0, 0);
+      this.outlet.publish(status, encodeNotice(status.name, status.position, "gap", reason));
     }
   }
 
@@ -279,11 +294,11 @@ export class RingFollower implements RingSink {
     if ((was === null) === (reason === null)) return; // only the reason changed
     this.outlet.writerChanged(this);
     if (reason !== null) {
-      for (const topic of this.allTopics()) this.outlet.publish(topic, topic.staleNotice()!, 0, 0);
+      for (const topic of this.allTopics()) this.outlet.publish(topic, topic.staleNotice()!);
       return;
     }
     const live = (topic: Topic, status: StatusState) =>
-      this.outlet.publish(topic, encodeNotice(topic.name, topic.position, status, WRITER_LIVE), 0, 0);
+      this.outlet.publish(topic, encodeNotice(topic.name, topic.position, status, WRITER_LIVE));
     if (this.statusTopic) live(this.statusTopic, this.connection);
     for (const state of this.symbols) {
       live(state.book, VALIDITY[state.status] ?? "unknown");
@@ -363,6 +378,10 @@ export class RingFollower implements RingSink {
 
   record(r: RecordView): void {
     this.live = r.seq >= this.liveFrom;
+    if (this.live && r.seq >= this.sightedBelow) {
+      this.sightedBelow = this.reader!.writerNextSeq();
+      this.sightedAtMs = performance.now();
+    }
     const type = r.type;
     if (type === RecordType.ConnectionStatus) {
       this.onConnectionStatus(r);
@@ -566,8 +585,8 @@ export class RingFollower implements RingSink {
 
   /** Hands a message of the record being read to the outlet, with its commit time if it is live. */
   private emit(topic: Topic, text: string, publishSec: number, publishNsec: number, deltaOf?: number): void {
-    if (this.live) this.outlet.publish(topic, text, publishSec, publishNsec, deltaOf);
-    else this.outlet.publish(topic, text, 0, 0, deltaOf);
+    if (this.live) this.outlet.publishLive(topic, text, publishSec, publishNsec, this.sightedAtMs, deltaOf);
+    else this.outlet.publish(topic, text, deltaOf);
   }
 
   /** A book snapshot at seq: the book as it is after the topic's message `seq`, in state `status`. */

@@ -61,8 +61,8 @@ export class RingHub implements TopicDirectory, MessageOutlet {
   private readonly idle: IdleStrategy;
   /**
    * The shared clock, read once per poll round (at its first live message, so the many empty
-   * rounds of a spin never pay for it), beside the process's own clock then: a live message's
-   * latencies are measured against it, never with a shared-clock read per record.
+   * rounds of a spin never pay for it), beside the process's own clock then: a live record's
+   * commit time is put on the process's clock with it, never with a shared-clock read per record.
    */
   private readonly roundClock = new Uint32Array(2);
   private roundStartedAt = 0;
@@ -250,7 +250,7 @@ export class RingHub implements TopicDirectory, MessageOutlet {
     // Subscribers keep the name: another ring may take it on (settleOwners), or this one return.
     this.owners.delete(topic);
     topic.staleReason = "ring_removed";
-    this.publish(topic, topic.staleNotice()!, 0, 0);
+    this.publish(topic, topic.staleNotice()!);
     topic.serving = false;
   }
 
@@ -323,35 +323,47 @@ export class RingHub implements TopicDirectory, MessageOutlet {
     this.metrics.ownerChanges.labels(ring.path).inc();
     const name = ring.path.slice(ring.path.lastIndexOf("/") + 1);
     topic.replace(previous.position);
-    this.publish(topic, encodeNotice(topic.name, topic.position, "restarted", `ring ${name}`), 0, 0);
+    this.publish(topic, encodeNotice(topic.name, topic.position, "restarted", `ring ${name}`));
     const initial = topic.initial?.();
-    if (initial) this.publish(topic, initial, 0, 0);
+    if (initial) this.publish(topic, initial);
     const stale = topic.staleNotice();
-    if (stale !== null) this.publish(topic, stale, 0, 0);
+    if (stale !== null) this.publish(topic, stale);
   }
 
-  publish(topic: Topic, text: string, committedSec: number, committedNsec: number, deltaOf?: number): void {
-    const fanout = this.fanout;
-    if (fanout === null || !topic.serving) return;
-    // Commit to now on the shared clock, from the round's one reading of it and the process's
-    // clock since: just before uWS takes the message, and (releaseTimed) once the turn ends.
-    if (committedSec !== 0 && this.clockRound !== this.round) {
+  publish(topic: Topic, text: string, deltaOf?: number): void {
+    this.hand(topic, text, deltaOf);
+  }
+
+  publishLive(
+    topic: Topic,
+    text: string,
+    committedSec: number,
+    committedNsec: number,
+    pickedUpAtMs: number,
+    deltaOf?: number,
+  ): void {
+    const receivers = this.hand(topic, text, deltaOf);
+    if (receivers < 0) return;
+    // The commit on the process's clock, from the round's one reading of the shared clock.
+    if (this.clockRound !== this.round) {
       this.clockRound = this.round;
       realtimeInto(this.roundClock, 0);
       this.roundStartedAt = performance.now();
     }
-    const pickedAt = performance.now();
+    const committedAtNs =
+      this.roundStartedAt * 1e6 -
+      ((this.roundClock[0]! - committedSec) * 1e9 + (this.roundClock[1]! - committedNsec));
+    this.metrics.pickupLatency.observe(Math.max(0, pickedUpAtMs * 1e6 - committedAtNs) / 1e9);
+    if (receivers > 0) this.handedCommits.push(committedAtNs);
+  }
+
+  /** Hands a message to its topic's subscribers and counts it: how many got it, -1 if the topic is not served. */
+  private hand(topic: Topic, text: string, deltaOf: number | undefined): number {
+    const fanout = this.fanout;
+    if (fanout === null || !topic.serving) return -1;
     const receivers = fanout.send(topic, text);
+    if (receivers === 0) return 0;
     const metrics = this.metrics;
-    if (committedSec !== 0) {
-      const pickupNs =
-        (this.roundClock[0]! - committedSec) * 1e9 +
-        (this.roundClock[1]! - committedNsec) +
-        (pickedAt - this.roundStartedAt) * 1e6;
-      metrics.pickupLatency.observe(Math.max(0, pickupNs) / 1e9);
-      if (receivers > 0) this.handedCommits.push(pickedAt * 1e6 - pickupNs);
-    }
-    if (receivers === 0) return;
     const channel = topic.channel;
     metrics.messagesSent[channel].inc(receivers);
     metrics.bytesSent[channel].inc(receivers * text.length);
@@ -359,6 +371,7 @@ export class RingHub implements TopicDirectory, MessageOutlet {
       metrics.deltaBytes += receivers * text.length;
       metrics.deltaAsSnapshotBytes += receivers * Math.max(deltaOf, text.length);
     }
+    return receivers;
   }
 
   lost(ring: string, records: number): void {
