@@ -27,7 +27,7 @@ import { httpStatus, waitFor } from "../test/support/wait.ts";
 import type { WorkerReport, WorkerSpec } from "./fanout-client.ts";
 import { runStream } from "./fanout-stream.mjs";
 import { LoadGenerators } from "./fanout-workers.ts";
-import { latencySummaryUs, round } from "./stats.ts";
+import { bucketQuantilesUs, latencySummaryUs, round, scrapeHistogram } from "./stats.ts";
 
 const ROOT = path.resolve(import.meta.dir, "..");
 const CLIENT_COUNTS = process.env.FANOUT_CLIENTS ? [Number(process.env.FANOUT_CLIENTS)] : [1000, 10_000];
@@ -175,27 +175,6 @@ interface RunResult {
   server_fanout_p99_us?: number;
 }
 
-/**
- * Quantiles of a Prometheus histogram, interpolated linearly inside the bucket that holds each
- * (as PromQL's histogram_quantile does), in microseconds.
- */
-async function histogramQuantiles(metrics: string, name: string, quantiles: number[]): Promise<number[]> {
-  const text = await (await fetch(`${metrics}/metrics`)).text();
-  const buckets = [
-    ...text.matchAll(new RegExp(`^${name}_bucket\\{[^}]*le="([^"]+)"[^}]*\\} (\\S+)$`, "gm")),
-  ].map((m) => [m[1] === "+Inf" ? Number.POSITIVE_INFINITY : Number(m[1]), Number(m[2])] as const);
-  const total = buckets.at(-1)?.[1] ?? 0;
-  return quantiles.map((q) => {
-    const rank = q * total;
-    const at = buckets.findIndex(([, count]) => count >= rank);
-    if (total === 0 || at < 0) return Number.NaN;
-    const [upper, count] = buckets[at]!;
-    const [lower, below] = at === 0 ? [0, 0] : buckets[at - 1]!;
-    if (upper === Number.POSITIVE_INFINITY) return round(lower * 1e6, 1);
-    return round((lower + ((upper - lower) * (rank - below)) / Math.max(1, count - below)) * 1e6, 1);
-  });
-}
-
 async function run(kind: string, clients: number, feeds: Map<string, TestFeed>): Promise<RunResult> {
   const server = await startServer(kind);
   let generators: LoadGenerators | null = null;
@@ -222,8 +201,8 @@ async function run(kind: string, clients: number, feeds: Map<string, TestFeed>):
     await Bun.sleep(SECONDS * 1000 + 250); // the last messages arrive
     const after = usage(server.pid);
     const elapsed = (performance.now() - started) / 1000;
-    const quantiles = (name: string) =>
-      server.metrics ? histogramQuantiles(server.metrics, name, [0.5, 0.99]) : Promise.resolve([]);
+    const quantiles = async (name: string) =>
+      server.metrics ? bucketQuantilesUs(await scrapeHistogram(server.metrics, name), [0.5, 0.99]) : [];
     const [pickupP50, pickupP99] = await quantiles("alphapulse_broadcast_pickup_latency_seconds");
     const [fanoutP50, fanoutP99] = await quantiles("alphapulse_broadcast_fanout_latency_seconds");
     const reports: WorkerReport[] = await generators.stop();

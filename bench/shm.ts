@@ -8,7 +8,17 @@ import { realtimeInto } from "../src/shm/clock.ts";
 import { RecordFlag, RecordType } from "../src/shm/layout.ts";
 import { sleepMicros } from "../src/shm/libc.ts";
 import { RingWriter } from "../src/shm/ring-writer.ts";
-import { HOP_BUCKETS_US, round, STALL_US } from "./stats.ts";
+import { broadcasterEnv } from "../test/support/broadcaster.ts";
+import { FROM_SOURCE, startBroadcasterProcess } from "../test/support/mode-process.ts";
+import { httpStatus, waitFor } from "../test/support/wait.ts";
+import {
+  bucketQuantilesUs,
+  bucketsSince,
+  HOP_BUCKETS_US,
+  round,
+  STALL_US,
+  scrapeHistogram,
+} from "./stats.ts";
 
 const RATE = Number(process.env.SHM_BENCH_RATE ?? 100_000);
 const SECONDS = Number(process.env.SHM_BENCH_SECONDS ?? 4);
@@ -64,9 +74,9 @@ function paced(total: number, writeOne: () => void): void {
   }
 }
 
-function newWriter(name: string, capacity: number): RingWriter {
+function newWriter(name: string, capacity: number, dir = DIR): RingWriter {
   return RingWriter.create({
-    dir: DIR,
+    dir,
     name,
     exchange: "bench",
     capacity,
@@ -86,6 +96,42 @@ async function ringLatency() {
   const result = await peer.next();
   writer.close();
   return result;
+}
+
+const PICKUP_HISTOGRAM = "alphapulse_broadcast_pickup_latency_seconds";
+
+/**
+ * The same paced trades into a ring that a real `alphapulse broadcast` process follows: one
+ * worker, busy-spin (it polls without pause, as the bench reader does), no client subscribed, so
+ * its pick-up is the ring hop plus building each trade's message. Its histogram is scraped after
+ * the warm-up and once the last record is read: the measured window's quantiles, from buckets.
+ */
+async function broadcasterPickup() {
+  const dir = `${DIR}/broadcast`;
+  mkdirSync(dir);
+  const writer = newWriter("pickup", 1 << 16, dir);
+  const env = broadcasterEnv(dir, { BROADCAST_WORKERS: "1", BROADCAST_IDLE_STRATEGY: "busy-spin" });
+  const broadcaster = await startBroadcasterProcess(env, FROM_SOURCE);
+  try {
+    await waitFor("the broadcaster", async () => (await httpStatus(`${broadcaster.metrics}/ready`)) === 200);
+    const trade = () => {
+      // The pacing loop never yields to the event loop: the writer's heartbeat is beaten here.
+      if (writer.nextSeq % 1024 === 0) writer.heartbeat();
+      writer.append(RecordType.Trade, RecordFlag.BatchEnd, 0, 6_500_000, 1_000, writer.nextSeq);
+    };
+    paced(WARMUP, trade);
+    const before = await scrapeHistogram(broadcaster.metrics, PICKUP_HISTOGRAM);
+    paced(RATE * SECONDS, trade);
+    await Bun.sleep(100); // the last records are read
+    const window = bucketsSince(await scrapeHistogram(broadcaster.metrics, PICKUP_HISTOGRAM), before);
+    const [p50, p99] = bucketQuantilesUs(window, [0.5, 0.99]);
+    // Records per bucket, as the ring's and C's `hist`, against the histogram's own upper bounds (us).
+    const hist = window.map(([le, count], i) => [round(le * 1e6, 1), count - (window[i - 1]?.[1] ?? 0)]);
+    return { count: window.at(-1)?.[1] ?? 0, p50_us: p50!, p99_us: p99!, hist };
+  } finally {
+    await broadcaster.process.stop();
+    writer.close();
+  }
 }
 
 /** Compiles the C reference with `cc -O2`; null (and says why) when there is no compiler. */
@@ -189,6 +235,8 @@ try {
   // The reference's figures are the mean of its runs just before and just after the ring's.
   const cP50 = before && after ? round((before.p50_us! + after.p50_us!) / 2) : null;
   const cP99 = before && after ? round((before.p99_us! + after.p99_us!) / 2) : null;
+  const pickup = await broadcasterPickup();
+  console.error(`broadcaster pick-up at ${RATE}/s (its histogram): ${JSON.stringify(pickup)}`);
   const uds = await udsLatency();
   console.error(`unix socket hop at ${RATE}/s: ${JSON.stringify(uds)}`);
   const throughput = await ringThroughput();
@@ -201,6 +249,7 @@ try {
     p50_20x_below_uds: p50Ratio >= 20,
     p99_le_1_5x_c: cP99 === null ? null : ring.p99_us! <= 1.5 * cP99,
     p50_le_c: cP50 === null ? null : ring.p50_us! <= cP50,
+    pickup_p99_le_1_5x_c: cP99 === null ? null : pickup.p99_us <= 1.5 * cP99,
   };
   console.log(
     JSON.stringify({
@@ -220,6 +269,9 @@ try {
       c_p99_us: cP99,
       p99_vs_c: cP99 === null ? null : round(ring.p99_us! / cP99, 2),
       c_runs_p99_us: before && after ? [before.p99_us, after.p99_us] : null,
+      pickup_p50_us: pickup.p50_us,
+      pickup_p99_us: pickup.p99_us,
+      pickup_p99_vs_c: cP99 === null ? null : round(pickup.p99_us / cP99, 2),
       goals,
     }),
   );

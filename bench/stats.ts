@@ -51,3 +51,36 @@ export function tailShape(samples: Float64Array) {
   }
   return { hist, stalls, stalled };
 }
+
+/** A Prometheus histogram as scraped: [upper bound in seconds, cumulative count], +Inf last. */
+export type Buckets = ReadonlyArray<readonly [number, number]>;
+
+/** One histogram's buckets from a /metrics page (`metrics`: http://host:port). */
+export async function scrapeHistogram(metrics: string, name: string): Promise<Buckets> {
+  const text = await (await fetch(`${metrics}/metrics`)).text();
+  return [...text.matchAll(new RegExp(`^${name}_bucket\\{[^}]*le="([^"]+)"[^}]*\\} (\\S+)$`, "gm"))].map(
+    (m) => [m[1] === "+Inf" ? Number.POSITIVE_INFINITY : Number(m[1]), Number(m[2])] as const,
+  );
+}
+
+/** What a histogram counted between two scrapes of it. */
+export function bucketsSince(after: Buckets, before: Buckets): Buckets {
+  return after.map(([le, count], i) => [le, count - (before[i]?.[1] ?? 0)] as const);
+}
+
+/**
+ * Quantiles of a histogram's buckets, interpolated linearly inside the bucket that holds each
+ * (as PromQL's histogram_quantile does), in microseconds.
+ */
+export function bucketQuantilesUs(buckets: Buckets, quantiles: number[]): number[] {
+  const total = buckets.at(-1)?.[1] ?? 0;
+  return quantiles.map((q) => {
+    const rank = q * total;
+    const at = buckets.findIndex(([, count]) => count >= rank);
+    if (total === 0 || at < 0) return Number.NaN;
+    const [upper, count] = buckets[at]!;
+    const [lower, below] = at === 0 ? [0, 0] : buckets[at - 1]!;
+    if (upper === Number.POSITIVE_INFINITY) return round(lower * 1e6, 1);
+    return round((lower + ((upper - lower) * (rank - below)) / Math.max(1, count - below)) * 1e6, 1);
+  });
+}
