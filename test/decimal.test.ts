@@ -24,6 +24,23 @@ describe("parseScaled / formatScaled", () => {
     );
   });
 
+  test("the trimmed form is the full form without its trailing zeros, up to 2^53 at every scale", () => {
+    const trimmed = (text: string) =>
+      text.includes(".") ? text.replace(/0+$/, "").replace(/\.$/, "") : text;
+    const edges = [0, 1, -1, 10, 999, Number.MAX_SAFE_INTEGER, -Number.MAX_SAFE_INTEGER, 2 ** 52 + 1];
+    for (let d = 0; d <= 18; d++) {
+      for (const value of [...edges, ...edges.map((v) => Math.trunc(v / 10) * 10)]) {
+        expect(formatScaledTrimmed(value, d)).toBe(trimmed(formatScaled(value, d)));
+      }
+    }
+    fc.assert(
+      fc.property(scaled, decimals, (value, d) => {
+        expect(formatScaledTrimmed(value, d)).toBe(trimmed(formatScaled(value, d)));
+      }),
+      { numRuns: 5000 },
+    );
+  });
+
   test("agrees with BigInt arithmetic on arbitrary digit strings", () => {
     const digits = fc.stringMatching(/^[0-9]{1,10}$/);
     fc.assert(

@@ -1,6 +1,7 @@
 // The broadcaster's Prometheus metrics. Names are fixed: alert rules are written against them.
 // Hot-path counters are resolved to their label children once, here.
-import { Counter, Gauge, Histogram, type Registry } from "prom-client";
+import { Counter, Gauge, type Registry } from "prom-client";
+import { LatencyHistogram } from "../health/latency-histogram.ts";
 import { CHANNELS, type Channel } from "../protocol/topics.ts";
 
 /** The broadcaster's metric labels, the same in every fan-out worker so that their metrics merge. */
@@ -33,9 +34,9 @@ export class BroadcastMetrics {
   readonly unsentBytes: Gauge;
   readonly clientErrors: Counter;
   /** Live records only: ring commit to the broadcaster's reader seeing the record committed. */
-  readonly pickupLatency: Histogram;
+  readonly pickupLatency: LatencyHistogram;
   /** Live records only: ring commit to the message handed to uWebSockets for every subscriber (at the poll turn's end). */
-  readonly fanoutLatency: Histogram;
+  readonly fanoutLatency: LatencyHistogram;
   readonly ringGaps: Counter;
   readonly ringLost: Counter;
   /** Topics a ring took over from another (by the ring that took them). */
@@ -99,18 +100,19 @@ export class BroadcastMetrics {
       labelNames: ["code"],
       registers,
     });
-    this.pickupLatency = new Histogram({
-      name: "alphapulse_broadcast_pickup_latency_seconds",
-      help: "Live records: time from the collector committing a record to the ring to the broadcaster's reader seeing it committed (the hop; building and handing over its message follow)",
-      buckets: LATENCY_BUCKETS,
+    // Timed on every live message: a histogram whose observe allocates nothing.
+    this.pickupLatency = new LatencyHistogram(
+      "alphapulse_broadcast_pickup_latency_seconds",
+      "Live records: time from the collector committing a record to the ring to the broadcaster's reader seeing it committed (the hop; building and handing over its message follow)",
+      LATENCY_BUCKETS,
       registers,
-    });
-    this.fanoutLatency = new Histogram({
-      name: "alphapulse_broadcast_fanout_latency_seconds",
-      help: "Live records: time from the collector committing a record to the ring to its message being released to uWebSockets for every subscriber of the topic (the end of the poll turn, after which uWebSockets writes it)",
-      buckets: LATENCY_BUCKETS,
+    );
+    this.fanoutLatency = new LatencyHistogram(
+      "alphapulse_broadcast_fanout_latency_seconds",
+      "Live records: time from the collector committing a record to the ring to its message being released to uWebSockets for every subscriber of the topic (the end of the poll turn, after which uWebSockets writes it)",
+      LATENCY_BUCKETS,
       registers,
-    });
+    );
     this.ringGaps = new Counter({
       name: "alphapulse_broadcast_ring_gaps_total",
       help: "Times the broadcaster was lapped by a ring writer and lost records",

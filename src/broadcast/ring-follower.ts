@@ -140,13 +140,8 @@ export class RingFollower implements RingSink {
   private liveFrom = Number.POSITIVE_INFINITY;
   /** The record being read is live (not catch-up of what the ring held when reading started). */
   private live = false;
-  /**
-   * The ring's commit cursor when this follower last looked at it, and when (performance.now()):
-   * a live record below it was picked up then, however long the records before it took to turn
-   * into messages. Pick-up is the hop from the writer; what follows is the broadcaster's work.
-   */
-  private sightedBelow = 0;
-  private sightedAtMs = 0;
+  /** When the live records being read were first seen committed: their pick-up. */
+  private readonly sightings = new Sightings();
 
   constructor(
     path: string,
@@ -173,6 +168,7 @@ export class RingFollower implements RingSink {
   /** Starts a generation's topics: from its bases if it is whole, else from the entries. */
   private startReading(reader: RingReader, notify: boolean, reason: string): void {
     this.liveFrom = reader.writerNextSeq();
+    this.sightings.clear();
     const oldest = reader.oldestSeq();
     if (oldest === 1) {
       this.startWhole(reader);
@@ -378,10 +374,7 @@ export class RingFollower implements RingSink {
 
   record(r: RecordView): void {
     this.live = r.seq >= this.liveFrom;
-    if (this.live && r.seq >= this.sightedBelow) {
-      this.sightedBelow = this.reader!.writerNextSeq();
-      this.sightedAtMs = performance.now();
-    }
+    if (this.live) this.sightings.look(this.reader!.writerNextSeq(), r.seq);
     const type = r.type;
     if (type === RecordType.ConnectionStatus) {
       this.onConnectionStatus(r);
@@ -585,7 +578,8 @@ export class RingFollower implements RingSink {
 
   /** Hands a message of the record being read to the outlet, with its commit time if it is live. */
   private emit(topic: Topic, text: string, publishSec: number, publishNsec: number, deltaOf?: number): void {
-    if (this.live) this.outlet.publishLive(topic, text, publishSec, publishNsec, this.sightedAtMs, deltaOf);
+    if (this.live)
+      this.outlet.publishLive(topic, text, publishSec, publishNsec, this.sightings.atMs, deltaOf);
     else this.outlet.publish(topic, text, deltaOf);
   }
 
@@ -723,4 +717,46 @@ function applyInto(side: SortedLevels, pending: Map<number, number>, out: Level[
 /** What this book would cost as a snapshot message: the alternative deltas are measured against. */
 function fullBookBytes(state: SymbolState): number {
   return 200 + state.bids.jsonBytes + state.asks.jsonBytes;
+}
+
+/**
+ * When each live record was first seen committed. Before every live record it handles, the
+ * follower loads the ring's cursor; a cursor that moved is a sighting (the cursor, and the time
+ * then) of every record below it. A record's pick-up is the first sighting that covers it, so a
+ * burst's later records are not charged the time spent on the messages before them, only the
+ * record being handled when they were committed.
+ */
+class Sightings {
+  private static readonly CAPACITY = 256;
+  private readonly below = new Float64Array(Sightings.CAPACITY);
+  private readonly at = new Float64Array(Sightings.CAPACITY);
+  private head = 0;
+  private count = 0;
+  private lastBelow = 0;
+  /** The pick-up time (performance.now()) of the record given to the last `look`. */
+  atMs = 0;
+
+  /** Sights `cursor` if it moved, then finds the sighting of record `seq` (below the cursor). */
+  look(cursor: number, seq: number): void {
+    const capacity = Sightings.CAPACITY;
+    while (this.count > 0 && this.below[this.head]! <= seq) {
+      this.head = (this.head + 1) % capacity;
+      this.count--;
+    }
+    // A full queue leaves the cursor to a later look: its records take a later sighting, never an earlier.
+    if (cursor > this.lastBelow && this.count < capacity) {
+      const slot = (this.head + this.count) % capacity;
+      this.below[slot] = cursor;
+      this.at[slot] = performance.now();
+      this.count++;
+      this.lastBelow = cursor;
+    }
+    this.atMs = this.at[this.head]!;
+  }
+
+  clear(): void {
+    this.head = 0;
+    this.count = 0;
+    this.lastBelow = 0;
+  }
 }

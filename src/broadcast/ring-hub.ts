@@ -54,6 +54,8 @@ export class RingHub implements TopicDirectory, MessageOutlet {
   /** Every ring's stream of each topic name, in the order the rings claimed them. */
   private readonly streams = new Map<string, Map<RingFollower, Topic>>();
   readonly followers = new Map<string, RingFollower>();
+  /** The followers as an array, for the idle spin's probe (iterating an array allocates nothing). */
+  private followerList: RingFollower[] = [];
   private readonly failing = new Set<string>();
   private fanout: Fanout | null = null;
   private scanTimer: ReturnType<typeof setInterval> | null = null;
@@ -85,7 +87,7 @@ export class RingHub implements TopicDirectory, MessageOutlet {
     private readonly log: Logger,
     private readonly metrics: BroadcastMetrics,
   ) {
-    this.idle = idleStrategy(config);
+    this.idle = idleStrategy(config, this.recordsWaiting);
   }
 
   /** Attaches every ring there now (reading what they hold), then keeps polling. */
@@ -104,6 +106,7 @@ export class RingHub implements TopicDirectory, MessageOutlet {
     this.idle.close();
     for (const follower of this.followers.values()) follower.close();
     this.followers.clear();
+    this.followerList = [];
   }
 
   /** Drains what every ring holds right now (tests and startup use it). */
@@ -117,6 +120,13 @@ export class RingHub implements TopicDirectory, MessageOutlet {
     this.releaseTimed();
     return total;
   }
+
+  /** Whether any ring holds a record not read yet: one load of each ring's cursor. */
+  private readonly recordsWaiting = (): boolean => {
+    const list = this.followerList;
+    for (let i = 0; i < list.length; i++) if (list[i]!.lag() > 0) return true;
+    return false;
+  };
 
   private readonly loop = (): void => {
     if (!this.running) return;
@@ -182,6 +192,11 @@ export class RingHub implements TopicDirectory, MessageOutlet {
   }
 
   private scanRings(): void {
+    this.findRings();
+    this.followerList = [...this.followers.values()];
+  }
+
+  private findRings(): void {
     let names: string[];
     try {
       names = readdirSync(this.config.sharedMemoryPath);

@@ -148,15 +148,34 @@ export function formatScaled(value: number, decimals: number): string {
   return negative ? `-${text}` : text;
 }
 
-/** Formats without trailing zeros ("45283.50000000" -> "45283.5"): the compact form for clients. */
+/**
+ * Formats without trailing zeros ("45283.50000000" -> "45283.5"): the compact form for clients.
+ * Built from the whole and fractional parts as numbers, on every message the broadcaster sends:
+ * two number-to-text conversions and one concatenation, where cutting formatScaled's text
+ * made five strings.
+ */
 export function formatScaledTrimmed(value: number, decimals: number): string {
-  const text = formatScaled(value, decimals);
-  if (decimals === 0) return text;
-  let end = text.length;
-  while (text.charCodeAt(end - 1) === 48) end--;
-  if (text.charCodeAt(end - 1) === 46) end--;
-  return text.slice(0, end);
+  if (decimals === 0) return String(value);
+  const negative = value < 0;
+  const magnitude = negative ? -value : value;
+  const scale = POW10[decimals]!;
+  // Exact below 2^53: a quotient r/scale short of the next integer (r >= 1) is further from it
+  // than half the spacing of doubles there (under 1/scale), so it never rounds up to it.
+  const whole = Math.floor(magnitude / scale);
+  let fraction = magnitude - whole * scale;
+  const sign = negative ? "-" : "";
+  if (fraction === 0) return `${sign}${whole}`;
+  let digits = decimals;
+  while (fraction % 10 === 0) {
+    fraction /= 10;
+    digits--;
+  }
+  const fractionText = String(fraction);
+  return `${sign}${whole}.${ZERO_RUNS[digits - fractionText.length]}${fractionText}`;
 }
+
+/** "", "0", "00", ...: the zeros after the point that a fraction's own digits do not show. */
+const ZERO_RUNS: readonly string[] = POW10.map((_, length) => "0".repeat(length));
 
 /** Number of decimals a tick or step size such as "0.00010000" implies (4 here). */
 export function decimalsOfIncrement(increment: string): number {
