@@ -50,15 +50,18 @@ export class LoadGenerators {
 
   /**
    * One process per spec. Each client needs a file descriptor: the open-files limit is raised to
-   * `openFiles`, or to the hard limit where a container does not allow more.
+   * `openFiles`, or to the hard limit where a container does not allow more. At priority "idle"
+   * (SCHED_IDLE through chrt, else nice 19) the processes run only on cores the rest of the box
+   * leaves: clients standing in for other machines, which do not take a server's core from it.
    */
-  constructor(specs: readonly WorkerSpec[], openFiles = 65_536) {
+  constructor(specs: readonly WorkerSpec[], openFiles = 65_536, priority: "normal" | "idle" = "normal") {
+    const lowered = priority === "normal" ? "" : Bun.which("chrt") ? "chrt --idle 0 " : "nice -n 19 ";
     this.workers = specs.map((spec) => {
       const child = Bun.spawn(
         [
           "sh",
           "-c",
-          `ulimit -n ${openFiles} 2>/dev/null || ulimit -n "$(ulimit -Hn)"; exec bun "$0" "$1"`,
+          `ulimit -n ${openFiles} 2>/dev/null || ulimit -n "$(ulimit -Hn)"; exec ${lowered}bun "$0" "$1"`,
           CLIENT_SCRIPT,
           JSON.stringify(spec),
         ],

@@ -8,6 +8,9 @@
 //   FANOUT_SECONDS=5         measured seconds per run
 //   FANOUT_RATE=100          book updates per second per symbol (bbo a fifth, trades half)
 //   FANOUT_PROCESSES=4       load-generator processes
+//   FANOUT_CLIENT_PRIORITY=idle  the load generators run at SCHED_IDLE (only on what the servers
+//                            and the ring feed leave of the cores, as clients on other machines
+//                            would); "normal" lets them compete for the cores, as before
 //   FANOUT_SERVERS=alphapulse,alphapulse:BROADCAST_WORKERS=2,raw,raw:stamp=due,node
 //                            a server "alphapulse:NAME=VALUE:..." runs the broadcaster with those
 //                            settings, for A/B runs of its settings in one run (e.g.
@@ -27,13 +30,14 @@ import { httpStatus, waitFor } from "../test/support/wait.ts";
 import type { WorkerReport, WorkerSpec } from "./fanout-client.ts";
 import { runStream } from "./fanout-stream.mjs";
 import { LoadGenerators } from "./fanout-workers.ts";
-import { bucketQuantilesUs, latencySummaryUs, round, scrapeHistogram } from "./stats.ts";
+import { bucketCountsUs, bucketQuantilesUs, latencySummaryUs, round, scrapeHistogram } from "./stats.ts";
 
 const ROOT = path.resolve(import.meta.dir, "..");
 const CLIENT_COUNTS = process.env.FANOUT_CLIENTS ? [Number(process.env.FANOUT_CLIENTS)] : [1000, 10_000];
 const SECONDS = Number(process.env.FANOUT_SECONDS ?? 5);
 const RATE = Number(process.env.FANOUT_RATE ?? 100);
 const PROCESSES = Number(process.env.FANOUT_PROCESSES ?? 4);
+const CLIENT_PRIORITY = process.env.FANOUT_CLIENT_PRIORITY === "normal" ? "normal" : "idle";
 const TWO_WORKERS = "alphapulse:BROADCAST_WORKERS=2";
 const RAW_DUE = "raw:stamp=due";
 const SERVERS = (process.env.FANOUT_SERVERS ?? `alphapulse,${TWO_WORKERS},raw,${RAW_DUE},node`).split(",");
@@ -191,7 +195,7 @@ async function run(kind: string, clients: number, feeds: Map<string, TestFeed>):
         mode: "count",
       };
     });
-    generators = new LoadGenerators(specs, OPEN_FILES);
+    generators = new LoadGenerators(specs, OPEN_FILES, CLIENT_PRIORITY);
     await generators.ready(300_000);
     await generators.start();
     const before = usage(server.pid);
@@ -201,8 +205,13 @@ async function run(kind: string, clients: number, feeds: Map<string, TestFeed>):
     await Bun.sleep(SECONDS * 1000 + 250); // the last messages arrive
     const after = usage(server.pid);
     const elapsed = (performance.now() - started) / 1000;
-    const quantiles = async (name: string) =>
-      server.metrics ? bucketQuantilesUs(await scrapeHistogram(server.metrics, name), [0.5, 0.99]) : [];
+    const quantiles = async (name: string) => {
+      if (!server.metrics) return [];
+      const buckets = await scrapeHistogram(server.metrics, name);
+      const shape = bucketCountsUs(buckets).filter(([, count]) => count > 0);
+      console.error(`${kind}: ${name} (records up to each bound, us): ${JSON.stringify(shape)}`);
+      return bucketQuantilesUs(buckets, [0.5, 0.99]);
+    };
     const [pickupP50, pickupP99] = await quantiles("alphapulse_broadcast_pickup_latency_seconds");
     const [fanoutP50, fanoutP99] = await quantiles("alphapulse_broadcast_fanout_latency_seconds");
     const reports: WorkerReport[] = await generators.stop();
@@ -295,6 +304,7 @@ const summary: Record<string, unknown> = {
   clients: largest,
   rate_per_symbol: RATE,
   seconds: SECONDS,
+  client_priority: CLIENT_PRIORITY,
   deliveries_per_s: ours?.deliveries_per_s,
   p50_us: ours?.p50_us,
   p99_us: ours?.p99_us,

@@ -12,6 +12,7 @@ import { broadcasterEnv } from "../test/support/broadcaster.ts";
 import { FROM_SOURCE, startBroadcasterProcess } from "../test/support/mode-process.ts";
 import { httpStatus, waitFor } from "../test/support/wait.ts";
 import {
+  bucketCountsUs,
   bucketQuantilesUs,
   bucketsSince,
   HOP_BUCKETS_US,
@@ -125,9 +126,8 @@ async function broadcasterPickup() {
     await Bun.sleep(100); // the last records are read
     const window = bucketsSince(await scrapeHistogram(broadcaster.metrics, PICKUP_HISTOGRAM), before);
     const [p50, p99] = bucketQuantilesUs(window, [0.5, 0.99]);
-    // Records per bucket, as the ring's and C's `hist`, against the histogram's own upper bounds (us).
-    const hist = window.map(([le, count], i) => [round(le * 1e6, 1), count - (window[i - 1]?.[1] ?? 0)]);
-    return { count: window.at(-1)?.[1] ?? 0, p50_us: p50!, p99_us: p99!, hist };
+    // Records per bucket, as the ring's and C's `hist`, against the histogram's own bounds.
+    return { count: window.at(-1)?.[1] ?? 0, p50_us: p50!, p99_us: p99!, hist: bucketCountsUs(window) };
   } finally {
     await broadcaster.process.stop();
     writer.close();

@@ -68,6 +68,14 @@ export function bucketsSince(after: Buckets, before: Buckets): Buckets {
   return after.map(([le, count], i) => [le, count - (before[i]?.[1] ?? 0)] as const);
 }
 
+/** Observations per bucket (not cumulative), against each bucket's upper bound in us (null: +Inf). */
+export function bucketCountsUs(buckets: Buckets): Array<[number | null, number]> {
+  return buckets.map(([le, count], i) => [
+    le === Number.POSITIVE_INFINITY ? null : round(le * 1e6, 1),
+    count - (buckets[i - 1]?.[1] ?? 0),
+  ]);
+}
+
 /**
  * Quantiles of a histogram's buckets, interpolated linearly inside the bucket that holds each
  * (as PromQL's histogram_quantile does), in microseconds.
