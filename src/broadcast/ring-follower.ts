@@ -736,20 +736,26 @@ class Sightings {
   /** The pick-up time (performance.now()) of the record given to the last `look`. */
   atMs = 0;
 
-  /** Sights `cursor` if it moved, then finds the sighting of record `seq` (below the cursor). */
+  /**
+   * Sights `cursor` if it moved, then finds the sighting of record `seq`. A record read before
+   * the writer stored the cursor past it (it is in a batch still being written, or the store is
+   * yet to land) is sighted now: the cursor taken is at least just past it.
+   */
   look(cursor: number, seq: number): void {
     const capacity = Sightings.CAPACITY;
     while (this.count > 0 && this.below[this.head]! <= seq) {
       this.head = (this.head + 1) % capacity;
       this.count--;
     }
-    // A full queue leaves the cursor to a later look: its records take a later sighting, never an earlier.
-    if (cursor > this.lastBelow && this.count < capacity) {
+    const seen = Math.max(cursor, seq + 1);
+    // A full queue leaves the cursor to a later look (its head covers `seq`): its records take a
+    // later sighting, never an earlier.
+    if (seen > this.lastBelow && this.count < capacity) {
       const slot = (this.head + this.count) % capacity;
-      this.below[slot] = cursor;
+      this.below[slot] = seen;
       this.at[slot] = performance.now();
       this.count++;
-      this.lastBelow = cursor;
+      this.lastBelow = seen;
     }
     this.atMs = this.at[this.head]!;
   }
