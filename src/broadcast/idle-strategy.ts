@@ -17,8 +17,8 @@
 // load of each ring's cursor), and lets the loop run when a record is there or the slice ends.
 // Spinning one setImmediate per probe instead allocated an Immediate every microsecond: ten
 // eden collections a second, each pausing the broadcaster about 1 ms, the whole of its pick-up
-// tail (measured). After a round that read records the loop always runs at once: uWS writes
-// the round's messages only then.
+// tail (measured). After a round that read records, and in the turn after it, the loop runs at
+// once: uWS writes the round's messages only then.
 // A futex on the ring's commit word would wake a reader exactly, but the wait would block the
 // event loop that also serves the clients, so it needs a thread of its own and a writer change.
 import { armTimerFd, closeFile, openTimerFd, sleepMicros } from "../shm/libc.ts";
@@ -59,15 +59,17 @@ export interface IdleStrategy {
 /** `recordsWaiting`: whether any ring holds a record the hub has not read (cheap: called in spins). */
 export function idleStrategy(settings: IdleSettings, recordsWaiting: () => boolean): IdleStrategy {
   switch (settings.idleStrategy) {
-    case "busy-spin":
+    case "busy-spin": {
+      const spin = new TurnSpin(recordsWaiting);
       return {
         name: "busy-spin",
         idle: (read, next) => {
-          if (read === 0) spinUntilRecord(SPIN_SLICE_MICROS, recordsWaiting);
+          spin.after(read, SPIN_SLICE_MICROS);
           setImmediate(next);
         },
         close: () => {},
       };
+    }
     case "sleeping":
       return new Backoff("sleeping", settings, recordsWaiting, new FineTick());
     case "backoff":
@@ -75,10 +77,25 @@ export function idleStrategy(settings: IdleSettings, recordsWaiting: () => boole
   }
 }
 
-/** Probes until a record is waiting or `micros` have passed, inside this event-loop turn; allocates nothing. */
-function spinUntilRecord(micros: number, recordsWaiting: () => boolean): void {
-  const until = performance.now() + micros / 1000;
-  while (!recordsWaiting() && performance.now() < until) {}
+/**
+ * The in-turn spin. It probes until a record is waiting or `micros` have passed, allocating
+ * nothing, but never in the turn right after one that read records: uWS writes a round's
+ * messages when the event loop runs, which a turn scheduled from I/O or a timer precedes.
+ */
+class TurnSpin {
+  private roundJustRead = false;
+
+  constructor(private readonly recordsWaiting: () => boolean) {}
+
+  /** Called at the end of a poll round that read `read` records; returns once it may schedule the next. */
+  after(read: number, micros: number): void {
+    if (read > 0 || this.roundJustRead) {
+      this.roundJustRead = read > 0;
+      return;
+    }
+    const until = performance.now() + micros / 1000;
+    while (!this.recordsWaiting() && performance.now() < until) {}
+  }
 }
 
 /** Spin, then park (a fine tick, or kernel sleeps without one), then 1 ms timers; any record starts it over. */
@@ -88,15 +105,17 @@ class Backoff implements IdleStrategy {
 
   private readonly spinMicros: number;
   private readonly parkMillis: number;
+  private readonly spin: TurnSpin;
 
   constructor(
     readonly name: IdleStrategyName,
     settings: IdleSettings,
-    private readonly recordsWaiting: () => boolean,
+    recordsWaiting: () => boolean,
     private readonly tick: FineTick | null,
   ) {
     this.spinMicros = settings.spinMicros;
     this.parkMillis = settings.parkMillis;
+    this.spin = new TurnSpin(recordsWaiting);
   }
 
   idle(read: number, next: () => void): void {
@@ -104,8 +123,7 @@ class Backoff implements IdleStrategy {
     if (read > 0) this.lastRead = now;
     const idleMs = now - this.lastRead;
     if (idleMs * 1000 < this.spinMicros) {
-      if (read === 0)
-        spinUntilRecord(Math.min(SPIN_SLICE_MICROS, this.spinMicros - idleMs * 1000), this.recordsWaiting);
+      this.spin.after(read, Math.min(SPIN_SLICE_MICROS, this.spinMicros - idleMs * 1000));
       setImmediate(next);
     } else if (idleMs < this.spinMicros / 1000 + this.parkMillis) {
       if (this.tick !== null) {
