@@ -54,7 +54,7 @@ export class RingHub implements TopicDirectory, MessageOutlet {
   /** Every ring's stream of each topic name, in the order the rings claimed them. */
   private readonly streams = new Map<string, Map<RingFollower, Topic>>();
   readonly followers = new Map<string, RingFollower>();
-  /** The followers as an array, for the idle spin's probe (iterating an array allocates nothing). */
+  /** The followers as an array, for every poll round and the idle spin's probe (iterating an array allocates nothing). */
   private followerList: RingFollower[] = [];
   private readonly failing = new Set<string>();
   private fanout: Fanout | null = null;
@@ -161,7 +161,7 @@ export class RingHub implements TopicDirectory, MessageOutlet {
   private pollAll(): number {
     this.round++;
     let read = 0;
-    for (const follower of this.followers.values()) {
+    for (const follower of this.followerList) {
       try {
         read += follower.poll(POLL_BATCH);
       } catch (error) {
