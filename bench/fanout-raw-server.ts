@@ -1,8 +1,12 @@
 // The fan-out ceiling for `bun bench fanout`: bare Bun.serve topic pub/sub with no AlphaPulse
 // logic (no rings, books, limits or metrics). GET /start?seconds=S publishes the synthetic stream
-// of bench/fanout-stream.mjs; subscribes get an ack.
+// of bench/fanout-stream.mjs; subscribes get an ack. GET /latency gives its own server-side
+// figure, as the broadcaster's fan-out histogram does: from each message falling due to
+// `publish` returning (handed to uWS for every subscriber), which includes up to 1 ms of the
+// stream's timer granularity.
 import { realtimeInto } from "../src/shm/clock.ts";
 import { runStream } from "./fanout-stream.mjs";
+import { latencySummaryUs } from "./stats.ts";
 
 const spec = JSON.parse(process.argv[2] ?? "{}") as {
   port: number;
@@ -11,6 +15,9 @@ const spec = JSON.parse(process.argv[2] ?? "{}") as {
   stamp?: "publish" | "due";
 };
 const clock = new Uint32Array(2);
+/** Due-to-handed nanoseconds of each message published, for GET /latency. */
+const handed = new Float64Array(1 << 22);
+let handedCount = 0;
 
 function nowMicros(): number {
   realtimeInto(clock, 0);
@@ -31,12 +38,16 @@ const server = Bun.serve({
         spec.rate,
         Number(url.searchParams.get("seconds") ?? 5),
         nowMicros,
-        (topic, text) => {
+        (topic, text, due) => {
           srv.publish(topic, text);
+          if (handedCount < handed.length) handed[handedCount++] = (nowMicros() - due) * 1000;
         },
         spec.stamp,
       );
       return new Response("started");
+    }
+    if (url.pathname === "/latency") {
+      return Response.json(latencySummaryUs(handed.slice(0, handedCount)));
     }
     return new Response("ok");
   },

@@ -4,6 +4,6 @@ export function runStream(
   rate: number,
   seconds: number,
   nowMicros: () => number,
-  send: (topic: string, text: string) => void,
+  send: (topic: string, text: string, dueMicros: number) => void,
   stamp?: "publish" | "due",
 ): void;

@@ -14,7 +14,8 @@ function message(topic, seq, pt) {
 }
 
 /**
- * Sends the stream for `seconds` on a 1 ms timer: send(topic, text) for each message due. Each
+ * Sends the stream for `seconds` on a 1 ms timer: send(topic, text, dueMicros) for each message
+ * due, with the moment it fell due (epoch microseconds). Each
  * message is stamped when the timer sends it (`stamp` "publish"), or with the moment it fell due
  * ("due"): a server whose event loop is busy sends late, and only the due stamp counts that wait,
  * as a broadcaster's figure counts the wait from the writer's commit in another process.
@@ -35,8 +36,8 @@ export function runStream(symbols, rate, seconds, nowMicros, send, stamp = "publ
       const due = Math.floor(elapsed * stream.rate);
       while (stream.sent < due) {
         stream.sent++;
-        const stampAt = stamp === "due" ? Math.round(startedMicros + (stream.sent / stream.rate) * 1e6) : pt;
-        send(stream.topic, message(stream.topic, stream.sent, stampAt));
+        const due = Math.round(startedMicros + (stream.sent / stream.rate) * 1e6);
+        send(stream.topic, message(stream.topic, stream.sent, stamp === "due" ? due : pt), due);
       }
     }
   }, 1);
