@@ -370,3 +370,33 @@ describe("a ring file removed", () => {
     client.close();
   });
 });
+
+describe("rings that come and go after the directory was quiet", () => {
+  const dir = `/dev/shm/ap-test-owner-quiet-${process.pid}`;
+  const symbols = [{ venueSymbol: "XBT/USD", symbol: "BTC-USD", priceDecimals: 1, sizeDecimals: 8 }];
+  let broadcaster: LoopbackBroadcaster;
+  let feed: TestFeed | undefined;
+  let next: TestFeed | undefined;
+
+  afterAll(() => tearDown(dir, [broadcaster], [feed, next]));
+
+  // The scan lists the directory only when its mtime moved, or moved within the last second:
+  // here every change comes after scans that found it unchanged and old.
+  test("a removal and a new ring are both seen", async () => {
+    rmSync(dir, { recursive: true, force: true });
+    feed = new TestFeed(dir, "kraken", "kraken", symbols);
+    feed.snapshot(0, [[100_0, 1]], [[101_0, 1]]);
+    broadcaster = startTestBroadcaster(dir);
+    const client = await new RecordingSdkClient(broadcaster.ws).start([BOOK]);
+    await Bun.sleep(2_500);
+    feed.close();
+    rmSync(`${dir}/kraken.ring`);
+    await waitFor("stale", () => client.status(BOOK, "stale")?.message.reason === "ring_removed");
+    await Bun.sleep(2_500);
+    next = new TestFeed(dir, "kraken-2", "kraken", symbols);
+    next.snapshot(0, [[99_0, 2]], [[102_0, 2]]);
+    await waitFor("restarted", () => client.status(BOOK, "restarted") !== undefined);
+    await waitFor("the new book", () => client.sdk.book(BOOK)?.bids()[0]?.[0] === "99");
+    client.close();
+  }, 30_000);
+});

@@ -1,7 +1,7 @@
 // The few libc calls the shared-memory rings need, through bun:ffi: open/mmap a /dev/shm file,
-// lock it for the single writer, read CLOCK_REALTIME, the one clock every process shares, and
-// let a reader wait between polls for less than a timer can (a kernel sleep, or a timerfd that
-// the event loop waits on).
+// lock it for the single writer, read CLOCK_REALTIME, the one clock every process shares, let a
+// reader wait between polls for less than a timer can (a kernel sleep, or a timerfd that the
+// event loop waits on), and tell cheaply whether the rings' directory changed.
 import { dlopen, FFIType, type Pointer, read, toArrayBuffer } from "bun:ffi";
 
 const libc = dlopen("libc.so.6", {
@@ -23,6 +23,10 @@ const libc = dlopen("libc.so.6", {
   usleep: { args: [FFIType.u32], returns: FFIType.i32 },
   timerfd_create: { args: [FFIType.i32, FFIType.i32], returns: FFIType.i32 },
   timerfd_settime: { args: [FFIType.i32, FFIType.i32, FFIType.ptr, FFIType.ptr], returns: FFIType.i32 },
+  statx: {
+    args: [FFIType.i32, FFIType.cstring, FFIType.i32, FFIType.u32, FFIType.ptr],
+    returns: FFIType.i32,
+  },
 }).symbols;
 
 export const O_RDONLY = 0;
@@ -170,5 +174,33 @@ export function armTimerFd(fd: number, micros: number): void {
   words[3] = nanos % 1_000_000_000n;
   if (libc.timerfd_settime(fd, 0, itimerspec, null) !== 0) {
     throw new SystemError("timerfd_settime", errno(), "timerfd");
+  }
+}
+
+const AT_FDCWD = -100;
+const STATX_MTIME = 0x40;
+// struct statx is 256 bytes on every architecture; stx_mtime (i64 seconds, u32 nanoseconds) is
+// at byte 112. Malloc'd for the same reason as the timespec above.
+const statxBuffer = stableAllocation(256);
+const statxWords = new Int32Array(toArrayBuffer(statxBuffer, 0, 256));
+
+/**
+ * A path's modification time, read with one statx call into a reused buffer: a few
+ * microseconds and no garbage, where node:fs `statSync` costs 15 to 40 us on a cold path.
+ */
+export class ModificationTime {
+  private readonly cPath: Buffer;
+
+  constructor(readonly path: string) {
+    this.cPath = cString(path);
+  }
+
+  /** Milliseconds since the epoch, the nanoseconds as its fraction; throws when statx fails. */
+  read(): number {
+    if (libc.statx(AT_FDCWD, this.cPath, 0, STATX_MTIME, statxBuffer) !== 0) {
+      throw new SystemError("statx", errno(), this.path);
+    }
+    const seconds = statxWords[29]! * 2 ** 32 + (statxWords[28]! >>> 0);
+    return seconds * 1000 + (statxWords[30]! >>> 0) / 1e6;
   }
 }
