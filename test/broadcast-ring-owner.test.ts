@@ -339,64 +339,44 @@ describe("a ring whose collector died at start", () => {
 });
 
 describe("a ring file removed", () => {
-  const dir = `/dev/shm/ap-test-owner-removed-${process.pid}`;
   const symbols = [{ venueSymbol: "XBT/USD", symbol: "BTC-USD", priceDecimals: 1, sizeDecimals: 8 }];
-  let broadcaster: LoopbackBroadcaster;
-  let feed: TestFeed | undefined;
-  let next: TestFeed | undefined;
+  const root = `/dev/shm/ap-test-owner-removed-${process.pid}`;
+  const broadcasters: LoopbackBroadcaster[] = [];
+  const feeds: TestFeed[] = [];
 
-  afterAll(() => tearDown(dir, [broadcaster], [feed, next]));
-
-  test("its topics are told stale; a ring that appears for them later takes them on, restarted", async () => {
-    rmSync(dir, { recursive: true, force: true });
-    feed = new TestFeed(dir, "kraken", "kraken", symbols);
-    feed.snapshot(0, [[100_0, 1]], [[101_0, 1]]);
-    broadcaster = startTestBroadcaster(dir);
-    const client = await new RecordingSdkClient(broadcaster.ws).start([BOOK, TRADES]);
-    feed.close();
-    rmSync(`${dir}/kraken.ring`);
-    await waitFor("stale", () =>
-      [BOOK, TRADES].every((t) => client.status(t, "stale")?.message.reason === "ring_removed"),
-    );
-    expect(client.sdk.book(BOOK)!.status).toBe("stale");
-
-    next = new TestFeed(dir, "kraken-2", "kraken", symbols);
-    next.snapshot(0, [[99_0, 2]], [[102_0, 2]]);
-    await waitFor("restarted", () => [BOOK, TRADES].every((t) => client.status(t, "restarted")));
-    await waitFor("the new book", () => client.sdk.book(BOOK)?.bids()[0]?.[0] === "99");
-    expect(client.sdk.book(BOOK)!.status).toBe("valid");
-    expect(client.status(BOOK, "restarted")!.message.reason).toBe("ring kraken-2.ring");
-    expect(client.sdk.gaps).toBe(0);
-    client.close();
-  });
-});
-
-describe("rings that come and go after the directory was quiet", () => {
-  const dir = `/dev/shm/ap-test-owner-quiet-${process.pid}`;
-  const symbols = [{ venueSymbol: "XBT/USD", symbol: "BTC-USD", priceDecimals: 1, sizeDecimals: 8 }];
-  let broadcaster: LoopbackBroadcaster;
-  let feed: TestFeed | undefined;
-  let next: TestFeed | undefined;
-
-  afterAll(() => tearDown(dir, [broadcaster], [feed, next]));
+  afterAll(() => tearDown(root, broadcasters, feeds));
 
   // The scan lists the directory only when its mtime moved, or moved within the last second:
-  // here every change comes after scans that found it unchanged and old.
-  test("a removal and a new ring are both seen", async () => {
-    rmSync(dir, { recursive: true, force: true });
-    feed = new TestFeed(dir, "kraken", "kraken", symbols);
-    feed.snapshot(0, [[100_0, 1]], [[101_0, 1]]);
-    broadcaster = startTestBroadcaster(dir);
-    const client = await new RecordingSdkClient(broadcaster.ws).start([BOOK]);
-    await Bun.sleep(2_500);
-    feed.close();
-    rmSync(`${dir}/kraken.ring`);
-    await waitFor("stale", () => client.status(BOOK, "stale")?.message.reason === "ring_removed");
-    await Bun.sleep(2_500);
-    next = new TestFeed(dir, "kraken-2", "kraken", symbols);
-    next.snapshot(0, [[99_0, 2]], [[102_0, 2]]);
-    await waitFor("restarted", () => client.status(BOOK, "restarted") !== undefined);
-    await waitFor("the new book", () => client.sdk.book(BOOK)?.bids()[0]?.[0] === "99");
-    client.close();
-  }, 30_000);
+  // after a quiet spell, each change comes after scans that found the directory unchanged.
+  for (const quietMs of [0, 2_500]) {
+    const when = quietMs === 0 ? "" : " (each after the directory was quiet)";
+    test(`its topics are told stale; a ring that appears for them later takes them on, restarted${when}`, async () => {
+      const dir = `${root}/quiet-${quietMs}`;
+      rmSync(dir, { recursive: true, force: true });
+      const feed = new TestFeed(dir, "kraken", "kraken", symbols);
+      feeds.push(feed);
+      feed.snapshot(0, [[100_0, 1]], [[101_0, 1]]);
+      const broadcaster = startTestBroadcaster(dir);
+      broadcasters.push(broadcaster);
+      const client = await new RecordingSdkClient(broadcaster.ws).start([BOOK, TRADES]);
+      await Bun.sleep(quietMs);
+      feed.close();
+      rmSync(`${dir}/kraken.ring`);
+      await waitFor("stale", () =>
+        [BOOK, TRADES].every((t) => client.status(t, "stale")?.message.reason === "ring_removed"),
+      );
+      expect(client.sdk.book(BOOK)!.status).toBe("stale");
+
+      await Bun.sleep(quietMs);
+      const next = new TestFeed(dir, "kraken-2", "kraken", symbols);
+      feeds.push(next);
+      next.snapshot(0, [[99_0, 2]], [[102_0, 2]]);
+      await waitFor("restarted", () => [BOOK, TRADES].every((t) => client.status(t, "restarted")));
+      await waitFor("the new book", () => client.sdk.book(BOOK)?.bids()[0]?.[0] === "99");
+      expect(client.sdk.book(BOOK)!.status).toBe("valid");
+      expect(client.status(BOOK, "restarted")!.message.reason).toBe("ring kraken-2.ring");
+      expect(client.sdk.gaps).toBe(0);
+      client.close();
+    }, 30_000);
+  }
 });
