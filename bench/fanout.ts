@@ -2,8 +2,9 @@
 // WebSocket clients held by several load-generator processes, each client on one symbol's book,
 // bbo and trades, fed by ring writers here. Under the same load and clients it runs the same
 // stream from a Node 20 + ws server (the baseline) and from bare Bun.serve publish (the ceiling).
-// Reports deliveries/s, latency from record publish to client receipt on the shared clock, and
-// server RSS and CPU. JSON line last.
+// Reports deliveries/s, latency from record publish to client receipt on the shared clock,
+// server RSS and CPU, and the server-side figure: the broadcaster's pick-up and fan-out
+// histograms, and bare Bun.serve's due-to-handed time (raw_server_fanout_*). JSON line last.
 //   FANOUT_CLIENTS=1000      one client count instead of 1000 and 10000
 //   FANOUT_SECONDS=5         measured seconds per run
 //   FANOUT_RATE=100          book updates per second per symbol (bbo a fifth, trades half)
