@@ -36,8 +36,6 @@ export class SlowClientPolicy {
   /** The sweep: where in which set of clients the next check's share starts. */
   private sweepOf: ReadonlySet<BufferedClient> | null = null;
   private sweepCursor: Iterator<BufferedClient> | null = null;
-  /** The unsent bytes the gauge shows. */
-  private unsentShown = 0;
 
   constructor(
     private readonly limits: SlowClientLimits,
@@ -91,11 +89,7 @@ export class SlowClientPolicy {
         if (unsent <= sendBudgetBytes) break;
       }
     }
-    // prom-client's set costs some 15 us on a timer's cold path; the value rarely changes.
-    if (unsent !== this.unsentShown) {
-      this.unsentShown = unsent;
-      this.metrics.unsentBytes.set(unsent);
-    }
+    this.metrics.unsentBytes = unsent;
     return unsent;
   }
 
