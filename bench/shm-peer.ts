@@ -1,13 +1,42 @@
 // The reading side of bench/shm.ts, in its own process: a ring reader that busy-polls (the one
-// spinning process allowed on a 2-core box) or a Unix-socket server driven by its event loop.
-// Prints its measurements as one JSON line.
+// spinning process allowed on a 2-core box), alone or building each record's message as the
+// broadcaster does, or a Unix-socket server driven by its event loop. Prints its measurements as
+// one JSON line.
 import { mmap } from "bun";
+import { formatScaledTrimmed } from "../src/market/decimal.ts";
+import { encodeTrade, epochMicros } from "../src/protocol/encode.ts";
 import { nanosSince, realtimeInto } from "../src/shm/clock.ts";
 import { RecordView, RingReader } from "../src/shm/ring-reader.ts";
 import { latencySummaryUs, tailShape } from "./stats.ts";
 
 const [role = "", target = "", countText = "0", extra = ""] = process.argv.slice(2);
 const count = Number(countText);
+
+/** A broadcaster's default history of a topic's last messages (BROADCAST_HISTORY). */
+const HISTORY = 1024;
+
+/**
+ * The broadcaster's own work on a trade, without the broadcaster: its message built by the same
+ * encoder and kept in a history, as a topic keeps its last messages. A bare runtime process making
+ * one message string a record: the pick-up it could have, to judge the broadcaster's against.
+ */
+function tradeMessages(): (record: RecordView) => void {
+  const history: string[] = new Array(HISTORY).fill("");
+  let at = 0;
+  return (r) => {
+    history[at] = encodeTrade(
+      "bench:BTC-USDT:trades",
+      r.seq,
+      epochMicros(r.exchangeSec, r.exchangeNsec),
+      epochMicros(r.publishSec, r.publishNsec),
+      formatScaledTrimmed(r.price, 2),
+      formatScaledTrimmed(r.size, 8),
+      "buy",
+      String(r.aux),
+    );
+    at = (at + 1) % HISTORY;
+  };
+}
 
 /**
  * Measures every record's hop: writer publish time to this process seeing it. The clock is read
@@ -50,8 +79,60 @@ function measureRingLatency(path: string, count: number, warmup: number) {
   return { lost, ...latencySummaryUs(measured), ...shape };
 }
 
+/**
+ * The hop of a reader that does `work` on each record as it reads it, timed as the broadcaster
+ * times its pick-up: before each record it loads the writer's cursor, and a record counts as seen
+ * at the first load that covered it (or when read, if the cursor store has not landed yet). A
+ * stall in `work` delays seeing only the records committed during it.
+ */
+function measureSightedLatency(path: string, count: number, warmup: number, work: (r: RecordView) => void) {
+  const reader = RingReader.open(path, 1);
+  const samples = new Float64Array(count).fill(1);
+  // Sightings not yet used up: the cursor loaded (records below it are seen) and the clock then.
+  const capacity = 1024;
+  const below = new Float64Array(capacity);
+  const sec = new Float64Array(capacity);
+  const nsec = new Float64Array(capacity);
+  let head = 0;
+  let held = 0;
+  let lastBelow = 0;
+  const now = new Uint32Array(2);
+  let seen = 0;
+  let lost = 0;
+  const sink = {
+    record(r: RecordView) {
+      const cursor = Math.max(reader.writerNextSeq(), r.seq + 1);
+      if (cursor > lastBelow && held < capacity) {
+        realtimeInto(now, 0);
+        const slot = (head + held++) % capacity;
+        below[slot] = cursor;
+        sec[slot] = now[0]!;
+        nsec[slot] = now[1]!;
+        lastBelow = cursor;
+      }
+      while (below[head]! <= r.seq) {
+        head = (head + 1) % capacity;
+        held--;
+      }
+      samples[seen++] = (sec[head]! - r.publishSec) * 1e9 + (nsec[head]! - r.publishNsec);
+      work(r);
+    },
+    gap(_from: number, k: number) {
+      lost += k;
+    },
+  };
+  const view = new RecordView();
+  console.log(JSON.stringify({ ready: true }));
+  while (seen + lost < count) reader.poll(sink, view, 64);
+  const measured = samples.subarray(Math.min(warmup, seen), seen);
+  const shape = tailShape(measured);
+  return { lost, ...latencySummaryUs(measured), ...shape };
+}
+
 if (role === "ring-latency") {
   console.log(JSON.stringify(measureRingLatency(target, count, Number(extra))));
+} else if (role === "ring-latency-messages") {
+  console.log(JSON.stringify(measureSightedLatency(target, count, Number(extra), tradeMessages())));
 } else if (role === "ring-throughput") {
   // Count records as fast as possible, publishing our position so the writer never laps us.
   const reader = RingReader.open(target, 1);

@@ -2,7 +2,10 @@
 // woken every 1 ms, reader busy-polling in its own process), the maximum sustained rate with one writer
 // and one reader, and the same records over a Unix domain socket for comparison. A plain C writer
 // and reader doing the same work (shm-reference.c) run before and after the ring, when a C compiler
-// is present: the ring's tail is judged against theirs, from the same minutes. JSON line last.
+// is present: the ring's tail is judged against theirs, from the same minutes. A real broadcaster's
+// pick-up on the same ring follows, and then a bare reader that builds each record's message as the
+// broadcaster does: what the runtime itself costs a reader that makes a string a record, to tell
+// the broadcaster's share of its pick-up tail from the runtime's. JSON line last.
 import { mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { realtimeInto } from "../src/shm/clock.ts";
 import { RecordFlag, RecordType } from "../src/shm/layout.ts";
@@ -86,10 +89,14 @@ function newWriter(name: string, capacity: number, dir = DIR): RingWriter {
   });
 }
 
-async function ringLatency() {
+/**
+ * The ring's hop at RATE, read by a bench reader: alone ("ring-latency"), or building each
+ * record's message as the broadcaster does ("ring-latency-messages").
+ */
+async function ringLatency(role: "ring-latency" | "ring-latency-messages") {
   const total = RATE * SECONDS + WARMUP;
   const writer = newWriter("latency", 1 << 16);
-  const peer: Peer = spawnPeer(["ring-latency", writer.path, String(total), String(WARMUP)]);
+  const peer: Peer = spawnPeer([role, writer.path, String(total), String(WARMUP)]);
   await peer.next(); // ready
   paced(total, () => {
     writer.append(RecordType.Trade, RecordFlag.BatchEnd, 0, 6_500_000, 1_000, writer.nextSeq);
@@ -228,7 +235,7 @@ try {
   const reference = buildReference();
   const before = reference === null ? null : await referenceLatency(reference);
   if (before) console.error(`C reference hop at ${RATE}/s, before: ${JSON.stringify(before)}`);
-  const ring = await ringLatency();
+  const ring = await ringLatency("ring-latency");
   console.error(`ring hop at ${RATE}/s: ${JSON.stringify(ring)}`);
   const after = reference === null ? null : await referenceLatency(reference);
   if (after) console.error(`C reference hop at ${RATE}/s, after: ${JSON.stringify(after)}`);
@@ -237,6 +244,8 @@ try {
   const cP99 = before && after ? round((before.p99_us! + after.p99_us!) / 2) : null;
   const pickup = await broadcasterPickup();
   console.error(`broadcaster pick-up at ${RATE}/s (its histogram): ${JSON.stringify(pickup)}`);
+  const withMessages = await ringLatency("ring-latency-messages");
+  console.error(`ring hop at ${RATE}/s, the reader building each message: ${JSON.stringify(withMessages)}`);
   const uds = await udsLatency();
   console.error(`unix socket hop at ${RATE}/s: ${JSON.stringify(uds)}`);
   const throughput = await ringThroughput();
@@ -272,6 +281,9 @@ try {
       pickup_p50_us: pickup.p50_us,
       pickup_p99_us: pickup.p99_us,
       pickup_p99_vs_c: cP99 === null ? null : round(pickup.p99_us / cP99, 2),
+      reader_with_messages_p50_us: withMessages.p50_us,
+      reader_with_messages_p99_us: withMessages.p99_us,
+      pickup_p99_vs_reader_with_messages: round(pickup.p99_us / withMessages.p99_us!, 2),
       goals,
     }),
   );
