@@ -487,7 +487,7 @@ export class RingFollower implements RingSink {
   private endBatch(): void {
     // Runs once a record when each trade is its own batch, where no book was touched: left at
     // once, the broadcaster stopped for over 20 us in half as many record handlings at 100 k
-    // trades/s as when it set up the loop each time (interleaved runs), and its pick-up p99 halved.
+    // trades/s as when it set up the loop each time (interleaved runs; docs/shm-format.md).
     if (this.touched.length === 0) return;
     for (const state of this.touched) this.flush(state);
     this.touched.length = 0;
