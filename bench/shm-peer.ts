@@ -3,6 +3,7 @@
 // broadcaster does, or a Unix-socket server driven by its event loop. Prints its measurements as
 // one JSON line.
 import { mmap } from "bun";
+import { Sightings } from "../src/broadcast/sightings.ts";
 import { formatScaledTrimmed } from "../src/market/decimal.ts";
 import { encodeTrade, epochMicros } from "../src/protocol/encode.ts";
 import { nanosSince, realtimeInto } from "../src/shm/clock.ts";
@@ -81,40 +82,28 @@ function measureRingLatency(path: string, count: number, warmup: number) {
 
 /**
  * The hop of a reader that does `work` on each record as it reads it, timed as the broadcaster
- * times its pick-up: before each record it loads the writer's cursor, and a record counts as seen
- * at the first load that covered it (or when read, if the cursor store has not landed yet). A
+ * times its pick-up: with its Sightings (before each record the writer's cursor is loaded, and a
+ * record counts as seen at the first load that covered it), and each poll's commits put on this
+ * process's clock from one reading of the shared clock, as the ring hub does per poll round. A
  * stall in `work` delays seeing only the records committed during it.
  */
 function measureSightedLatency(path: string, count: number, warmup: number, work: (r: RecordView) => void) {
   const reader = RingReader.open(path, 1);
   const samples = new Float64Array(count).fill(1);
-  // Sightings not yet used up: the cursor loaded (records below it are seen) and the clock then.
-  const capacity = 1024;
-  const below = new Float64Array(capacity);
-  const sec = new Float64Array(capacity);
-  const nsec = new Float64Array(capacity);
-  let head = 0;
-  let held = 0;
-  let lastBelow = 0;
-  const now = new Uint32Array(2);
+  const sightings = new Sightings();
+  const shared = new Uint32Array(2);
+  let pollStartedMs = -1; // the process's clock when the shared one was read, this poll
   let seen = 0;
   let lost = 0;
   const sink = {
     record(r: RecordView) {
-      const cursor = Math.max(reader.writerNextSeq(), r.seq + 1);
-      if (cursor > lastBelow && held < capacity) {
-        realtimeInto(now, 0);
-        const slot = (head + held++) % capacity;
-        below[slot] = cursor;
-        sec[slot] = now[0]!;
-        nsec[slot] = now[1]!;
-        lastBelow = cursor;
+      sightings.look(reader.writerNextSeq(), r.seq);
+      if (pollStartedMs < 0) {
+        realtimeInto(shared, 0);
+        pollStartedMs = performance.now();
       }
-      while (below[head]! <= r.seq) {
-        head = (head + 1) % capacity;
-        held--;
-      }
-      samples[seen++] = (sec[head]! - r.publishSec) * 1e9 + (nsec[head]! - r.publishNsec);
+      const sinceCommitNs = (shared[0]! - r.publishSec) * 1e9 + (shared[1]! - r.publishNsec);
+      samples[seen++] = (sightings.atMs - pollStartedMs) * 1e6 + sinceCommitNs;
       work(r);
     },
     gap(_from: number, k: number) {
@@ -123,7 +112,10 @@ function measureSightedLatency(path: string, count: number, warmup: number, work
   };
   const view = new RecordView();
   console.log(JSON.stringify({ ready: true }));
-  while (seen + lost < count) reader.poll(sink, view, 64);
+  while (seen + lost < count) {
+    pollStartedMs = -1;
+    reader.poll(sink, view, 64);
+  }
   const measured = samples.subarray(Math.min(warmup, seen), seen);
   const shape = tailShape(measured);
   return { lost, ...latencySummaryUs(measured), ...shape };
