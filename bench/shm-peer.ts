@@ -3,10 +3,10 @@
 // broadcaster does, or a Unix-socket server driven by its event loop. Prints its measurements as
 // one JSON line.
 import { mmap } from "bun";
+import { tradeMessage } from "../src/broadcast/ring-follower.ts";
 import { Sightings } from "../src/broadcast/sightings.ts";
-import { formatScaledTrimmed } from "../src/market/decimal.ts";
-import { encodeTrade, epochMicros } from "../src/protocol/encode.ts";
-import { nanosSince, realtimeInto } from "../src/shm/clock.ts";
+import { Topic } from "../src/broadcast/topic.ts";
+import { ClockBridge, nanosSince, realtimeInto } from "../src/shm/clock.ts";
 import { RecordView, RingReader } from "../src/shm/ring-reader.ts";
 import { latencySummaryUs, tailShape } from "./stats.ts";
 
@@ -17,25 +17,16 @@ const count = Number(countText);
 const HISTORY = 1024;
 
 /**
- * The broadcaster's own work on a trade, without the broadcaster: its message built by the same
- * encoder and kept in a history, as a topic keeps its last messages. A bare runtime process making
- * one message string a record: the pick-up it could have, to judge the broadcaster's against.
+ * The broadcaster's own work on a trade, without the broadcaster: its message built as the
+ * follower builds it and kept in a topic's history. A bare runtime process making one message
+ * string a record: the pick-up it could have, to judge the broadcaster's against.
  */
 function tradeMessages(): (record: RecordView) => void {
-  const history: string[] = new Array(HISTORY).fill("");
-  let at = 0;
+  const topic = new Topic({ channel: "trades", exchange: "bench", symbol: "BTC-USDT" }, HISTORY);
+  topic.reset(0);
   return (r) => {
-    history[at] = encodeTrade(
-      "bench:BTC-USDT:trades",
-      r.seq,
-      epochMicros(r.exchangeSec, r.exchangeNsec),
-      epochMicros(r.publishSec, r.publishNsec),
-      formatScaledTrimmed(r.price, 2),
-      formatScaledTrimmed(r.size, 8),
-      "buy",
-      String(r.aux),
-    );
-    at = (at + 1) % HISTORY;
+    const seq = topic.position + 1;
+    topic.record(seq, tradeMessage(topic.name, seq, r, 2, 8));
   };
 }
 
@@ -91,19 +82,18 @@ function measureSightedLatency(path: string, count: number, warmup: number, work
   const reader = RingReader.open(path, 1);
   const samples = new Float64Array(count).fill(1);
   const sightings = new Sightings();
-  const shared = new Uint32Array(2);
-  let pollStartedMs = -1; // the process's clock when the shared one was read, this poll
+  const clock = new ClockBridge();
+  let clockRead = false; // this poll's
   let seen = 0;
   let lost = 0;
   const sink = {
     record(r: RecordView) {
       sightings.look(reader.writerNextSeq(), r.seq);
-      if (pollStartedMs < 0) {
-        realtimeInto(shared, 0);
-        pollStartedMs = performance.now();
+      if (!clockRead) {
+        clock.read();
+        clockRead = true;
       }
-      const sinceCommitNs = (shared[0]! - r.publishSec) * 1e9 + (shared[1]! - r.publishNsec);
-      samples[seen++] = (sightings.atMs - pollStartedMs) * 1e6 + sinceCommitNs;
+      samples[seen++] = sightings.atMs * 1e6 - clock.localNs(r.publishSec, r.publishNsec);
       work(r);
     },
     gap(_from: number, k: number) {
@@ -113,7 +103,7 @@ function measureSightedLatency(path: string, count: number, warmup: number, work
   const view = new RecordView();
   console.log(JSON.stringify({ ready: true }));
   while (seen + lost < count) {
-    pollStartedMs = -1;
+    clockRead = false;
     reader.poll(sink, view, 64);
   }
   const measured = samples.subarray(Math.min(warmup, seen), seen);

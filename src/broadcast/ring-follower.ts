@@ -417,23 +417,7 @@ export class RingFollower implements RingSink {
   private onTrade(state: SymbolState, r: RecordView): void {
     const topic = state.trades;
     const seq = topic.position + 1;
-    const side =
-      (r.flags & RecordFlag.SideUnknown) !== 0
-        ? "unknown"
-        : (r.flags & RecordFlag.Side) !== 0
-          ? "sell"
-          : "buy";
-    const info = state.info;
-    const text = encodeTrade(
-      topic.name,
-      seq,
-      epochMicros(r.exchangeSec, r.exchangeNsec),
-      epochMicros(r.publishSec, r.publishNsec),
-      formatScaledTrimmed(r.price, info.priceDecimals),
-      formatScaledTrimmed(r.size, info.sizeDecimals),
-      side,
-      r.aux === 0 ? "" : String(r.aux),
-    );
+    const text = tradeMessage(topic.name, seq, r, state.info.priceDecimals, state.info.sizeDecimals);
     topic.record(seq, text);
     this.emit(topic, text, r.publishSec, r.publishNsec);
   }
@@ -722,4 +706,26 @@ function applyInto(side: SortedLevels, pending: Map<number, number>, out: Level[
 /** What this book would cost as a snapshot message: the alternative deltas are measured against. */
 function fullBookBytes(state: SymbolState): number {
   return 200 + state.bids.jsonBytes + state.asks.jsonBytes;
+}
+
+/** A trade record's message, its topic's `seq`th. */
+export function tradeMessage(
+  topic: string,
+  seq: number,
+  r: RecordView,
+  priceDecimals: number,
+  sizeDecimals: number,
+): string {
+  const side =
+    (r.flags & RecordFlag.SideUnknown) !== 0 ? "unknown" : (r.flags & RecordFlag.Side) !== 0 ? "sell" : "buy";
+  return encodeTrade(
+    topic,
+    seq,
+    epochMicros(r.exchangeSec, r.exchangeNsec),
+    epochMicros(r.publishSec, r.publishNsec),
+    formatScaledTrimmed(r.price, priceDecimals),
+    formatScaledTrimmed(r.size, sizeDecimals),
+    side,
+    r.aux === 0 ? "" : String(r.aux),
+  );
 }

@@ -11,7 +11,7 @@
 import { readdirSync } from "node:fs";
 import type { Logger } from "../log.ts";
 import { encodeNotice } from "../protocol/encode.ts";
-import { realtimeInto } from "../shm/clock.ts";
+import { ClockBridge } from "../shm/clock.ts";
 import { RING_SUFFIX } from "../shm/layout.ts";
 import { ModificationTime } from "../shm/libc.ts";
 import type { BroadcastConfig } from "./config.ts";
@@ -72,8 +72,7 @@ export class RingHub implements TopicDirectory, MessageOutlet {
    * rounds of a spin never pay for it), beside the process's own clock then: a live record's
    * commit time is put on the process's clock with it, never with a shared-clock read per record.
    */
-  private readonly roundClock = new Uint32Array(2);
-  private roundStartedAt = 0;
+  private readonly roundClock = new ClockBridge();
   private clockRound = -1;
   /**
    * Commit times (on the process's clock, ns) of the live messages handed to uWS in this
@@ -388,12 +387,9 @@ export class RingHub implements TopicDirectory, MessageOutlet {
     // The commit on the process's clock, from the round's one reading of the shared clock.
     if (this.clockRound !== this.round) {
       this.clockRound = this.round;
-      realtimeInto(this.roundClock, 0);
-      this.roundStartedAt = performance.now();
+      this.roundClock.read();
     }
-    const committedAtNs =
-      this.roundStartedAt * 1e6 -
-      ((this.roundClock[0]! - committedSec) * 1e9 + (this.roundClock[1]! - committedNsec));
+    const committedAtNs = this.roundClock.localNs(committedSec, committedNsec);
     this.metrics.pickupLatency.observe(Math.max(0, pickedUpAtMs * 1e6 - committedAtNs) / 1e9);
     if (receivers > 0) this.handedCommits.push(committedAtNs);
   }
